@@ -1,0 +1,389 @@
+/**
+ * The canonical binary form shared by every type in the core.
+ *
+ * Primitives:
+ *   uvarint  unsigned LEB128 of a safe integer (0 .. 2^53-1), minimal length: a multi-byte varint never
+ *            ends in a 0x00 byte. That makes the form canonical (one integer, one encoding).
+ *   string   uvarint byte length, then strict UTF-8 (no overlong forms, no surrogates, <= U+10FFFF).
+ *   f64      8 bytes, IEEE 754 little-endian.
+ *   node     uvarint index into the node table written at the head of each encoded state (node ids are
+ *            long keys; a state names each once).
+ *
+ * A decoder reads untrusted bytes: it never allocates more than the input could describe (every count is
+ * checked against the bytes left before anything is built), it bounds nesting depth, and every failure is
+ * a `DecodeError` that `decodeWith` turns into a typed result. Any other exception is a bug.
+ */
+import type { NodeId } from './ids.ts'
+import { nodeIdCharsMax } from './ids.ts'
+import { fail, ok, type Result } from './result.ts'
+
+export type DecodeFailure = 'malformed'
+
+/** Thrown inside decoders only; `decodeWith` turns it into `{ ok: false, reason: 'malformed' }`. */
+export class DecodeError extends Error {
+  override name = 'DecodeError'
+}
+
+/** Nesting bound for recursive values (JSON, nested maps): deeper input is malformed, never a stack overflow. */
+export const depthMax = 64
+
+export type Writer = {
+  buf: Uint8Array
+  pos: number
+  /** Node id -> index in the table at the head of the state being written. */
+  nodes: Map<string, number> | undefined
+}
+
+export type Reader = {
+  readonly buf: Uint8Array
+  pos: number
+  nodes: NodeId[] | undefined
+  /** Which table entries the state used: an unused entry would be a second encoding of the same state. */
+  nodesUsed: Uint8Array | undefined
+}
+
+export function createWriter(capacity = 64): Writer {
+  return { buf: new Uint8Array(capacity), pos: 0, nodes: undefined }
+}
+
+export function createReader(buf: Uint8Array): Reader {
+  return { buf, pos: 0, nodes: undefined, nodesUsed: undefined }
+}
+
+/** The bytes written so far (a copy-free view when the buffer is exactly full). */
+export function finish(w: Writer): Uint8Array {
+  return w.pos === w.buf.length ? w.buf : w.buf.slice(0, w.pos)
+}
+
+function ensure(w: Writer, n: number): void {
+  if (w.pos + n <= w.buf.length) return
+  let size = w.buf.length * 2
+  while (size < w.pos + n) size *= 2
+  const next = new Uint8Array(size)
+  next.set(w.buf.subarray(0, w.pos))
+  w.buf = next
+}
+
+export function writeByte(w: Writer, b: number): void {
+  ensure(w, 1)
+  w.buf[w.pos++] = b
+}
+
+export function writeUvarint(w: Writer, n: number): void {
+  if (!(Number.isSafeInteger(n) && n >= 0)) throw new RangeError(`codec: uvarint out of range: ${n}`)
+  ensure(w, 8)
+  const buf = w.buf
+  while (n >= 0x80) {
+    buf[w.pos++] = (n % 0x80) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  buf[w.pos++] = n
+}
+
+/** Signed safe integers, zigzag-mapped so small magnitudes stay short. */
+export function writeSvarint(w: Writer, n: number): void {
+  if (!Number.isSafeInteger(n)) throw new RangeError(`codec: svarint out of range: ${n}`)
+  writeUvarint(w, n >= 0 ? n * 2 : -n * 2 - 1)
+}
+
+export function writeF64(w: Writer, x: number): void {
+  ensure(w, 8)
+  new DataView(w.buf.buffer, w.buf.byteOffset).setFloat64(w.pos, x, true)
+  w.pos += 8
+}
+
+export function writeBytes(w: Writer, bytes: Uint8Array): void {
+  writeUvarint(w, bytes.length)
+  ensure(w, bytes.length)
+  w.buf.set(bytes, w.pos)
+  w.pos += bytes.length
+}
+
+/** Writes a well-formed string as UTF-8. A lone surrogate is a caller bug (validate at the edge). */
+export function writeString(w: Writer, s: string): void {
+  const n = s.length
+  // Fast path: ASCII, the common case for keys and ids.
+  let ascii = true
+  for (let i = 0; i < n; i++) {
+    if (s.charCodeAt(i) >= 0x80) {
+      ascii = false
+      break
+    }
+  }
+  if (ascii) {
+    writeUvarint(w, n)
+    ensure(w, n)
+    const buf = w.buf
+    let p = w.pos
+    for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i)
+    w.pos = p
+    return
+  }
+  const bytes = utf8Encode(s)
+  writeBytes(w, bytes)
+}
+
+/** UTF-8 of a well-formed UTF-16 string; throws on a lone surrogate. */
+export function utf8Encode(s: string): Uint8Array {
+  const out = new Uint8Array(s.length * 3)
+  let p = 0
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i)
+    if (c < 0x80) {
+      out[p++] = c
+    } else if (c < 0x800) {
+      out[p++] = 0xc0 | (c >> 6)
+      out[p++] = 0x80 | (c & 0x3f)
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      const lo = i + 1 < s.length ? s.charCodeAt(i + 1) : 0
+      if (c > 0xdbff || lo < 0xdc00 || lo > 0xdfff) throw new RangeError('codec: string has a lone surrogate')
+      c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00)
+      i++
+      out[p++] = 0xf0 | (c >> 18)
+      out[p++] = 0x80 | ((c >> 12) & 0x3f)
+      out[p++] = 0x80 | ((c >> 6) & 0x3f)
+      out[p++] = 0x80 | (c & 0x3f)
+    } else {
+      out[p++] = 0xe0 | (c >> 12)
+      out[p++] = 0x80 | ((c >> 6) & 0x3f)
+      out[p++] = 0x80 | (c & 0x3f)
+    }
+  }
+  return out.slice(0, p)
+}
+
+/** True when the string has no lone surrogate, so it has a UTF-8 form. */
+export function isWellFormed(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const lo = i + 1 < s.length ? s.charCodeAt(i + 1) : 0
+      if (c > 0xdbff || lo < 0xdc00 || lo > 0xdfff) return false
+      i++
+    }
+  }
+  return true
+}
+
+/** Writes the node table for a state: the distinct node ids, sorted, and remembers their indexes. */
+export function writeNodeTable(w: Writer, nodes: Iterable<NodeId>): void {
+  const sorted = [...new Set(nodes)].sort()
+  writeUvarint(w, sorted.length)
+  const index = new Map<string, number>()
+  for (let i = 0; i < sorted.length; i++) {
+    const node = sorted[i] as NodeId
+    writeString(w, node)
+    index.set(node, i)
+  }
+  w.nodes = index
+}
+
+export function writeNode(w: Writer, node: NodeId): void {
+  const i = w.nodes?.get(node)
+  if (i === undefined) throw new RangeError(`codec: node ${node} is missing from the node table`)
+  writeUvarint(w, i)
+}
+
+// ---- reading ----
+
+export function malformed(detail: string): never {
+  throw new DecodeError(detail)
+}
+
+export function remaining(r: Reader): number {
+  return r.buf.length - r.pos
+}
+
+export function readByte(r: Reader): number {
+  if (r.pos >= r.buf.length) malformed('unexpected end of input')
+  return r.buf[r.pos++] as number
+}
+
+export function readUvarint(r: Reader): number {
+  const buf = r.buf
+  let result = 0
+  let scale = 1
+  for (let i = 0; ; i++) {
+    if (r.pos >= buf.length) malformed('unexpected end of input in a varint')
+    const b = buf[r.pos++] as number
+    result += (b & 0x7f) * scale
+    if (b < 0x80) {
+      if (b === 0 && i > 0) malformed('non-minimal varint')
+      if (!Number.isSafeInteger(result)) malformed('varint beyond 2^53-1')
+      return result
+    }
+    if (i >= 7) malformed('varint longer than 8 bytes')
+    scale *= 0x80
+  }
+}
+
+export function readSvarint(r: Reader): number {
+  const u = readUvarint(r)
+  return u % 2 === 0 ? u / 2 : -(u + 1) / 2
+}
+
+export function readF64(r: Reader): number {
+  if (remaining(r) < 8) malformed('unexpected end of input in a float')
+  const x = new DataView(r.buf.buffer, r.buf.byteOffset).getFloat64(r.pos, true)
+  r.pos += 8
+  return x
+}
+
+/** A count of items that each take at least `bytesEach` bytes: bounded by what is left, before allocating. */
+export function readCount(r: Reader, bytesEach = 1): number {
+  const n = readUvarint(r)
+  if (n * bytesEach > remaining(r)) malformed(`count ${n} exceeds the input`)
+  return n
+}
+
+export function readBytes(r: Reader): Uint8Array {
+  const n = readCount(r)
+  const out = r.buf.slice(r.pos, r.pos + n)
+  r.pos += n
+  return out
+}
+
+export function readString(r: Reader): string {
+  const n = readCount(r)
+  const buf = r.buf
+  const end = r.pos + n
+  let s = ''
+  let p = r.pos
+  // ASCII fast path, then strict UTF-8 for the rest.
+  while (p < end && (buf[p] as number) < 0x80) p++
+  if (p === end) {
+    s = asciiString(buf, r.pos, end)
+    r.pos = end
+    return s
+  }
+  s = utf8Decode(buf, r.pos, end)
+  r.pos = end
+  return s
+}
+
+function asciiString(buf: Uint8Array, start: number, end: number): string {
+  let s = ''
+  for (let i = start; i < end; i += 4096) {
+    s += String.fromCharCode.apply(null, buf.subarray(i, Math.min(end, i + 4096)) as unknown as number[])
+  }
+  return s
+}
+
+function utf8Decode(buf: Uint8Array, start: number, end: number): string {
+  const units: number[] = []
+  let p = start
+  while (p < end) {
+    const b0 = buf[p++] as number
+    if (b0 < 0x80) {
+      units.push(b0)
+      continue
+    }
+    let need: number
+    let cp: number
+    let min: number
+    if (b0 >= 0xc2 && b0 <= 0xdf) {
+      need = 1
+      cp = b0 & 0x1f
+      min = 0x80
+    } else if (b0 >= 0xe0 && b0 <= 0xef) {
+      need = 2
+      cp = b0 & 0x0f
+      min = 0x800
+    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+      need = 3
+      cp = b0 & 0x07
+      min = 0x10000
+    } else {
+      malformed('invalid UTF-8 lead byte')
+    }
+    if (p + need > end) malformed('truncated UTF-8 sequence')
+    for (let k = 0; k < need; k++) {
+      const b = buf[p++] as number
+      if ((b & 0xc0) !== 0x80) malformed('invalid UTF-8 continuation byte')
+      cp = (cp << 6) | (b & 0x3f)
+    }
+    if (cp < min) malformed('overlong UTF-8')
+    if (cp >= 0xd800 && cp <= 0xdfff) malformed('UTF-8 encodes a surrogate')
+    if (cp > 0x10ffff) malformed('code point beyond U+10FFFF')
+    if (cp >= 0x10000) {
+      cp -= 0x10000
+      units.push(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff))
+    } else {
+      units.push(cp)
+    }
+  }
+  let s = ''
+  for (let i = 0; i < units.length; i += 4096) s += String.fromCharCode.apply(null, units.slice(i, i + 4096))
+  return s
+}
+
+/** Reads a node table; ids must be valid, distinct and strictly increasing (so the table is canonical). */
+export function readNodeTable(r: Reader): NodeId[] {
+  const n = readCount(r, 2)
+  const nodes: NodeId[] = []
+  let prev: string | undefined
+  for (let i = 0; i < n; i++) {
+    const s = readString(r)
+    if (s.length === 0 || s.length > nodeIdCharsMax) malformed('invalid node id in the node table')
+    if (prev !== undefined && !(prev < s)) malformed('node table not strictly sorted')
+    nodes.push(s as NodeId)
+    prev = s
+  }
+  if (r.nodes !== undefined) malformed('a state has one node table')
+  r.nodes = nodes
+  r.nodesUsed = new Uint8Array(nodes.length)
+  return nodes
+}
+
+/** The node at a table index, marked as used. */
+export function nodeAt(r: Reader, i: number): NodeId {
+  const node = r.nodes?.[i]
+  if (node === undefined) malformed(`node index ${i} is outside the node table`)
+  ;(r.nodesUsed as Uint8Array)[i] = 1
+  return node
+}
+
+export function readNode(r: Reader): NodeId {
+  return nodeAt(r, readUvarint(r))
+}
+
+/**
+ * Runs a decoder over untrusted bytes: malformed input and trailing bytes become a typed failure.
+ * Anything other than a DecodeError escaping a decoder is a bug and is rethrown.
+ */
+export function decodeWith<T>(bytes: Uint8Array, read: (r: Reader) => T): Result<T, DecodeFailure> {
+  if (!(bytes instanceof Uint8Array)) return fail('malformed', 'input is not a Uint8Array')
+  const r = createReader(bytes)
+  try {
+    const value = read(r)
+    if (r.pos !== bytes.length) return fail('malformed', `${bytes.length - r.pos} trailing bytes`)
+    if (r.nodesUsed?.includes(0)) return fail('malformed', 'the node table names a node the state does not use')
+    return ok(value)
+  } catch (e) {
+    if (e instanceof DecodeError) return fail('malformed', e.message)
+    throw e
+  }
+}
+
+/** Encodes with a fresh writer. */
+export function encodeWith(write: (w: Writer) => void, capacity = 64): Uint8Array {
+  const w = createWriter(capacity)
+  write(w)
+  return finish(w)
+}
+
+/** Byte-wise order of two encodings; the canonical sort key for values that have no natural order. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const d = (a[i] as number) - (b[i] as number)
+    if (d !== 0) return d
+  }
+  return a.length - b.length
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}

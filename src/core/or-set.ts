@@ -1,0 +1,266 @@
+/**
+ * OR-Set (observed-remove, add-wins) of strings, as a causal dot store: element -> the dots of the adds
+ * that are live. A remove drops the element's dots (they stay in the context, compactly), so an add
+ * concurrent with a remove keeps its own dot and wins. Re-adding an element replaces its dots with the
+ * new one, so a live element almost always holds one dot.
+ *
+ * An index from dot to element lets a small delta (a remove names only the dots it observed) be applied
+ * in time proportional to the delta, not to the set.
+ *
+ * Store encoding: uvarint count, then per element in increasing UTF-16 order: string, uvarint dot count
+ * (>= 1), dots in increasing (node, seq) order as (node index, seq).
+ */
+import * as causal from './causal.ts'
+import type { Causal, DeltaParts, DotStoreKind } from './causal.ts'
+import type { Reader, Writer } from './codec.ts'
+import * as codec from './codec.ts'
+import * as dot from './dot.ts'
+import type { Dot } from './dot.ts'
+import * as dotSet from './dot-set.ts'
+import type { DotSet } from './dot-set.ts'
+import type { NodeId } from './ids.ts'
+import type { Stamp } from './replica.ts'
+
+export type Store = {
+  /** element -> live dots, sorted by (node, seq) */
+  readonly entries: Map<string, Dot[]>
+  /** node -> seq -> element, for every live dot */
+  readonly byDot: Map<NodeId, Map<number, string>>
+}
+
+export type OrSet = Causal<Store>
+
+export type Op = { readonly type: 'add'; readonly elem: string } | { readonly type: 'remove'; readonly elem: string }
+
+function emptyStore(): Store {
+  return { entries: new Map(), byDot: new Map() }
+}
+
+function indexAdd(s: Store, d: Dot, elem: string): void {
+  let m = s.byDot.get(d.node)
+  if (m === undefined) {
+    m = new Map()
+    s.byDot.set(d.node, m)
+  }
+  m.set(d.seq, elem)
+}
+
+function indexDelete(s: Store, d: Dot): void {
+  const m = s.byDot.get(d.node)
+  if (m === undefined) return
+  m.delete(d.seq)
+  if (m.size === 0) s.byDot.delete(d.node)
+}
+
+function includesDot(dots: readonly Dot[], d: Dot): boolean {
+  for (const x of dots) if (x.seq === d.seq && x.node === d.node) return true
+  return false
+}
+
+function setDots(s: Store, elem: string, dots: Dot[]): void {
+  if (dots.length === 0) s.entries.delete(elem)
+  else {
+    if (dots.length > 1) dots.sort(dot.compare)
+    s.entries.set(elem, dots)
+  }
+}
+
+function joinInto(t: Store, tctx: DotSet, src: Store, sctx: DotSet): boolean {
+  let changed = false
+  for (const [elem, sd] of src.entries) {
+    const td = t.entries.get(elem)
+    if (td === undefined) {
+      let keep: Dot[] | undefined
+      for (const d of sd) {
+        if (dotSet.has(tctx, d.node, d.seq)) continue
+        ;(keep ??= []).push(d)
+        indexAdd(t, d, elem)
+      }
+      if (keep !== undefined) {
+        t.entries.set(elem, keep)
+        changed = true
+      }
+      continue
+    }
+    const out: Dot[] = []
+    let touched = false
+    for (const d of td) {
+      if (includesDot(sd, d) || !dotSet.has(sctx, d.node, d.seq)) out.push(d)
+      else {
+        indexDelete(t, d)
+        touched = true
+      }
+    }
+    for (const d of sd) {
+      if (!includesDot(td, d) && !dotSet.has(tctx, d.node, d.seq)) {
+        out.push(d)
+        indexAdd(t, d, elem)
+        touched = true
+      }
+    }
+    if (touched) {
+      setDots(t, elem, out)
+      changed = true
+    }
+  }
+  // Elements only the target holds lose the dots the source has seen (removed there). Walk whichever is
+  // smaller: the source's context (through the dot index) or the target's elements.
+  if (dotSet.size(sctx) <= t.entries.size) {
+    dotSet.forEach(sctx, (node, seq) => {
+      const elem = t.byDot.get(node)?.get(seq)
+      if (elem === undefined || src.entries.has(elem)) return
+      const td = t.entries.get(elem) as Dot[]
+      setDots(
+        t,
+        elem,
+        td.filter((d) => d.seq !== seq || d.node !== node),
+      )
+      indexDelete(t, { node, seq })
+      changed = true
+    })
+  } else {
+    for (const [elem, td] of t.entries) {
+      if (src.entries.has(elem)) continue
+      let out: Dot[] | undefined
+      for (let i = 0; i < td.length; i++) {
+        const d = td[i] as Dot
+        if (dotSet.has(sctx, d.node, d.seq)) {
+          out ??= td.slice(0, i)
+          indexDelete(t, d)
+        } else if (out !== undefined) out.push(d)
+      }
+      if (out !== undefined) {
+        setDots(t, elem, out)
+        changed = true
+      }
+    }
+  }
+  return changed
+}
+
+function applyOp(s: Store, op: Op, stamp: Stamp, delta: DeltaParts<Store> | undefined): void {
+  const old = s.entries.get(op.elem)
+  if (old !== undefined) {
+    for (const d of old) {
+      indexDelete(s, d)
+      if (delta !== undefined) dotSet.add(delta.ctx, d.node, d.seq)
+    }
+  }
+  if (op.type === 'add') {
+    const d: Dot = { node: stamp.node, seq: stamp.seq }
+    s.entries.set(op.elem, [d])
+    indexAdd(s, d, op.elem)
+    if (delta !== undefined) {
+      delta.store.entries.set(op.elem, [d])
+      indexAdd(delta.store, d, op.elem)
+    }
+  } else {
+    s.entries.delete(op.elem)
+  }
+}
+
+function forEachDot(s: Store, fn: (node: NodeId, seq: number) => void): void {
+  for (const dots of s.entries.values()) for (const d of dots) fn(d.node, d.seq)
+}
+
+function equalsStore(a: Store, b: Store): boolean {
+  if (a.entries.size !== b.entries.size) return false
+  for (const [elem, da] of a.entries) {
+    const db = b.entries.get(elem)
+    if (db === undefined || da.length !== db.length) return false
+    for (let i = 0; i < da.length; i++) if (!dot.equals(da[i] as Dot, db[i] as Dot)) return false
+  }
+  return true
+}
+
+function cloneStore(s: Store): Store {
+  const out = emptyStore()
+  for (const [elem, dots] of s.entries) out.entries.set(elem, dots.slice())
+  for (const [node, m] of s.byDot) out.byDot.set(node, new Map(m))
+  return out
+}
+
+function writeStore(w: Writer, s: Store): void {
+  const elems = [...s.entries.keys()].sort()
+  codec.writeUvarint(w, elems.length)
+  for (const elem of elems) {
+    const dots = s.entries.get(elem) as Dot[]
+    codec.writeString(w, elem)
+    codec.writeUvarint(w, dots.length)
+    for (const d of dots) {
+      codec.writeNode(w, d.node)
+      codec.writeUvarint(w, d.seq)
+    }
+  }
+}
+
+/** Reads dots in strictly increasing (node, seq) order; shared by the kinds that store dot lists. */
+export function readDots(r: Reader): Dot[] {
+  const n = codec.readCount(r, 2)
+  if (n === 0) codec.malformed('a live entry has at least one dot')
+  const dots: Dot[] = []
+  let prev: Dot | undefined
+  for (let i = 0; i < n; i++) {
+    const d: Dot = { node: codec.readNode(r), seq: codec.readUvarint(r) }
+    if (d.seq === 0) codec.malformed('dot seq starts at 1')
+    if (prev !== undefined && dot.compare(prev, d) >= 0) codec.malformed('dots not strictly increasing')
+    dots.push(d)
+    prev = d
+  }
+  return dots
+}
+
+function readStore(r: Reader): Store {
+  const n = codec.readCount(r, 3)
+  const s = emptyStore()
+  let prev: string | undefined
+  for (let i = 0; i < n; i++) {
+    const elem = codec.readString(r)
+    if (prev !== undefined && !(prev < elem)) codec.malformed('set elements not strictly increasing')
+    prev = elem
+    const dots = readDots(r)
+    s.entries.set(elem, dots)
+    for (const d of dots) indexAdd(s, d, elem)
+  }
+  return s
+}
+
+/** The OR-Set as a dot store, for nesting in an OR-Map. */
+export const kind: DotStoreKind<Store, Op> = {
+  name: 'or-set',
+  emptyStore,
+  isEmpty: (s) => s.entries.size === 0,
+  joinInto,
+  applyOp,
+  forEachDot,
+  equalsStore,
+  cloneStore,
+  writeStore,
+  readStore,
+}
+
+export const crdt = causal.crdtOf(kind)
+export const { empty, apply, merge, mergeInto, equals, clone, encode, decode } = crdt
+
+/** Adds elem (in place); an add wins over a concurrent remove. */
+export function add(s: OrSet, elem: string, stamp: Stamp, delta?: OrSet): void {
+  causal.apply(kind, s, { type: 'add', elem }, stamp, delta)
+}
+
+/** Removes elem as this replica has observed it (in place). */
+export function remove(s: OrSet, elem: string, stamp: Stamp, delta?: OrSet): void {
+  causal.apply(kind, s, { type: 'remove', elem }, stamp, delta)
+}
+
+export function has(s: OrSet, elem: string): boolean {
+  return s.store.entries.has(elem)
+}
+
+export function size(s: OrSet): number {
+  return s.store.entries.size
+}
+
+/** The elements, in no particular order. */
+export function values(s: OrSet): IterableIterator<string> {
+  return s.store.entries.keys()
+}
