@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// The `grapevine` command. Plain JavaScript, so that it parses on any Node that can say it is too old.
+// Grapevine's sources are TypeScript run by Node's type stripping (Node >= 22.18 or 23.6 by default, or
+// 22.13+ with --experimental-strip-types). On an older Node this shim re-runs itself with the Node that
+// `npm install` put in this package's node_modules (the `node` devDependency), if there is one.
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+const reexecMark = 'GRAPEVINE_SHIM_REEXEC'
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
+const recentEnough = major > 22 || (major === 22 && minor >= 13)
+// 'strip' or 'transform' when type stripping is on; false when off; undefined before Node 22.10.
+const stripsTypes = Boolean(process.features.typescript)
+
+if (recentEnough && stripsTypes) {
+  const cli = new URL('../src/api/cli.ts', import.meta.url)
+  // Until the CLI exists, start.ts prints what Grapevine is and what works today.
+  await import(
+    existsSync(fileURLToPath(cli)) ? cli.href : new URL('../src/api/start.ts', import.meta.url).href
+  )
+} else {
+  const localNode = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url))
+  const again = process.env[reexecMark] === '1' // never loop if the re-run Node is no better
+  if (!again && existsSync(localNode)) {
+    rerun(localNode, [])
+  } else if (!again && recentEnough) {
+    rerun(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'])
+  } else {
+    console.error(
+      `grapevine needs Node >= 22.13 with type stripping, and this is Node ${process.versions.node}: ` +
+        `install Node 24, or run npm install in ${fileURLToPath(new URL('..', import.meta.url))}`,
+    )
+    process.exit(1)
+  }
+}
+
+/**
+ * Runs this file again under `node` and mirrors its exit. SIGTERM and SIGHUP are forwarded (a supervisor
+ * sends them to this pid only); SIGINT is not, because a terminal's Ctrl-C already reaches the whole
+ * process group, and a second one would cut a graceful shutdown short.
+ * @param {string} node
+ * @param {string[]} flags
+ */
+function rerun(node, flags) {
+  const child = spawn(node, [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, [reexecMark]: '1' },
+  })
+  const ignore = () => {}
+  process.on('SIGINT', ignore)
+  for (const signal of /** @type {const} */ (['SIGTERM', 'SIGHUP'])) {
+    process.on(signal, () => child.kill(signal))
+  }
+  child.on('error', (err) => {
+    console.error(`grapevine: could not run ${node}: ${err.message}`)
+    process.exit(1)
+  })
+  child.on('exit', (code, signal) => {
+    if (signal === null) process.exit(code ?? 1)
+    process.removeAllListeners(signal) // die of the same signal, so the caller sees what happened
+    process.kill(process.pid, signal)
+  })
+}
