@@ -8,6 +8,9 @@
 //
 // Each layer exports through its index.ts; files in one layer folder may import each other directly.
 
+/** Tests beside the code, and their helpers: `x.test.ts`, `x.test-util.ts`. */
+const testFile = '\\.test(\\.ts|-[a-z0-9-]+\\.ts)$'
+
 /** Everything in src outside these folders (and outside api, which has its own rule) is forbidden. */
 const onlyFrom = (/** @type {string[]} */ ...layers) => ({
   path: '^src/',
@@ -68,7 +71,20 @@ module.exports = {
         'files in the same layer folder import each other directly.',
       severity: 'error',
       from: { path: '^src/([^/]+)/' },
-      to: { path: '^src/[^/]+/', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$'] },
+      to: {
+        path: '^src/[^/]+/',
+        // A layer's test helpers (x.test-util.ts) are its second entry point, for tests only.
+        pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$', '\\.test-util\\.ts$'],
+      },
+    },
+    {
+      name: 'tests-stay-in-tests',
+      comment:
+        'Code in src never imports a test or a test helper (they pull in fast-check, node:test); ' +
+        'sim and bench, being harnesses, may.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: testFile },
+      to: { path: testFile },
     },
     {
       name: 'sim-through-index',
@@ -76,7 +92,7 @@ module.exports = {
         'The simulator imports src layers through their index.ts. (bench may reach inside, to measure.)',
       severity: 'error',
       from: { path: '^sim/' },
-      to: { path: '^src/', pathNot: '^src/[^/]+/index\\.ts$' },
+      to: { path: '^src/', pathNot: ['^src/[^/]+/index\\.ts$', '\\.test-util\\.ts$'] },
     },
     {
       name: 'no-circular',
@@ -89,28 +105,28 @@ module.exports = {
       name: 'pure-layers-no-node-builtins',
       comment: 'core, knowledge and gossip are pure: no Node built-ins (tests beside the code may use them).',
       severity: 'error',
-      from: { path: '^src/(core|knowledge|gossip)/', pathNot: '\\.test\\.ts$' },
+      from: { path: '^src/(core|knowledge|gossip)/', pathNot: testFile },
       to: { dependencyTypes: ['core'] },
     },
     {
       name: 'log-only-node-crypto',
       comment: 'src/log is pure: of the Node built-ins only node:crypto (hash, sign, verify).',
       severity: 'error',
-      from: { path: '^src/log/', pathNot: '\\.test\\.ts$' },
+      from: { path: '^src/log/', pathNot: testFile },
       to: { dependencyTypes: ['core'], pathNot: '^(node:)?crypto$' },
     },
     {
       name: 'store-only-node-sqlite',
       comment: 'src/store talks to SQLite only: of the Node built-ins only node:sqlite.',
       severity: 'error',
-      from: { path: '^src/store/', pathNot: '\\.test\\.ts$' },
+      from: { path: '^src/store/', pathNot: testFile },
       to: { dependencyTypes: ['core'], pathNot: '^(node:)?sqlite$' },
     },
     {
       name: 'src-not-to-dev-dep',
       comment: 'Production code uses no devDependencies (fast-check, the bench anchors); tests may.',
       severity: 'error',
-      from: { path: '^src/', pathNot: '\\.test\\.ts$' },
+      from: { path: '^src/', pathNot: testFile },
       to: { dependencyTypes: ['npm-dev'] },
     },
     {

@@ -28,10 +28,13 @@ const bareBuiltinPattern = {
  */
 const restrictImports = (...patterns) => ['error', { patterns: [bareBuiltinPattern, ...patterns] }]
 
-/** Layer folders -> files, leaving out the tests beside the code (they may use node:test, node:assert…). */
+/**
+ * Layer folders -> files, leaving out the tests beside the code and their helpers (`x.test.ts`,
+ * `x.test-util.ts`), which may use node:test, node:assert…
+ */
 const layerSources = (/** @type {string[]} */ ...layers) => ({
   files: layers.map((l) => `src/${l}/**/*.ts`),
-  ignores: ['**/*.test.ts'],
+  ignores: ['**/*.test.ts', '**/*.test-*.ts'],
 })
 
 /** Manual globals: the `globals` package is not a dependency, and these files need only a handful. */
