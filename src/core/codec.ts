@@ -80,9 +80,12 @@ export function writeUvarint(w: Writer, n: number): void {
   buf[w.pos++] = n
 }
 
-/** Signed safe integers, zigzag-mapped so small magnitudes stay short. */
+/** Largest magnitude an svarint holds: zigzag doubles it, and the result must stay a safe integer. */
+export const svarintAbsMax = 2 ** 52 - 1
+
+/** Signed integers with |n| <= svarintAbsMax, zigzag-mapped so small magnitudes stay short. */
 export function writeSvarint(w: Writer, n: number): void {
-  if (!Number.isSafeInteger(n)) throw new RangeError(`codec: svarint out of range: ${n}`)
+  if (!(Number.isInteger(n) && Math.abs(n) <= svarintAbsMax)) throw new RangeError(`codec: svarint out of range: ${n}`)
   writeUvarint(w, n >= 0 ? n * 2 : -n * 2 - 1)
 }
 
@@ -219,6 +222,7 @@ export function readUvarint(r: Reader): number {
 
 export function readSvarint(r: Reader): number {
   const u = readUvarint(r)
+  if (u > 2 * svarintAbsMax) malformed('svarint out of range')
   return u % 2 === 0 ? u / 2 : -(u + 1) / 2
 }
 

@@ -1,9 +1,10 @@
 /**
  * JSON values: what registers and maps hold. Canonical binary form, one tag byte then the payload:
  *   0 null | 1 false | 2 true
- *   3 integer: svarint, for every safe integer (so 1 and 1.0 are one value; -0 is written as 0)
- *   4 float: f64, only for finite non-integers or integers beyond 2^53 (a float tag on a safe integer,
- *     NaN or an infinity is malformed)
+ *   3 integer: svarint, for every integer of magnitude <= 2^52-1 (so 1 and 1.0 are one value; -0 is
+ *     written as 0)
+ *   4 float: f64, for every other finite number (a float tag on an integer of magnitude <= 2^52-1, on
+ *     -0, NaN or an infinity is malformed)
  *   5 string | 6 array: count, items | 7 object: count, then key/value pairs with keys strictly
  *     increasing in UTF-16 code unit order (no duplicates)
  * Nesting is bounded by `depthMax`.
@@ -29,13 +30,17 @@ export function isJson(v: unknown, depth = 0): v is Json {
   return false
 }
 
+function isSmallInteger(v: number): boolean {
+  return Number.isInteger(v) && Math.abs(v) <= codec.svarintAbsMax
+}
+
 export function write(w: Writer, v: Json, depth = 0): void {
   if (depth > codec.depthMax) throw new RangeError('json: nested deeper than depthMax')
   if (v === null) return codec.writeByte(w, 0)
   if (v === false) return codec.writeByte(w, 1)
   if (v === true) return codec.writeByte(w, 2)
   if (typeof v === 'number') {
-    if (Number.isSafeInteger(v)) {
+    if (isSmallInteger(v)) {
       codec.writeByte(w, 3)
       return codec.writeSvarint(w, v === 0 ? 0 : v)
     }
@@ -77,7 +82,7 @@ export function read(r: Reader, depth = 0): Json {
       return codec.readSvarint(r)
     case 4: {
       const x = codec.readF64(r)
-      if (!Number.isFinite(x) || Number.isSafeInteger(x) || Object.is(x, -0)) {
+      if (!Number.isFinite(x) || isSmallInteger(x) || Object.is(x, -0)) {
         codec.malformed('non-canonical float')
       }
       return x

@@ -83,6 +83,7 @@ export function write(w: Writer, vv: VersionVector): void {
 
 export function read(r: Reader): VersionVector {
   const nodes = codec.readNodeTable(r)
+  r.nodesUsed?.fill(1) // every table entry carries a seq
   const vv: VersionVector = new Map()
   for (const node of nodes) {
     const seq = codec.readUvarint(r)

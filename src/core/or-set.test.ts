@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import fc from 'fast-check'
+import { arbEncoded, arbHistory, fcParams, nodeNames, play, runCrdtLaws, runDecoderFuzz } from './crdt-laws.test-util.ts'
+import { createManualClock } from './clock.ts'
+import * as dotSet from './dot-set.ts'
+import * as orSet from './or-set.ts'
+import * as replica from './replica.ts'
+
+const elem = fc.constantFrom('x', 'y', 'z', 'w')
+const arbOp: fc.Arbitrary<orSet.Op> = fc.oneof(
+  fc.record({ type: fc.constant('add' as const), elem }),
+  fc.record({ type: fc.constant('remove' as const), elem }),
+)
+
+runCrdtLaws({ crdt: orSet.crdt, arbOp })
+runDecoderFuzz('or-set', orSet.decode, orSet.encode, arbEncoded(orSet.crdt, arbOp))
+
+function setup(): { r: replica.Replica[]; s: orSet.OrSet[] } {
+  const clk = createManualClock(1000)
+  return { r: nodeNames.slice(0, 2).map((n) => replica.create(n, clk)), s: [orSet.empty(), orSet.empty()] }
+}
+
+test('or-set: an add wins over a concurrent remove, in either merge direction', () => {
+  const { r, s } = setup()
+  const [a, b] = s as [orSet.OrSet, orSet.OrSet]
+  orSet.add(a, 'x', replica.next(r[0]!))
+  orSet.mergeInto(b, a)
+  orSet.remove(b, 'x', replica.next(r[1]!)) // b removes what it saw
+  orSet.add(a, 'x', replica.next(r[0]!)) // a re-adds concurrently
+  const ab = orSet.merge(a, b)
+  const ba = orSet.merge(b, a)
+  assert.ok(orSet.has(ab, 'x') && orSet.has(ba, 'x'))
+})
+
+test('or-set: a remove that observed the add removes it everywhere', () => {
+  const { r, s } = setup()
+  const [a, b] = s as [orSet.OrSet, orSet.OrSet]
+  orSet.add(a, 'x', replica.next(r[0]!))
+  orSet.mergeInto(b, a)
+  const d = orSet.empty()
+  orSet.remove(b, 'x', replica.next(r[1]!), d)
+  orSet.mergeInto(a, d)
+  assert.ok(!orSet.has(a, 'x') && !orSet.has(b, 'x'))
+  assert.equal(orSet.size(a), 0)
+})
+
+test('or-set: membership matches the add-wins model over random histories', () => {
+  // Model: x is in the converged set iff some add(x) was not observed by any remove(x) or later add(x)
+  // of x. Equivalently: replay all deltas; x is live iff an add(x) dot survives. Checked by dots.
+  fc.assert(
+    fc.property(arbHistory(arbOp), (h) => {
+      const run = play(orSet.crdt, h)
+      const all = orSet.empty()
+      for (const d of run.outboxes.flat()) orSet.mergeInto(all, d)
+      // every live dot must come from an add whose element it names, and no remove delta may have seen it
+      const removedOrReplaced = dotSet.empty()
+      for (const d of run.outboxes.flat()) {
+        const live = new Set<string>()
+        for (const dots of d.store.entries.values()) for (const x of dots) live.add(`${x.node}:${x.seq}`)
+        dotSet.forEach(d.ctx, (node, seq) => {
+          if (!live.has(`${node}:${seq}`)) dotSet.add(removedOrReplaced, node, seq)
+        })
+      }
+      for (const [e, dots] of all.store.entries) {
+        assert.ok(dots.length > 0, `live element ${e} without dots`)
+        for (const x of dots) assert.ok(!dotSet.has(removedOrReplaced, x.node, x.seq), `${e} kept a removed dot`)
+      }
+      // and every add dot that nobody observed-and-dropped is live
+      for (const d of run.outboxes.flat()) {
+        for (const [e, dots] of d.store.entries) {
+          for (const x of dots) {
+            if (!dotSet.has(removedOrReplaced, x.node, x.seq)) assert.ok(orSet.has(all, e), `${e} lost an unobserved add`)
+          }
+        }
+      }
+    }),
+    fcParams(),
+  )
+})
+
+test('or-set: the causal context stays one range per replica after 1M local ops', () => {
+  const clk = createManualClock(0)
+  const r = replica.create(nodeNames[0]!, clk)
+  const s = orSet.empty()
+  for (let i = 0; i < 1_000_000; i++) {
+    if (i % 3 === 2) orSet.remove(s, `e${i - 1}`, replica.next(r))
+    else orSet.add(s, `e${i % 50_000}`, replica.next(r))
+  }
+  assert.equal(dotSet.rangeCount(s.ctx), 1)
+  assert.equal(dotSet.size(s.ctx), 1_000_000)
+})
+
+test('or-set: a dot is used once', () => {
+  const { r, s } = setup()
+  const st = replica.next(r[0]!)
+  orSet.add(s[0]!, 'x', st)
+  assert.throws(() => orSet.add(s[0]!, 'y', st), /already used/)
+})
+
+test('or-set: decode rejects a store dot missing from the context, unsorted elements and trailing bytes', () => {
+  const { r, s } = setup()
+  orSet.add(s[0]!, 'x', replica.next(r[0]!))
+  orSet.add(s[0]!, 'y', replica.next(r[0]!))
+  const good = orSet.encode(s[0]!)
+  assert.ok(orSet.decode(good).ok)
+  const trailing = orSet.decode(Uint8Array.from([...good, 0]))
+  assert.ok(!trailing.ok && /trailing/.test(trailing.detail))
+  // table: 1, 'a'; ctx: 1 node (0), 1 range, start-1=0, len=1 -> [1,2]; store: 2 elems 'x' [a:1], 'y' [a:2]
+  const swapped = Uint8Array.from([1, 1, 97, 1, 0, 1, 0, 1, 2, 1, 121, 1, 0, 2, 1, 120, 1, 0, 1])
+  const r1 = orSet.decode(swapped)
+  assert.ok(!r1.ok && /strictly increasing/.test(r1.detail), JSON.stringify(r1))
+  const outside = Uint8Array.from([1, 1, 97, 1, 0, 1, 0, 0, 1, 1, 120, 1, 0, 2])
+  const r2 = orSet.decode(outside)
+  assert.ok(!r2.ok && /not the context/.test(r2.detail), JSON.stringify(r2))
+})
