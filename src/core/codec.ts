@@ -251,16 +251,10 @@ export function readString(r: Reader): string {
   const n = readCount(r)
   const buf = r.buf
   const end = r.pos + n
-  let s = ''
   let p = r.pos
   // ASCII fast path, then strict UTF-8 for the rest.
   while (p < end && (buf[p] as number) < 0x80) p++
-  if (p === end) {
-    s = asciiString(buf, r.pos, end)
-    r.pos = end
-    return s
-  }
-  s = utf8Decode(buf, r.pos, end)
+  const s = p === end ? asciiString(buf, r.pos, end) : utf8Decode(buf, r.pos, end)
   r.pos = end
   return s
 }
