@@ -38,6 +38,12 @@ export function create(node: NodeId, opts: { aheadMsMax?: number; wallMs?: numbe
 
 /** A timestamp for a local event, strictly greater than every timestamp this clock issued or received. */
 export function now(h: Hlc, clock: Clock): Timestamp {
+  tick(h, clock)
+  return { wallMs: h.wallMs, logical: h.logical, node: h.node }
+}
+
+/** Advances the clock for a local event without allocating; read the new time from h.wallMs, h.logical. */
+export function tick(h: Hlc, clock: Clock): void {
   const pt = Math.floor(clock.nowMs())
   if (pt > h.wallMs) {
     h.wallMs = pt
@@ -48,7 +54,6 @@ export function now(h: Hlc, clock: Clock): Timestamp {
     h.wallMs++
     h.logical = 0
   }
-  return { wallMs: h.wallMs, logical: h.logical, node: h.node }
 }
 
 export type ReceiveFailure = 'ahead' | 'invalid'

@@ -114,3 +114,36 @@ test('or-set: decode rejects a store dot missing from the context, unsorted elem
   const r2 = orSet.decode(outside)
   assert.ok(!r2.ok && /not the context/.test(r2.detail), JSON.stringify(r2))
 })
+
+test('or-set: the dot index survives long histories, compaction and out-of-order delivery', () => {
+  const clk = createManualClock(0)
+  const a = replica.create(nodeNames[0]!, clk)
+  const sa = orSet.empty()
+  const deltas: orSet.OrSet[] = []
+  for (let i = 0; i < 6000; i++) {
+    const d = orSet.empty()
+    // add 0..5999, and remove every element but each tenth shortly after adding it
+    orSet.add(sa, `e${i}`, replica.next(a), d)
+    deltas.push(d)
+    if (i >= 3 && (i - 3) % 10 !== 0) {
+      const r = orSet.empty()
+      orSet.remove(sa, `e${i - 3}`, replica.next(a), r)
+      deltas.push(r)
+    }
+  }
+  // b gets the deltas newest first (every seq lands far from the index window), c in order, twice
+  const sb = orSet.empty()
+  for (let i = deltas.length - 1; i >= 0; i--) orSet.mergeInto(sb, deltas[i]!)
+  const sc = orSet.empty()
+  for (const d of [...deltas, ...deltas]) orSet.mergeInto(sc, d)
+  assert.ok(orSet.equals(sb, sa) && orSet.equals(sc, sa))
+  // now remove the survivors at a through small deltas; b and c must find them through their index
+  for (const e of [...orSet.values(sa)]) {
+    const d = orSet.empty()
+    orSet.remove(sa, e, replica.next(a), d)
+    orSet.mergeInto(sb, d)
+    orSet.mergeInto(sc, d)
+  }
+  assert.equal(orSet.size(sa), 0)
+  assert.ok(orSet.equals(sb, sa) && orSet.equals(sc, sa))
+})

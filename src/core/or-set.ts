@@ -25,31 +25,91 @@ export type Store = {
   /** element -> live dots, sorted by (node, seq) */
   readonly entries: Map<string, Dot[]>
   /** node -> seq -> element, for every live dot */
-  readonly byDot: Map<NodeId, Map<number, string>>
+  readonly byDot: Map<NodeId, SeqIndex>
 }
 
 export type OrSet = Causal<Store>
 
 export type Op = { readonly type: 'add'; readonly elem: string } | { readonly type: 'remove'; readonly elem: string }
 
+/**
+ * seq -> element for one node. A node's dots mostly arrive in order, so they live in an array indexed by
+ * seq - offset (a store and a load, no hashing); a seq far from that window goes to a Map. When the
+ * array's front has gone dead it is dropped, so memory follows the live dots, not the history.
+ */
+type SeqIndex = { offset: number; slots: (string | undefined)[]; dead: number; far: Map<number, string> | undefined }
+
+/** How far past the array's end a seq may land and still be stored in the array (holes cost 8 bytes). */
+const seqGapMax = 64
+
+function seqSet(x: SeqIndex, seq: number, elem: string): void {
+  const i = seq - x.offset
+  const n = x.slots.length
+  if (n === 0 && x.dead === 0) {
+    x.offset = seq
+    x.slots.push(elem)
+  } else if (i >= 0 && i < n) {
+    if (x.slots[i] === undefined) x.dead--
+    x.slots[i] = elem
+  } else if (i >= n && i - n <= seqGapMax) {
+    for (let k = n; k < i; k++) x.slots.push(undefined)
+    x.dead += i - n
+    x.slots.push(elem)
+  } else {
+    ;(x.far ??= new Map()).set(seq, elem)
+  }
+}
+
+function seqGet(x: SeqIndex, seq: number): string | undefined {
+  const i = seq - x.offset
+  if (i >= 0 && i < x.slots.length) return x.slots[i]
+  return x.far?.get(seq)
+}
+
+function seqDelete(x: SeqIndex, seq: number): void {
+  const i = seq - x.offset
+  if (i >= 0 && i < x.slots.length) {
+    if (x.slots[i] === undefined) return
+    x.slots[i] = undefined
+    x.dead++
+    if (x.dead === x.slots.length) {
+      x.slots = []
+      x.dead = 0
+    } else if (x.dead > 1024 && x.dead * 2 > x.slots.length) {
+      // drop the dead front (amortized: at least half the array is dead)
+      let k = 0
+      while (x.slots[k] === undefined) k++
+      x.slots = x.slots.slice(k)
+      x.offset += k
+      x.dead -= k
+    }
+    return
+  }
+  x.far?.delete(seq)
+}
+
+function seqSize(x: SeqIndex): number {
+  return x.slots.length - x.dead + (x.far?.size ?? 0)
+}
+
 function emptyStore(): Store {
   return { entries: new Map(), byDot: new Map() }
 }
 
 function indexAdd(s: Store, d: Dot, elem: string): void {
-  let m = s.byDot.get(d.node)
-  if (m === undefined) {
-    m = new Map()
-    s.byDot.set(d.node, m)
+  let x = s.byDot.get(d.node)
+  if (x === undefined) {
+    x = { offset: 0, slots: [], dead: 0, far: undefined }
+    s.byDot.set(d.node, x)
   }
-  m.set(d.seq, elem)
+  seqSet(x, d.seq, elem)
 }
 
 function indexDelete(s: Store, d: Dot): void {
-  const m = s.byDot.get(d.node)
-  if (m === undefined) return
-  m.delete(d.seq)
-  if (m.size === 0) s.byDot.delete(d.node)
+  const x = s.byDot.get(d.node)
+  if (x === undefined) return
+  seqDelete(x, d.seq)
+  if (seqSize(x) === 0) s.byDot.delete(d.node)
 }
 
 function includesDot(dots: readonly Dot[], d: Dot): boolean {
@@ -107,7 +167,8 @@ function joinInto(t: Store, tctx: DotSet, src: Store, sctx: DotSet): boolean {
   // smaller: the source's context (through the dot index) or the target's elements.
   if (dotSet.size(sctx) <= t.entries.size) {
     dotSet.forEach(sctx, (node, seq) => {
-      const elem = t.byDot.get(node)?.get(seq)
+      const x = t.byDot.get(node)
+      const elem = x === undefined ? undefined : seqGet(x, seq)
       if (elem === undefined || src.entries.has(elem)) return
       const td = t.entries.get(elem) as Dot[]
       setDots(
@@ -175,8 +236,10 @@ function equalsStore(a: Store, b: Store): boolean {
 
 function cloneStore(s: Store): Store {
   const out = emptyStore()
-  for (const [elem, dots] of s.entries) out.entries.set(elem, dots.slice())
-  for (const [node, m] of s.byDot) out.byDot.set(node, new Map(m))
+  for (const [elem, dots] of s.entries) {
+    out.entries.set(elem, dots.slice())
+    for (const d of dots) indexAdd(out, d, elem)
+  }
   return out
 }
 

@@ -20,8 +20,8 @@ export function create(node: NodeId, clock: Clock, opts: { seq?: number; aheadMs
 
 /** The stamp of the next local update. */
 export function next(r: Replica): Stamp {
-  const t = hlc.now(r.hlc, r.clock)
-  return { node: r.node, seq: ++r.seq, wallMs: t.wallMs, logical: t.logical }
+  hlc.tick(r.hlc, r.clock)
+  return { node: r.node, seq: ++r.seq, wallMs: r.hlc.wallMs, logical: r.hlc.logical }
 }
 
 /** Moves this replica's clock past a remote timestamp before it applies what carried it. */
