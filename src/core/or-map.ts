@@ -142,8 +142,11 @@ function build<V, VOp>(vk: DotStoreKind<V, VOp>): DotStoreKind<Store<V>, OrMapOp
         if (vk.isEmpty(v)) {
           if (old !== undefined) s.delete(op.key)
         } else if (old === undefined) s.set(op.key, v)
-        if (delta !== undefined && parts !== undefined && !vk.isEmpty(parts.store))
-          delta.store.set(op.key, parts.store)
+        if (delta !== undefined && parts !== undefined) {
+          // (should a kind replace parts.ctx rather than fill it, its dots still reach the map delta)
+          if (parts.ctx !== delta.ctx) dotSet.mergeInto(delta.ctx, parts.ctx)
+          if (!vk.isEmpty(parts.store)) delta.store.set(op.key, parts.store)
+        }
         return
       }
       case 'remove': {
