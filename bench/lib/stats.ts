@@ -40,7 +40,13 @@ export function ms(x: number): string {
 
 /** A ratio such as 12.3x or 0.41x. */
 export function ratio(x: number): string {
-  return x >= 100 ? `${x.toFixed(0)}x` : x >= 10 ? `${x.toFixed(1)}x` : `${x.toFixed(2)}x`
+  return x >= 100
+    ? `${x.toFixed(0)}x`
+    : x >= 10
+      ? `${x.toFixed(1)}x`
+      : x >= 1
+        ? `${x.toFixed(2)}x`
+        : `${x.toFixed(3)}x`
 }
 
 /** Renders rows of cells as a left/right aligned text table (first column left, the rest right). */
