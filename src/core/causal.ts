@@ -14,6 +14,7 @@
 import type { Reader, Writer } from './codec.ts'
 import * as codec from './codec.ts'
 import type { Crdt } from './crdt.ts'
+import { isValidSeq } from './dot.ts'
 import * as dotSet from './dot-set.ts'
 import type { DotSet } from './dot-set.ts'
 import type { NodeId } from './ids.ts'
@@ -35,7 +36,9 @@ export type DotStoreKind<S, Op> = {
   /**
    * Applies a local update with the fresh dot `stamp` to the store, in place. If `delta` is given, writes
    * the update's delta store into delta.store (empty on entry) and the dots it supersedes into delta.ctx
-   * (the caller adds the stamp's own dot to both contexts).
+   * (the caller adds the stamp's own dot to both contexts). Contract: delta.ctx names only dots that were
+   * in the store before the update, because the caller adds nothing but the stamp's dot to the state's
+   * context; so the updated state always equals the old state joined with the delta.
    */
   applyOp(s: S, op: Op, stamp: Stamp, delta: DeltaParts<S> | undefined): void
   /** Calls fn for every dot in the store. */
@@ -67,6 +70,9 @@ function accumulate<S>(kind: DotStoreKind<S, never>, into: Causal<S>, parts: Del
 
 /** Applies a local update (in place), adding the stamp's dot to the context; see crdt.ts for `delta`. */
 export function apply<S, Op>(kind: DotStoreKind<S, Op>, state: Causal<S>, op: Op, stamp: Stamp, delta?: Causal<S>): void {
+  if (!isValidSeq(stamp.seq) || typeof stamp.node !== 'string' || stamp.node.length === 0) {
+    throw new RangeError(`causal: invalid dot ${String(stamp.node)}:${stamp.seq}`)
+  }
   if (dotSet.has(state.ctx, stamp.node, stamp.seq)) {
     throw new RangeError(`causal: dot ${stamp.node}:${stamp.seq} was already used`)
   }

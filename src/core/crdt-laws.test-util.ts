@@ -40,8 +40,11 @@ export type Step<Op> =
 
 export type History<Op> = { readonly replicas: number; readonly skewMs: readonly number[]; readonly steps: readonly Step<Op>[] }
 
-/** A random history over 2..5 replicas with clock skew up to +-5 minutes. */
-export function arbHistory<Op>(arbOp: fc.Arbitrary<Op>, maxSteps = 40): fc.Arbitrary<History<Op>> {
+/**
+ * A random history over 2..5 replicas with clock skew up to +-5 minutes, of minSteps..maxSteps steps
+ * drawn uniformly (size 'max': fast-check's default size would cap arrays near 10 items).
+ */
+export function arbHistory<Op>(arbOp: fc.Arbitrary<Op>, maxSteps = 40, minSteps = 0): fc.Arbitrary<History<Op>> {
   return fc.integer({ min: 2, max: 5 }).chain((n) => {
     const idx = fc.integer({ min: 0, max: n - 1 })
     const step: fc.Arbitrary<Step<Op>> = fc.oneof(
@@ -53,7 +56,7 @@ export function arbHistory<Op>(arbOp: fc.Arbitrary<Op>, maxSteps = 40): fc.Arbit
     return fc.record({
       replicas: fc.constant(n),
       skewMs: fc.array(fc.integer({ min: -300_000, max: 300_000 }), { minLength: n, maxLength: n }),
-      steps: fc.array(step, { maxLength: maxSteps }),
+      steps: fc.array(step, { minLength: minSteps, maxLength: maxSteps, size: 'max' }),
     })
   })
 }
@@ -227,6 +230,8 @@ export function runCrdtLaws<S, Op>(subject: LawSubject<S, Op>, params = fcParams
         assert.ok(back.ok, `${crdt.name}: decode failed: ${back.ok ? '' : back.detail}`)
         eq(crdt, back.value, a, 'decode(encode(s)) ≠ s')
         assert.ok(codec.bytesEqual(crdt.encode(back.value), bytes))
+        // a decoded copy shares no objects with s: merging it back must change nothing
+        assert.equal(crdt.mergeInto(crdt.clone(a), back.value), false, `${crdt.name}: merging an equal copy reported a change`)
         eq(crdt, crdt.clone(a), a, 'clone(s) ≠ s')
       }),
       params,

@@ -20,7 +20,11 @@ export function isJson(v: unknown, depth = 0): v is Json {
   if (v === null || typeof v === 'boolean') return true
   if (typeof v === 'number') return Number.isFinite(v)
   if (typeof v === 'string') return codec.isWellFormed(v)
-  if (Array.isArray(v)) return v.every((x) => isJson(x, depth + 1))
+  if (Array.isArray(v)) {
+    // a for loop, not every(): every() skips the holes of a sparse array, which has no JSON form
+    for (let i = 0; i < v.length; i++) if (!(i in v) || !isJson(v[i], depth + 1)) return false
+    return true
+  }
   if (typeof v === 'object') {
     const proto = Object.getPrototypeOf(v) as unknown
     if (proto !== Object.prototype && proto !== null) return false

@@ -147,3 +147,32 @@ test('or-set: the dot index survives long histories, compaction and out-of-order
   assert.equal(orSet.size(sa), 0)
   assert.ok(orSet.equals(sb, sa) && orSet.equals(sc, sa))
 })
+
+test('or-set: a dot first indexed far from the window is still found after the window grows over it', () => {
+  // Regression (found in review): a:100 went to the far map, a:2..99 then grew the array over seq 100,
+  // and a later remove of a:100's element was missed, so two replicas stayed different forever.
+  const a = nodeNames[0]!
+  const t = orSet.empty()
+  const addAt = (seq: number, e: string): orSet.OrSet => {
+    const d = orSet.empty()
+    orSet.add(d, e, { node: a, seq, wallMs: 1, logical: 0 })
+    return d
+  }
+  orSet.mergeInto(t, addAt(1, 'x1'))
+  orSet.mergeInto(t, addAt(100, 'far'))
+  for (let s = 2; s < 100; s++) orSet.mergeInto(t, addAt(s, `x${s}`))
+  orSet.mergeInto(t, addAt(101, 'x101'))
+  const r = orSet.clone(t)
+  const d = orSet.empty()
+  orSet.remove(r, 'far', { node: nodeNames[1]!, seq: 1, wallMs: 2, logical: 0 }, d)
+  orSet.mergeInto(t, d)
+  assert.equal(orSet.has(t, 'far'), false)
+  assert.ok(orSet.equals(t, r))
+})
+
+test('or-set: bad input to a mutator is refused before it can reach the state', () => {
+  const { r, s } = setup()
+  assert.throws(() => orSet.add(s[0]!, 'x\ud800', replica.next(r[0]!)), /lone surrogate/)
+  assert.throws(() => orSet.add(s[0]!, 'x', { node: nodeNames[0]!, seq: 0, wallMs: 0, logical: 0 }), /invalid dot/)
+  assert.equal(orSet.size(s[0]!), 0)
+})

@@ -62,30 +62,46 @@ function seqSet(x: SeqIndex, seq: number, elem: string): void {
 
 function seqGet(x: SeqIndex, seq: number): string | undefined {
   const i = seq - x.offset
-  if (i >= 0 && i < x.slots.length) return x.slots[i]
-  return x.far?.get(seq)
+  // a seq stored far away stays in `far` even after the array window grows over it
+  const inSlots = i >= 0 && i < x.slots.length ? x.slots[i] : undefined
+  return inSlots ?? x.far?.get(seq)
 }
 
 function seqDelete(x: SeqIndex, seq: number): void {
   const i = seq - x.offset
-  if (i >= 0 && i < x.slots.length) {
-    if (x.slots[i] === undefined) return
-    x.slots[i] = undefined
-    x.dead++
-    if (x.dead === x.slots.length) {
-      x.slots = []
-      x.dead = 0
-    } else if (x.dead > 1024 && x.dead * 2 > x.slots.length) {
-      // drop the dead front (amortized: at least half the array is dead)
-      let k = 0
-      while (x.slots[k] === undefined) k++
-      x.slots = x.slots.slice(k)
-      x.offset += k
-      x.dead -= k
-    }
+  if (i < 0 || i >= x.slots.length || x.slots[i] === undefined) {
+    x.far?.delete(seq)
     return
   }
-  x.far?.delete(seq)
+  x.slots[i] = undefined
+  x.dead++
+  if (x.dead === x.slots.length) {
+    x.slots = []
+    x.dead = 0
+  } else if (x.dead > 1024 && x.dead * 2 > x.slots.length) compact(x)
+}
+
+/**
+ * More than half the array is dead. If the dead part is mostly the front, drop it; otherwise the live
+ * seqs are scattered, so move them to `far` and start a fresh window. Either way the work is paid for by
+ * the deletes since the last compaction, so it is amortized O(1) per delete.
+ */
+function compact(x: SeqIndex): void {
+  let k = 0
+  while (x.slots[k] === undefined) k++
+  if (k * 2 >= x.slots.length) {
+    x.slots = x.slots.slice(k)
+    x.offset += k
+    x.dead -= k
+    return
+  }
+  const far = (x.far ??= new Map())
+  for (let i = k; i < x.slots.length; i++) {
+    const elem = x.slots[i]
+    if (elem !== undefined) far.set(x.offset + i, elem)
+  }
+  x.slots = []
+  x.dead = 0
 }
 
 function seqSize(x: SeqIndex): number {
@@ -208,6 +224,7 @@ function applyOp(s: Store, op: Op, stamp: Stamp, delta: DeltaParts<Store> | unde
     }
   }
   if (op.type === 'add') {
+    if (old === undefined && !codec.isWellFormed(op.elem)) throw new RangeError('or-set: element has a lone surrogate')
     const d: Dot = { node: stamp.node, seq: stamp.seq }
     s.entries.set(op.elem, [d])
     indexAdd(s, d, op.elem)
@@ -323,7 +340,7 @@ export function size(s: OrSet): number {
   return s.store.entries.size
 }
 
-/** The elements, in no particular order. */
+/** The elements, in no particular order (a live view: do not update the set while iterating). */
 export function values(s: OrSet): IterableIterator<string> {
   return s.store.entries.keys()
 }
