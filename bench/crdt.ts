@@ -753,7 +753,7 @@ export async function runCrdt(opts: CrdtOptions = {}): Promise<CrdtResult> {
 
   // ---- JSON
   mkdirSync(dirname(outPath), { recursive: true })
-  writeFileSync(outPath, `${JSON.stringify(rows, null, 1)}\n`)
+  writeFileSync(outPath, `${JSON.stringify(rows, null, 2)}\n`)
   log(
     `${rows.length} rows written to ${outPath}; ${checks} state checks passed; ${((performance.now() - started) / 1000).toFixed(1)} s`,
   )

@@ -23,7 +23,11 @@ function gitRevision(): string {
   try {
     const cwd = repoRoot.pathname
     const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8' }).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8' }).trim() !== ''
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+        cwd,
+        encoding: 'utf8',
+      }).trim() !== ''
     return dirty ? `${rev}+dirty` : rev
   } catch {
     return 'unknown'
