@@ -57,17 +57,6 @@ export function emptyOf<S>(kind: DotStoreKind<S, unknown>): Causal<S> {
   return { store: kind.emptyStore(), ctx: dotSet.empty() }
 }
 
-/** Joins delta parts into an accumulated delta state (moves them in when the accumulator is empty). */
-function accumulate<S>(kind: DotStoreKind<S, never>, into: Causal<S>, parts: DeltaParts<S>): void {
-  if (dotSet.isEmpty(into.ctx) && kind.isEmpty(into.store)) {
-    into.store = parts.store
-    into.ctx = parts.ctx
-    return
-  }
-  kind.joinInto(into.store, into.ctx, parts.store, parts.ctx)
-  dotSet.mergeInto(into.ctx, parts.ctx)
-}
-
 /** Applies a local update (in place), adding the stamp's dot to the context; see crdt.ts for `delta`. */
 export function apply<S, Op>(kind: DotStoreKind<S, Op>, state: Causal<S>, op: Op, stamp: Stamp, delta?: Causal<S>): void {
   if (!isValidSeq(stamp.seq) || typeof stamp.node !== 'string' || stamp.node.length === 0) {
@@ -78,11 +67,17 @@ export function apply<S, Op>(kind: DotStoreKind<S, Op>, state: Causal<S>, op: Op
   }
   if (delta === undefined) {
     kind.applyOp(state.store, op, stamp, undefined)
+  } else if (dotSet.isEmpty(delta.ctx) && kind.isEmpty(delta.store)) {
+    // a fresh delta (the delta-per-op case): write straight into it
+    kind.applyOp(state.store, op, stamp, delta)
+    dotSet.add(delta.ctx, stamp.node, stamp.seq)
   } else {
     const parts: DeltaParts<S> = { store: kind.emptyStore(), ctx: dotSet.empty() }
     kind.applyOp(state.store, op, stamp, parts)
     dotSet.add(parts.ctx, stamp.node, stamp.seq)
-    accumulate(kind as DotStoreKind<S, never>, delta, parts)
+    // join the update's delta into the accumulated one (a delta buffer)
+    kind.joinInto(delta.store, delta.ctx, parts.store, parts.ctx)
+    dotSet.mergeInto(delta.ctx, parts.ctx)
   }
   dotSet.add(state.ctx, stamp.node, stamp.seq)
 }

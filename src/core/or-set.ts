@@ -24,8 +24,11 @@ import type { Stamp } from './replica.ts'
 export type Store = {
   /** element -> live dots, sorted by (node, seq) */
   readonly entries: Map<string, Dot[]>
-  /** node -> seq -> element, for every live dot */
-  readonly byDot: Map<NodeId, SeqIndex>
+  /**
+   * node -> seq -> element, for every live dot; absent while the store is small (up to `indexFrom`
+   * elements, e.g. a delta), where a scan is as fast and no index has to be built and kept.
+   */
+  byDot: Map<NodeId, SeqIndex> | undefined
 }
 
 export type OrSet = Causal<Store>
@@ -108,11 +111,22 @@ function seqSize(x: SeqIndex): number {
   return x.slots.length - x.dead + (x.far?.size ?? 0)
 }
 
+/** Stores with more elements than this keep the dot index. */
+const indexFrom = 32
+
 function emptyStore(): Store {
-  return { entries: new Map(), byDot: new Map() }
+  return { entries: new Map(), byDot: undefined }
+}
+
+/** Builds the index once the store has grown past `indexFrom` (call after adding elements). */
+function indexIfLarge(s: Store): void {
+  if (s.byDot !== undefined || s.entries.size <= indexFrom) return
+  s.byDot = new Map()
+  for (const [elem, dots] of s.entries) for (const d of dots) indexAdd(s, d, elem)
 }
 
 function indexAdd(s: Store, d: Dot, elem: string): void {
+  if (s.byDot === undefined) return
   let x = s.byDot.get(d.node)
   if (x === undefined) {
     x = { offset: 0, slots: [], dead: 0, far: undefined }
@@ -122,6 +136,7 @@ function indexAdd(s: Store, d: Dot, elem: string): void {
 }
 
 function indexDelete(s: Store, d: Dot): void {
+  if (s.byDot === undefined) return
   const x = s.byDot.get(d.node)
   if (x === undefined) return
   seqDelete(x, d.seq)
@@ -181,9 +196,10 @@ function joinInto(t: Store, tctx: DotSet, src: Store, sctx: DotSet): boolean {
   }
   // Elements only the target holds lose the dots the source has seen (removed there). Walk whichever is
   // smaller: the source's context (through the dot index) or the target's elements.
-  if (dotSet.size(sctx) <= t.entries.size) {
+  const byDot = t.byDot
+  if (byDot !== undefined && dotSet.size(sctx) <= t.entries.size) {
     dotSet.forEach(sctx, (node, seq) => {
-      const x = t.byDot.get(node)
+      const x = byDot.get(node)
       const elem = x === undefined ? undefined : seqGet(x, seq)
       if (elem === undefined || src.entries.has(elem)) return
       const td = t.entries.get(elem) as Dot[]
@@ -212,6 +228,7 @@ function joinInto(t: Store, tctx: DotSet, src: Store, sctx: DotSet): boolean {
       }
     }
   }
+  indexIfLarge(t)
   return changed
 }
 
@@ -227,7 +244,8 @@ function applyOp(s: Store, op: Op, stamp: Stamp, delta: DeltaParts<Store> | unde
     if (old === undefined && !codec.isWellFormed(op.elem)) throw new RangeError('or-set: element has a lone surrogate')
     const d: Dot = { node: stamp.node, seq: stamp.seq }
     s.entries.set(op.elem, [d])
-    indexAdd(s, d, op.elem)
+    if (s.byDot === undefined) indexIfLarge(s)
+    else indexAdd(s, d, op.elem)
     if (delta !== undefined) {
       delta.store.entries.set(op.elem, [d])
       indexAdd(delta.store, d, op.elem)
@@ -255,8 +273,8 @@ function cloneStore(s: Store): Store {
   const out = emptyStore()
   for (const [elem, dots] of s.entries) {
     out.entries.set(elem, dots.slice())
-    for (const d of dots) indexAdd(out, d, elem)
   }
+  indexIfLarge(out)
   return out
 }
 
@@ -300,8 +318,8 @@ function readStore(r: Reader): Store {
     prev = elem
     const dots = readDots(r)
     s.entries.set(elem, dots)
-    for (const d of dots) indexAdd(s, d, elem)
   }
+  indexIfLarge(s)
   return s
 }
 
