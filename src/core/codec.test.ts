@@ -63,6 +63,34 @@ test('codec: the string decoder rejects exactly what a fatal TextDecoder rejects
   )
 })
 
+test('codec: sorted keys round-trip with shared prefixes, never splitting a surrogate pair', () => {
+  const unit = fc.constantFrom('a', 'b', '\u00e9', '\ud83d\ude00', '\ud83d\ude01', '\ud83e\udd14')
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.array(unit, { maxLength: 6 }).map((u) => u.join('')), { maxLength: 12 }), (keys) => {
+      keys.sort()
+      const bytes = codec.encodeWith((w) => {
+        let prev = ''
+        for (const k of keys) {
+          codec.writeSortedKey(w, prev, k)
+          prev = k
+        }
+      })
+      const back = codec.decodeWith(bytes, (r) => {
+        const out: string[] = []
+        let prev: string | undefined
+        for (let i = 0; i < keys.length; i++) out.push((prev = codec.readSortedKey(r, prev)))
+        return out
+      })
+      assert.ok(back.ok, back.ok ? '' : back.detail)
+      assert.deepEqual(back.value, keys)
+    }),
+    fcParams(),
+  )
+  // a prefix that splits a pair would leave a lone surrogate: it is cut back to the pair's start
+  assert.equal(codec.sharedPrefix('\ud83d\ude00', '\ud83d\ude01'), 0)
+  assert.equal(codec.sharedPrefix('k1000', 'k1001'), 4)
+})
+
 const arbJson: fc.Arbitrary<json.Json> = fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.parse(JSON.stringify(v)) as json.Json)
 
 test('json: decode(encode(v)) ≡ v, key order does not matter, and isJson accepts it', () => {

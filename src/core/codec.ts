@@ -168,6 +168,46 @@ export function isWellFormed(s: string): boolean {
   return true
 }
 
+/**
+ * Length of the prefix a key shares with the previous key in a sorted run, in UTF-16 code units, cut
+ * back by one where it would split a surrogate pair (so the suffix is a well-formed string).
+ */
+export function sharedPrefix(prev: string, key: string): number {
+  const n = Math.min(prev.length, key.length)
+  let p = 0
+  while (p < n && prev.charCodeAt(p) === key.charCodeAt(p)) p++
+  if (p > 0 && p < key.length) {
+    const c = key.charCodeAt(p - 1)
+    if (c >= 0xd800 && c <= 0xdbff) p--
+  }
+  return p
+}
+
+/**
+ * Writes the next key of a strictly increasing run as (shared prefix length, suffix string). Sorted keys
+ * such as k1000, k1001 share most of their bytes, so a state or delta of many keys stays small.
+ */
+export function writeSortedKey(w: Writer, prev: string, key: string): void {
+  const p = sharedPrefix(prev, key)
+  writeUvarint(w, p)
+  writeString(w, p === 0 ? key : key.slice(p))
+}
+
+/**
+ * Reads a key written by writeSortedKey. Canonical: the prefix length must be exactly sharedPrefix, and
+ * the key must sort strictly after prev (pass undefined for the first key of a run).
+ */
+export function readSortedKey(r: Reader, prev: string | undefined): string {
+  const p = readUvarint(r)
+  const before = prev ?? ''
+  if (p > before.length) malformed('shared key prefix longer than the previous key')
+  const suffix = readString(r)
+  const key = p === 0 ? suffix : before.slice(0, p) + suffix
+  if (sharedPrefix(before, key) !== p) malformed('non-canonical shared key prefix')
+  if (prev !== undefined && !(prev < key)) malformed('keys not strictly increasing')
+  return key
+}
+
 /** Writes the node table for a state: the distinct node ids, sorted, and remembers their indexes. */
 export function writeNodeTable(w: Writer, nodes: Iterable<NodeId>): void {
   const sorted = [...new Set(nodes)].sort()

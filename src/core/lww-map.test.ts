@@ -267,8 +267,8 @@ test('lww-map: the encoding, byte for byte: node table, count, baseMs, entries b
     ...[2, 1, 97, 1, 98], // node table: 'a', 'b'
     2, // two entries
     ...[0xc0, 0x84, 0x3d], // baseMs 1_000_000
-    ...[1, 120, 0, 2, 0, 0xff], // 'x': +0 ms, logical 2, node a, tombstone
-    ...[1, 121, 0xac, 0x02, 0, 1, 5, 2, 104, 105], // 'y': +300 ms, logical 0, node b, "hi"
+    ...[0, 1, 120, 0, 2, 0, 0xff], // 'x' (no shared prefix): +0 ms, logical 2, node a, tombstone
+    ...[0, 1, 121, 0xac, 0x02, 0, 1, 5, 2, 104, 105], // 'y' (no shared prefix): +300 ms, logical 0, node b, "hi"
   ]
   assert.deepEqual([...lwwMap.encode(s)], bytes)
   const back = lwwMap.decode(Uint8Array.from(bytes))
@@ -282,22 +282,26 @@ test('lww-map: decode rejects unsorted or duplicate keys, a wrong baseMs, bad ta
     assert.match(r.detail, why)
   }
   const table = [1, 1, 97]
-  const k = [1, 107, 0, 0, 0, 0xff] // 'k' +0 ms, logical 0, node 0, tombstone
-  const j = [1, 106, 0, 0, 0, 3, 10] // 'j' +0 ms, logical 0, node 0, value 5
+  const k = [0, 1, 107, 0, 0, 0, 0xff] // 'k' (no shared prefix) +0 ms, logical 0, node 0, tombstone
+  const j = [0, 1, 106, 0, 0, 0, 3, 10] // 'j' (no shared prefix) +0 ms, logical 0, node 0, value 5
   assert.ok(lwwMap.decode(Uint8Array.from([...table, 2, 100, ...j, ...k])).ok)
   reject([...table, 2, 100, ...j, ...k, 0], /trailing/)
   reject([...table, 2, 100, ...k, ...j], /not strictly increasing/)
-  reject([...table, 2, 100, ...k, ...k], /not strictly increasing/)
-  reject([...table, 1, 100, 1, 107, 1, 0, 0, 0xff], /baseMs/) // the only entry is at +1 ms
-  reject([...table, 1, 100, 1, 107, 0, 0, 0, 8], /unknown json tag/)
-  reject([...table, 1, 100, 1, 107, 0, 0, 0, 0xfe], /unknown json tag/)
-  reject([...table, 1, 100, 1, 107, 0, 0, 0], /end of input/)
+  reject([...table, 2, 100, ...k, 1, 0, 0, 0, 0, 0xff], /not strictly increasing/) // 'k' again, as prefix 1 + ''
+  const ka = [0, 2, 107, 97, 0, 0, 0, 0xff] // 'ka'
+  assert.ok(lwwMap.decode(Uint8Array.from([...table, 2, 100, ...ka, 1, 1, 98, 0, 0, 0, 0xff])).ok) // 'kb' as 'k' + 'b'
+  reject([...table, 2, 100, ...ka, 0, 2, 107, 98, 0, 0, 0, 0xff], /non-canonical shared key prefix/) // 'kb' spelled out
+  reject([...table, 2, 100, ...ka, 3, 1, 98, 0, 0, 0, 0xff], /longer than the previous key/)
+  reject([...table, 1, 100, 0, 1, 107, 1, 0, 0, 0xff], /baseMs/) // the only entry is at +1 ms
+  reject([...table, 1, 100, 0, 1, 107, 0, 0, 0, 8], /unknown json tag/)
+  reject([...table, 1, 100, 0, 1, 107, 0, 0, 0, 0xfe], /unknown json tag/)
+  reject([...table, 1, 100, 0, 1, 107, 0, 0, 0], /end of input/)
   reject([...table, 1, 0xe4, 0x00, ...k], /non-minimal/)
   reject([...table, 0x81, 0x00, 100, ...k], /non-minimal/)
-  reject([...table, 1, 100, 1, 107, 0, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0xff], /uint32/)
-  reject([...table, 1, 100, 1, 107, 0, 0, 1, 0xff], /outside the node table/)
+  reject([...table, 1, 100, 0, 1, 107, 0, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0xff], /uint32/)
+  reject([...table, 1, 100, 0, 1, 107, 0, 0, 1, 0xff], /outside the node table/)
   reject([2, 1, 97, 1, 98, 1, 100, ...k], /does not use/)
   reject([...table, 0], /does not use/)
   reject([0, 9, 100, ...k], /exceeds/)
-  reject([...table, 1, 100, 1, 107, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f], /non-canonical float/) // 1.0 as f64
+  reject([...table, 1, 100, 0, 1, 107, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f], /non-canonical float/) // 1.0 as f64
 })

@@ -29,7 +29,8 @@
  *   count        uvarint, the number of entries (live and tombstones); the empty map is 0x00 0x00
  *   baseMs       uvarint, the smallest wallMs of the entries (only when count > 0)
  *   then per entry, keys in strictly increasing UTF-16 code unit order:
- *     key        string (codec.ts)
+ *     key        codec.writeSortedKey: uvarint length of the prefix shared with the previous key (0 for
+ *                the first), then the rest of the key as a string
  *     wallMs     uvarint, wallMs - baseMs (hlc.write with baseMs: a delta of recent writes stays short)
  *     logical    uvarint
  *     node       uvarint index into the node table
@@ -38,7 +39,8 @@
  * A map is valid if and only if:
  *   (1) its node table is canonical (codec.readNodeTable) and every node in it is used (codec.decodeWith);
  *   (2) the count fits in the input (codec.readCount: an entry takes at least 5 bytes);
- *   (3) keys are well-formed UTF-8 (codec.readString) in strictly increasing order (no duplicates);
+ *   (3) keys are well-formed UTF-8 in strictly increasing order (no duplicates), each with exactly the
+ *       longest shared prefix that does not split a surrogate pair (codec.readSortedKey);
  *   (4) every timestamp is valid (hlc.read: minimal uvarints, wallMs a safe integer, logical <= 2^32-1,
  *       node index inside the table);
  *   (5) baseMs is the smallest wallMs: some entry has the offset 0 (else baseMs could take other values);
@@ -198,9 +200,11 @@ function write(w: Writer, s: LwwMap): void {
   codec.writeUvarint(w, keys.length)
   if (keys.length === 0) return
   codec.writeUvarint(w, baseMs)
+  let prev = ''
   for (const key of keys) {
     const e = s.entries.get(key) as Entry
-    codec.writeString(w, key)
+    codec.writeSortedKey(w, prev, key)
+    prev = key
     hlc.write(w, e, baseMs)
     if (e.value === undefined) codec.writeByte(w, tombstoneTag)
     else json.write(w, e.value)
@@ -221,8 +225,7 @@ function read(r: Reader): LwwMap {
   let prev: string | undefined
   let offsetMsMin = Number.MAX_SAFE_INTEGER
   for (let i = 0; i < n; i++) {
-    const key = codec.readString(r) // rule (3)
-    if (prev !== undefined && !(prev < key)) codec.malformed('lww-map keys not strictly increasing')
+    const key = codec.readSortedKey(r, prev) // rule (3)
     prev = key
     const t = hlc.read(r, baseMs) // rule (4)
     if (t.wallMs - baseMs < offsetMsMin) offsetMsMin = t.wallMs - baseMs
