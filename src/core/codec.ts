@@ -7,7 +7,9 @@
  *   string   uvarint byte length, then strict UTF-8 (no overlong forms, no surrogates, <= U+10FFFF).
  *   f64      8 bytes, IEEE 754 little-endian.
  *   node     uvarint index into the node table written at the head of each encoded state (node ids are
- *            long keys; a state names each once).
+ *            long keys; a state names each once). When the table names exactly one node, a node
+ *            reference takes no bytes at all: there is only one choice (a delta from one writer, the
+ *            common case, saves a byte per entry).
  *
  * A decoder reads untrusted bytes: it never allocates more than the input could describe (every count is
  * checked against the bytes left before anything is built), it bounds nesting depth, and every failure is
@@ -222,9 +224,10 @@ export function writeNodeTable(w: Writer, nodes: Iterable<NodeId>): void {
 }
 
 export function writeNode(w: Writer, node: NodeId): void {
-  const i = w.nodes?.get(node)
+  const nodes = w.nodes
+  const i = nodes?.get(node)
   if (i === undefined) throw new RangeError(`codec: node ${node} is missing from the node table`)
-  writeUvarint(w, i)
+  if ((nodes as Map<string, number>).size > 1) writeUvarint(w, i)
 }
 
 // ---- reading ----
@@ -381,8 +384,14 @@ export function nodeAt(r: Reader, i: number): NodeId {
   return node
 }
 
+/** Reads a node reference as a table index (no bytes when the table names one node; see the header). */
+export function readNodeIndex(r: Reader): number {
+  if (r.nodes === undefined) malformed('a node reference before the node table')
+  return r.nodes.length === 1 ? 0 : readUvarint(r)
+}
+
 export function readNode(r: Reader): NodeId {
-  return nodeAt(r, readUvarint(r))
+  return nodeAt(r, readNodeIndex(r))
 }
 
 /**

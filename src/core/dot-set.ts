@@ -240,7 +240,7 @@ export function read(r: Reader): DotSet {
   const ds: DotSet = new Map()
   let prevIndex = -1
   for (let k = 0; k < n; k++) {
-    const index = codec.readUvarint(r)
+    const index = codec.readNodeIndex(r)
     if (index <= prevIndex) codec.malformed('dot set nodes not strictly increasing')
     prevIndex = index
     const node = codec.nodeAt(r, index)

@@ -281,27 +281,30 @@ test('lww-map: decode rejects unsorted or duplicate keys, a wrong baseMs, bad ta
     assert.ok(!r.ok, `accepted ${bytes}`)
     assert.match(r.detail, why)
   }
+  // With a one-node table a node reference takes no bytes (codec.ts); table2 names two nodes.
   const table = [1, 1, 97]
-  const k = [0, 1, 107, 0, 0, 0, 0xff] // 'k' (no shared prefix) +0 ms, logical 0, node 0, tombstone
-  const j = [0, 1, 106, 0, 0, 0, 3, 10] // 'j' (no shared prefix) +0 ms, logical 0, node 0, value 5
+  const table2 = [2, 1, 97, 1, 98]
+  const k = [0, 1, 107, 0, 0, 0xff] // 'k' (no shared prefix) +0 ms, logical 0, tombstone
+  const j = [0, 1, 106, 0, 0, 3, 10] // 'j' (no shared prefix) +0 ms, logical 0, value 5
   assert.ok(lwwMap.decode(Uint8Array.from([...table, 2, 100, ...j, ...k])).ok)
   reject([...table, 2, 100, ...j, ...k, 0], /trailing/)
   reject([...table, 2, 100, ...k, ...j], /not strictly increasing/)
-  reject([...table, 2, 100, ...k, 1, 0, 0, 0, 0, 0xff], /not strictly increasing/) // 'k' again, as prefix 1 + ''
-  const ka = [0, 2, 107, 97, 0, 0, 0, 0xff] // 'ka'
-  assert.ok(lwwMap.decode(Uint8Array.from([...table, 2, 100, ...ka, 1, 1, 98, 0, 0, 0, 0xff])).ok) // 'kb' as 'k' + 'b'
-  reject([...table, 2, 100, ...ka, 0, 2, 107, 98, 0, 0, 0, 0xff], /non-canonical shared key prefix/) // 'kb' spelled out
-  reject([...table, 2, 100, ...ka, 3, 1, 98, 0, 0, 0, 0xff], /longer than the previous key/)
-  reject([...table, 1, 100, 0, 1, 107, 1, 0, 0, 0xff], /baseMs/) // the only entry is at +1 ms
-  reject([...table, 1, 100, 0, 1, 107, 0, 0, 0, 8], /unknown json tag/)
-  reject([...table, 1, 100, 0, 1, 107, 0, 0, 0, 0xfe], /unknown json tag/)
-  reject([...table, 1, 100, 0, 1, 107, 0, 0, 0], /end of input/)
+  reject([...table, 2, 100, ...k, 1, 0, 0, 0, 0xff], /not strictly increasing/) // 'k' again, as prefix 1 + ''
+  const ka = [0, 2, 107, 97, 0, 0, 0xff] // 'ka'
+  assert.ok(lwwMap.decode(Uint8Array.from([...table, 2, 100, ...ka, 1, 1, 98, 0, 0, 0xff])).ok) // 'kb' as 'k' + 'b'
+  reject([...table, 2, 100, ...ka, 0, 2, 107, 98, 0, 0, 0xff], /non-canonical shared key prefix/) // 'kb' spelled out
+  reject([...table, 2, 100, ...ka, 3, 1, 98, 0, 0, 0xff], /longer than the previous key/)
+  reject([...table, 1, 100, 0, 1, 107, 1, 0, 0xff], /baseMs/) // the only entry is at +1 ms
+  reject([...table, 1, 100, 0, 1, 107, 0, 0, 8], /unknown json tag/)
+  reject([...table, 1, 100, 0, 1, 107, 0, 0, 0xfe], /unknown json tag/)
+  reject([...table, 1, 100, 0, 1, 107, 0, 0], /end of input/)
   reject([...table, 1, 0xe4, 0x00, ...k], /non-minimal/)
   reject([...table, 0x81, 0x00, 100, ...k], /non-minimal/)
-  reject([...table, 1, 100, 0, 1, 107, 0, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0xff], /uint32/)
-  reject([...table, 1, 100, 0, 1, 107, 0, 0, 1, 0xff], /outside the node table/)
-  reject([2, 1, 97, 1, 98, 1, 100, ...k], /does not use/)
+  reject([...table, 1, 100, 0, 1, 107, 0, 0x80, 0x80, 0x80, 0x80, 0x10, 0xff], /uint32/)
+  reject([...table2, 1, 100, 0, 1, 107, 0, 0, 2, 0xff], /outside the node table/)
+  reject([...table2, 1, 100, 0, 1, 107, 0, 0, 0, 0xff], /does not use/)
   reject([...table, 0], /does not use/)
   reject([0, 9, 100, ...k], /exceeds/)
-  reject([...table, 1, 100, 0, 1, 107, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f], /non-canonical float/) // 1.0 as f64
+  reject([0, 1, 100, 0, 1, 107, 0, 0, 0, 0xff], /outside the node table/) // a node reference with an empty table
+  reject([...table, 1, 100, 0, 1, 107, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f], /non-canonical float/) // 1.0 as f64
 })

@@ -160,8 +160,8 @@ test('lww-register: the encoding is the node table, timestamp and value, byte fo
   assert.ok(e.ok && lwwRegister.get(e.value) === undefined)
   const s = lwwRegister.empty()
   lwwRegister.set(s, 'hi', { node: nodeNames[0]!, seq: 1, wallMs: 300, logical: 2 })
-  // table 'a'; wallMs 300 = 0xac 0x02; logical 2; node 0; json string tag 5, 'hi'
-  assert.deepEqual([...lwwRegister.encode(s)], [1, 1, 97, 0xac, 0x02, 2, 0, 5, 2, 104, 105])
+  // table 'a'; wallMs 300 = 0xac 0x02; logical 2; (the node: no bytes, the table names one); json string tag 5, 'hi'
+  assert.deepEqual([...lwwRegister.encode(s)], [1, 1, 97, 0xac, 0x02, 2, 5, 2, 104, 105])
 })
 
 test('lww-register: decode rejects two nodes, trailing bytes, bad timestamps and bad values', () => {
@@ -170,13 +170,12 @@ test('lww-register: decode rejects two nodes, trailing bytes, bad timestamps and
     assert.ok(!r.ok, `accepted ${bytes}`)
     assert.match(r.detail, why)
   }
-  assert.ok(lwwRegister.decode(Uint8Array.from([1, 1, 97, 7, 0, 0, 0])).ok)
+  assert.ok(lwwRegister.decode(Uint8Array.from([1, 1, 97, 7, 0, 0])).ok)
   reject([2, 1, 97, 1, 98, 7, 0, 0, 0], /at most one node/)
-  reject([1, 1, 97, 7, 0, 0, 0, 0], /trailing/)
+  reject([1, 1, 97, 7, 0, 0, 0], /trailing/)
   reject([0, 0], /trailing/)
-  reject([1, 1, 97, 7, 0, 1, 0], /outside the node table/)
-  reject([1, 1, 97, 7, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0], /uint32/)
-  reject([1, 1, 97, 0x87, 0x00, 0, 0, 0], /non-minimal/)
-  reject([1, 1, 97, 7, 0, 0, 8], /unknown json tag/)
-  reject([1, 1, 97, 7, 0, 0], /end of input/)
+  reject([1, 1, 97, 7, 0x80, 0x80, 0x80, 0x80, 0x10, 0], /uint32/)
+  reject([1, 1, 97, 0x87, 0x00, 0, 0], /non-minimal/)
+  reject([1, 1, 97, 7, 0, 8], /unknown json tag/)
+  reject([1, 1, 97, 7, 0], /end of input/)
 })

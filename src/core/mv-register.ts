@@ -37,7 +37,7 @@
  *     seq     uvarint, >= 1
  *     value   the value in json.ts's canonical form
  * A store is valid if and only if:
- *   (1) the count fits in the input (codec.readCount: a version takes at least 3 bytes);
+ *   (1) the count fits in the input (codec.readCount: a version takes at least 2 bytes: a seq and a JSON tag, the node index being empty with a one-node table);
  *   (2) every node index is inside the node table and every seq is >= 1;
  *   (3) the dots are strictly increasing (so no dot appears twice, and the order is the canonical one);
  *   (4) every value is canonical JSON (json.read: known tags, sorted keys, canonical numbers), nested at
@@ -181,7 +181,7 @@ function writeStore(w: Writer, s: Store): void {
 }
 
 function readStore(r: Reader, _depth: number): Store {
-  const n = codec.readCount(r, 3) // rule (1)
+  const n = codec.readCount(r, 2) // rule (1)
   const s: Store = []
   let prev: Dot | undefined
   for (let i = 0; i < n; i++) {

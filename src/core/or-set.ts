@@ -294,7 +294,7 @@ function writeStore(w: Writer, s: Store): void {
 
 /** Reads dots in strictly increasing (node, seq) order; shared by the kinds that store dot lists. */
 export function readDots(r: Reader): Dot[] {
-  const n = codec.readCount(r, 2)
+  const n = codec.readCount(r, 1) // a dot takes at least 1 byte (a seq; no node index with a one-node table)
   if (n === 0) codec.malformed('a live entry has at least one dot')
   const dots: Dot[] = []
   let prev: Dot | undefined
