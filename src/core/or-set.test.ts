@@ -57,18 +57,20 @@ test('or-set: membership matches the add-wins model over random histories', () =
       const removedOrReplaced = dotSet.empty()
       for (const d of run.outboxes.flat()) {
         const live = new Set<string>()
-        for (const dots of d.store.entries.values()) for (const x of dots) live.add(`${x.node}:${x.seq}`)
+        for (const e of d.store.entries.keys()) for (const x of orSet.dotsOf(d, e)) live.add(`${x.node}:${x.seq}`)
         dotSet.forEach(d.ctx, (node, seq) => {
           if (!live.has(`${node}:${seq}`)) dotSet.add(removedOrReplaced, node, seq)
         })
       }
-      for (const [e, dots] of all.store.entries) {
+      for (const e of all.store.entries.keys()) {
+        const dots = orSet.dotsOf(all, e)
         assert.ok(dots.length > 0, `live element ${e} without dots`)
         for (const x of dots) assert.ok(!dotSet.has(removedOrReplaced, x.node, x.seq), `${e} kept a removed dot`)
       }
       // and every add dot that nobody observed-and-dropped is live
       for (const d of run.outboxes.flat()) {
-        for (const [e, dots] of d.store.entries) {
+        for (const e of d.store.entries.keys()) {
+          const dots = orSet.dotsOf(d, e)
           for (const x of dots) {
             if (!dotSet.has(removedOrReplaced, x.node, x.seq)) assert.ok(orSet.has(all, e), `${e} lost an unobserved add`)
           }

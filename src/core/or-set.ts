@@ -21,9 +21,16 @@ import type { DotSet } from './dot-set.ts'
 import type { NodeId } from './ids.ts'
 import type { Stamp } from './replica.ts'
 
+/**
+ * The live dots of one element: the dot itself when there is one (almost always: an add replaces the
+ * element's dots), an array of two or more sorted by (node, seq) otherwise. One object per element
+ * instead of two keeps memory and GC work down on the hot path.
+ */
+export type Live = Dot | Dot[]
+
 export type Store = {
-  /** element -> live dots, sorted by (node, seq) */
-  readonly entries: Map<string, Dot[]>
+  /** element -> live dots */
+  readonly entries: Map<string, Live>
   /**
    * node -> seq -> element, for every live dot; absent while the store is small (up to `indexFrom`
    * elements, e.g. a delta), where a scan is as fast and no index has to be built and kept.
@@ -122,7 +129,7 @@ function emptyStore(): Store {
 function indexIfLarge(s: Store): void {
   if (s.byDot !== undefined || s.entries.size <= indexFrom) return
   s.byDot = new Map()
-  for (const [elem, dots] of s.entries) for (const d of dots) indexAdd(s, d, elem)
+  for (const [elem, v] of s.entries) for (const d of list(v)) indexAdd(s, d, elem)
 }
 
 function indexAdd(s: Store, d: Dot, elem: string): void {
@@ -148,19 +155,23 @@ function includesDot(dots: readonly Dot[], d: Dot): boolean {
   return false
 }
 
+/** The live dots as a list (allocates for the single-dot form: not for hot paths). */
+function list(v: Live): readonly Dot[] {
+  return Array.isArray(v) ? v : [v]
+}
+
 function setDots(s: Store, elem: string, dots: Dot[]): void {
   if (dots.length === 0) s.entries.delete(elem)
-  else {
-    if (dots.length > 1) dots.sort(dot.compare)
-    s.entries.set(elem, dots)
-  }
+  else if (dots.length === 1) s.entries.set(elem, dots[0] as Dot)
+  else s.entries.set(elem, dots.sort(dot.compare))
 }
 
 function joinInto(t: Store, tctx: DotSet, src: Store, sctx: DotSet): boolean {
   let changed = false
-  for (const [elem, sd] of src.entries) {
-    const td = t.entries.get(elem)
-    if (td === undefined) {
+  for (const [elem, sdv] of src.entries) {
+    const sd = list(sdv)
+    const tdv = t.entries.get(elem)
+    if (tdv === undefined) {
       let keep: Dot[] | undefined
       for (const d of sd) {
         if (dotSet.has(tctx, d.node, d.seq)) continue
@@ -168,11 +179,12 @@ function joinInto(t: Store, tctx: DotSet, src: Store, sctx: DotSet): boolean {
         indexAdd(t, d, elem)
       }
       if (keep !== undefined) {
-        t.entries.set(elem, keep)
+        setDots(t, elem, keep)
         changed = true
       }
       continue
     }
+    const td = list(tdv)
     const out: Dot[] = []
     let touched = false
     for (const d of td) {
@@ -202,7 +214,7 @@ function joinInto(t: Store, tctx: DotSet, src: Store, sctx: DotSet): boolean {
       const x = byDot.get(node)
       const elem = x === undefined ? undefined : seqGet(x, seq)
       if (elem === undefined || src.entries.has(elem)) return
-      const td = t.entries.get(elem) as Dot[]
+      const td = list(t.entries.get(elem) as Live)
       setDots(
         t,
         elem,
@@ -212,8 +224,9 @@ function joinInto(t: Store, tctx: DotSet, src: Store, sctx: DotSet): boolean {
       changed = true
     })
   } else {
-    for (const [elem, td] of t.entries) {
+    for (const [elem, tdv] of t.entries) {
       if (src.entries.has(elem)) continue
+      const td = list(tdv)
       let out: Dot[] | undefined
       for (let i = 0; i < td.length; i++) {
         const d = td[i] as Dot
@@ -235,19 +248,24 @@ function joinInto(t: Store, tctx: DotSet, src: Store, sctx: DotSet): boolean {
 function applyOp(s: Store, op: Op, stamp: Stamp, delta: DeltaParts<Store> | undefined): void {
   const old = s.entries.get(op.elem)
   if (old !== undefined) {
-    for (const d of old) {
-      indexDelete(s, d)
-      if (delta !== undefined) dotSet.add(delta.ctx, d.node, d.seq)
+    if (Array.isArray(old)) {
+      for (const d of old) {
+        indexDelete(s, d)
+        if (delta !== undefined) dotSet.add(delta.ctx, d.node, d.seq)
+      }
+    } else {
+      indexDelete(s, old)
+      if (delta !== undefined) dotSet.add(delta.ctx, old.node, old.seq)
     }
   }
   if (op.type === 'add') {
     if (old === undefined && !codec.isWellFormed(op.elem)) throw new RangeError('or-set: element has a lone surrogate')
     const d: Dot = { node: stamp.node, seq: stamp.seq }
-    s.entries.set(op.elem, [d])
+    s.entries.set(op.elem, d)
     if (s.byDot === undefined) indexIfLarge(s)
     else indexAdd(s, d, op.elem)
     if (delta !== undefined) {
-      delta.store.entries.set(op.elem, [d])
+      delta.store.entries.set(op.elem, d)
       indexAdd(delta.store, d, op.elem)
     }
   } else {
@@ -256,14 +274,20 @@ function applyOp(s: Store, op: Op, stamp: Stamp, delta: DeltaParts<Store> | unde
 }
 
 function forEachDot(s: Store, fn: (node: NodeId, seq: number) => void): void {
-  for (const dots of s.entries.values()) for (const d of dots) fn(d.node, d.seq)
+  for (const v of s.entries.values()) {
+    if (Array.isArray(v)) for (const d of v) fn(d.node, d.seq)
+    else fn(v.node, v.seq)
+  }
 }
 
 function equalsStore(a: Store, b: Store): boolean {
   if (a.entries.size !== b.entries.size) return false
-  for (const [elem, da] of a.entries) {
-    const db = b.entries.get(elem)
-    if (db === undefined || da.length !== db.length) return false
+  for (const [elem, va] of a.entries) {
+    const vb = b.entries.get(elem)
+    if (vb === undefined) return false
+    const da = list(va)
+    const db = list(vb)
+    if (da.length !== db.length) return false
     for (let i = 0; i < da.length; i++) if (!dot.equals(da[i] as Dot, db[i] as Dot)) return false
   }
   return true
@@ -271,9 +295,7 @@ function equalsStore(a: Store, b: Store): boolean {
 
 function cloneStore(s: Store): Store {
   const out = emptyStore()
-  for (const [elem, dots] of s.entries) {
-    out.entries.set(elem, dots.slice())
-  }
+  for (const [elem, v] of s.entries) out.entries.set(elem, Array.isArray(v) ? v.slice() : v)
   indexIfLarge(out)
   return out
 }
@@ -282,7 +304,7 @@ function writeStore(w: Writer, s: Store): void {
   const elems = [...s.entries.keys()].sort()
   codec.writeUvarint(w, elems.length)
   for (const elem of elems) {
-    const dots = s.entries.get(elem) as Dot[]
+    const dots = list(s.entries.get(elem) as Live)
     codec.writeString(w, elem)
     codec.writeUvarint(w, dots.length)
     for (const d of dots) {
@@ -317,7 +339,7 @@ function readStore(r: Reader): Store {
     if (prev !== undefined && !(prev < elem)) codec.malformed('set elements not strictly increasing')
     prev = elem
     const dots = readDots(r)
-    s.entries.set(elem, dots)
+    s.entries.set(elem, dots.length === 1 ? (dots[0] as Dot) : dots)
   }
   indexIfLarge(s)
   return s
@@ -348,6 +370,12 @@ export function add(s: OrSet, elem: string, stamp: Stamp, delta?: OrSet): void {
 /** Removes elem as this replica has observed it (in place). */
 export function remove(s: OrSet, elem: string, stamp: Stamp, delta?: OrSet): void {
   causal.apply(kind, s, { type: 'remove', elem }, stamp, delta)
+}
+
+/** The live dots of elem (empty when absent). */
+export function dotsOf(s: OrSet, elem: string): readonly Dot[] {
+  const v = s.store.entries.get(elem)
+  return v === undefined ? [] : list(v)
 }
 
 export function has(s: OrSet, elem: string): boolean {
