@@ -62,7 +62,11 @@ export function apply<S, Op>(kind: DotStoreKind<S, Op>, state: Causal<S>, op: Op
   if (!isValidSeq(stamp.seq) || typeof stamp.node !== 'string' || stamp.node.length === 0) {
     throw new RangeError(`causal: invalid dot ${String(stamp.node)}:${stamp.seq}`)
   }
-  if (dotSet.has(state.ctx, stamp.node, stamp.seq)) {
+  // The usual stamp is the next seq of a node already in the context: one lookup serves the duplicate
+  // check and the insertion.
+  const ranges = state.ctx.get(stamp.node)
+  const next = ranges !== undefined && stamp.seq === (ranges[ranges.length - 1] as number) + 1
+  if (!next && dotSet.has(state.ctx, stamp.node, stamp.seq)) {
     throw new RangeError(`causal: dot ${stamp.node}:${stamp.seq} was already used`)
   }
   if (delta === undefined) {
@@ -79,7 +83,8 @@ export function apply<S, Op>(kind: DotStoreKind<S, Op>, state: Causal<S>, op: Op
     kind.joinInto(delta.store, delta.ctx, parts.store, parts.ctx)
     dotSet.mergeInto(delta.ctx, parts.ctx)
   }
-  dotSet.add(state.ctx, stamp.node, stamp.seq)
+  if (next) (ranges as number[])[ranges.length - 1] = stamp.seq
+  else dotSet.add(state.ctx, stamp.node, stamp.seq)
 }
 
 export function mergeInto<S>(kind: DotStoreKind<S, never>, target: Causal<S>, source: Causal<S>): boolean {
