@@ -4,7 +4,6 @@ import fc from 'fast-check'
 import {
   arbEncoded,
   arbHistory,
-  arbStates,
   fcParams,
   nodeNames,
   play,
@@ -58,20 +57,6 @@ test('lww-register: once replicas have synced, the value is the write with the g
       assert.ok(json.equals(lwwRegister.get(synced) as Json, last.op.value))
       const ts = lwwRegister.maxTimestamp(synced)
       assert.ok(ts !== undefined && hlc.equals(ts, last.stamp))
-    }),
-    fcParams(),
-  )
-})
-
-test('lww-register: re-delivering a decoded copy (equal entries, distinct objects) is a no-op and says so', () => {
-  fc.assert(
-    fc.property(arbStates(lwwRegister.crdt, arbOp), ([a, b]) => {
-      const m = lwwRegister.merge(a, b)
-      const copy = lwwRegister.decode(lwwRegister.encode(m))
-      assert.ok(copy.ok)
-      const t = lwwRegister.clone(m)
-      assert.equal(lwwRegister.mergeInto(t, copy.value), false, 'mergeInto reported a change')
-      assert.ok(lwwRegister.equals(t, m))
     }),
     fcParams(),
   )
