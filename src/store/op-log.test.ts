@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { DatabaseSync } from 'node:sqlite'
+import * as core from '../core/index.ts'
+import * as log from '../log/index.ts'
+import { testSigner } from '../log/log.test-util.ts'
+import * as opLog from './op-log.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'grapevine-store-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+let n = 0
+const fresh = (): string => join(dir, `s${n++}.db`)
+
+function openOk(path: string): opLog.OpLog {
+  const r = opLog.open(path)
+  assert.ok(r.ok, r.ok ? '' : r.detail)
+  return r.value
+}
+
+const t0 = 1_700_000_000_000
+const intent = (i: number, key?: string): opLog.Intent => ({
+  kind: 'fact.assert',
+  body: { fact_id: `f${i}`, value: `v${i}` },
+  idempotencyKey: key,
+})
+
+test('store: a new file gets the schema and format version; reopening keeps what was written', () => {
+  const path = fresh()
+  const s = openOk(path)
+  const signer = testSigner(0)
+  const clock = core.clock.createManualClock(t0)
+  const r = opLog.append(s, signer, core.hlc.create(signer.author), clock, [intent(1), intent(2)])
+  assert.ok(r.ok)
+  assert.deepEqual(r.value.written, [true, true])
+  assert.deepEqual(
+    r.value.ops.map((e) => e.op.seq),
+    [1, 2],
+  )
+  opLog.close(s)
+  const again = openOk(path)
+  assert.equal(opLog.head(again, signer.author)?.seq, 2)
+  assert.equal(opLog.versionVector(again).get(signer.author), 2)
+  assert.deepEqual(opLog.integrityCheck(again), ['ok'])
+  opLog.close(again)
+})
+
+test('store: a newer format is refused and left untouched; a file that is not a store is reported, not thrown', () => {
+  const path = fresh()
+  const db = new DatabaseSync(path)
+  db.exec('CREATE TABLE x (a); PRAGMA user_version = 7')
+  db.close()
+  const before = readFileSync(path)
+  const r = opLog.open(path)
+  assert.ok(!r.ok && r.reason === 'newer_format' && /format 7/.test(r.detail), JSON.stringify(r))
+  assert.deepEqual(readFileSync(path), before)
+
+  const junk = fresh()
+  writeFileSync(junk, Buffer.from('this is not a database, just some bytes in a file '.repeat(100)))
+  const j = opLog.open(junk)
+  assert.ok(!j.ok && j.reason === 'corrupt', JSON.stringify(j))
+
+  const foreign = fresh()
+  const f = new DatabaseSync(foreign)
+  f.exec('CREATE TABLE notes (text TEXT)')
+  f.close()
+  const g = opLog.open(foreign)
+  assert.ok(!g.ok && g.reason === 'corrupt' && /no Grapevine format version/.test(g.detail), JSON.stringify(g))
+})
+
+test('store: appends chain and sign correctly, so another store ingests them; its clock never runs backwards', () => {
+  const a = openOk(fresh())
+  const b = openOk(fresh())
+  const signer = testSigner(1)
+  const clock = core.clock.createManualClock(t0)
+  const h = core.hlc.create(signer.author)
+  const first = opLog.append(a, signer, h, clock, [intent(1), intent(2), intent(3)])
+  clock.set(t0 - 60_000) // the wall clock jumps back a minute
+  const second = opLog.append(a, signer, core.hlc.create(signer.author), clock, [intent(4)]) // a fresh process: new HLC state
+  assert.ok(first.ok && second.ok)
+  const all = opLog.opsAfter(a, signer.author, 0, 100)
+  assert.deepEqual(
+    all.map((e) => e.op.seq),
+    [1, 2, 3, 4],
+  )
+  for (let i = 1; i < all.length; i++) assert.ok(log.compareTime(all[i - 1]!.op.hlc, all[i]!.op.hlc) < 0, 'HLC went backwards')
+  const v = opLog.ingest(b, all, t0)
+  assert.ok(v.ok, v.ok ? '' : v.detail)
+  assert.equal(opLog.head(b, signer.author)?.seq, 4)
+  const dup = opLog.ingest(b, all.slice(0, 3), t0)
+  assert.ok(!dup.ok && dup.reason === 'duplicate')
+  assert.equal(opLog.opCount(b), 4)
+})
+
+test('store: an idempotency key writes once and returns the first op on every retry', () => {
+  const s = openOk(fresh())
+  const signer = testSigner(2)
+  const clock = core.clock.createManualClock(t0)
+  const h = core.hlc.create(signer.author)
+  const one = opLog.append(s, signer, h, clock, [intent(1, 'k')])
+  const two = opLog.append(s, signer, h, clock, [intent(9, 'k'), intent(2)])
+  assert.ok(one.ok && two.ok)
+  assert.deepEqual(two.value.written, [false, true])
+  assert.deepEqual(two.value.ops[0]!.hash, one.value.ops[0]!.hash)
+  assert.equal(two.value.ops[1]!.op.seq, 2)
+  assert.equal(opLog.opCount(s), 2)
+  const twice = opLog.append(s, signer, h, clock, [intent(3, 'z'), intent(4, 'z')])
+  assert.ok(!twice.ok && /twice/.test(twice.detail))
+  assert.equal(opLog.opCount(s), 2, 'a refused append writes nothing')
+})
+
+test('store: a gap is refused, and a fork is refused and kept as evidence', () => {
+  const s = openOk(fresh())
+  const signer = testSigner(3)
+  const draft = (i: number, body: core.Json): log.Draft => ({ hlc: { wallMs: t0 + i, logical: 0 }, kind: 'fact.assert', body })
+  const created = log.createOps(signer.author, undefined, [draft(0, 0), draft(1, 1), draft(2, 2)])
+  assert.ok(created.ok)
+  const chain = log.signOps(signer, created.value, 'per_op') // every op signed, so any prefix is a batch
+  const gap = opLog.ingest(s, chain.slice(1), t0)
+  assert.ok(!gap.ok && gap.reason === 'gap')
+  assert.ok(opLog.ingest(s, chain.slice(0, 2), t0).ok)
+  // the same key signs a different op 2: a copied key
+  const evil = log.createOps(signer.author, log.headOf(chain[0]!), [draft(5, 'evil')])
+  assert.ok(evil.ok)
+  const other = log.signOps(signer, evil.value)
+  const fork = opLog.ingest(s, other, t0)
+  assert.ok(!fork.ok && fork.reason === 'fork', JSON.stringify(fork))
+  const evidence = opLog.forks(s)
+  assert.equal(evidence.length, 1)
+  assert.equal(evidence[0]!.seq, 2)
+  assert.equal(opLog.head(s, signer.author)?.seq, 2, 'the held history stays')
+})

@@ -1,0 +1,324 @@
+/**
+ * The op log on disk: SQLite through node:sqlite, in WAL mode. This file holds the only SQL of the log;
+ * views (knowledge rows, FTS) join it in the same transactions as they arrive.
+ *
+ * Durability contract (design.md section 5):
+ *   - `synchronous = FULL` with WAL: a transaction that returned has been fsynced to the WAL, so an op
+ *     this store reported as written survives a process crash (SIGKILL at any moment) AND a power loss or
+ *     kernel panic. NORMAL would survive a process crash only: on power loss the last commits could roll
+ *     back, and a node that had already gossiped its op N would then write a different op N, which every
+ *     peer must treat as a fork (a stolen key). FULL costs one fsync per commit; commits are per batch,
+ *     so ingest stays batched.
+ *   - One transaction per batch: ops, the author's head and (later) the view rows commit together, so a
+ *     crash never leaves half an op, a head ahead of its ops, or a view ahead of the log.
+ *   - Writers take the write lock up front (BEGIN IMMEDIATE) and read the author's head inside it, so
+ *     several processes (CLI, MCP server, daemon) appending for one author allocate seqs atomically: no
+ *     two ops ever share a seq (no forks) and none is lost. A writer waits for the lock up to busyMs.
+ *
+ * Format version: PRAGMA user_version. 0 is a new file (the schema is created), 1 is this format, and
+ * anything newer is refused untouched: an older binary never rewrites a newer store.
+ */
+import { DatabaseSync } from 'node:sqlite'
+import type { StatementSync } from 'node:sqlite'
+import * as core from '../core/index.ts'
+import type { Clock, Result } from '../core/index.ts'
+import * as log from '../log/index.ts'
+import type { AuthorId, Draft, Head, SignedOp, Signer } from '../log/index.ts'
+
+/** The on-disk format this code reads and writes. */
+export const formatVersion = 1
+
+/** How long a writer waits for another process's write transaction before giving up. */
+export const busyMsDefault = 10_000
+
+const schema = `
+CREATE TABLE ops (
+  author          TEXT    NOT NULL,
+  seq             INTEGER NOT NULL CHECK (seq >= 1),
+  hash            BLOB    NOT NULL UNIQUE,
+  wall_ms         INTEGER NOT NULL,
+  logical         INTEGER NOT NULL,
+  kind            TEXT    NOT NULL,
+  idempotency_key TEXT,
+  bytes           BLOB    NOT NULL,
+  sig             BLOB,
+  PRIMARY KEY (author, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX ops_by_time ON ops (wall_ms, logical, author);
+CREATE UNIQUE INDEX ops_by_idempotency_key ON ops (author, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE TABLE heads (
+  author  TEXT    PRIMARY KEY,
+  seq     INTEGER NOT NULL,
+  hash    BLOB    NOT NULL,
+  wall_ms INTEGER NOT NULL,
+  logical INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TABLE forks (
+  author   TEXT    NOT NULL,
+  seq      INTEGER NOT NULL,
+  known    BLOB    NOT NULL,
+  received BLOB    NOT NULL,
+  PRIMARY KEY (author, seq, received)
+) STRICT, WITHOUT ROWID;
+`
+
+export type OpLog = {
+  readonly db: DatabaseSync
+  readonly path: string
+  readonly st: Statements
+}
+
+type Statements = {
+  head: StatementSync
+  hashAt: StatementSync
+  byKey: StatementSync
+  insertOp: StatementSync
+  upsertHead: StatementSync
+  heads: StatementSync
+  after: StatementSync
+  insertFork: StatementSync
+  count: StatementSync
+}
+
+export type OpenFailure = 'newer_format' | 'corrupt' | 'unavailable'
+
+function prepare(db: DatabaseSync): Statements {
+  return {
+    head: db.prepare('SELECT seq, hash, wall_ms, logical FROM heads WHERE author = ?'),
+    hashAt: db.prepare('SELECT hash FROM ops WHERE author = ? AND seq = ?'),
+    byKey: db.prepare('SELECT bytes, sig FROM ops WHERE author = ? AND idempotency_key = ?'),
+    insertOp: db.prepare(
+      'INSERT INTO ops (author, seq, hash, wall_ms, logical, kind, idempotency_key, bytes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    upsertHead: db.prepare(
+      'INSERT INTO heads (author, seq, hash, wall_ms, logical) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (author) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, wall_ms = excluded.wall_ms, logical = excluded.logical',
+    ),
+    heads: db.prepare('SELECT author, seq FROM heads'),
+    after: db.prepare('SELECT bytes, sig FROM ops WHERE author = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    insertFork: db.prepare('INSERT OR IGNORE INTO forks (author, seq, known, received) VALUES (?, ?, ?, ?)'),
+    count: db.prepare('SELECT count(*) AS n FROM ops'),
+  }
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
+
+/**
+ * Opens (creating if need be) the store at path. A file that is not a SQLite database, or whose schema
+ * is not ours, is `corrupt`; a newer format is `newer_format`; neither is ever written to.
+ */
+export function open(path: string, opts: { busyMs?: number } = {}): Result<OpLog, OpenFailure> {
+  let db: DatabaseSync
+  try {
+    db = new DatabaseSync(path, { timeout: opts.busyMs ?? busyMsDefault })
+  } catch (e) {
+    return core.fail('unavailable', `cannot open ${path}: ${message(e)}`)
+  }
+  try {
+    const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
+    if (version > formatVersion) {
+      db.close()
+      return core.fail(
+        'newer_format',
+        `${path} is a Grapevine store of format ${version}; this version reads format ${formatVersion}. Upgrade grapevine; the store was left untouched.`,
+      )
+    }
+    db.exec('PRAGMA journal_mode = WAL')
+    db.exec('PRAGMA synchronous = FULL')
+    if (version === 0) {
+      db.exec('BEGIN IMMEDIATE')
+      try {
+        // another process may have created it while we waited for the lock
+        const again = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
+        if (again === 0) {
+          const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as { n: number }
+          if (tables.n > 0) throw new Error('the file has tables but no Grapevine format version')
+          db.exec(schema)
+          db.exec(`PRAGMA user_version = ${formatVersion}`)
+        }
+        db.exec('COMMIT')
+      } catch (e) {
+        db.exec('ROLLBACK')
+        throw e
+      }
+    }
+    return core.ok({ db, path, st: prepare(db) })
+  } catch (e) {
+    try {
+      db.close()
+    } catch {
+      // reason: closing a handle on a broken file may fail too; the open failure is what matters
+    }
+    return core.fail('corrupt', `${path} is not a readable Grapevine store: ${message(e)}`)
+  }
+}
+
+export function close(s: OpLog): void {
+  s.db.close()
+}
+
+/** Runs fn in one write transaction (BEGIN IMMEDIATE: the lock is taken before anything is read). */
+export function transaction<T>(s: OpLog, fn: () => T): T {
+  s.db.exec('BEGIN IMMEDIATE')
+  try {
+    const out = fn()
+    s.db.exec('COMMIT')
+    return out
+  } catch (e) {
+    if (s.db.isTransaction) s.db.exec('ROLLBACK')
+    throw e
+  }
+}
+
+type HeadRow = { seq: number; hash: Uint8Array; wall_ms: number; logical: number }
+
+export function head(s: OpLog, author: AuthorId): Head | undefined {
+  const r = s.st.head.get(author) as HeadRow | undefined
+  return r === undefined ? undefined : { seq: r.seq, hash: r.hash, hlc: { wallMs: r.wall_ms, logical: r.logical } }
+}
+
+/** What validation needs of this log (log.LogView). */
+export function view(s: OpLog): log.LogView {
+  return {
+    head: (author) => head(s, author),
+    hashAt: (author, seq) => (s.st.hashAt.get(author, seq) as { hash: Uint8Array } | undefined)?.hash,
+  }
+}
+
+/** The version vector: every author's highest contiguous seq (the log only ever holds gap-free prefixes). */
+export function versionVector(s: OpLog): core.VersionVector {
+  const vv = core.versionVector.empty()
+  for (const r of s.st.heads.all() as { author: string; seq: number }[]) vv.set(r.author as core.NodeId, r.seq)
+  return vv
+}
+
+export function opCount(s: OpLog): number {
+  return (s.st.count.get() as { n: number }).n
+}
+
+function decodeRow(r: { bytes: Uint8Array; sig: Uint8Array | null }): SignedOp {
+  const d = log.decodeEncodedOp(r.bytes)
+  // reason: these bytes passed validation on the way in; a failure here means the file was altered
+  if (!d.ok) throw new core.AssertionFailed(`store: a stored op does not decode: ${d.detail}`)
+  return r.sig === null ? d.value : { ...d.value, sig: r.sig }
+}
+
+/** The author's ops after seq, oldest first, at most limit. */
+export function opsAfter(s: OpLog, author: AuthorId, seq: number, limit: number): SignedOp[] {
+  return (s.st.after.all(author, seq, limit) as { bytes: Uint8Array; sig: Uint8Array | null }[]).map(decodeRow)
+}
+
+/** Inserts validated ops of one author and moves its head; call inside a transaction. */
+function insert(s: OpLog, ops: readonly SignedOp[]): void {
+  for (const e of ops) {
+    const o = e.op
+    s.st.insertOp.run(o.author, o.seq, e.hash, o.hlc.wallMs, o.hlc.logical, o.kind, o.idempotencyKey ?? null, e.bytes, e.sig ?? null)
+  }
+  const last = ops[ops.length - 1]
+  if (last !== undefined) {
+    s.st.upsertHead.run(last.op.author, last.op.seq, last.hash, last.op.hlc.wallMs, last.op.hlc.logical)
+  }
+}
+
+/** A local write: what to append. The store stamps it with the next seq and a fresh HLC time. */
+export type Intent = { readonly kind: string; readonly body: core.Json; readonly idempotencyKey?: string | undefined }
+
+export type AppendResult = {
+  /** One op per intent: the new op, or for a repeated idempotency key the op written the first time. */
+  readonly ops: readonly SignedOp[]
+  /** Which of `ops` were written now (false: an earlier op with the same idempotency key). */
+  readonly written: readonly boolean[]
+}
+
+export type AppendFailure = 'invalid' | 'too_large'
+
+/**
+ * Appends local ops for the signer, atomically with every other writer of this store. Each op's HLC time
+ * is after both the author's last op (which another process may have written) and the local clock;
+ * `hlc` is the caller's clock state, advanced here. A repeated idempotency key writes nothing and
+ * returns the first op with that key.
+ */
+export function append(
+  s: OpLog,
+  signer: Signer,
+  hlc: core.hlc.Hlc,
+  clock: Clock,
+  intents: readonly Intent[],
+  scheme: log.SignScheme = log.signSchemeDefault,
+): Result<AppendResult, AppendFailure> {
+  return transaction(s, () => {
+    const h = head(s, signer.author)
+    if (h !== undefined) {
+      // another process may have written after our clock's last reading: move past its op
+      const r = core.hlc.receive(hlc, { wallMs: h.hlc.wallMs, logical: h.hlc.logical, node: hlc.node }, clock)
+      if (!r.ok) return core.fail('invalid', `the author's last op is from the future: ${r.detail}`)
+    }
+    const drafts: Draft[] = []
+    const existing: (SignedOp | undefined)[] = []
+    const seen = new Set<string>()
+    for (const it of intents) {
+      const key = it.idempotencyKey
+      const prior = key === undefined ? undefined : (s.st.byKey.get(signer.author, key) as { bytes: Uint8Array; sig: Uint8Array | null } | undefined)
+      if (prior !== undefined) {
+        existing.push(decodeRow(prior))
+        continue
+      }
+      if (key !== undefined) {
+        if (seen.has(key)) return core.fail('invalid', `idempotency key ${JSON.stringify(key)} appears twice in one append`)
+        seen.add(key)
+      }
+      existing.push(undefined)
+      const t = core.hlc.now(hlc, clock)
+      drafts.push({ hlc: { wallMs: t.wallMs, logical: t.logical }, kind: it.kind, body: it.body, idempotencyKey: key })
+    }
+    const created = log.createOps(signer.author, h, drafts)
+    if (!created.ok) return created
+    const signed = log.signOps(signer, created.value, scheme)
+    insert(s, signed)
+    const ops: SignedOp[] = []
+    const written: boolean[] = []
+    let k = 0
+    for (const e of existing) {
+      if (e === undefined) {
+        ops.push(signed[k++] as SignedOp)
+        written.push(true)
+      } else {
+        ops.push(e)
+        written.push(false)
+      }
+    }
+    return core.ok({ ops, written })
+  })
+}
+
+export type IngestResult = log.Validation
+
+/**
+ * Validates ops received from a peer (a batch of one author) against this log and stores the new ones,
+ * in one transaction. A fork is recorded as evidence before it is reported.
+ */
+export function ingest(s: OpLog, ops: readonly SignedOp[], nowMs: number): IngestResult {
+  return transaction(s, () => {
+    const v = log.validateOps(ops, view(s), { nowMs })
+    if (v.ok) insert(s, v.ops)
+    else if (v.reason === 'fork') s.st.insertFork.run(v.fork.author, v.fork.seq, v.fork.known, v.fork.received)
+    return v
+  })
+}
+
+/** Forks seen so far: evidence that an author's key signs two histories. */
+export function forks(s: OpLog): { author: AuthorId; seq: number; known: Uint8Array; received: Uint8Array }[] {
+  return s.db.prepare('SELECT author, seq, known, received FROM forks ORDER BY author, seq').all() as {
+    author: AuthorId
+    seq: number
+    known: Uint8Array
+    received: Uint8Array
+  }[]
+}
+
+/** SQLite's own consistency check of every page and index: 'ok' or the problems it found. */
+export function integrityCheck(s: OpLog): string[] {
+  return (s.db.prepare('PRAGMA integrity_check').all() as { integrity_check: string }[]).map((r) => r.integrity_check)
+}
