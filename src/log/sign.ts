@@ -15,9 +15,9 @@
  * bound to that op by the hash chain (op n's `prev` is the hash of op n-1), so one signature authenticates
  * the whole run, as in Hypercore. Measured on one core of a 2-core EPYC (Node 24): with a signature per
  * op, verification tops out near 13k ops/s whatever the batch size, below the 20k ops/s the store must
- * ingest with storage and views on top; with the batch head, 256-op batches verify at about 150k ops/s
+ * ingest with storage and views on top; with the batch head, 256-op batches verify at about 145k ops/s
  * (11x), where decoding and hashing, not Ed25519, dominate, and cost 64 bytes less per op. Signing is
- * 31x cheaper too. An op written on its own (one CLI command) is a batch of one and carries its own
+ * about 40x cheaper too. An op written on its own (one CLI command) is a batch of one and carries its own
  * signature, so single writes lose nothing. The price: a run of ops can only be sent up to a signed op.
  * Relays keep the signature of every batch head they receive and cut what they send at those ops
  * (batch.ts cutBatches), which also means that a catch-up from a relay costs one verification per up to
