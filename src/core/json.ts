@@ -107,8 +107,10 @@ export function read(r: Reader, depth = 0): Json {
         const k = codec.readString(r)
         if (prev !== undefined && !(prev < k)) codec.malformed('object keys not strictly sorted')
         prev = k
-        // defineProperty: a key named __proto__ must stay data, never change the prototype
-        Object.defineProperty(out, k, { value: read(r, depth + 1), enumerable: true, writable: true, configurable: true })
+        const v = read(r, depth + 1)
+        // a key named __proto__ must stay data, never change the prototype: define it; assign the rest (fast)
+        if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
+        else out[k] = v
       }
       return out
     }
