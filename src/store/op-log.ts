@@ -210,6 +210,31 @@ export function opsAfter(s: OpLog, author: AuthorId, seq: number, limit: number)
   return (s.st.after.all(author, seq, limit) as { bytes: Uint8Array; sig: Uint8Array | null }[]).map(decodeRow)
 }
 
+export type RecentQuery = {
+  readonly limit: number
+  readonly author?: AuthorId | undefined
+  /** Only ops created at or before this wall time (ms): the log as of then. */
+  readonly asOfMs?: number | undefined
+}
+
+/** The newest ops first (by HLC time, then author), optionally of one author or as of a time. */
+export function recent(s: OpLog, q: RecentQuery): SignedOp[] {
+  const where: string[] = []
+  const args: (string | number)[] = []
+  if (q.author !== undefined) {
+    where.push('author = ?')
+    args.push(q.author)
+  }
+  if (q.asOfMs !== undefined) {
+    where.push('wall_ms <= ?')
+    args.push(q.asOfMs)
+  }
+  const sql =
+    `SELECT bytes, sig FROM ops ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ` +
+    'ORDER BY wall_ms DESC, logical DESC, author DESC LIMIT ?'
+  return (s.db.prepare(sql).all(...args, q.limit) as { bytes: Uint8Array; sig: Uint8Array | null }[]).map(decodeRow)
+}
+
 /** Inserts validated ops of one author and moves its head; call inside a transaction. */
 function insert(s: OpLog, ops: readonly SignedOp[]): void {
   for (const e of ops) {

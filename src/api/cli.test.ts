@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { DatabaseSync } from 'node:sqlite'
+import { home, local } from '../node/index.ts'
+import { main } from './cli.ts'
+import { parseDuration, parseTime } from './parse.ts'
+
+const root = mkdtempSync(join(tmpdir(), 'grapevine-cli-'))
+after(() => rmSync(root, { recursive: true, force: true }))
+let n = 0
+
+async function cli(dir: string, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = ''
+  let err = ''
+  const code = await main(argv, { out: (s) => (out += s), err: (s) => (err += s), env: { GRAPEVINE_HOME: dir } })
+  return { code, out, err }
+}
+
+const freshHome = (): string => join(root, `h${n++}`)
+
+test('cli: init creates a private identity once; a second init changes nothing and fails', async () => {
+  const dir = freshHome()
+  const one = await cli(dir, '--json', 'init', '--name', 'london')
+  assert.equal(one.code, 0, one.err)
+  const doc = JSON.parse(one.out) as { name: string; author: string }
+  assert.equal(doc.name, 'london')
+  assert.match(doc.author, /^[0-9a-f]{64}$/)
+  const file = join(dir, home.identityFile)
+  assert.equal(statSync(file).mode & 0o777, 0o600)
+  const before = readFileSync(file)
+  const two = await cli(dir, 'init', '--name', 'paris')
+  assert.equal(two.code, 1)
+  assert.match(two.err, /already has an identity; nothing was changed/)
+  assert.deepEqual(readFileSync(file), before)
+})
+
+test('cli: bad usage exits 2 with one line that says what was wrong', async () => {
+  const dir = freshHome()
+  for (const argv of [['init', '--name', ''], ['init', '--name', 'a\u0007b'], ['log', '-n', '0'], ['log', '-n', 'lots'], ['log', '--author', 'bob'], ['log', '--as-of', 'yesterday-ish'], ['frobnicate']]) {
+    const r = await cli(dir, ...argv)
+    assert.equal(r.code, 2, `${argv.join(' ')}: ${r.err}`)
+    assert.ok(r.err.length > 0 && !/\n\s+at /.test(r.err), `${argv.join(' ')}: no stack traces, a message: ${r.err}`)
+  }
+})
+
+test('cli: any command initialises implicitly, says so on stderr, and log shows ops newest first', async () => {
+  const dir = freshHome()
+  const first = await cli(dir, '--json', 'log')
+  assert.equal(first.code, 0)
+  assert.match(first.err, /created identity agent-[0-9a-f]{6}/)
+  assert.deepEqual(JSON.parse(first.out), [])
+  let t = 1_700_000_000_000
+  const opened = local.openLocal(dir, { nowMs: () => (t += 1000) })
+  assert.ok(opened.ok)
+  const w = local.write(opened.value, [1, 2, 3].map((i) => ({ kind: 'fact.assert', body: { fact_id: `f${i}`, value: i } })))
+  assert.ok(w.ok)
+  local.closeLocal(opened.value)
+  const again = await cli(dir, '--json', 'log', '-n', '2')
+  assert.equal(again.err, '', 'no second init')
+  const ops = JSON.parse(again.out) as { seq: number; kind: string; body: { value: number } }[]
+  assert.deepEqual(
+    ops.map((o) => o.seq),
+    [3, 2],
+  )
+  const asOf = await cli(dir, '--json', 'log', '--as-of', new Date(1_700_000_002_500).toISOString())
+  assert.deepEqual(
+    (JSON.parse(asOf.out) as { seq: number }[]).map((o) => o.seq),
+    [2, 1],
+  )
+  const human = await cli(dir, 'log', '-n', '1')
+  assert.match(human.out, /#3 {2}fact\.assert {2}\{"fact_id":"f3","value":3\}/)
+})
+
+test('cli: a damaged identity or a newer store is reported in one line, and nothing is rewritten', async () => {
+  const dir = freshHome()
+  assert.equal((await cli(dir, 'init')).code, 0)
+  const idFile = join(dir, home.identityFile)
+  const good = readFileSync(idFile, 'utf8')
+  writeFileSync(idFile, good.replace(/"seed": "[0-9a-f]{2}/, '"seed": "zz'))
+  const bad = await cli(dir, 'log')
+  assert.equal(bad.code, 1)
+  assert.match(bad.err, /bad seed/)
+  writeFileSync(idFile, good)
+  const db = new DatabaseSync(join(dir, home.storeFile))
+  db.exec('PRAGMA user_version = 9')
+  db.close()
+  const before = readFileSync(join(dir, home.storeFile))
+  const newer = await cli(dir, 'log')
+  assert.equal(newer.code, 1)
+  assert.match(newer.err, /format 9.*Upgrade grapevine/)
+  assert.deepEqual(readFileSync(join(dir, home.storeFile)), before)
+})
+
+test('cli: durations and times parse, and say what is accepted when they do not', () => {
+  assert.deepEqual(parseDuration('7d'), { ok: true, value: 604_800 })
+  assert.deepEqual(parseDuration('90'), { ok: true, value: 90 })
+  for (const bad of ['', '0s', '-1h', '7 days', '1y', '99999999999d']) {
+    const r = parseDuration(bad)
+    assert.ok(!r.ok && /use a positive number/.test(r.detail), bad)
+  }
+  assert.deepEqual(parseTime('2h', 10_000_000), { ok: true, value: 10_000_000 - 7_200_000 })
+  assert.deepEqual(parseTime('2026-11-22T08:00:00Z', 0), { ok: true, value: Date.parse('2026-11-22T08:00:00Z') })
+  assert.ok(!parseTime('last tuesday', 0).ok)
+})

@@ -1,0 +1,5 @@
+/** The node: wires the layers to real time, real randomness and real files. */
+export * as home from './home.ts'
+export type { Identity } from './home.ts'
+export * as local from './local.ts'
+export type { Local } from './local.ts'
