@@ -199,6 +199,6 @@ test('or-set: replicas large enough to keep a dot index converge like small ones
         assert.ok(orSet.equals(s, joined), 'a replica differs from the join of all updates')
       }
     }),
-    fcParams({ numRuns: 200 }),
+    fcParams(),
   )
 })
