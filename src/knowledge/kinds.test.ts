@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import type { Json } from '../core/index.ts'
+import * as k from './index.ts'
+import { createWriter, testAuthor, write } from './knowledge.test-util.ts'
+
+const a = testAuthor(0)
+const dot1 = `${a}:1`
+
+/** The first issue of a refused body: [field, message]. */
+function refusal(kind: string, body: unknown): [string, string, string] {
+  const r = k.parseBody(kind, body)
+  assert.equal(r.ok, false, `expected ${kind} ${JSON.stringify(body)} to be refused`)
+  if (r.ok) throw new Error('unreachable')
+  return [r.reason, r.field, r.detail]
+}
+
+const okAssert = { fact_id: 'deploy.region', value: 'eu-west-1', supersedes: [], verified: false }
+
+test('kinds: every kind accepts a well-formed body', () => {
+  const bodies: Record<k.KindName, Json> = {
+    'fact.assert': {
+      ...okAssert,
+      supersedes: [dot1],
+      ttl_seconds: 3600,
+      valid_from: 0,
+      valid_to: 10,
+      causal_id: 'task-7',
+      channel: 'warnings',
+      tags: ['convex', 'cold-start'],
+      text: 'Convex cold-starts after 2h idle',
+    },
+    'fact.retract': { fact_id: 'deploy.region', observed: [dot1], reason: 'wrong' },
+    'status.set': { text: 'building', health: 'ok', working_on: 'frontend' },
+    'task.create': { task_id: 't2', title: 'push to staging', depends: ['t1'], assignee: 'bob' },
+    'task.claim': { task_id: 't2' },
+    'task.release': { task_id: 't2' },
+    'task.done': { task_id: 't2', result: { url: 'https://x' } },
+    'counter.add': { name: 'deploys', n: -3 },
+    'config.set': { key: 'retries', value: 3, version: 7 },
+    'agent.hello': { name: 'london-1' },
+  }
+  for (const kind of k.kindNames) {
+    const r = k.parseBody(kind, bodies[kind])
+    assert.ok(r.ok, r.ok ? '' : r.detail)
+    assert.equal(r.value.kind, kind)
+  }
+  // a channel entry needs no fact_id
+  assert.ok(
+    k.parseBody('fact.assert', { value: 'x', supersedes: [], verified: false, channel: 'patterns' }).ok,
+  )
+})
+
+test('kinds: refusals name the field and what was wrong', () => {
+  const cases: [string, unknown, string, RegExp][] = [
+    ['fact.assert', { ...okAssert, fact_id: undefined }, 'fact_id', /is required unless channel is set/],
+    ['fact.assert', { ...okAssert, fact_id: '' }, 'fact_id', /must not be empty/],
+    ['fact.assert', { ...okAssert, fact_id: 'x'.repeat(257) }, 'fact_id', /257 bytes, over the limit of 256/],
+    ['fact.assert', { ...okAssert, fact_id: 'é'.repeat(129) }, 'fact_id', /258 bytes, over the limit of 256/],
+    ['fact.assert', { ...okAssert, fact_id: 'a\nb' }, 'fact_id', /control characters/],
+    ['fact.assert', { ...okAssert, fact_id: ' a' }, 'fact_id', /whitespace/],
+    ['fact.assert', { ...okAssert, fact_id: 7 }, 'fact_id', /must be a fact id \(a string\), not number 7/],
+    ['fact.assert', { fact_id: 'f', supersedes: [], verified: false }, 'value', /is required/],
+    ['fact.assert', { ...okAssert, value: 'x'.repeat(40_000) }, 'value', /over the limit of 32768/],
+    ['fact.assert', { ...okAssert, verified: 'yes' }, 'verified', /must be true or false/],
+    ['fact.assert', { ...okAssert, supersedes: undefined }, 'supersedes', /is required/],
+    ['fact.assert', { ...okAssert, supersedes: ['abc:1'] }, 'supersedes[0]', /must be a dot ref/],
+    ['fact.assert', { ...okAssert, supersedes: [`${a}:01`] }, 'supersedes[0]', /no leading zero/],
+    ['fact.assert', { ...okAssert, supersedes: [`${a}:0`] }, 'supersedes[0]', /seq >= 1/],
+    ['fact.assert', { ...okAssert, supersedes: [dot1, dot1] }, 'supersedes[1]', /repeats the dot/],
+    [
+      'fact.assert',
+      { ...okAssert, supersedes: Array.from({ length: 65 }, (_, i) => `${a}:${i + 1}`) },
+      'supersedes',
+      /more than 64 dots/,
+    ],
+    ['fact.assert', { ...okAssert, ttl_seconds: 0 }, 'ttl_seconds', /at least 1 second/],
+    ['fact.assert', { ...okAssert, ttl_seconds: 1.5 }, 'ttl_seconds', /whole number of seconds/],
+    ['fact.assert', { ...okAssert, ttl_seconds: 1e12 }, 'ttl_seconds', /10 years/],
+    ['fact.assert', { ...okAssert, channel: 'gossip' }, 'channel', /one of discoveries, patterns, warnings/],
+    ['fact.assert', { ...okAssert, tags: ['a b'] }, 'tags[0]', /whitespace/],
+    ['fact.assert', { ...okAssert, tags: ['x'.repeat(65)] }, 'tags[0]', /65 bytes, over the limit of 64/],
+    ['fact.assert', { ...okAssert, tags: ['a', 'a'] }, 'tags[1]', /repeats the tag "a"/],
+    [
+      'fact.assert',
+      { ...okAssert, tags: Array.from({ length: 17 }, (_, i) => `t${i}`) },
+      'tags',
+      /more than 16 tags/,
+    ],
+    ['fact.assert', { ...okAssert, valid_from: 10, valid_to: 5 }, 'valid_to', /before valid_from/],
+    ['fact.assert', { ...okAssert, valid_from: -1 }, 'valid_from', />= 0/],
+    [
+      'fact.assert',
+      { ...okAssert, valu: 1 },
+      'valu',
+      /is not a field of fact.assert \(its fields: fact_id, value/,
+    ],
+    [
+      'fact.assert',
+      'just a string',
+      'body',
+      /^fact.assert: body must be an object, not the string "just a string"$/,
+    ],
+    ['fact.retract', { fact_id: 'f', observed: [] }, 'observed', /at least one version/],
+    ['status.set', { text: 'x', health: 'fine' }, 'health', /one of ok, degraded, blocked/],
+    ['task.create', { task_id: 't', title: 'x', depends: ['t'] }, 'depends[0]', /names the task itself/],
+    ['task.create', { task_id: 't', title: 'x' }, 'depends', /is required/],
+    ['task.create', { task_id: 't', title: 'x', depends: ['u', 'u'] }, 'depends[1]', /repeats the task id/],
+    ['counter.add', { name: 'c', n: 0 }, 'n', /non-zero integer/],
+    ['counter.add', { name: 'c', n: 2e9 }, 'n', /non-zero integer from -1000000000/],
+    ['config.set', { key: 'k', value: 1, version: -1 }, 'version', />= 0/],
+    ['agent.hello', { name: 'x'.repeat(65) }, 'name', /over the limit of 64/],
+  ]
+  for (const [kind, body, field, message] of cases) {
+    const [reason, f, detail] = refusal(kind, body)
+    assert.equal(reason, 'invalid_body')
+    assert.equal(f, field, `${kind} ${JSON.stringify(body)?.slice(0, 80)}: ${detail}`)
+    assert.match(detail, message)
+    assert.ok(detail.startsWith(`${kind}: ${field} `), detail)
+  }
+})
+
+test('kinds: an unknown kind is its own reason, listing the known ones', () => {
+  const [reason, field, detail] = refusal('fact.upsert', {})
+  assert.equal(reason, 'unknown_kind')
+  assert.equal(field, 'kind')
+  assert.match(detail, /known: fact\.assert, fact\.retract/)
+})
+
+test('kinds: every issue is listed, the first in detail', () => {
+  const r = k.parseBody('fact.assert', { fact_id: '', value: 1, supersedes: 'x', verified: 1, extra: 2 })
+  assert.ok(!r.ok)
+  assert.deepEqual(
+    r.issues.map((i) => i.field),
+    ['fact_id', 'supersedes', 'verified', 'extra'],
+  )
+  assert.match(r.detail, /\(and 3 more\)$/)
+})
+
+test('kinds: parseOp refuses a dot of the op’s own author that is not before the op', () => {
+  const w = createWriter(0)
+  write(w, 'agent.hello', { name: 'a' })
+  const self = write(w, 'fact.assert', { fact_id: 'f', value: 1, supersedes: [`${a}:2`], verified: false })
+  const r = k.parseOp(self.op)
+  assert.ok(!r.ok)
+  assert.equal(r.field, 'supersedes[0]')
+  assert.match(r.detail, /not before this op/)
+  const ok = write(w, 'fact.retract', { fact_id: 'f', observed: [`${a}:1`, `${testAuthor(1)}:99`] })
+  assert.ok(k.parseOp(ok.op).ok)
+})
+
+test('kinds: draftBody drops absent optional fields and checks like parseBody', () => {
+  const r = k.draftBody('fact.assert', {
+    fact_id: 'f',
+    value: 1,
+    supersedes: [],
+    verified: true,
+    ttl_seconds: undefined,
+  })
+  assert.ok(r.ok)
+  assert.deepEqual(r.value, {
+    kind: 'fact.assert',
+    body: { fact_id: 'f', value: 1, supersedes: [], verified: true },
+  })
+  const bad = k.draftBody(
+    'fact.assert',
+    JSON.parse('{"__proto__": {"x": 1}, "fact_id": "f", "value": 1, "supersedes": [], "verified": true}'),
+  )
+  assert.ok(!bad.ok)
+  assert.equal(bad.field, '__proto__')
+})
+
+test('dot refs: canonical form, order by author then seq as a number', () => {
+  assert.equal(k.formatDot({ node: a, seq: 12 }), `${a}:12`)
+  assert.deepEqual(k.parseDotRef(`${a}:12`), { node: a, seq: 12 })
+  for (const bad of [
+    `${a}:`,
+    `${a}:0`,
+    `${a}:012`,
+    `${a.toUpperCase()}:1`,
+    `${a}:1 `,
+    `${a}:99999999999999999`,
+    3,
+  ])
+    assert.equal(k.parseDotRef(bad), undefined, String(bad))
+  const b = testAuthor(1)
+  const sorted = [`${b}:1`, `${a}:10`, `${a}:9`].sort(k.compareDotRefs as (x: string, y: string) => number)
+  assert.deepEqual(sorted, [`${a}:9`, `${a}:10`, `${b}:1`])
+})
+
+test('ids: derived ids are stable (golden values) and independent of dot order', () => {
+  // Golden values: another implementation (the store, a script) must derive exactly these.
+  assert.equal(k.entryFactId(a, 'k1', 5), k.entryFactId(a, 'k1', 9))
+  assert.notEqual(k.entryFactId(a, undefined, 5), k.entryFactId(a, undefined, 6))
+  assert.match(k.entryFactId(a, undefined, 5), /^[0-9a-f]{32}$/)
+  const d = [`${testAuthor(1)}:2`, `${a}:10`, `${a}:9`] as k.DotRef[]
+  assert.equal(k.ticketId('f', d), k.ticketId('f', [...d].reverse()))
+  assert.notEqual(k.ticketId('f', d), k.ticketId('g', d))
+  assert.equal(k.entryFactId(a, 'k1', 1), GOLDEN.entryKey)
+  assert.equal(k.entryFactId(a, undefined, 1), GOLDEN.entryDot)
+  assert.equal(k.ticketId('deploy.region', d), GOLDEN.ticket)
+})
+
+/** Checked with coreutils: printf 'grapevine/ticket\ndeploy.region\n<a…a>:9\n<a…a>:10\n<b…b>:2' | sha256sum */
+const GOLDEN = {
+  entryKey: '29f64ed1d94b8627bb3739d36073d6f3',
+  entryDot: '0531376e64209147a1e22b06c3ffd9fd',
+  ticket: '4085725b0ed46a75e3bfae86e4118263',
+}
+
+test('string order is code point order (UTF-8 byte order, as SQLite BINARY)', () => {
+  const xs = ['\u{1F600}', '\uFFFD', 'b', 'a', 'ab']
+  assert.deepEqual([...xs].sort(k.compareStrings), ['a', 'ab', 'b', '\uFFFD', '\u{1F600}'])
+  const bytes = (s: string) => Buffer.from(s, 'utf8')
+  assert.deepEqual(
+    [...xs].sort(k.compareStrings),
+    [...xs].sort((x, y) => Buffer.compare(bytes(x), bytes(y))),
+  )
+})

@@ -1,0 +1,502 @@
+/**
+ * The registry of op kinds and their bodies (design.md section 4), validated here, at the edge of the
+ * knowledge layer, with zod. To the log a body is any JSON value; this file decides which bodies mean
+ * something. A body that fails is a value (`BodyFailure`) naming the field and what was wrong, which the
+ * CLI prints as it is; an op from a peer whose body fails stays in the log (its chain needs it) and has
+ * no effect on any view (views.ts).
+ *
+ * Bodies are strict: an unknown field is an error (a typo such as `valu` must not pass silently), and a
+ * kind that is not in the registry is `unknown_kind`. Growing the schema therefore means a new kind, or
+ * a release that accepts the new field on every node before any node writes it.
+ *
+ * The kinds, field by field (`?` marks an optional field; limits are the constants below):
+ *
+ *   fact.assert   fact_id?      the fact's key; required unless `channel` is set, when the knowledge layer
+ *                               generates it from the op (ids.ts: entryFactId)
+ *                 value         any JSON value, at most valueBytesMax in the core's canonical form
+ *                 supersedes    dot refs (dot-ref.ts) of the versions of this fact the writer saw live;
+ *                               they stop being live. [] for a first write. No duplicates; a dot of the
+ *                               op's own author must be of an earlier op (parseOp checks it)
+ *                 verified      boolean: the writer checked the value (resolves conflicts, builds trust)
+ *                 ttl_seconds?  integer 1..ttlSecondsMax: the version is stale from created_at + ttl
+ *                 valid_from?   ms since the Unix epoch: when it became true in the world (bi-temporal)
+ *                 valid_to?     ms since the Unix epoch, >= valid_from
+ *                 causal_id?    an id of what caused this (a task, a session, another fact)
+ *                 channel?      discoveries | patterns | warnings: the version is an entry of that channel
+ *                 tags?         distinct tags, no whitespace
+ *                 text?         free text for search, beside the value
+ *   fact.retract  fact_id, observed (dot refs the writer saw live, at least one), reason?
+ *   status.set    text, health (ok | degraded | blocked), working_on?
+ *   task.create   task_id, title, depends (task ids, distinct, not the task itself), assignee?
+ *   task.claim    task_id          task.release  task_id          task.done  task_id, result? (JSON)
+ *   counter.add   name, n (a non-zero integer, |n| <= counterStepAbsMax)
+ *   config.set    key, value (JSON), version (integer >= 0)
+ *   agent.hello   name: the human-readable name of the author's node (metadata; the id is the key)
+ *
+ * Sizes are UTF-8 bytes for strings and canonical-form bytes for JSON values, as in docs/FORMAT.md, so a
+ * limit means the same in every language. Every field together stays under the log's 64 KiB body limit.
+ * An id (fact_id, task_id, names, keys, tags) has no control characters and no leading or trailing
+ * whitespace: ids are typed on command lines and printed one per line.
+ */
+import * as z from 'zod'
+import * as core from '../core/index.ts'
+import type { Json } from '../core/index.ts'
+import type { Op } from '../log/index.ts'
+import { parseDotRef, type DotRef } from './dot-ref.ts'
+
+// ---- limits
+
+/** A fact id holds `entity/attribute` keys of a knowledge graph: room for two long names. */
+export const factIdBytesMax = 256
+/** Task ids, assignees, counter names, config keys, causal ids. */
+export const idBytesMax = 128
+/** A node's human-readable name. */
+export const agentNameBytesMax = 64
+/** A fact's value, in the core's canonical form: text for agents, not files (half the body limit). */
+export const valueBytesMax = 32 * 1024
+/** A fact's search text, beside its value. */
+export const textBytesMax = 16 * 1024
+/** Tags per version, and bytes per tag. */
+export const tagsMax = 16
+export const tagBytesMax = 64
+/**
+ * Dots one assert may supersede or one retract may observe: the live versions of a fact, which only
+ * concurrent writers multiply. 64 is far beyond a real fleet's concurrency and keeps a body under 5 KiB
+ * of dots.
+ */
+export const supersedesMax = 64
+/** Ten years: a longer TTL is no TTL. */
+export const ttlSecondsMax = 315_576_000
+/** A retract's reason, a status text, a task title. */
+export const reasonBytesMax = 1024
+export const statusTextBytesMax = 1024
+export const taskTitleBytesMax = 1024
+/** What an agent works on (a task id, a path). */
+export const workingOnBytesMax = 256
+/** A task's dependencies. */
+export const dependsMax = 32
+/** A task's result, in the core's canonical form. */
+export const resultBytesMax = 16 * 1024
+/** Largest step of one counter.add: keeps a counter exact (below 2^53) for millions of ops. */
+export const counterStepAbsMax = 1_000_000_000
+
+/** The channels of entries (design.md section 4). */
+export const channels = ['discoveries', 'patterns', 'warnings'] as const
+export type Channel = (typeof channels)[number]
+
+export const healths = ['ok', 'degraded', 'blocked'] as const
+export type Health = (typeof healths)[number]
+
+// ---- field builders
+
+function utf8Bytes(s: string): number {
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) n += 1
+    else if (c < 0x800) n += 2
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4
+      i++
+    } else n += 3
+  }
+  return n
+}
+
+function hasControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true
+  }
+  return false
+}
+
+function isSpace(c: string | undefined): boolean {
+  return c !== undefined && /\s/.test(c)
+}
+
+function hasSpace(s: string): boolean {
+  return /\s/.test(s)
+}
+
+/** The message of a missing or mistyped field. */
+function typeError(what: string) {
+  return (iss: { input: unknown }): string =>
+    iss.input === undefined ? 'is required' : `must be ${what}, not ${describe(iss.input)}`
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`
+  if (typeof v === 'object') return 'an object'
+  return `${typeof v} ${String(v)}`
+}
+
+/** An id: 1..bytesMax bytes of UTF-8, no control characters, no surrounding whitespace. */
+function idString(bytesMax: number, noun = 'an id') {
+  return z.string({ error: typeError(`${noun} (a string)`) }).superRefine((s, ctx) => {
+    const n = utf8Bytes(s)
+    if (n === 0) ctx.addIssue({ code: 'custom', message: 'must not be empty' })
+    else if (n > bytesMax)
+      ctx.addIssue({ code: 'custom', message: `is ${n} bytes, over the limit of ${bytesMax}` })
+    else if (hasControl(s)) ctx.addIssue({ code: 'custom', message: 'must not contain control characters' })
+    else if (isSpace(s[0]) || isSpace(s[s.length - 1]))
+      ctx.addIssue({ code: 'custom', message: 'must not start or end with whitespace' })
+  })
+}
+
+/** Free text: 0..bytesMax bytes of UTF-8 (newlines allowed). */
+function freeText(bytesMax: number) {
+  return z.string({ error: typeError('a string') }).superRefine((s, ctx) => {
+    const n = utf8Bytes(s)
+    if (n > bytesMax)
+      ctx.addIssue({ code: 'custom', message: `is ${n} bytes, over the limit of ${bytesMax}` })
+  })
+}
+
+/** Any JSON value of at most bytesMax bytes in the core's canonical form. */
+function jsonValue(bytesMax: number) {
+  return z
+    .custom<Json>((v) => v !== undefined && core.json.isJson(v), {
+      error: typeError('a JSON value'),
+    })
+    .superRefine((v, ctx) => {
+      const n = core.json.encode(v).length
+      if (n > bytesMax)
+        ctx.addIssue({ code: 'custom', message: `is ${n} bytes encoded, over the limit of ${bytesMax}` })
+    })
+}
+
+/** A list of distinct dot refs, at most max of them. */
+function dotList(max: number) {
+  return z
+    .array(
+      z
+        .string({ error: typeError('a dot ref "<author hex>:<seq>"') })
+        .refine((s) => parseDotRef(s) !== undefined, {
+          error: (iss) =>
+            `must be a dot ref "<64 lowercase hex>:<seq>" (seq >= 1, no leading zero), not ${describe(iss.input)}`,
+        }),
+      { error: typeError('an array of dot refs') },
+    )
+    .max(max, { error: `lists more than ${max} dots` })
+    .superRefine((xs, ctx) => {
+      const seen = new Set<string>()
+      xs.forEach((x, i) => {
+        if (seen.has(x)) ctx.addIssue({ code: 'custom', path: [i], message: `repeats the dot ${x}` })
+        seen.add(x)
+      })
+    })
+    .transform((xs) => xs as DotRef[])
+}
+
+/** A list of distinct strings built with `item`, at most max of them. */
+function distinctList<T extends z.ZodType<string>>(item: T, max: number, noun: string) {
+  return z
+    .array(item, { error: typeError(`an array of ${noun}s`) })
+    .max(max, { error: `lists more than ${max} ${noun}s` })
+    .superRefine((xs, ctx) => {
+      const seen = new Set<string>()
+      xs.forEach((x, i) => {
+        if (seen.has(x))
+          ctx.addIssue({ code: 'custom', path: [i], message: `repeats the ${noun} ${JSON.stringify(x)}` })
+        seen.add(x)
+      })
+    })
+}
+
+const timeMs = z
+  .int({ error: typeError('ms since the Unix epoch (an integer)') })
+  .min(0, { error: 'must be ms since the Unix epoch (>= 0)' })
+
+const factId = idString(factIdBytesMax, 'a fact id')
+const taskId = idString(idBytesMax, 'a task id')
+
+const tag = z.string({ error: typeError('a tag (a string)') }).superRefine((s, ctx) => {
+  const n = utf8Bytes(s)
+  if (n === 0) ctx.addIssue({ code: 'custom', message: 'must not be empty' })
+  else if (n > tagBytesMax)
+    ctx.addIssue({ code: 'custom', message: `is ${n} bytes, over the limit of ${tagBytesMax}` })
+  else if (hasControl(s) || hasSpace(s))
+    ctx.addIssue({ code: 'custom', message: 'must not contain whitespace or control characters' })
+})
+
+const channel = z.enum(channels, {
+  error: (iss) =>
+    iss.input === undefined
+      ? 'is required'
+      : `must be one of ${channels.join(', ')}, not ${describe(iss.input)}`,
+})
+
+const health = z.enum(healths, {
+  error: (iss) =>
+    iss.input === undefined
+      ? 'is required'
+      : `must be one of ${healths.join(', ')}, not ${describe(iss.input)}`,
+})
+
+// ---- the bodies
+
+const factAssert = z
+  .strictObject({
+    fact_id: factId.optional(),
+    value: jsonValue(valueBytesMax),
+    supersedes: dotList(supersedesMax),
+    verified: z.boolean({ error: typeError('true or false') }),
+    ttl_seconds: z
+      .int({ error: typeError('a whole number of seconds') })
+      .min(1, { error: 'must be at least 1 second' })
+      .max(ttlSecondsMax, { error: `must be at most ${ttlSecondsMax} seconds (10 years)` })
+      .optional(),
+    valid_from: timeMs.optional(),
+    valid_to: timeMs.optional(),
+    causal_id: idString(idBytesMax).optional(),
+    channel: channel.optional(),
+    tags: distinctList(tag, tagsMax, 'tag').optional(),
+    text: freeText(textBytesMax).optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.fact_id === undefined && b.channel === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fact_id'],
+        message: 'is required unless channel is set (a channel entry gets a generated fact_id)',
+      })
+    }
+    if (b.valid_from !== undefined && b.valid_to !== undefined && b.valid_to < b.valid_from) {
+      ctx.addIssue({ code: 'custom', path: ['valid_to'], message: 'must not be before valid_from' })
+    }
+  })
+
+const factRetract = z.strictObject({
+  fact_id: factId,
+  observed: dotList(supersedesMax).refine((xs) => xs.length > 0, {
+    error: 'must name at least one version (a retract removes the versions it saw)',
+  }),
+  reason: freeText(reasonBytesMax).optional(),
+})
+
+const statusSet = z.strictObject({
+  text: freeText(statusTextBytesMax),
+  health,
+  working_on: idString(workingOnBytesMax).optional(),
+})
+
+const taskCreate = z
+  .strictObject({
+    task_id: taskId,
+    title: idString(taskTitleBytesMax, 'a title'),
+    depends: distinctList(taskId, dependsMax, 'task id'),
+    assignee: idString(idBytesMax, 'an agent').optional(),
+  })
+  .superRefine((b, ctx) => {
+    const i = b.depends.indexOf(b.task_id)
+    if (i >= 0) ctx.addIssue({ code: 'custom', path: ['depends', i], message: 'names the task itself' })
+  })
+
+const taskRef = z.strictObject({ task_id: taskId })
+
+const taskDone = z.strictObject({ task_id: taskId, result: jsonValue(resultBytesMax).optional() })
+
+const counterAdd = z.strictObject({
+  name: idString(idBytesMax, 'a counter name'),
+  n: z
+    .int({ error: typeError('a whole number') })
+    .refine((n) => n !== 0 && Math.abs(n) <= counterStepAbsMax, {
+      error: `must be a non-zero integer from -${counterStepAbsMax} to ${counterStepAbsMax}`,
+    }),
+})
+
+const configSet = z.strictObject({
+  key: idString(idBytesMax, 'a config key'),
+  value: jsonValue(valueBytesMax),
+  version: z.int({ error: typeError('a whole number') }).min(0, { error: 'must be >= 0' }),
+})
+
+const agentHello = z.strictObject({ name: idString(agentNameBytesMax, 'a name') })
+
+/** The registry: every kind the knowledge layer gives a meaning to, and its body's schema. */
+export const kinds = {
+  'fact.assert': factAssert,
+  'fact.retract': factRetract,
+  'status.set': statusSet,
+  'task.create': taskCreate,
+  'task.claim': taskRef,
+  'task.release': taskRef,
+  'task.done': taskDone,
+  'counter.add': counterAdd,
+  'config.set': configSet,
+  'agent.hello': agentHello,
+} as const
+
+export type KindName = keyof typeof kinds
+export const kindNames = Object.keys(kinds) as KindName[]
+
+export type FactAssertBody = z.output<typeof factAssert>
+export type FactRetractBody = z.output<typeof factRetract>
+export type StatusSetBody = z.output<typeof statusSet>
+export type TaskCreateBody = z.output<typeof taskCreate>
+export type TaskRefBody = z.output<typeof taskRef>
+export type TaskDoneBody = z.output<typeof taskDone>
+export type CounterAddBody = z.output<typeof counterAdd>
+export type ConfigSetBody = z.output<typeof configSet>
+export type AgentHelloBody = z.output<typeof agentHello>
+
+/** A body that passed its kind's schema, tagged with the kind. */
+export type KnownBody =
+  | { readonly kind: 'fact.assert'; readonly body: FactAssertBody }
+  | { readonly kind: 'fact.retract'; readonly body: FactRetractBody }
+  | { readonly kind: 'status.set'; readonly body: StatusSetBody }
+  | { readonly kind: 'task.create'; readonly body: TaskCreateBody }
+  | { readonly kind: 'task.claim'; readonly body: TaskRefBody }
+  | { readonly kind: 'task.release'; readonly body: TaskRefBody }
+  | { readonly kind: 'task.done'; readonly body: TaskDoneBody }
+  | { readonly kind: 'counter.add'; readonly body: CounterAddBody }
+  | { readonly kind: 'config.set'; readonly body: ConfigSetBody }
+  | { readonly kind: 'agent.hello'; readonly body: AgentHelloBody }
+
+// ---- failures
+
+/** One thing wrong with a body: the field (`tags[2]`, `supersedes[0]`; `body` for the body itself). */
+export type BodyIssue = { readonly field: string; readonly message: string }
+
+/**
+ * Why a body means nothing: an unknown kind, or a body its kind's schema refuses. `detail` is one line
+ * for a person (`fact.assert: tags[2] is 70 bytes, over the limit of 64`), `field` the first bad field,
+ * `issues` every one.
+ */
+export type BodyFailure = {
+  readonly ok: false
+  readonly reason: 'unknown_kind' | 'invalid_body'
+  readonly kind: string
+  readonly field: string
+  readonly detail: string
+  readonly issues: readonly BodyIssue[]
+}
+
+export type BodyResult = { readonly ok: true; readonly value: KnownBody } | BodyFailure
+
+function fieldOf(path: readonly PropertyKey[]): string {
+  let s = ''
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s === '' ? String(p) : `.${String(p)}`
+  return s === '' ? 'body' : s
+}
+
+function failure(kind: string, reason: BodyFailure['reason'], issues: BodyIssue[]): BodyFailure {
+  const first = issues[0] ?? { field: 'body', message: 'is invalid' }
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''
+  return {
+    ok: false,
+    reason,
+    kind,
+    field: first.field,
+    detail: `${kind}: ${first.field} ${first.message}${more}`,
+    issues,
+  }
+}
+
+function isKindName(kind: string): kind is KindName {
+  return Object.hasOwn(kinds, kind)
+}
+
+/** Messages for the issues no field builder words itself (a body that is not an object, mostly). */
+function fallbackMessage(iss: { code: string; input?: unknown; expected?: string }): string {
+  if (iss.code === 'invalid_type') {
+    const what =
+      iss.expected === undefined
+        ? 'something else'
+        : /^[aeiou]/.test(iss.expected)
+          ? `an ${iss.expected}`
+          : `a ${iss.expected}`
+    return iss.input === undefined ? 'is required' : `must be ${what}, not ${describe(iss.input)}`
+  }
+  return 'is invalid'
+}
+
+/** Checks a body against its kind's schema. Never throws. */
+export function parseBody(kind: string, body: unknown): BodyResult {
+  if (!isKindName(kind)) {
+    return failure(kind, 'unknown_kind', [
+      { field: 'kind', message: `is not a known kind (known: ${kindNames.join(', ')})` },
+    ])
+  }
+  const r = kinds[kind].safeParse(body, { error: fallbackMessage })
+  if (r.success) return { ok: true, value: { kind, body: r.data } as KnownBody }
+  const issues: BodyIssue[] = []
+  for (const iss of r.error.issues) {
+    if (iss.code === 'unrecognized_keys') {
+      const shape = Object.keys(kindShape(kind)).join(', ')
+      for (const k of iss.keys)
+        issues.push({
+          field: fieldOf([...iss.path, k]),
+          message: `is not a field of ${kind} (its fields: ${shape})`,
+        })
+    } else {
+      issues.push({ field: fieldOf(iss.path), message: iss.message })
+    }
+  }
+  return failure(kind, 'invalid_body', issues)
+}
+
+function kindShape(kind: KindName): Record<string, unknown> {
+  const s = kinds[kind] as unknown as {
+    shape?: Record<string, unknown>
+    def?: { in?: { shape?: Record<string, unknown> } }
+  }
+  return s.shape ?? s.def?.in?.shape ?? {}
+}
+
+/**
+ * Checks an op's body and what only the op can tell: a dot of the op's own author in `supersedes` or
+ * `observed` names an earlier op of that author (a version cannot supersede itself or a future op).
+ */
+export function parseOp(op: Op): BodyResult {
+  const r = parseBody(op.kind, op.body)
+  if (!r.ok) return r
+  const k = r.value
+  const dots =
+    k.kind === 'fact.assert' ? k.body.supersedes : k.kind === 'fact.retract' ? k.body.observed : undefined
+  if (dots !== undefined) {
+    const field = k.kind === 'fact.assert' ? 'supersedes' : 'observed'
+    for (let i = 0; i < dots.length; i++) {
+      const d = parseDotRef(dots[i])
+      if (d !== undefined && d.node === op.author && d.seq >= op.seq) {
+        return failure(op.kind, 'invalid_body', [
+          {
+            field: `${field}[${i}]`,
+            message: `names op ${d.seq} of the op's own author, which is not before this op (${op.seq})`,
+          },
+        ])
+      }
+    }
+  }
+  return r
+}
+
+/**
+ * A body for a new op, from a writer (the CLI, an import): checked, with absent optional fields left
+ * out, as a JSON value the log can carry. The same checks as parseBody.
+ */
+export function draftBody(
+  kind: string,
+  input: unknown,
+): { readonly ok: true; readonly value: { readonly kind: KindName; readonly body: Json } } | BodyFailure {
+  const stripped = stripUndefined(input)
+  const r = parseBody(kind, stripped)
+  if (!r.ok) return r
+  return { ok: true, value: { kind: r.value.kind, body: stripUndefined(r.value.body) as Json } }
+}
+
+function stripUndefined(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return v
+  const proto = Object.getPrototypeOf(v) as unknown
+  if (proto !== Object.prototype && proto !== null) return v
+  const out: Record<string, unknown> = {}
+  for (const [k, x] of Object.entries(v)) {
+    // define, not assign: an own `__proto__` key from JSON.parse must stay a key (and be refused)
+    if (x !== undefined)
+      Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true })
+  }
+  return out
+}
