@@ -132,3 +132,17 @@ test('store: a gap is refused, and a fork is refused and kept as evidence', () =
   assert.equal(evidence[0]!.seq, 2)
   assert.equal(opLog.head(s, signer.author)?.seq, 2, 'the held history stays')
 })
+
+test('store: a peer chain that reuses an idempotency key is stored whole (the chain needs every op)', () => {
+  const s = openOk(fresh())
+  const signer = testSigner(4)
+  const draft = (i: number): log.Draft => ({ hlc: { wallMs: t0 + i, logical: 0 }, kind: 'fact.assert', body: i, idempotencyKey: 'same' })
+  const created = log.createOps(signer.author, undefined, [draft(0), draft(1), draft(2)])
+  assert.ok(created.ok)
+  const v = opLog.ingest(s, log.signOps(signer, created.value), t0)
+  assert.ok(v.ok, v.ok ? '' : v.detail)
+  assert.equal(opLog.head(s, signer.author)?.seq, 3)
+  // a local retry with that key returns the first op
+  const again = opLog.append(s, signer, core.hlc.create(signer.author), core.clock.createManualClock(t0 + 10), [intent(7, 'same')])
+  assert.ok(again.ok && again.value.written[0] === false && again.value.ops[0]!.op.seq === 1)
+})

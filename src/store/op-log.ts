@@ -45,7 +45,9 @@ CREATE TABLE ops (
   PRIMARY KEY (author, seq)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX ops_by_time ON ops (wall_ms, logical, author);
-CREATE UNIQUE INDEX ops_by_idempotency_key ON ops (author, idempotency_key) WHERE idempotency_key IS NOT NULL;
+-- not UNIQUE: a peer's signed chain may reuse a key, and the chain needs every op; local appends
+-- check for the key before they write, and the knowledge layer lets the first op with a key win
+CREATE INDEX ops_by_idempotency_key ON ops (author, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE TABLE heads (
   author  TEXT    PRIMARY KEY,
   seq     INTEGER NOT NULL,
@@ -86,7 +88,7 @@ function prepare(db: DatabaseSync): Statements {
   return {
     head: db.prepare('SELECT seq, hash, wall_ms, logical FROM heads WHERE author = ?'),
     hashAt: db.prepare('SELECT hash FROM ops WHERE author = ? AND seq = ?'),
-    byKey: db.prepare('SELECT bytes, sig FROM ops WHERE author = ? AND idempotency_key = ?'),
+    byKey: db.prepare('SELECT bytes, sig FROM ops WHERE author = ? AND idempotency_key = ? ORDER BY seq LIMIT 1'),
     insertOp: db.prepare(
       'INSERT INTO ops (author, seq, hash, wall_ms, logical, kind, idempotency_key, bytes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
@@ -318,19 +320,26 @@ export function append(
   })
 }
 
-export type IngestResult = log.Validation
+/** A batch refused by validation, or one the disk could not take (full, read-only, locked too long). */
+export type IngestResult = log.Validation | { readonly ok: false; readonly reason: 'storage'; readonly detail: string }
 
 /**
  * Validates ops received from a peer (a batch of one author) against this log and stores the new ones,
- * in one transaction. A fork is recorded as evidence before it is reported.
+ * in one transaction. A fork is recorded as evidence before it is reported. Never throws for bad input
+ * or a failing disk: the network's input must not reach the event loop as an exception.
  */
 export function ingest(s: OpLog, ops: readonly SignedOp[], nowMs: number): IngestResult {
-  return transaction(s, () => {
-    const v = log.validateOps(ops, view(s), { nowMs })
-    if (v.ok) insert(s, v.ops)
-    else if (v.reason === 'fork') s.st.insertFork.run(v.fork.author, v.fork.seq, v.fork.known, v.fork.received)
-    return v
-  })
+  try {
+    return transaction(s, () => {
+      const v = log.validateOps(ops, view(s), { nowMs })
+      if (v.ok) insert(s, v.ops)
+      else if (v.reason === 'fork') s.st.insertFork.run(v.fork.author, v.fork.seq, v.fork.known, v.fork.received)
+      return v
+    })
+  } catch (e) {
+    if (e instanceof core.AssertionFailed) throw e
+    return { ok: false, reason: 'storage', detail: `the store could not take the batch: ${message(e)}` }
+  }
 }
 
 /** Forks seen so far: evidence that an author's key signs two histories. */
