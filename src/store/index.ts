@@ -1,3 +1,4 @@
 /** The store: SQLite through node:sqlite. The only SQL in the codebase lives in this layer. */
 export * as opLog from './op-log.ts'
 export type { OpLog, Intent, AppendResult } from './op-log.ts'
+export * from './reads.ts'

@@ -212,6 +212,13 @@ export function opsAfter(s: OpLog, author: AuthorId, seq: number, limit: number)
   return (s.st.after.all(author, seq, limit) as { bytes: Uint8Array; sig: Uint8Array | null }[]).map(decodeRow)
 }
 
+/** Every op, by author then seq (a generator: a large store is never held in memory at once). */
+export function* scan(s: OpLog): Generator<SignedOp> {
+  for (const r of s.db.prepare('SELECT bytes, sig FROM ops ORDER BY author, seq').iterate()) {
+    yield decodeRow(r as { bytes: Uint8Array; sig: Uint8Array | null })
+  }
+}
+
 export type RecentQuery = {
   readonly limit: number
   readonly author?: AuthorId | undefined

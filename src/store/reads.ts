@@ -1,0 +1,153 @@
+/**
+ * The read side of a store: every query the CLI, the MCP server and the HTTP API ask, as one interface
+ * with two implementations that must agree row for row:
+ *
+ *   - `memoryReads(ops)`: the knowledge layer's reference model (knowledge/views.ts) over a set of ops.
+ *     Correct by definition, O(all ops) to build: the oracle of the differential tests, and what
+ *     `as_of` reads use (views as of a time are the views of the ops recorded by then).
+ *   - the SQLite views (views.ts in this folder): incremental, maintained in the transaction that stores
+ *     the op, so a read costs what its query costs, whatever the store's size.
+ *
+ * Shapes are the reference model's (FactRead, EntryRead, TaskRow …): the CLI's `--json` is built from
+ * them, so both implementations print the same documents.
+ */
+import * as knowledge from '../knowledge/index.ts'
+import type {
+  AgentRow,
+  Channel,
+  ConfigRow,
+  CounterRead,
+  Dump,
+  EntryQuery,
+  EntryRead,
+  FactRead,
+  HistoryRow,
+  IdempotencyRow,
+  ReadOptions,
+  ResolvedTicketRow,
+  StatusRow,
+  TaskQuery,
+  TaskRow,
+  TicketRow,
+  TrustRow,
+} from '../knowledge/index.ts'
+import type { AuthorId, EncodedOp } from '../log/index.ts'
+
+export type SearchQuery = ReadOptions & {
+  /** Words to match (all of them); the store turns them into a safe full-text query. */
+  readonly text: string
+  readonly limit: number
+  readonly channel?: Channel | undefined
+  readonly tag?: string | undefined
+  readonly author?: AuthorId | undefined
+  /** Only entries recorded at or after this wall time (ms). */
+  readonly sinceMs?: number | undefined
+}
+
+/** A channel entry that matched a search, best first; `score` is higher for a better match. */
+export type SearchHit = EntryRead & { readonly score: number }
+
+export type Ticket =
+  | { readonly state: 'open'; readonly ticket: TicketRow }
+  | { readonly state: 'resolved'; readonly ticket: ResolvedTicketRow }
+
+/** What the views hold, counted (the `grapevine metrics` figures that come from the views). */
+export type ViewCounts = {
+  readonly facts: number
+  readonly live_versions: number
+  readonly entries_by_channel: Readonly<Record<Channel, number>>
+  readonly open_tickets: number
+  readonly resolved_tickets: number
+  /** Mean time from a ticket opening to its verified resolution, ms; null with none resolved. */
+  readonly time_to_verify_ms_mean: number | null
+  readonly tasks: number
+  readonly counters: number
+  readonly agents: number
+}
+
+export type Reads = {
+  fact(factId: string, opts: ReadOptions): FactRead | undefined
+  history(factId: string): HistoryRow[]
+  /** Channel entries, newest first (tail). */
+  entries(q: EntryQuery): EntryRead[]
+  search(q: SearchQuery): SearchHit[]
+  openTickets(): TicketRow[]
+  resolvedTickets(): ResolvedTicketRow[]
+  ticket(id: string): Ticket | undefined
+  trust(): TrustRow[]
+  statuses(): StatusRow[]
+  agents(): AgentRow[]
+  task(id: string): TaskRow | undefined
+  tasks(q?: TaskQuery): TaskRow[]
+  readyTasks(q?: TaskQuery): TaskRow[]
+  counter(name: string): CounterRead | undefined
+  counters(): CounterRead[]
+  config(key: string): ConfigRow | undefined
+  configs(): ConfigRow[]
+  idempotent(author: AuthorId, key: string): IdempotencyRow | undefined
+  counts(nowMs: number): ViewCounts
+  /** Every row, canonically ordered: equal dumps are equal views. */
+  dump(): Dump
+}
+
+/** Words of a search text, lowercased; the reference model's notion of a match (every word appears). */
+export function searchWords(text: string): string[] {
+  return text
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}_]+/u)
+    .filter((w) => w.length > 0)
+}
+
+/** The reference model as Reads. Search here is a plain all-words filter, newest first (no ranking). */
+export function memoryReads(ops: Iterable<EncodedOp>): Reads {
+  const v = knowledge.viewsOf(ops)
+  return {
+    fact: (id, o) => knowledge.getFact(v, id, o),
+    history: (id) => knowledge.factHistory(v, id),
+    entries: (q) => knowledge.channelEntries(v, q),
+    search: (q) => {
+      const words = searchWords(q.text)
+      const all = knowledge.channelEntries(v, { ...q, limit: undefined })
+      const hits: SearchHit[] = []
+      for (const e of all) {
+        if (q.sinceMs !== undefined && e.created_at.wallMs < q.sinceMs) continue
+        const have = new Set(searchWords(e.text ?? ''))
+        if (words.length > 0 && words.every((w) => have.has(w))) hits.push({ ...e, score: 0 })
+        if (hits.length >= q.limit) break
+      }
+      return hits
+    },
+    openTickets: () => knowledge.openTickets(v),
+    resolvedTickets: () => knowledge.resolvedTickets(v),
+    ticket: (id) => knowledge.getTicket(v, id),
+    trust: () => knowledge.trustRows(v),
+    statuses: () => knowledge.statuses(v),
+    agents: () => knowledge.agents(v),
+    task: (id) => knowledge.getTask(v, id),
+    tasks: (q) => knowledge.listTasks(v, q),
+    readyTasks: (q) => knowledge.readyTasks(v, q),
+    counter: (n) => knowledge.getCounter(v, n),
+    counters: () => knowledge.listCounters(v),
+    config: (k) => knowledge.getConfig(v, k),
+    configs: () => knowledge.listConfigs(v),
+    idempotent: (a, k) => knowledge.idempotent(v, a, k),
+    counts: (nowMs) => {
+      const d = knowledge.dump(v)
+      const byChannel: Record<Channel, number> = { discoveries: 0, patterns: 0, warnings: 0 }
+      for (const e of knowledge.channelEntries(v, { nowMs, includeStale: true })) byChannel[e.channel as Channel]++
+      const ttv = d.resolved.map((r) => r.time_to_verify_ms)
+      return {
+        facts: new Set(d.versions.map((r) => r.fact_id)).size,
+        live_versions: d.versions.length,
+        entries_by_channel: byChannel,
+        open_tickets: d.tickets.length,
+        resolved_tickets: d.resolved.length,
+        time_to_verify_ms_mean: ttv.length === 0 ? null : ttv.reduce((a, b) => a + b, 0) / ttv.length,
+        tasks: d.tasks.length,
+        counters: new Set(d.counters.map((c) => c.name)).size,
+        agents: d.agents.length,
+      }
+    },
+    dump: () => knowledge.dump(v),
+  }
+}
