@@ -5,61 +5,16 @@
  * usage. Errors are mapped here, once: one line on stderr saying what was wrong and what to do.
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
-import type { Result } from '../core/index.ts'
-import * as log from '../log/index.ts'
-import type { SignedOp } from '../log/index.ts'
-import { home, local } from '../node/index.ts'
-import type { Local } from '../node/index.ts'
-import { opLog } from '../store/index.ts'
-import { parseCount, parseTime } from './parse.ts'
+import { home } from '../node/index.ts'
+import { CliError, withLocal } from './cli-context.ts'
+import type { Ctx, Io } from './cli-context.ts'
+import { registerFacts } from './cli-facts.ts'
+import { registerIo } from './cli-io.ts'
+import { registerTasks } from './cli-tasks.ts'
 
-/** A failure the user can act on: printed as one line, with the exit code it maps to. */
-export class CliError extends Error {
-  readonly exitCode: 1 | 2
-  constructor(message: string, exitCode: 1 | 2 = 1) {
-    super(message)
-    this.exitCode = exitCode
-  }
-}
-
-/** Unwraps a parser result for commander: a failure is bad usage (exit 2). */
-function arg<T>(r: Result<T, string>): T {
-  if (!r.ok) throw new InvalidArgumentError(r.detail)
-  return r.value
-}
-
-type Io = { out(s: string): void; err(s: string): void; env: NodeJS.ProcessEnv }
-
-function openLocal(io: Io): Local {
-  const l = local.openLocal(home.resolveHome(io.env))
-  if (!l.ok) throw new CliError(`${l.detail}${l.reason === 'newer_format' ? '' : ' (check GRAPEVINE_HOME)'}`)
-  if (l.value.created) io.err(`grapevine: created identity ${l.value.identity.name} (${l.value.identity.author.slice(0, 12)}…) in ${l.value.home}\n`)
-  return l.value
-}
-
-function withLocal<T>(io: Io, fn: (l: Local) => T): T {
-  const l = openLocal(io)
-  try {
-    return fn(l)
-  } finally {
-    local.closeLocal(l)
-  }
-}
-
-/** An op as the CLI shows it (the --json shape of `log`). */
-export function opJson(e: SignedOp): Record<string, unknown> {
-  const o = e.op
-  return {
-    author: o.author,
-    seq: o.seq,
-    hash: log.toHex(e.hash),
-    created_at: new Date(o.hlc.wallMs).toISOString(),
-    hlc: `${o.hlc.wallMs}.${o.hlc.logical}`,
-    kind: o.kind,
-    body: o.body,
-    idempotency_key: o.idempotencyKey ?? null,
-  }
-}
+export { CliError } from './cli-context.ts'
+export type { Io } from './cli-context.ts'
+export { opJson } from './cli-io.ts'
 
 export function createProgram(io: Io): Command {
   const program = new Command('grapevine')
@@ -68,35 +23,24 @@ export function createProgram(io: Io): Command {
     .showHelpAfterError('(run grapevine --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
-  const json = (): boolean => program.opts<{ json?: boolean }>().json === true
+  const ctx: Ctx = { io, json: () => program.opts<{ json?: boolean }>().json === true }
 
   program
     .command('init')
     .description("create this node's identity and store in GRAPEVINE_HOME")
     .option('--name <name>', 'a human-readable name for this node')
-    .action((opts: { name?: string }) => {
+    .action(async (opts: { name?: string }) => {
       const dir = home.resolveHome(io.env)
       const r = home.init(dir, opts.name ?? home.generatedName())
       if (!r.ok) throw new CliError(r.reason === 'invalid_name' ? r.detail : `${r.detail}; nothing was changed`, r.reason === 'invalid_name' ? 2 : 1)
-      withLocal(io, () => undefined) // creates the store next to the identity
+      await withLocal(io, () => undefined) // creates the store next to the identity
       const doc = { name: r.value.name, author: r.value.author, home: dir }
-      io.out(json() ? JSON.stringify(doc) + '\n' : `initialised ${doc.name} (${doc.author}) in ${dir}\n`)
+      io.out(ctx.json() ? JSON.stringify(doc) + '\n' : `initialised ${doc.name} (${doc.author}) in ${dir}\n`)
     })
 
-  program
-    .command('log')
-    .description('the op log, newest first: every change this node holds, from every author')
-    .option('-n <count>', 'how many ops', (v) => arg(parseCount(v, 100_000)), 20)
-    .option('--author <author>', 'only ops of this author (64 hex characters)', (v) => arg(log.parseAuthorId(v)))
-    .option('--as-of <time>', 'the log as it was at a time (ISO date, or an age like 2h)')
-    .action((opts: { n: number; author?: log.AuthorId; asOf?: string }) => {
-      withLocal(io, (l) => {
-        const asOfMs = opts.asOf === undefined ? undefined : arg(parseTime(opts.asOf, l.clock.nowMs()))
-        const ops = opLog.recent(l.store, { limit: opts.n, author: opts.author, asOfMs })
-        if (json()) io.out(JSON.stringify(ops.map(opJson)) + '\n')
-        else for (const e of ops) io.out(`${new Date(e.op.hlc.wallMs).toISOString()}  ${e.op.author.slice(0, 12)} #${e.op.seq}  ${e.op.kind}  ${JSON.stringify(e.op.body)}\n`)
-      })
-    })
+  registerFacts(program, ctx)
+  registerTasks(program, ctx)
+  registerIo(program, ctx)
   return program
 }
 
@@ -119,17 +63,35 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       io.err(`grapevine: ${e.message}\n`)
       return e.exitCode
     }
-    throw e
+    // Anything else is a store that failed under us (a damaged file, a full disk) or a bug: one line,
+    // never a stack trace, unless GRAPEVINE_DEBUG asks for it.
+    const msg = e instanceof Error ? e.message : String(e)
+    const damaged = /malformed|not a database|corrupt|does not decode/i.test(msg)
+    io.err(`grapevine: ${damaged ? `the store is damaged (${msg}): move it aside or restore a backup, then sync from a peer` : msg}\n`)
+    if (io.env['GRAPEVINE_DEBUG'] !== undefined && e instanceof Error && e.stack !== undefined) io.err(`${e.stack}\n`)
+    return 1
   }
 }
 
 /** Runs the CLI on this process's arguments and streams (bin/grapevine.js calls it). */
 export async function run(): Promise<void> {
-  process.exitCode = await main(process.argv.slice(2), {
-    out: (s) => process.stdout.write(s),
-    err: (s) => process.stderr.write(s),
-    env: process.env,
+  const stop = new AbortController()
+  const onSigint = () => stop.abort()
+  process.once('SIGINT', onSigint)
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0) // the reader went away (| head): not a failure
   })
+  try {
+    process.exitCode = await main(process.argv.slice(2), {
+      out: (s) => process.stdout.write(s),
+      err: (s) => process.stderr.write(s),
+      env: process.env,
+      isTTY: process.stdout.isTTY,
+      signal: stop.signal,
+    })
+  } finally {
+    process.off('SIGINT', onSigint)
+  }
 }
 
 if (import.meta.main) await run()
