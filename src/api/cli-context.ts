@@ -3,7 +3,7 @@
  * code, opening the node's home, and turning what a user typed into a checked op body.
  */
 import { InvalidArgumentError } from 'commander'
-import type { Json, Result } from '../core/index.ts'
+import type { Clock, Json, Result } from '../core/index.ts'
 import * as core from '../core/index.ts'
 import * as knowledge from '../knowledge/index.ts'
 import type { SignedOp } from '../log/index.ts'
@@ -21,6 +21,8 @@ export type Io = {
   env: NodeJS.ProcessEnv
   isTTY?: boolean | undefined
   signal?: AbortSignal | undefined
+  /** The wall clock (tests pass a fake one); the system clock by default. */
+  clock?: Clock | undefined
 }
 
 /** What a command needs: the streams, and whether --json was given. */
@@ -43,7 +45,7 @@ export function arg<T>(r: Result<T, string>): T {
 
 /** Opens the node's home, creating its identity on first use (and saying so on stderr). */
 export function openLocal(io: Io): Local {
-  const l = local.openLocal(home.resolveHome(io.env))
+  const l = local.openLocal(home.resolveHome(io.env), io.clock)
   if (!l.ok) {
     const hint =
       l.reason === 'newer_format'

@@ -192,9 +192,10 @@ export function registerTasks(program: Command, ctx: Ctx): void {
         }
         const p = fmt.paint(io)
         for (const t of rows) {
-          const state = t.state === 'done' ? p.dim('done') : t.state === 'claimed' ? p.yellow('claimed') : isReady(r, t) ? p.green('ready') : 'waiting'
+          const label = t.state === 'open' ? (isReady(r, t) ? 'ready' : 'waiting') : t.state
+          const state = (label === 'done' ? p.dim : label === 'claimed' ? p.yellow : label === 'ready' ? p.green : (s: string) => s)(label.padEnd(7))
           const who = t.claimed_by === null ? '' : `by ${fmt.authorLabel(t.claimed_by, names)}`
-          const parts = [t.task_id, state.padEnd(7), fmt.oneLine(t.title, 80), who, t.depends.length > 0 ? p.dim(`after ${t.depends.join(', ')}`) : '', t.assignee === null ? '' : p.dim(`for ${t.assignee}`)]
+          const parts = [t.task_id, state, fmt.oneLine(t.title, 80), who, t.depends.length > 0 ? p.dim(`after ${t.depends.join(', ')}`) : '', t.assignee === null ? '' : p.dim(`for ${t.assignee}`)]
           out(parts.filter((x) => x !== '').join('  ') + '\n')
         }
       })

@@ -51,13 +51,15 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     await program.parseAsync(argv as string[], { from: 'user' })
     return 0
   } catch (e) {
+    if (e instanceof InvalidArgumentError) {
+      // thrown by a parser inside an action (commander prints the ones its own option parsing catches,
+      // and rethrows them as plain CommanderErrors)
+      io.err(`grapevine: ${e.message}\n`)
+      return 2
+    }
     if (e instanceof CommanderError) {
       // help and version are not failures; everything else commander reports is bad usage
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0 ? 0 : 2
-    }
-    if (e instanceof InvalidArgumentError) {
-      io.err(`grapevine: ${e.message}\n`)
-      return 2
     }
     if (e instanceof CliError) {
       io.err(`grapevine: ${e.message}\n`)
