@@ -302,6 +302,42 @@ export function opsAsOf(ops: Iterable<EncodedOp>, asOfMs: number): EncodedOp[] {
   return out
 }
 
+/**
+ * The entity an op belongs to: a store keeps view rows per entity and re-derives an entity's rows from
+ * that entity's effective ops alone (every rule above reads only the ops of one entity, except (3),
+ * which is across entities, and trust, which is a sum of per-fact shares). `fact:<fact_id>` (an entry
+ * gets its generated fact_id, rule 5), `task:<task_id>`, `counter:<name>`, `config:<key>`,
+ * `status:<author>`, `agent:<author>`. An op of an unknown kind or with an invalid body has none.
+ */
+export function entityOf(op: Op): string | undefined {
+  const r = parseOp(op)
+  return r.ok ? entityOfKnown(op, r.value) : undefined
+}
+
+/** entityOf for an op whose body parseOp already accepted. */
+export function entityOfKnown(op: Op, k: KnownBody): string {
+  switch (k.kind) {
+    case 'fact.assert':
+    case 'fact.retract':
+      return `fact:${factIdOf(op, k) as string}`
+    case 'task.create':
+    case 'task.claim':
+    case 'task.release':
+    case 'task.done':
+      return `task:${k.body.task_id}`
+    case 'counter.add':
+      return `counter:${k.body.name}`
+    case 'config.set':
+      return `config:${k.body.key}`
+    case 'status.set':
+      return `status:${op.author}`
+    case 'agent.hello':
+      return `agent:${op.author}`
+    default:
+      return core.unreachable(k, 'knowledge: unknown kind')
+  }
+}
+
 function factIdOf(op: Op, k: KnownBody): string | undefined {
   if (k.kind === 'fact.assert') return k.body.fact_id ?? entryFactId(op.author, op.idempotencyKey, op.seq)
   if (k.kind === 'fact.retract') return k.body.fact_id

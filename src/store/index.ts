@@ -2,3 +2,5 @@
 export * as opLog from './op-log.ts'
 export type { OpLog, Intent, AppendResult } from './op-log.ts'
 export * from './reads.ts'
+export * as views from './views.ts'
+export type { StoreMetrics } from './views.ts'

@@ -15,8 +15,15 @@
  *     several processes (CLI, MCP server, daemon) appending for one author allocate seqs atomically: no
  *     two ops ever share a seq (no forks) and none is lost. A writer waits for the lock up to busyMs.
  *
- * Format version: PRAGMA user_version. 0 is a new file (the schema is created), 1 is this format, and
- * anything newer is refused untouched: an older binary never rewrites a newer store.
+ * Format version: PRAGMA user_version. 0 is a new file (the schema is created), 2 is this format (the
+ * op log and the views of views-schema.ts), 1 an op log without views: opened, its views are built from
+ * its ops. Anything newer is refused untouched: an older binary never rewrites a newer store (nor, since
+ * format 2, writes ops without their view rows).
+ *
+ * Views: every insert of ops is followed, in the same transaction, by views-write.ts applyOps. A views
+ * schema that is missing or of another version is rebuilt on open; one that is damaged (a statement
+ * does not prepare) does not stop the log: open reports it (`viewsProblem`), writes go on without view
+ * rows and leave a mark that makes the next open rebuild, and views.ts rebuild repairs it at once.
  */
 import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
@@ -24,9 +31,11 @@ import * as core from '../core/index.ts'
 import type { Clock, Result } from '../core/index.ts'
 import * as log from '../log/index.ts'
 import type { AuthorId, Draft, Head, SignedOp, Signer } from '../log/index.ts'
+import * as viewsWrite from './views-write.ts'
+import type { ViewWriter } from './views-write.ts'
 
 /** The on-disk format this code reads and writes. */
-export const formatVersion = 1
+export const formatVersion = 2
 
 /** How long a writer waits for another process's write transaction before giving up. */
 export const busyMsDefault = 10_000
@@ -68,6 +77,10 @@ export type OpLog = {
   readonly db: DatabaseSync
   readonly path: string
   readonly st: Statements
+  /** The views' statements; undefined while the views schema is damaged (see viewsProblem). */
+  views: ViewWriter | undefined
+  /** Why the views are unusable, until a rebuild repairs them. */
+  viewsProblem: string | undefined
 }
 
 type Statements = {
@@ -138,6 +151,7 @@ export function open(path: string, opts: { busyMs?: number } = {}): Result<OpLog
           const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as { n: number }
           if (tables.n > 0) throw new Error('the file has tables but no Grapevine format version')
           db.exec(schema)
+          viewsWrite.resetViews(db)
           db.exec(`PRAGMA user_version = ${formatVersion}`)
         }
         db.exec('COMMIT')
@@ -146,7 +160,15 @@ export function open(path: string, opts: { busyMs?: number } = {}): Result<OpLog
         throw e
       }
     }
-    return core.ok({ db, path, st: prepare(db) })
+    // the op log's own tables must be sound (prepare throws if not): else the file is not a usable store
+    const s: OpLog = { db, path, st: prepare(db), views: undefined, viewsProblem: undefined }
+    try {
+      if (version !== formatVersion || !viewsWrite.viewsCurrent(db)) upgradeViews(s)
+      s.views = viewsWrite.createViewWriter(db)
+    } catch (e) {
+      s.viewsProblem = `the views are damaged or could not be built (${message(e)}); rebuild them from the op log`
+    }
+    return core.ok(s)
   } catch (e) {
     try {
       db.close()
@@ -155,6 +177,17 @@ export function open(path: string, opts: { busyMs?: number } = {}): Result<OpLog
     }
     return core.fail('corrupt', `${path} is not a readable Grapevine store: ${message(e)}`)
   }
+}
+
+/** Builds the views of an op log without them (format 1) or with views of another version. */
+function upgradeViews(s: OpLog): void {
+  transaction(s, () => {
+    // another process may have done it while we waited for the lock
+    const again = (s.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
+    if (again === formatVersion && viewsWrite.viewsCurrent(s.db)) return
+    viewsWrite.rebuildViews(s.db)
+    s.db.exec(`PRAGMA user_version = ${formatVersion}`)
+  })
 }
 
 export function close(s: OpLog): void {
@@ -244,7 +277,7 @@ export function recent(s: OpLog, q: RecentQuery): SignedOp[] {
   return (s.db.prepare(sql).all(...args, q.limit) as { bytes: Uint8Array; sig: Uint8Array | null }[]).map(decodeRow)
 }
 
-/** Inserts validated ops of one author and moves its head; call inside a transaction. */
+/** Inserts validated ops of one author, moves its head and updates the views; call inside a transaction. */
 function insert(s: OpLog, ops: readonly SignedOp[]): void {
   for (const e of ops) {
     const o = e.op
@@ -253,6 +286,17 @@ function insert(s: OpLog, ops: readonly SignedOp[]): void {
   const last = ops[ops.length - 1]
   if (last !== undefined) {
     s.st.upsertHead.run(last.op.author, last.op.seq, last.hash, last.op.hlc.wallMs, last.op.hlc.logical)
+  }
+  if (s.views !== undefined) viewsWrite.applyOps(s.views, ops)
+  else if (ops.length > 0) markViewsStale(s)
+}
+
+/** The views missed ops: make sure the next open rebuilds them (the version mark goes). */
+function markViewsStale(s: OpLog): void {
+  try {
+    s.db.exec(`DELETE FROM views_meta WHERE key = '${viewsWrite.meta.version}'`)
+  } catch {
+    s.db.exec('DROP TABLE IF EXISTS views_meta')
   }
 }
 
@@ -341,6 +385,9 @@ export function ingest(s: OpLog, ops: readonly SignedOp[], nowMs: number): Inges
       const v = log.validateOps(ops, view(s), { nowMs })
       if (v.ok) insert(s, v.ops)
       else if (v.reason === 'fork') s.st.insertFork.run(v.fork.author, v.fork.seq, v.fork.known, v.fork.received)
+      // duplicates are a metric (design.md section 10): ops a peer sent that this store already held
+      const duplicates = v.ok ? v.duplicates : v.reason === 'duplicate' ? ops.length : 0
+      if (s.views !== undefined) viewsWrite.addToMeta(s.views, viewsWrite.meta.duplicateOps, duplicates)
       return v
     })
   } catch (e) {

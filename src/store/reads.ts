@@ -98,6 +98,18 @@ export function searchWords(text: string): string[] {
     .filter((w) => w.length > 0)
 }
 
+/**
+ * What search matches in an entry: its text (else its value, when the value is a string) and its tags.
+ * The SQLite full-text index holds the same (views-schema.ts, the versions_fts trigger).
+ */
+export function searchText(r: {
+  readonly text: string | null
+  readonly value: unknown
+  readonly tags: readonly string[]
+}): string {
+  return [r.text ?? (typeof r.value === 'string' ? r.value : ''), ...r.tags].join(' ')
+}
+
 /** The reference model as Reads. Search here is a plain all-words filter, newest first (no ranking). */
 export function memoryReads(ops: Iterable<EncodedOp>): Reads {
   const v = knowledge.viewsOf(ops)
@@ -111,7 +123,7 @@ export function memoryReads(ops: Iterable<EncodedOp>): Reads {
       const hits: SearchHit[] = []
       for (const e of all) {
         if (q.sinceMs !== undefined && e.created_at.wallMs < q.sinceMs) continue
-        const have = new Set(searchWords(e.text ?? ''))
+        const have = new Set(searchWords(searchText(e)))
         if (words.length > 0 && words.every((w) => have.has(w))) hits.push({ ...e, score: 0 })
         if (hits.length >= q.limit) break
       }
@@ -134,7 +146,8 @@ export function memoryReads(ops: Iterable<EncodedOp>): Reads {
     counts: (nowMs) => {
       const d = knowledge.dump(v)
       const byChannel: Record<Channel, number> = { discoveries: 0, patterns: 0, warnings: 0 }
-      for (const e of knowledge.channelEntries(v, { nowMs, includeStale: true })) byChannel[e.channel as Channel]++
+      for (const e of knowledge.channelEntries(v, { nowMs, includeStale: true }))
+        byChannel[e.channel as Channel]++
       const ttv = d.resolved.map((r) => r.time_to_verify_ms)
       return {
         facts: new Set(d.versions.map((r) => r.fact_id)).size,

@@ -1,0 +1,437 @@
+/**
+ * Keeping the views (views-schema.ts) in step with the op log, inside the transaction that stores the
+ * ops. The store does not re-implement the knowledge rules in SQL: an entity's rows are re-derived with
+ * the reference model (knowledge viewsOf + dump) from that entity's effective ops, once per batch.
+ *
+ *   - Every stored op of a known kind with a valid body gets an op_entity row (knowledge entityOf).
+ *   - Rule (3) is across entities: `idempotency` holds each (author, key)'s first op. An op with a key
+ *     whose holder has a lower seq is shadowed; one with a lower seq than the holder displaces it (the
+ *     holder is shadowed and its entity re-derived without it). The log accepts an author's ops in seq
+ *     order only, so displacement does not happen through ingest; it is kept for any other writer.
+ *   - Per touched entity: if it had no effective op before the batch (every new channel entry), its
+ *     rows come from the batch's ops alone: nothing to load, nothing to delete. Otherwise its old rows
+ *     go and new ones come from its effective ops, loaded from the log; a register (status, agent,
+ *     config) needs only its current winner and the new ops, and a counter only adds the new ops' sums
+ *     to its rows (both: unless a displacement took an op out).
+ *   - Versions that expired at or before the purge watermark (views_meta) are not written (purge).
+ */
+import type { DatabaseSync, StatementSync } from 'node:sqlite'
+import * as core from '../core/index.ts'
+import type { Json } from '../core/index.ts'
+import * as knowledge from '../knowledge/index.ts'
+import type { Dump, VersionRow } from '../knowledge/index.ts'
+import * as log from '../log/index.ts'
+import type { AuthorId, EncodedOp } from '../log/index.ts'
+import { viewTables, viewsSchema, viewsVersion } from './views-schema.ts'
+
+/** Keys of views_meta. */
+export const meta = {
+  version: 'views_version',
+  duplicateOps: 'duplicate_ops',
+  invalidOps: 'invalid_ops',
+  unknownKindOps: 'unknown_kind_ops',
+  purgedVersions: 'purged_versions',
+  purgeWatermarkMs: 'purge_watermark_ms',
+} as const
+
+export type ViewWriter = {
+  readonly db: DatabaseSync
+  readonly st: ReturnType<typeof prepare>
+}
+
+function prepare(db: DatabaseSync) {
+  const p = (sql: string): StatementSync => db.prepare(sql)
+  return {
+    metaGet: p('SELECT value FROM views_meta WHERE key = ?'),
+    metaSet: p(
+      'INSERT INTO views_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ),
+    metaAdd: p(
+      'INSERT INTO views_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value',
+    ),
+    idemGet: p('SELECT seq FROM idempotency WHERE author = ? AND key = ?'),
+    idemPut: p(
+      'INSERT INTO idempotency (author, key, seq, kind, fact_id) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (author, key) DO UPDATE SET seq = excluded.seq, kind = excluded.kind, fact_id = excluded.fact_id',
+    ),
+    entityOfOp: p('SELECT entity FROM op_entity WHERE author = ? AND seq = ?'),
+    shadow: p('UPDATE op_entity SET shadowed = 1 WHERE author = ? AND seq = ?'),
+    entityHas: p('SELECT 1 AS x FROM op_entity WHERE entity = ? AND shadowed = 0 LIMIT 1'),
+    insertEntity: p('INSERT INTO op_entity (author, seq, entity, shadowed) VALUES (?, ?, ?, ?)'),
+    entityOps: p(
+      'SELECT o.bytes AS bytes, o.hash AS hash FROM op_entity e JOIN ops o ON o.author = e.author AND o.seq = e.seq ' +
+        'WHERE e.entity = ? AND e.shadowed = 0',
+    ),
+    opAt: p('SELECT bytes, hash FROM ops WHERE author = ? AND seq = ?'),
+    insertVersion: p(
+      'INSERT INTO versions (fact_id, author, seq, wall_ms, logical, value, verified, ttl_seconds, expires_ms, ' +
+        'valid_from, valid_to, causal_id, idempotency_key, channel, tags, text, supersedes) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    insertTicket: p(
+      'INSERT INTO tickets (ticket_id, fact_id, dots, wall_ms, logical) VALUES (?, ?, ?, ?, ?)',
+    ),
+    insertResolved: p(
+      'INSERT INTO resolved (ticket_id, fact_id, dots, opened_wall_ms, opened_logical, resolved_by, ' +
+        'resolved_wall_ms, resolved_logical, value, time_to_verify_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    insertTrust: p('INSERT INTO trust_shares (fact_id, author, agreed, disagreed) VALUES (?, ?, ?, ?)'),
+    deleteVersions: p('DELETE FROM versions WHERE fact_id = ?'),
+    deleteTickets: p('DELETE FROM tickets WHERE fact_id = ?'),
+    deleteResolved: p('DELETE FROM resolved WHERE fact_id = ?'),
+    deleteTrust: p('DELETE FROM trust_shares WHERE fact_id = ?'),
+    putStatus: p(
+      'INSERT OR REPLACE INTO statuses (author, text, health, working_on, wall_ms, logical, seq) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    statusSeq: p('SELECT seq FROM statuses WHERE author = ?'),
+    deleteStatus: p('DELETE FROM statuses WHERE author = ?'),
+    putAgent: p('INSERT OR REPLACE INTO agents (author, name, wall_ms, logical, seq) VALUES (?, ?, ?, ?, ?)'),
+    agentSeq: p('SELECT seq FROM agents WHERE author = ?'),
+    deleteAgent: p('DELETE FROM agents WHERE author = ?'),
+    putConfig: p(
+      'INSERT OR REPLACE INTO configs (key, value, version, author, wall_ms, logical, seq) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    configDot: p('SELECT author, seq FROM configs WHERE key = ?'),
+    deleteConfig: p('DELETE FROM configs WHERE key = ?'),
+    addCounter: p(
+      'INSERT INTO counters (name, author, p, n) VALUES (?, ?, ?, ?) ON CONFLICT (name, author) DO UPDATE SET ' +
+        `p = min(${Number.MAX_SAFE_INTEGER}, p + excluded.p), n = min(${Number.MAX_SAFE_INTEGER}, n + excluded.n)`,
+    ),
+    deleteCounter: p('DELETE FROM counters WHERE name = ?'),
+    putTask: p(
+      'INSERT INTO tasks (task_id, title, depends, assignee, created_by, created_wall_ms, created_logical, state, ' +
+        'claimed_by, claims, done_by, done_wall_ms, done_logical, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    putDepend: p('INSERT INTO task_depends (task_id, dep) VALUES (?, ?)'),
+    deleteTask: p('DELETE FROM tasks WHERE task_id = ?'),
+    deleteDepends: p('DELETE FROM task_depends WHERE task_id = ?'),
+  }
+}
+
+/** Does the file hold views of this code's version? (false: none, or another version: rebuild) */
+export function viewsCurrent(db: DatabaseSync): boolean {
+  try {
+    const r = db.prepare('SELECT value FROM views_meta WHERE key = ?').get(meta.version) as
+      { value: number } | undefined
+    return r?.value === viewsVersion
+  } catch {
+    return false // reason: no views_meta, or a damaged one: either way the views are rebuilt
+  }
+}
+
+/**
+ * Prepares the statements of the views; throws if a table is missing or not the expected shape (a
+ * damaged views schema: rebuild repairs it).
+ */
+export function createViewWriter(db: DatabaseSync): ViewWriter {
+  return { db, st: prepare(db) }
+}
+
+/** Drops every view table and creates them empty (inside the caller's transaction). */
+export function resetViews(db: DatabaseSync): void {
+  for (const t of viewTables) db.exec(`DROP TABLE IF EXISTS ${t}`)
+  db.exec(viewsSchema)
+  db.prepare('INSERT INTO views_meta (key, value) VALUES (?, ?)').run(meta.version, viewsVersion)
+}
+
+export function metaValue(w: ViewWriter, key: string): number {
+  return (w.st.metaGet.get(key) as { value: number } | undefined)?.value ?? 0
+}
+
+export function addToMeta(w: ViewWriter, key: string, n: number): void {
+  if (n !== 0) w.st.metaAdd.run(key, n)
+}
+
+// ---- applying a batch
+
+/** An entity touched by a batch: its new effective ops, and how its rows are to be derived. */
+type Touch = {
+  /** No effective op before the batch: no rows to delete, the batch's ops are all its ops. */
+  readonly fresh: boolean
+  /** An op left it (rule 3): derive from every effective op. */
+  displaced: boolean
+  readonly ops: EncodedOp[]
+}
+
+/**
+ * Brings the views up to date with ops just inserted into the ops table (the caller's transaction).
+ * Ops of one author must come in seq order; any author order.
+ */
+export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
+  const st = w.st
+  const touched = new Map<string, Touch>()
+  let invalid = 0
+  let unknown = 0
+  const touch = (entity: string, displaced: boolean): Touch => {
+    let t = touched.get(entity)
+    if (t === undefined) {
+      t = { fresh: !displaced && st.entityHas.get(entity) === undefined, displaced, ops: [] }
+      touched.set(entity, t)
+    } else if (displaced) t.displaced = true
+    return t
+  }
+  for (const e of ops) {
+    const op = e.op
+    const r = knowledge.parseOp(op)
+    let entity: string | undefined
+    if (r.ok) entity = knowledge.entityOfKnown(op, r.value)
+    else if (r.reason === 'unknown_kind') unknown++
+    else invalid++
+    let shadowed = false
+    const key = op.idempotencyKey
+    if (key !== undefined) {
+      const holder = st.idemGet.get(op.author, key) as { seq: number } | undefined
+      if (holder !== undefined && holder.seq < op.seq) shadowed = true
+      else {
+        const factId = entity?.startsWith('fact:') === true ? entity.slice(5) : null
+        st.idemPut.run(op.author, key, op.seq, op.kind, factId)
+        if (holder !== undefined) displace(w, op.author, holder.seq, touch)
+      }
+    }
+    if (entity === undefined) continue
+    if (shadowed) {
+      st.insertEntity.run(op.author, op.seq, entity, 1)
+      continue
+    }
+    const t = touch(entity, false) // before the insert: is there an earlier effective op?
+    st.insertEntity.run(op.author, op.seq, entity, 0)
+    t.ops.push(e)
+  }
+  const watermark = metaValue(w, meta.purgeWatermarkMs)
+  for (const [entity, t] of touched) derive(w, entity, t, watermark)
+  addToMeta(w, meta.invalidOps, invalid)
+  addToMeta(w, meta.unknownKindOps, unknown)
+}
+
+/** Rule (3): the op at (author, seq) is no longer its key's first op. */
+function displace(
+  w: ViewWriter,
+  author: AuthorId,
+  seq: number,
+  touch: (entity: string, displaced: boolean) => Touch,
+): void {
+  const r = w.st.entityOfOp.get(author, seq) as { entity: string } | undefined
+  if (r === undefined) return // the holder had no entity (an invalid body, an unknown kind)
+  w.st.shadow.run(author, seq)
+  const t = touch(r.entity, true)
+  const i = t.ops.findIndex((e) => e.op.author === author && e.op.seq === seq)
+  if (i >= 0) t.ops.splice(i, 1)
+}
+
+function decodeStored(r: { bytes: Uint8Array; hash: Uint8Array }): EncodedOp {
+  const d = log.decodeOp(r.bytes)
+  // reason: these bytes passed validation on the way in; a failure here means the file was altered
+  if (!d.ok) throw new core.AssertionFailed(`store: a stored op does not decode: ${d.detail}`)
+  return { op: d.value, bytes: r.bytes, hash: r.hash }
+}
+
+/** The entity's effective ops, from the log. */
+export function loadEntity(w: ViewWriter, entity: string): EncodedOp[] {
+  return (w.st.entityOps.all(entity) as { bytes: Uint8Array; hash: Uint8Array }[]).map(decodeStored)
+}
+
+function opAt(w: ViewWriter, author: string, seq: number): EncodedOp | undefined {
+  const r = w.st.opAt.get(author, seq) as { bytes: Uint8Array; hash: Uint8Array } | undefined
+  return r === undefined ? undefined : decodeStored(r)
+}
+
+/** Replaces an entity's rows with those the model derives (see the header for the shortcuts). */
+function derive(w: ViewWriter, entity: string, t: Touch, watermarkMs: number): void {
+  const st = w.st
+  const colon = entity.indexOf(':')
+  const type = entity.slice(0, colon)
+  const id = entity.slice(colon + 1)
+  const incremental = !t.fresh && !t.displaced
+  let ops: EncodedOp[]
+  if (t.fresh) ops = t.ops
+  else if (incremental && (type === 'status' || type === 'agent' || type === 'config')) {
+    // a register's winner is the greatest of its ops: the old winner and the new ops suffice
+    const at = winnerDot(st, type, id)
+    const winner = at === undefined ? undefined : opAt(w, at.author, at.seq)
+    ops = winner === undefined ? loadEntity(w, entity) : [winner, ...t.ops]
+  } else if (incremental && type === 'counter') {
+    // sums only grow: add the new ops' sums (saturating, as the model does)
+    for (const c of knowledge.dump(knowledge.viewsOf(t.ops)).counters)
+      st.addCounter.run(c.name, c.author, c.p, c.n)
+    return
+  } else ops = loadEntity(w, entity)
+  const d = knowledge.dump(knowledge.viewsOf(ops))
+  switch (type) {
+    case 'fact':
+      if (!t.fresh) {
+        st.deleteVersions.run(id)
+        st.deleteTickets.run(id)
+        st.deleteResolved.run(id)
+        st.deleteTrust.run(id)
+      }
+      writeFact(w, d, id, watermarkMs)
+      return
+    case 'task':
+      if (!t.fresh) {
+        st.deleteTask.run(id)
+        st.deleteDepends.run(id)
+      }
+      for (const r of d.tasks) {
+        st.putTask.run(
+          r.task_id,
+          r.title,
+          JSON.stringify(r.depends),
+          r.assignee,
+          r.created_by,
+          r.created_at.wallMs,
+          r.created_at.logical,
+          r.state,
+          r.claimed_by,
+          JSON.stringify(r.claims),
+          r.done_by,
+          r.done_at?.wallMs ?? null,
+          r.done_at?.logical ?? null,
+          r.result === null ? null : JSON.stringify(r.result),
+        )
+        for (const dep of r.depends) st.putDepend.run(r.task_id, dep)
+      }
+      return
+    case 'status':
+      if (!t.fresh) st.deleteStatus.run(id)
+      for (const r of d.statuses)
+        st.putStatus.run(
+          r.author,
+          r.text,
+          r.health,
+          r.working_on,
+          r.updated_at.wallMs,
+          r.updated_at.logical,
+          seqOf(r.dot),
+        )
+      return
+    case 'agent':
+      if (!t.fresh) st.deleteAgent.run(id)
+      for (const r of d.agents)
+        st.putAgent.run(r.author, r.name, r.updated_at.wallMs, r.updated_at.logical, seqOf(r.dot))
+      return
+    case 'config':
+      if (!t.fresh) st.deleteConfig.run(id)
+      for (const r of d.configs)
+        st.putConfig.run(
+          r.key,
+          JSON.stringify(r.value),
+          r.version,
+          r.author,
+          r.set_at.wallMs,
+          r.set_at.logical,
+          seqOf(r.dot),
+        )
+      return
+    case 'counter':
+      if (!t.fresh) st.deleteCounter.run(id)
+      for (const c of d.counters) st.addCounter.run(c.name, c.author, c.p, c.n)
+      return
+    default:
+      throw new core.AssertionFailed(`store: an op of an unknown entity ${entity}`)
+  }
+}
+
+function winnerDot(
+  st: ViewWriter['st'],
+  type: string,
+  id: string,
+): { author: string; seq: number } | undefined {
+  if (type === 'config') return st.configDot.get(id) as { author: string; seq: number } | undefined
+  const r = (type === 'status' ? st.statusSeq : st.agentSeq).get(id) as { seq: number } | undefined
+  return r === undefined ? undefined : { author: id, seq: r.seq }
+}
+
+function seqOf(dot: string): number {
+  return Number(dot.slice(dot.lastIndexOf(':') + 1))
+}
+
+/** created_at + ttl, or null without a TTL. */
+export function expiresMs(r: VersionRow): number | null {
+  return r.ttl_seconds === null ? null : r.created_at.wallMs + r.ttl_seconds * 1000
+}
+
+function writeFact(w: ViewWriter, d: Dump, factId: string, watermarkMs: number): void {
+  const st = w.st
+  for (const r of d.versions) {
+    const exp = expiresMs(r)
+    if (exp !== null && exp <= watermarkMs) continue // purged
+    st.insertVersion.run(
+      r.fact_id,
+      r.author,
+      r.seq,
+      r.created_at.wallMs,
+      r.created_at.logical,
+      JSON.stringify(r.value),
+      r.verified ? 1 : 0,
+      r.ttl_seconds,
+      exp,
+      r.valid_from,
+      r.valid_to,
+      r.causal_id,
+      r.idempotency_key,
+      r.channel,
+      JSON.stringify(r.tags),
+      r.text,
+      JSON.stringify(r.supersedes),
+    )
+  }
+  for (const r of d.tickets)
+    st.insertTicket.run(r.ticket_id, factId, JSON.stringify(r.dots), r.opened_at.wallMs, r.opened_at.logical)
+  for (const r of d.resolved)
+    st.insertResolved.run(
+      r.ticket_id,
+      factId,
+      JSON.stringify(r.dots),
+      r.opened_at.wallMs,
+      r.opened_at.logical,
+      r.resolved_by,
+      r.resolved_at.wallMs,
+      r.resolved_at.logical,
+      JSON.stringify(r.value as Json),
+      r.time_to_verify_ms,
+    )
+  for (const r of d.trust) st.insertTrust.run(factId, r.author, r.agreed, r.disagreed)
+}
+
+// ---- rebuild
+
+/** Ops read per page while rebuilding. */
+const rebuildPageOps = 4096
+
+/**
+ * Drops every view table and derives them again from the op log, author by author in seq order, a
+ * page at a time (the caller's transaction). The metrics counters that only ingest can know (duplicate
+ * ops ignored, purges) and the purge watermark are kept.
+ */
+export function rebuildViews(db: DatabaseSync): ViewWriter {
+  const kept = new Map<string, number>()
+  if (db.prepare("SELECT 1 AS x FROM sqlite_schema WHERE name = 'views_meta'").get() !== undefined) {
+    try {
+      for (const k of [meta.duplicateOps, meta.purgedVersions, meta.purgeWatermarkMs]) {
+        const r = db.prepare('SELECT value FROM views_meta WHERE key = ?').get(k) as
+          { value: number } | undefined
+        if (r !== undefined) kept.set(k, r.value)
+      }
+    } catch {
+      // reason: a damaged meta table is what a rebuild repairs; its counters start again from zero
+    }
+  }
+  resetViews(db)
+  const w = createViewWriter(db)
+  for (const [k, v] of kept) w.st.metaSet.run(k, v)
+  const page = db.prepare(
+    'SELECT bytes, hash FROM ops WHERE author > ? OR (author = ? AND seq > ?) ORDER BY author, seq LIMIT ?',
+  )
+  let author = ''
+  let seq = 0
+  for (;;) {
+    const rows = page.all(author, author, seq, rebuildPageOps) as { bytes: Uint8Array; hash: Uint8Array }[]
+    if (rows.length === 0) break
+    const ops = rows.map(decodeStored)
+    applyOps(w, ops)
+    const last = ops[ops.length - 1] as EncodedOp
+    author = last.op.author
+    seq = last.op.seq
+  }
+  return w
+}

@@ -1,0 +1,643 @@
+/**
+ * The SQLite implementation of Reads (reads.ts) over the materialized views (views-schema.ts, kept by
+ * views-write.ts in the transactions of op-log.ts), and what maintains them besides ingest: rebuild,
+ * purge of expired versions, and the store's metrics.
+ *
+ * What depends on the time of the query is computed here, never stored: staleness (created_at + ttl <=
+ * nowMs, a filter on expires_ms) and read winners (trust is a SUM over trust_shares, taken when read;
+ * the order is knowledge compareReadOrder over a fact's few live versions).
+ *
+ * Purge (TTL: stale, then purged from the views, counted): `purgeExpired(store, nowMs, graceMs)` moves a
+ * watermark to nowMs - graceMs (never back) and deletes every version that expired at or before it from
+ * the views (tail, search, fact reads; the op log keeps its op). The writer leaves such versions out
+ * from then on, and so does a rebuild, which keeps the watermark: views are a function of the op set and
+ * the watermark. Tickets, resolutions and trust still count purged versions, as the model does.
+ */
+import * as core from '../core/index.ts'
+import type { Json } from '../core/index.ts'
+import * as knowledge from '../knowledge/index.ts'
+import type {
+  AgentRow,
+  Channel,
+  ConfigRow,
+  CounterRead,
+  CounterRow,
+  DotRef,
+  Dump,
+  EntryQuery,
+  EntryRead,
+  FactRead,
+  IdempotencyRow,
+  ReadOptions,
+  ResolvedTicketRow,
+  StatusRow,
+  TaskQuery,
+  TaskRow,
+  TicketRow,
+  TrustRow,
+  VersionRead,
+  VersionRow,
+} from '../knowledge/index.ts'
+import type { AuthorId, OpTime } from '../log/index.ts'
+import * as opLog from './op-log.ts'
+import type { OpLog } from './op-log.ts'
+import type { Reads, SearchHit, SearchQuery, Ticket, ViewCounts } from './reads.ts'
+import { searchWords } from './reads.ts'
+import * as viewsWrite from './views-write.ts'
+import type { ViewWriter } from './views-write.ts'
+
+function writerOf(s: OpLog): ViewWriter {
+  if (s.views === undefined) {
+    throw new Error(`store ${s.path}: ${s.viewsProblem ?? 'the views are unusable'} (views.rebuild)`)
+  }
+  return s.views
+}
+
+const time = (wallMs: number, logical: number): OpTime => ({ wallMs, logical })
+const dotOf = (author: string, seq: number): DotRef =>
+  knowledge.formatDot({ node: author as core.NodeId, seq })
+const parse = <T>(s: string): T => JSON.parse(s) as T
+
+// ---- rows from columns
+
+type VersionCols = {
+  rowid: number
+  fact_id: string
+  author: string
+  seq: number
+  wall_ms: number
+  logical: number
+  value: string
+  verified: number
+  ttl_seconds: number | null
+  valid_from: number | null
+  valid_to: number | null
+  causal_id: string | null
+  idempotency_key: string | null
+  channel: string | null
+  tags: string
+  text: string | null
+  supersedes: string
+}
+
+const versionCols =
+  'v.rowid AS rowid, v.fact_id, v.author, v.seq, v.wall_ms, v.logical, v.value, v.verified, v.ttl_seconds, ' +
+  'v.valid_from, v.valid_to, v.causal_id, v.idempotency_key, v.channel, v.tags, v.text, v.supersedes'
+
+function versionRow(c: VersionCols): VersionRow {
+  return {
+    fact_id: c.fact_id,
+    dot: dotOf(c.author, c.seq),
+    author: c.author as AuthorId,
+    seq: c.seq,
+    created_at: time(c.wall_ms, c.logical),
+    value: parse<Json>(c.value),
+    verified: c.verified === 1,
+    ttl_seconds: c.ttl_seconds,
+    valid_from: c.valid_from,
+    valid_to: c.valid_to,
+    causal_id: c.causal_id,
+    idempotency_key: c.idempotency_key,
+    channel: c.channel as Channel | null,
+    tags: parse<string[]>(c.tags),
+    text: c.text,
+    supersedes: parse<DotRef[]>(c.supersedes),
+  }
+}
+
+type TicketCols = { ticket_id: string; fact_id: string; dots: string; wall_ms: number; logical: number }
+
+function ticketRow(c: TicketCols): TicketRow {
+  return {
+    ticket_id: c.ticket_id,
+    fact_id: c.fact_id,
+    dots: parse(c.dots),
+    opened_at: time(c.wall_ms, c.logical),
+  }
+}
+
+type ResolvedCols = {
+  ticket_id: string
+  fact_id: string
+  dots: string
+  opened_wall_ms: number
+  opened_logical: number
+  resolved_by: string
+  resolved_wall_ms: number
+  resolved_logical: number
+  value: string
+  time_to_verify_ms: number
+}
+
+function resolvedRow(c: ResolvedCols): ResolvedTicketRow {
+  return {
+    ticket_id: c.ticket_id,
+    fact_id: c.fact_id,
+    dots: parse(c.dots),
+    opened_at: time(c.opened_wall_ms, c.opened_logical),
+    resolved_by: c.resolved_by as DotRef,
+    resolved_at: time(c.resolved_wall_ms, c.resolved_logical),
+    value: parse<Json>(c.value),
+    time_to_verify_ms: c.time_to_verify_ms,
+  }
+}
+
+type TaskCols = {
+  task_id: string
+  title: string
+  depends: string
+  assignee: string | null
+  created_by: string
+  created_wall_ms: number
+  created_logical: number
+  state: string
+  claimed_by: string | null
+  claims: string
+  done_by: string | null
+  done_wall_ms: number | null
+  done_logical: number | null
+  result: string | null
+}
+
+function taskRow(c: TaskCols): TaskRow {
+  const claims = parse<TaskRow['claims']>(c.claims)
+  return {
+    task_id: c.task_id,
+    title: c.title,
+    depends: parse(c.depends),
+    assignee: c.assignee,
+    created_by: c.created_by as AuthorId,
+    created_at: time(c.created_wall_ms, c.created_logical),
+    state: c.state as TaskRow['state'],
+    claimed_by: c.claimed_by as AuthorId | null,
+    claimed_at: claims[0]?.claimed_at ?? null,
+    claims,
+    done_by: c.done_by as AuthorId | null,
+    done_at: c.done_wall_ms === null ? null : time(c.done_wall_ms, c.done_logical ?? 0),
+    result: c.result === null ? null : parse<Json>(c.result),
+  }
+}
+
+type StatusCols = {
+  author: string
+  text: string
+  health: string
+  working_on: string | null
+  wall_ms: number
+  logical: number
+  seq: number
+}
+
+function statusRow(c: StatusCols): StatusRow {
+  return {
+    author: c.author as AuthorId,
+    text: c.text,
+    health: c.health as StatusRow['health'],
+    working_on: c.working_on,
+    updated_at: time(c.wall_ms, c.logical),
+    dot: dotOf(c.author, c.seq),
+  }
+}
+
+type AgentCols = { author: string; name: string; wall_ms: number; logical: number; seq: number }
+
+function agentRow(c: AgentCols): AgentRow {
+  return {
+    author: c.author as AuthorId,
+    name: c.name,
+    updated_at: time(c.wall_ms, c.logical),
+    dot: dotOf(c.author, c.seq),
+  }
+}
+
+type ConfigCols = {
+  key: string
+  value: string
+  version: number
+  author: string
+  wall_ms: number
+  logical: number
+  seq: number
+}
+
+function configRow(c: ConfigCols): ConfigRow {
+  return {
+    key: c.key,
+    value: parse<Json>(c.value),
+    version: c.version,
+    author: c.author as AuthorId,
+    set_at: time(c.wall_ms, c.logical),
+    dot: dotOf(c.author, c.seq),
+  }
+}
+
+type IdemCols = { author: string; key: string; seq: number; kind: string; fact_id: string | null }
+
+function idempotencyRow(c: IdemCols): IdempotencyRow {
+  return {
+    author: c.author as AuthorId,
+    idempotency_key: c.key,
+    dot: dotOf(c.author, c.seq),
+    kind: c.kind,
+    fact_id: c.fact_id,
+  }
+}
+
+function counterReads(rows: readonly CounterRow[]): CounterRead[] {
+  const byName = new Map<string, CounterRow[]>()
+  for (const r of rows) byName.set(r.name, [...(byName.get(r.name) ?? []), r])
+  return [...byName.entries()].map(([name, authors]) => ({
+    name,
+    value: knowledge.counterValue(authors),
+    authors,
+  }))
+}
+
+// ---- the SQLite Reads
+
+function compareByCreation(a: TaskRow, b: TaskRow): number {
+  return (
+    knowledge.compareStamps(a.created_at, a.created_by, b.created_at, b.created_by) ||
+    knowledge.compareStrings(a.task_id, b.task_id)
+  )
+}
+
+const byTicketId = (a: { ticket_id: string }, b: { ticket_id: string }) =>
+  knowledge.compareStrings(a.ticket_id, b.ticket_id)
+
+/** The views of this store as Reads: the same rows and shapes as memoryReads over its ops. */
+export function sqlReads(s: OpLog): Reads {
+  const db = s.db
+  writerOf(s)
+  const q = (sql: string) => db.prepare(sql)
+  const st = {
+    factVersions: q(`SELECT ${versionCols} FROM versions v WHERE v.fact_id = ?`),
+    factTicket: q('SELECT ticket_id FROM tickets WHERE fact_id = ?'),
+    trustOf: q('SELECT sum(agreed) - sum(disagreed) AS score FROM trust_shares WHERE author = ?'),
+    tickets: q('SELECT ticket_id, fact_id, dots, wall_ms, logical FROM tickets'),
+    ticket: q('SELECT ticket_id, fact_id, dots, wall_ms, logical FROM tickets WHERE ticket_id = ?'),
+    resolved: q('SELECT * FROM resolved'),
+    resolvedOne: q('SELECT * FROM resolved WHERE ticket_id = ?'),
+    trust: q(
+      'SELECT author, sum(agreed) AS agreed, sum(disagreed) AS disagreed FROM trust_shares GROUP BY author ORDER BY author',
+    ),
+    statuses: q('SELECT * FROM statuses ORDER BY author'),
+    agents: q('SELECT * FROM agents ORDER BY author'),
+    task: q('SELECT * FROM tasks WHERE task_id = ?'),
+    tasks: q('SELECT * FROM tasks'),
+    ready: q(
+      "SELECT * FROM tasks t WHERE t.state = 'open' AND NOT EXISTS (SELECT 1 FROM task_depends d " +
+        "WHERE d.task_id = t.task_id AND NOT EXISTS (SELECT 1 FROM tasks u WHERE u.task_id = d.dep AND u.state = 'done'))",
+    ),
+    counter: q('SELECT name, author, p, n FROM counters WHERE name = ? ORDER BY author'),
+    counters: q('SELECT name, author, p, n FROM counters ORDER BY name, author'),
+    config: q('SELECT * FROM configs WHERE key = ?'),
+    configs: q('SELECT * FROM configs ORDER BY key'),
+    idem: q('SELECT author, key, seq, kind, fact_id FROM idempotency WHERE author = ? AND key = ?'),
+    idems: q('SELECT author, key, seq, kind, fact_id FROM idempotency ORDER BY author, key'),
+    versions: q(`SELECT ${versionCols} FROM versions v`),
+  }
+
+  /** Trust scores, read once per query per author. */
+  const scorer = () => {
+    const cache = new Map<string, number>()
+    return (author: string): number => {
+      let t = cache.get(author)
+      if (t === undefined) {
+        t = (st.trustOf.get(author) as { score: number | null }).score ?? 0
+        cache.set(author, t)
+      }
+      return t
+    }
+  }
+
+  const readOf = (r: VersionRow, nowMs: number, score: (a: string) => number): VersionRead => {
+    const expires = viewsWrite.expiresMs(r)
+    return {
+      ...r,
+      expires_at_ms: expires,
+      stale: expires !== null && expires <= nowMs,
+      trust: score(r.author),
+    }
+  }
+
+  const fact = (factId: string, opts: ReadOptions): FactRead | undefined => {
+    const score = scorer()
+    const shown = (st.factVersions.all(factId) as VersionCols[])
+      .map((c) => readOf(versionRow(c), opts.nowMs, score))
+      .filter((r) => opts.includeStale === true || !r.stale)
+      .sort(knowledge.compareReadOrder)
+    const winner = shown[0]
+    if (winner === undefined) return undefined
+    const t = st.factTicket.get(factId) as { ticket_id: string } | undefined
+    return {
+      fact_id: factId,
+      value: winner.value,
+      winner,
+      versions: shown,
+      conflict: t !== undefined,
+      ticket_id: t?.ticket_id ?? null,
+    }
+  }
+
+  /** WHERE clauses of tail and search: channel, tag, author, stale, since. */
+  const entryFilter = (
+    x: EntryQuery & { sinceMs?: number | undefined },
+  ): { where: string[]; args: (string | number)[] } => {
+    const where = ['v.channel IS NOT NULL']
+    const args: (string | number)[] = []
+    if (x.channel !== undefined) {
+      where.push('v.channel = ?')
+      args.push(x.channel)
+    }
+    if (x.author !== undefined) {
+      where.push('v.author = ?')
+      args.push(x.author)
+    }
+    if (x.tag !== undefined) {
+      where.push('EXISTS (SELECT 1 FROM json_each(v.tags) AS t WHERE t.value = ?)')
+      args.push(x.tag)
+    }
+    if (x.includeStale !== true) {
+      where.push('(v.expires_ms IS NULL OR v.expires_ms > ?)')
+      args.push(x.nowMs)
+    }
+    if (x.sinceMs !== undefined) {
+      where.push('v.wall_ms >= ?')
+      args.push(x.sinceMs)
+    }
+    return { where, args }
+  }
+
+  const entryOf = (
+    c: VersionCols & { ticket_id: string | null },
+    nowMs: number,
+    score: (a: string) => number,
+  ): EntryRead => ({
+    ...readOf(versionRow(c), nowMs, score),
+    conflict: c.ticket_id !== null,
+    ticket_id: c.ticket_id,
+  })
+
+  const entries = (x: EntryQuery): EntryRead[] => {
+    const { where, args } = entryFilter(x)
+    const limit = x.limit === undefined ? -1 : x.limit
+    const rows = db
+      .prepare(
+        `SELECT ${versionCols}, (SELECT t.ticket_id FROM tickets t WHERE t.fact_id = v.fact_id) AS ticket_id ` +
+          `FROM versions v WHERE ${where.join(' AND ')} ` +
+          'ORDER BY v.wall_ms DESC, v.logical DESC, v.author DESC, v.seq DESC LIMIT ?',
+      )
+      .all(...args, limit) as (VersionCols & { ticket_id: string | null })[]
+    const score = scorer()
+    return rows.map((c) => entryOf(c, x.nowMs, score))
+  }
+
+  const search = (x: SearchQuery): SearchHit[] => {
+    const match = ftsQuery(x.text)
+    if (match === undefined || x.limit <= 0) return []
+    const { where, args } = entryFilter(x)
+    const rows = db
+      .prepare(
+        `SELECT ${versionCols}, (SELECT t.ticket_id FROM tickets t WHERE t.fact_id = v.fact_id) AS ticket_id, ` +
+          'bm25(versions_fts) AS rank FROM versions_fts JOIN versions v ON v.rowid = versions_fts.rowid ' +
+          `WHERE versions_fts MATCH ? AND ${where.join(' AND ')} ` +
+          'ORDER BY rank, v.wall_ms DESC, v.logical DESC, v.author DESC LIMIT ?',
+      )
+      .all(match, ...args, x.limit) as (VersionCols & { ticket_id: string | null; rank: number })[]
+    const score = scorer()
+    return rows.map((c) => ({ ...entryOf(c, x.nowMs, score), score: -c.rank }))
+  }
+
+  const openTickets = (): TicketRow[] =>
+    (st.tickets.all() as TicketCols[])
+      .map(ticketRow)
+      .sort((a, b) => knowledge.compareTimes(a.opened_at, b.opened_at) || byTicketId(a, b))
+  const resolvedTickets = (): ResolvedTicketRow[] =>
+    (st.resolved.all() as ResolvedCols[])
+      .map(resolvedRow)
+      .sort((a, b) => knowledge.compareTimes(a.resolved_at, b.resolved_at) || byTicketId(a, b))
+  const ticket = (id: string): Ticket | undefined => {
+    const o = st.ticket.get(id) as TicketCols | undefined
+    if (o !== undefined) return { state: 'open', ticket: ticketRow(o) }
+    const r = st.resolvedOne.get(id) as ResolvedCols | undefined
+    return r === undefined ? undefined : { state: 'resolved', ticket: resolvedRow(r) }
+  }
+  const trust = (): TrustRow[] =>
+    (st.trust.all() as { author: string; agreed: number; disagreed: number }[])
+      .map((r) => ({
+        author: r.author as AuthorId,
+        agreed: r.agreed,
+        disagreed: r.disagreed,
+        score: r.agreed - r.disagreed,
+      }))
+      .sort((a, b) => knowledge.compareStrings(a.author, b.author))
+  const mine = (q: TaskQuery) => (r: TaskRow) => {
+    if (q.mine === undefined) return true
+    const m = q.mine
+    const assigned = r.assignee !== null && (r.assignee === m.author || r.assignee === m.name)
+    return assigned || r.claimed_by === m.author
+  }
+  const tasks = (q: TaskQuery = {}): TaskRow[] =>
+    (st.tasks.all() as TaskCols[]).map(taskRow).filter(mine(q)).sort(compareByCreation)
+  const readyTasks = (q: TaskQuery = {}): TaskRow[] =>
+    (st.ready.all() as TaskCols[]).map(taskRow).filter(mine(q)).sort(compareByCreation)
+  const counterRows = (rows: unknown[]): CounterRow[] =>
+    (rows as { name: string; author: string; p: number; n: number }[]).map((r) => ({
+      name: r.name,
+      author: r.author as AuthorId,
+      p: r.p,
+      n: r.n,
+    }))
+  const counters = (): CounterRead[] =>
+    counterReads(counterRows(st.counters.all())).sort((a, b) => knowledge.compareStrings(a.name, b.name))
+  const configs = (): ConfigRow[] =>
+    (st.configs.all() as ConfigCols[]).map(configRow).sort((a, b) => knowledge.compareStrings(a.key, b.key))
+
+  const dump = (): Dump => ({
+    versions: (st.versions.all() as VersionCols[]).map(versionRow).sort(knowledge.compareVersions),
+    tickets: openTickets().sort(byTicketId),
+    resolved: resolvedTickets().sort(byTicketId),
+    trust: trust(),
+    statuses: (st.statuses.all() as StatusCols[])
+      .map(statusRow)
+      .sort((a, b) => knowledge.compareStrings(a.author, b.author)),
+    agents: (st.agents.all() as AgentCols[])
+      .map(agentRow)
+      .sort((a, b) => knowledge.compareStrings(a.author, b.author)),
+    tasks: (st.tasks.all() as TaskCols[])
+      .map(taskRow)
+      .sort((a, b) => knowledge.compareStrings(a.task_id, b.task_id)),
+    counters: counters().flatMap((c) => c.authors),
+    configs: configs(),
+    idempotency: (st.idems.all() as IdemCols[])
+      .map(idempotencyRow)
+      .sort(
+        (a, b) =>
+          knowledge.compareStrings(a.author, b.author) ||
+          knowledge.compareStrings(a.idempotency_key, b.idempotency_key),
+      ),
+  })
+
+  return {
+    fact,
+    history: (factId) =>
+      knowledge.factHistory(knowledge.viewsOf(viewsWrite.loadEntity(writerOf(s), `fact:${factId}`)), factId),
+    entries,
+    search,
+    openTickets,
+    resolvedTickets,
+    ticket,
+    trust,
+    statuses: () =>
+      (st.statuses.all() as StatusCols[])
+        .map(statusRow)
+        .sort((a, b) => knowledge.compareStrings(a.author, b.author)),
+    agents: () =>
+      (st.agents.all() as AgentCols[])
+        .map(agentRow)
+        .sort((a, b) => knowledge.compareStrings(a.author, b.author)),
+    task: (id) => {
+      const c = st.task.get(id) as TaskCols | undefined
+      return c === undefined ? undefined : taskRow(c)
+    },
+    tasks,
+    readyTasks,
+    counter: (name) => counterReads(counterRows(st.counter.all(name)))[0],
+    counters,
+    config: (key) => {
+      const c = st.config.get(key) as ConfigCols | undefined
+      return c === undefined ? undefined : configRow(c)
+    },
+    configs,
+    idempotent: (author, key) => {
+      const c = st.idem.get(author, key) as IdemCols | undefined
+      return c === undefined ? undefined : idempotencyRow(c)
+    },
+    counts: (nowMs) => counts(s, nowMs),
+    dump,
+  }
+}
+
+/**
+ * A user's words as a safe FTS5 query: every word (reads.ts searchWords: letters, digits, `_`) quoted,
+ * all of them required. No FTS5 syntax of the user's (quotes, `*`, NEAR, `-`, column filters) survives:
+ * it is split away with the other punctuation. undefined when no word is left.
+ */
+export function ftsQuery(text: string): string | undefined {
+  const words = searchWords(text)
+  return words.length === 0 ? undefined : words.map((w) => `"${w.replaceAll('"', '""')}"`).join(' ')
+}
+
+function counts(s: OpLog, nowMs: number): ViewCounts {
+  const one = (sql: string, ...args: number[]): number =>
+    (s.db.prepare(sql).get(...args) as { n: number | null }).n ?? 0
+  const byChannel: Record<Channel, number> = { discoveries: 0, patterns: 0, warnings: 0 }
+  for (const r of s.db
+    .prepare('SELECT channel, count(*) AS n FROM versions WHERE channel IS NOT NULL GROUP BY channel')
+    .all() as { channel: Channel; n: number }[])
+    byChannel[r.channel] = r.n
+  void nowMs // the counts include stale versions, as memoryReads' do; nowMs is for future use
+  const resolved = one('SELECT count(*) AS n FROM resolved')
+  return {
+    facts: one('SELECT count(DISTINCT fact_id) AS n FROM versions'),
+    live_versions: one('SELECT count(*) AS n FROM versions'),
+    entries_by_channel: byChannel,
+    open_tickets: one('SELECT count(*) AS n FROM tickets'),
+    resolved_tickets: resolved,
+    time_to_verify_ms_mean: resolved === 0 ? null : one('SELECT avg(time_to_verify_ms) AS n FROM resolved'),
+    tasks: one('SELECT count(*) AS n FROM tasks'),
+    counters: one('SELECT count(DISTINCT name) AS n FROM counters'),
+    agents: one('SELECT count(*) AS n FROM agents'),
+  }
+}
+
+// ---- maintenance
+
+/**
+ * Drops and recomputes every view table from the op log, in one transaction: repairs damaged views and
+ * gives the same rows as the incremental maintenance did (the differential tests check it).
+ */
+export function rebuild(s: OpLog): void {
+  opLog.transaction(s, () => {
+    s.views = viewsWrite.rebuildViews(s.db)
+  })
+  s.viewsProblem = undefined
+}
+
+/**
+ * TTL purge: versions that expired at or before nowMs - graceMs leave the views (see the header);
+ * returns how many went (also added to the purge counter of the metrics).
+ */
+export function purgeExpired(s: OpLog, nowMs: number, graceMs: number): number {
+  core.assert(
+    Number.isSafeInteger(nowMs) && Number.isSafeInteger(graceMs) && graceMs >= 0,
+    'store: purge needs integer nowMs and graceMs >= 0',
+  )
+  const w = writerOf(s)
+  return opLog.transaction(s, () => {
+    const mark = Math.max(viewsWrite.metaValue(w, viewsWrite.meta.purgeWatermarkMs), nowMs - graceMs)
+    w.st.metaSet.run(viewsWrite.meta.purgeWatermarkMs, mark)
+    const n = Number(s.db.prepare('DELETE FROM versions WHERE expires_ms <= ?').run(mark).changes)
+    viewsWrite.addToMeta(w, viewsWrite.meta.purgedVersions, n)
+    return n
+  })
+}
+
+/** The store's figures for `grapevine metrics` (design.md section 10) that the store itself can tell. */
+export type StoreMetrics = {
+  readonly ops: number
+  readonly ops_by_kind: Readonly<Record<string, number>>
+  /** Ops a peer sent that this store already held (ignored on ingest). */
+  readonly duplicate_ops_ignored: number
+  readonly forks: number
+  readonly invalid_ops: number
+  readonly unknown_kind_ops: number
+  /** Ops without effect because an earlier op of their author had the same idempotency key. */
+  readonly shadowed_ops: number
+  readonly views: ViewCounts
+  readonly ttl_purged_versions: number
+  readonly purge_watermark_ms: number
+  /** page_count * page_size of the main file (the WAL is beside it; src/store reads no files). */
+  readonly db_bytes: number
+  readonly free_bytes: number
+  /** Bytes of the full-text index's pages (dbstat), or null where SQLite lacks dbstat. */
+  readonly fts_bytes: number | null
+  /** The views could not be used: why (rebuild repairs them); null when they are sound. */
+  readonly views_problem: string | null
+}
+
+export function metrics(s: OpLog, nowMs: number): StoreMetrics {
+  const w = writerOf(s)
+  const db = s.db
+  const one = (sql: string): number => (db.prepare(sql).get() as { n: number | null }).n ?? 0
+  const byKind: Record<string, number> = {}
+  for (const r of db.prepare('SELECT kind, count(*) AS n FROM ops GROUP BY kind ORDER BY kind').all() as {
+    kind: string
+    n: number
+  }[])
+    byKind[r.kind] = r.n
+  let fts: number | null
+  try {
+    fts = one("SELECT sum(pgsize) AS n FROM dbstat WHERE name LIKE 'versions_fts%'")
+  } catch {
+    fts = null // reason: SQLite built without SQLITE_ENABLE_DBSTAT_VTAB
+  }
+  const pageSize = one('SELECT page_size AS n FROM pragma_page_size')
+  return {
+    ops: Object.values(byKind).reduce((a, b) => a + b, 0),
+    ops_by_kind: byKind,
+    duplicate_ops_ignored: viewsWrite.metaValue(w, viewsWrite.meta.duplicateOps),
+    forks: one('SELECT count(*) AS n FROM forks'),
+    invalid_ops: viewsWrite.metaValue(w, viewsWrite.meta.invalidOps),
+    unknown_kind_ops: viewsWrite.metaValue(w, viewsWrite.meta.unknownKindOps),
+    shadowed_ops: one('SELECT count(*) AS n FROM op_entity WHERE shadowed = 1'),
+    views: counts(s, nowMs),
+    ttl_purged_versions: viewsWrite.metaValue(w, viewsWrite.meta.purgedVersions),
+    purge_watermark_ms: viewsWrite.metaValue(w, viewsWrite.meta.purgeWatermarkMs),
+    db_bytes: one('SELECT page_count AS n FROM pragma_page_count') * pageSize,
+    free_bytes: one('SELECT freelist_count AS n FROM pragma_freelist_count') * pageSize,
+    fts_bytes: fts,
+    views_problem: s.viewsProblem ?? null,
+  }
+}
