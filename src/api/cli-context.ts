@@ -55,6 +55,9 @@ export function openLocal(io: Io): Local {
           : ' (check GRAPEVINE_HOME)'
     throw new CliError(`${l.detail}${hint}`)
   }
+  if (l.value.store.viewsProblem !== undefined) {
+    io.err(`grapevine: warning: ${l.value.store.viewsProblem}; reading the op log directly (slow) until grapevine rebuild repairs them\n`)
+  }
   if (l.value.created) io.err(`grapevine: created identity ${l.value.identity.name} (${l.value.identity.author.slice(0, 12)}…) in ${l.value.home}\n`)
   return l.value
 }

@@ -91,7 +91,7 @@ export function registerFacts(program: Command, ctx: Ctx): void {
       const key = opts.idempotencyKey === undefined ? undefined : arg(parseKey(opts.idempotencyKey))
       const intent = draft(
         'fact.assert',
-        { value: text, text, channel: opts.channel, tags: opts.tag, ttl_seconds: opts.ttl, verified: opts.verified === true, supersedes: [] },
+        { value: text, channel: opts.channel, tags: opts.tag, ttl_seconds: opts.ttl, verified: opts.verified === true, supersedes: [] },
         key,
       )
       await withLocal(io, (l) => {
@@ -292,7 +292,7 @@ export function registerFacts(program: Command, ctx: Ctx): void {
           // an entry stays an entry of its channel once verified
           input['channel'] = winner.channel
           input['tags'] = winner.tags
-          input['text'] = fmt.valueText(v)
+          if (typeof v !== 'string') input['text'] = JSON.stringify(v) // a string value is its own search text
         }
         const ticketBefore = current?.ticket_id ?? null
         commit(l, [draft('fact.assert', input)])

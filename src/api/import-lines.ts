@@ -97,7 +97,8 @@ export function parseImportLine(line: string): Result<ImportLine, 'bad_line'> | 
     causal_id: typeof d['causal_id'] === 'string' ? d['causal_id'] : undefined,
     channel,
     tags: tags.value,
-    text: channel === undefined ? text : (text ?? (typeof value === 'string' ? value : undefined)),
+    // a string value is its own search text; a separate text is kept only beside a different value
+    text: text !== undefined && value !== text ? text : undefined,
     valid_from: from.value,
     valid_to: to.value,
   }

@@ -8,8 +8,8 @@ import * as core from '../core/index.ts'
 import type { Clock, Result } from '../core/index.ts'
 import * as knowledge from '../knowledge/index.ts'
 import type { AuthorId } from '../log/index.ts'
-import { memoryReads, opLog } from '../store/index.ts'
-import type { Intent, OpLog, Reads, ViewCounts } from '../store/index.ts'
+import { memoryReads, opLog, views } from '../store/index.ts'
+import type { Intent, OpLog, Reads, StoreMetrics } from '../store/index.ts'
 import * as home from './home.ts'
 import type { Identity } from './home.ts'
 
@@ -47,11 +47,13 @@ export function closeLocal(l: Local): void {
 }
 
 /**
- * The node's read side. Every read of the CLI (and later the MCP server) goes through here, so the store's
- * incremental SQLite views replace the reference model in this one place when they land.
+ * The node's read side: the store's SQLite views. Every read of the CLI (and later the MCP server) goes
+ * through here. If the views are damaged (the store says so on open: `viewsProblem`), reads fall back to
+ * the reference model over the op log, which is always right but costs O(all ops) per read, until
+ * `rebuild` repairs the views.
  */
 export function reads(l: Local): Reads {
-  return memoryReads(opLog.scan(l.store))
+  return l.store.views === undefined ? memoryReads(opLog.scan(l.store)) : views.sqlReads(l.store)
 }
 
 /**
@@ -81,49 +83,30 @@ export function lastSeenMs(l: Local, author: AuthorId): number | undefined {
 }
 
 /**
- * The figures `grapevine metrics` prints that the store can give today: ops by kind and in all, forks
- * seen, bytes on disk, and the views' counts. (Duplicates ignored at ingest, TTL purges and stale reads
- * are not recorded by the store yet.)
+ * The figures of `grapevine metrics` (design.md section 10) a single node can tell: the store's (ops by
+ * kind, duplicates ignored, forks, TTL purges, view counts, bytes, index bytes), plus the WAL's size on
+ * disk and the entries stale right now. Undefined while the views are damaged (rebuild first).
  */
-export type LocalMetrics = {
-  readonly ops_total: number
-  readonly ops_by_kind: Readonly<Record<string, number>>
-  readonly authors: number
-  readonly forks: number
-  readonly store_bytes: number
-  readonly wal_bytes: number
-  readonly views: ViewCounts
-  readonly stale_entries: number
+export type LocalMetrics = StoreMetrics & { readonly wal_bytes: number; readonly stale_entries: number }
+
+export function metrics(l: Local): LocalMetrics | undefined {
+  if (l.store.views === undefined) return undefined
+  const nowMs = l.clock.nowMs()
+  const m = views.metrics(l.store, nowMs)
+  let wal = 0
+  try {
+    wal = statSync(`${l.store.path}-wal`).size
+  } catch {
+    // reason: no WAL file (checkpointed and removed) is 0 bytes of WAL
+  }
+  const r = views.sqlReads(l.store)
+  const stale = r.entries({ nowMs, includeStale: true }).length - r.entries({ nowMs }).length
+  return { ...m, wal_bytes: wal, stale_entries: stale }
 }
 
-export function metrics(l: Local): LocalMetrics {
-  const byKind: Record<string, number> = {}
-  const authors = new Set<string>()
-  let total = 0
-  for (const e of opLog.scan(l.store)) {
-    total++
-    authors.add(e.op.author)
-    byKind[e.op.kind] = (byKind[e.op.kind] ?? 0) + 1
-  }
-  const size = (p: string): number => {
-    try {
-      return statSync(p).size
-    } catch {
-      return 0
-    }
-  }
-  const nowMs = l.clock.nowMs()
-  const r = reads(l)
-  const all = r.entries({ nowMs, includeStale: true }).length
-  const fresh = r.entries({ nowMs }).length
-  return {
-    ops_total: total,
-    ops_by_kind: Object.fromEntries(Object.entries(byKind).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
-    authors: authors.size,
-    forks: opLog.forks(l.store).length,
-    store_bytes: size(l.store.path),
-    wal_bytes: size(`${l.store.path}-wal`),
-    views: r.counts(nowMs),
-    stale_entries: all - fresh,
-  }
+/** Recomputes every view from the op log (store views.rebuild); returns how long it took (ms). */
+export function rebuild(l: Local): number {
+  const t0 = performance.now()
+  views.rebuild(l.store)
+  return performance.now() - t0
 }
