@@ -14,12 +14,8 @@ const recentEnough = major > 22 || (major === 22 && minor >= 13)
 const stripsTypes = Boolean(process.features.typescript)
 
 if (recentEnough && stripsTypes) {
-  const cli = new URL('../src/api/cli.ts', import.meta.url)
-  // Until the CLI exists, start.ts prints what Grapevine is and what works today (on import).
-  const mod = await import(
-    existsSync(fileURLToPath(cli)) ? cli.href : new URL('../src/api/start.ts', import.meta.url).href
-  )
-  if (typeof mod.run === 'function') await mod.run()
+  const mod = await import(new URL('../src/api/cli.ts', import.meta.url).href)
+  await mod.run()
 } else {
   const localNode = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url))
   const again = process.env[reexecMark] === '1' // never loop if the re-run Node is no better
