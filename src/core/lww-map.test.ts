@@ -209,16 +209,35 @@ test('lww-map: a tie on one timestamp breaks the same in both directions (tombst
   )
 })
 
-test('lww-map: deltas share entries with the state, and merge shares them too', () => {
+test('lww-map: entries are owned (a write in place never reaches a delta, a merge or a clone); values are shared', () => {
   const r = replica.create(nodeNames[0]!, createManualClock(1000))
   const s = lwwMap.empty()
   const d = lwwMap.empty()
-  lwwMap.set(s, 'k', { big: [1, 2, 3] }, replica.next(r), d)
-  assert.equal(d.entries.get('k'), s.entries.get('k'))
+  const big = { big: [1, 2, 3] }
+  lwwMap.set(s, 'k', big, replica.next(r), d)
+  assert.notEqual(d.entries.get('k'), s.entries.get('k'), 'the delta has its own entry')
+  assert.equal(lwwMap.get(d, 'k'), big, 'and shares the value')
   const t = lwwMap.merge(lwwMap.empty(), s)
-  assert.equal(t.entries.get('k'), s.entries.get('k'))
-  lwwMap.set(t, 'k', 2, replica.next(r))
-  assert.deepEqual(lwwMap.get(s, 'k'), { big: [1, 2, 3] }, 'writing the merged copy left the source alone')
+  const c = lwwMap.clone(s)
+  const u = lwwMap.empty()
+  lwwMap.mergeInto(u, s)
+  for (const x of [t, c, u]) {
+    assert.notEqual(x.entries.get('k'), s.entries.get('k'))
+    assert.equal(lwwMap.get(x, 'k'), big)
+  }
+  const before = lwwMap.encode(s)
+  lwwMap.set(t, 'k', 2, replica.next(r)) // overwrites t's entry in place
+  lwwMap.remove(c, 'k', replica.next(r))
+  lwwMap.set(u, 'k', 3, replica.next(r))
+  assert.deepEqual(lwwMap.encode(s), before, 'writing the copies left the source alone')
+  assert.equal(lwwMap.get(d, 'k'), big)
+  lwwMap.set(s, 'k', 4, replica.next(r))
+  lwwMap.remove(s, 'j', replica.next(r))
+  assert.equal(lwwMap.get(d, 'k'), big, 'writing the source left its old delta alone')
+  assert.equal(lwwMap.get(t, 'k'), 2)
+  assert.equal(lwwMap.get(c, 'k'), undefined)
+  assert.equal(lwwMap.get(u, 'k'), 3)
+  assert.deepEqual([lwwMap.size(s), lwwMap.size(t), lwwMap.size(c), lwwMap.size(u), lwwMap.size(d)], [1, 1, 0, 1, 1])
 })
 
 test('lww-map: set and remove reject bad keys and stamps; encode rejects a value that is not JSON', () => {

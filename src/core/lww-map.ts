@@ -17,12 +17,15 @@
  * tie still breaks the same way everywhere, so merge stays commutative: a tombstone beats a value, and
  * between values the greater in json.compare (canonical bytes) wins.
  *
- * Performance (this map is on the hot path; see bench/): an entry is one flat immutable object
- * {value, wallMs, logical, node} that is itself a Timestamp. A set allocates that entry and nothing
- * else, costs one Map lookup and at most one Map write, and never sorts or encodes. Because entries are
- * immutable, merge, clone and deltas share them by reference: merging copies pointers, not values. The
- * count of live keys is kept up to date so `size` is O(1). Values are not deep-checked on a set (that is
- * the caller's edge's job, with json.isJson); `encode` throws a RangeError on a value that is not JSON.
+ * Performance (this map is on the hot path; see bench/): an entry is one flat object {value, wallMs,
+ * logical, node} that is itself a Timestamp, owned by exactly one map. A write that wins over a key's
+ * current entry overwrites that entry's fields in place, so overwriting a key costs one Map lookup and
+ * no allocation and no Map write; only a key new to the map allocates an entry and writes the Map. Never
+ * sorts or encodes. Because entries are owned, merge, clone and deltas copy the four fields instead of
+ * sharing the object (a merge allocates one entry per key new to the target). The count of live keys is
+ * kept up to date so `size` is O(1). Values are not deep-checked on a set (that is the caller's edge's
+ * job, with json.isJson); `encode` throws a RangeError on a value that is not JSON. Values themselves
+ * are shared by reference, as before: JSON values are treated as immutable.
  *
  * Encoding, byte by byte:
  *   node table   (codec.ts) the distinct nodes that wrote the entries, sorted
@@ -58,8 +61,11 @@ import type { NodeId } from './ids.ts'
 import type { Stamp } from './replica.ts'
 import type { Result } from './result.ts'
 
-/** A write of one key: its value (undefined for a tombstone) and its timestamp; immutable, shared. */
-export type Entry = Timestamp & { readonly value: Json | undefined }
+/**
+ * The winning write of one key: its value (undefined for a tombstone) and its timestamp. Owned by one
+ * map, which overwrites it in place when a newer write of the key arrives: read it, don't keep it.
+ */
+export type Entry = { value: Json | undefined; wallMs: number; logical: number; node: NodeId }
 
 export type LwwMap = {
   /** key -> its winning write; tombstones included */
@@ -82,12 +88,12 @@ export function empty(): LwwMap {
   return { entries: new Map(), live: 0 }
 }
 
-/** Does write a beat write b? Timestamp order; on an identical timestamp, see the header. */
-function beats(a: Entry, b: Entry): boolean {
-  if (a.wallMs !== b.wallMs) return a.wallMs > b.wallMs
-  if (a.logical !== b.logical) return a.logical > b.logical
-  if (a.node !== b.node) return a.node > b.node
-  return a !== b && valueBeats(a.value, b.value)
+/** Does the write (value at wallMs, logical, node) beat entry b? Timestamp order; a tie: see the header. */
+function beats(value: Json | undefined, wallMs: number, logical: number, node: NodeId, b: Entry): boolean {
+  if (wallMs !== b.wallMs) return wallMs > b.wallMs
+  if (logical !== b.logical) return logical > b.logical
+  if (node !== b.node) return node > b.node
+  return value !== b.value && valueBeats(value, b.value)
 }
 
 /** The tiebreak for two writes with one timestamp (only a broken replica makes them). */
@@ -98,26 +104,38 @@ function valueBeats(a: Json | undefined, b: Json | undefined): boolean {
 }
 
 /**
- * Joins one write of key into s; returns whether s changed. The hot path of set, remove and merge.
- * `checkKey`: a local write's key must be well-formed, but only a key new to the map needs the check
- * (every key already in it passed one, here or in decode's strict UTF-8), which keeps it off the common
- * path of overwriting a key.
+ * Joins one write of key (value at wallMs, logical, node) into s; returns whether s changed. The hot
+ * path of set, remove and merge: the write comes as fields, so a caller never allocates an entry for a
+ * write that loses or that overwrites one in place. `checkKey`: a local write's key must be well-formed,
+ * but only a key new to the map needs the check (every key already in it passed one, here or in decode's
+ * strict UTF-8), which keeps it off the common path of overwriting a key.
  */
-function put(s: LwwMap, key: string, e: Entry, checkKey: boolean): boolean {
+function put(
+  s: LwwMap,
+  key: string,
+  value: Json | undefined,
+  wallMs: number,
+  logical: number,
+  node: NodeId,
+  checkKey: boolean,
+): boolean {
   const old = s.entries.get(key)
   if (old === undefined) {
     if (checkKey && !(typeof key === 'string' && key.isWellFormed())) {
       throw new RangeError('lww-map: a key is a well-formed string')
     }
-    s.entries.set(key, e)
-    if (e.value !== undefined) s.live++
+    s.entries.set(key, { value, wallMs, logical, node })
+    if (value !== undefined) s.live++
     return true
   }
-  if (!beats(e, old)) return false
-  s.entries.set(key, e)
-  if (e.value === undefined) {
+  if (!beats(value, wallMs, logical, node, old)) return false
+  if (value === undefined) {
     if (old.value !== undefined) s.live--
   } else if (old.value === undefined) s.live++
+  old.value = value
+  old.wallMs = wallMs
+  old.logical = logical
+  old.node = node
   return true
 }
 
@@ -139,28 +157,30 @@ export function apply(s: LwwMap, op: Op, stamp: Stamp, delta?: LwwMap): void {
 export function set(s: LwwMap, key: string, value: Json, stamp: Stamp, delta?: LwwMap): void {
   if (!hlc.isValid(stamp)) throw new RangeError('lww-map: invalid stamp')
   if (value === undefined) throw new RangeError('lww-map: set needs a value (remove deletes)')
-  const e: Entry = { value, wallMs: stamp.wallMs, logical: stamp.logical, node: stamp.node }
-  put(s, key, e, true)
-  if (delta !== undefined) put(delta, key, e, false)
+  const { wallMs, logical, node } = stamp
+  put(s, key, value, wallMs, logical, node, true)
+  if (delta !== undefined) put(delta, key, value, wallMs, logical, node, false)
 }
 
 /** Removes key (in place), leaving a tombstone that beats every older set; see `apply`. */
 export function remove(s: LwwMap, key: string, stamp: Stamp, delta?: LwwMap): void {
   if (!hlc.isValid(stamp)) throw new RangeError('lww-map: invalid stamp')
-  const e: Entry = { value: undefined, wallMs: stamp.wallMs, logical: stamp.logical, node: stamp.node }
-  put(s, key, e, true)
-  if (delta !== undefined) put(delta, key, e, false)
+  const { wallMs, logical, node } = stamp
+  put(s, key, undefined, wallMs, logical, node, true)
+  if (delta !== undefined) put(delta, key, undefined, wallMs, logical, node, false)
 }
 
-/** Per key, the winning write, into target. Shares source's entries (they are immutable). */
+/** Per key, the winning write, into target (copied: entries are owned; values are shared). */
 export function mergeInto(target: LwwMap, source: LwwMap): boolean {
   let changed = false
-  for (const [key, e] of source.entries) if (put(target, key, e, false)) changed = true
+  for (const [key, e] of source.entries) {
+    if (put(target, key, e.value, e.wallMs, e.logical, e.node, false)) changed = true
+  }
   return changed
 }
 
 export function merge(a: LwwMap, b: LwwMap): LwwMap {
-  // Start from the larger side: copying a Map is much cheaper than joining into it entry by entry.
+  // Start from the larger side: copying entries (no comparisons) is cheaper than joining them one by one.
   const [big, small] = a.entries.size >= b.entries.size ? [a, b] : [b, a]
   const out = clone(big)
   mergeInto(out, small)
@@ -183,9 +203,13 @@ export function equals(a: LwwMap, b: LwwMap): boolean {
   return true
 }
 
-/** A copy that shares the (immutable) entries. */
+/** A copy with its own entries (values are shared: JSON values are treated as immutable). */
 export function clone(s: LwwMap): LwwMap {
-  return { entries: new Map(s.entries), live: s.live }
+  const entries = new Map<string, Entry>()
+  for (const [key, e] of s.entries) {
+    entries.set(key, { value: e.value, wallMs: e.wallMs, logical: e.logical, node: e.node })
+  }
+  return { entries, live: s.live }
 }
 
 function write(w: Writer, s: LwwMap): void {

@@ -15,6 +15,7 @@ import type { Causal, DeltaParts, DotStoreKind } from './causal.ts'
 import type { Reader, Writer } from './codec.ts'
 import * as codec from './codec.ts'
 import * as dot from './dot.ts'
+import { isValidSeq } from './dot.ts'
 import type { Dot } from './dot.ts'
 import * as dotSet from './dot-set.ts'
 import type { DotSet } from './dot-set.ts'
@@ -36,6 +37,12 @@ export type Store = {
    * elements, e.g. a delta), where a scan is as fast and no index has to be built and kept.
    */
   byDot: Map<NodeId, SeqIndex> | undefined
+  /**
+   * The last node looked up in byDot and its index: local updates come from one node, so this saves a
+   * hash lookup per op. Cleared whenever that node's index leaves byDot.
+   */
+  hotNode: NodeId | undefined
+  hot: SeqIndex | undefined
 }
 
 export type OrSet = Causal<Store>
@@ -122,7 +129,7 @@ function seqSize(x: SeqIndex): number {
 const indexFrom = 32
 
 function emptyStore(): Store {
-  return { entries: new Map(), byDot: undefined }
+  return { entries: new Map(), byDot: undefined, hotNode: undefined, hot: undefined }
 }
 
 /** Builds the index once the store has grown past `indexFrom` (call after adding elements). */
@@ -132,22 +139,41 @@ function indexIfLarge(s: Store): void {
   for (const [elem, v] of s.entries) for (const d of list(v)) indexAdd(s, d, elem)
 }
 
+/** The seq index of node (through the one-entry cache), or undefined. */
+function seqIndexOf(byDot: Map<NodeId, SeqIndex>, s: Store, node: NodeId): SeqIndex | undefined {
+  if (s.hotNode === node) return s.hot
+  const x = byDot.get(node)
+  if (x !== undefined) {
+    s.hotNode = node
+    s.hot = x
+  }
+  return x
+}
+
 function indexAdd(s: Store, d: Dot, elem: string): void {
-  if (s.byDot === undefined) return
-  let x = s.byDot.get(d.node)
+  const byDot = s.byDot
+  if (byDot === undefined) return
+  let x = seqIndexOf(byDot, s, d.node)
   if (x === undefined) {
     x = { offset: 0, slots: [], dead: 0, far: undefined }
-    s.byDot.set(d.node, x)
+    byDot.set(d.node, x)
   }
   seqSet(x, d.seq, elem)
 }
 
 function indexDelete(s: Store, d: Dot): void {
-  if (s.byDot === undefined) return
-  const x = s.byDot.get(d.node)
+  const byDot = s.byDot
+  if (byDot === undefined) return
+  const x = seqIndexOf(byDot, s, d.node)
   if (x === undefined) return
   seqDelete(x, d.seq)
-  if (seqSize(x) === 0) s.byDot.delete(d.node)
+  if (seqSize(x) === 0) {
+    byDot.delete(d.node)
+    if (s.hotNode === d.node) {
+      s.hotNode = undefined
+      s.hot = undefined
+    }
+  }
 }
 
 function includesDot(dots: readonly Dot[], d: Dot): boolean {
@@ -362,14 +388,49 @@ export const kind: DotStoreKind<Store, Op> = {
 export const crdt = causal.crdtOf(kind)
 export const { empty, apply, merge, mergeInto, equals, clone, encode, decode } = crdt
 
+/**
+ * The no-delta path of add and remove: causal.apply and applyOp fused for this one kind, with the same
+ * checks and the same result (or-set.test.ts checks it against the generic path). It allocates only the
+ * new dot of an add: no op object, no call through the kind (which is megamorphic in a process that uses
+ * several kinds).
+ */
+function applyLocal(s: OrSet, elem: string, stamp: Stamp, isAdd: boolean): void {
+  const node = stamp.node
+  const seq = stamp.seq
+  if (!isValidSeq(seq) || typeof node !== 'string' || node.length === 0) {
+    throw new RangeError(`causal: invalid dot ${String(node)}:${seq}`)
+  }
+  const ctx = s.ctx
+  const ranges = ctx.get(node)
+  const next = ranges !== undefined && seq === (ranges[ranges.length - 1] as number) + 1
+  if (!next && dotSet.has(ctx, node, seq)) throw new RangeError(`causal: dot ${node}:${seq} was already used`)
+  const st = s.store
+  const old = st.entries.get(elem)
+  if (old !== undefined && st.byDot !== undefined) {
+    if (Array.isArray(old)) for (const d of old) indexDelete(st, d)
+    else indexDelete(st, old)
+  }
+  if (isAdd) {
+    if (old === undefined && !elem.isWellFormed()) throw new RangeError('or-set: element has a lone surrogate')
+    const d: Dot = { node, seq }
+    st.entries.set(elem, d)
+    if (st.byDot === undefined) indexIfLarge(st)
+    else indexAdd(st, d, elem)
+  } else if (old !== undefined) st.entries.delete(elem)
+  if (next) (ranges as number[])[ranges.length - 1] = seq
+  else dotSet.add(ctx, node, seq)
+}
+
 /** Adds elem (in place); an add wins over a concurrent remove. */
 export function add(s: OrSet, elem: string, stamp: Stamp, delta?: OrSet): void {
-  causal.apply(kind, s, { type: 'add', elem }, stamp, delta)
+  if (delta === undefined) applyLocal(s, elem, stamp, true)
+  else causal.apply(kind, s, { type: 'add', elem }, stamp, delta)
 }
 
 /** Removes elem as this replica has observed it (in place). */
 export function remove(s: OrSet, elem: string, stamp: Stamp, delta?: OrSet): void {
-  causal.apply(kind, s, { type: 'remove', elem }, stamp, delta)
+  if (delta === undefined) applyLocal(s, elem, stamp, false)
+  else causal.apply(kind, s, { type: 'remove', elem }, stamp, delta)
 }
 
 /** The live dots of elem (empty when absent). */
