@@ -5,14 +5,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import fc from 'fast-check'
+import * as core from '../core/index.ts'
 import { arbOpSet, t0Ms } from '../knowledge/knowledge.test-util.ts'
+import * as log from '../log/index.ts'
 import type { EncodedOp } from '../log/index.ts'
 import * as opLog from './op-log.ts'
 import type { OpLog } from './op-log.ts'
 import type { Reads } from './reads.ts'
 import { memoryReads } from './reads.ts'
 import * as views from './views.ts'
-import { arbDelivery, resign } from './views.test-util.ts'
+import * as viewsWrite from './views-write.ts'
+import { arbDelivery, resign, signers } from './views.test-util.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'grapevine-views-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -112,5 +115,234 @@ test('views: any delivery in signed batches gives the reference model’s rows a
       }
     }),
     { numRuns },
+  )
+})
+
+test('views: purge takes expired versions out of the views and counts them; rebuild and later ops keep them out', () => {
+  const arb = arbOpSet(40)
+    .map(resign)
+    .chain((chains) =>
+      fc.tuple(fc.constant(chains), arbDelivery(chains), fc.integer({ min: 0, max: 200_000 })),
+    )
+  fc.assert(
+    fc.property(arb, ([chains, delivery, afterMs]) => {
+      const s = fresh()
+      try {
+        const half = Math.floor(delivery.length / 2)
+        for (const batch of delivery.slice(0, half)) opLog.ingest(s, batch, ingestNowMs)
+        const mark = t0Ms + afterMs
+        const purged = views.purgeExpired(s, mark + 1000, 1000)
+        for (const batch of delivery.slice(half)) opLog.ingest(s, batch, ingestNowMs)
+        const want = memoryReads(chains.flat()).dump()
+        const kept = want.versions.filter(
+          (r) => r.ttl_seconds === null || r.created_at.wallMs + r.ttl_seconds * 1000 > mark,
+        )
+        const got = views.sqlReads(s).dump()
+        assert.deepEqual(got, { ...want, versions: kept })
+        const m = views.metrics(s, ingestNowMs)
+        assert.equal(m.ttl_purged_versions, purged)
+        assert.equal(m.purge_watermark_ms, mark)
+        views.rebuild(s)
+        assert.deepEqual(views.sqlReads(s).dump(), got, 'rebuild after purge')
+        assert.equal(
+          views.metrics(s, ingestNowMs).ttl_purged_versions,
+          purged,
+          'the count survives a rebuild',
+        )
+        // the watermark never moves back
+        views.purgeExpired(s, t0Ms, 0)
+        assert.equal(views.metrics(s, ingestNowMs).purge_watermark_ms, mark)
+      } finally {
+        drop(s)
+      }
+    }),
+    { numRuns: Math.ceil(numRuns / 3) },
+  )
+})
+
+const clockAt = (ms: number) => core.clock.createManualClock(ms)
+
+test('views: local appends update the views in their transaction; duplicates from a peer are counted', () => {
+  const s = fresh()
+  const signer = signers[0] as log.Signer
+  const hlc = core.hlc.create(signer.author)
+  const r = opLog.append(s, signer, hlc, clockAt(t0Ms), [
+    { kind: 'fact.assert', body: { fact_id: 'deploy.region', value: 'eu', supersedes: [], verified: false } },
+    { kind: 'counter.add', body: { name: 'hits', n: 2 } },
+    { kind: 'status.set', body: { text: 'working', health: 'ok' } },
+    { kind: 'task.create', body: { task_id: 't1', title: 'build', depends: [] }, idempotencyKey: 'k1' },
+    { kind: 'fact.future', body: { x: 1 } },
+  ])
+  assert.ok(r.ok)
+  const reads = views.sqlReads(s)
+  assert.equal(reads.fact('deploy.region', { nowMs: t0Ms })?.value, 'eu')
+  assert.equal(reads.counter('hits')?.value, 2)
+  assert.equal(reads.statuses()[0]?.text, 'working')
+  assert.equal(reads.readyTasks()[0]?.task_id, 't1')
+  const again = opLog.append(s, signer, hlc, clockAt(t0Ms + 1000), [
+    { kind: 'counter.add', body: { name: 'hits', n: -5 } },
+    { kind: 'status.set', body: { text: 'done', health: 'ok' } },
+    { kind: 'task.done', body: { task_id: 't1' } },
+  ])
+  assert.ok(again.ok)
+  const all = [...opLog.scan(s)]
+  compareReads(views.sqlReads(s), memoryReads(all), all)
+  // a peer's copy of these ops is a duplicate: counted, nothing changes
+  const other = fresh()
+  const ops = [...opLog.scan(s)]
+  assert.ok(opLog.ingest(other, log.signOps(signer, ops, 'batch_head'), ingestNowMs).ok)
+  const dup = opLog.ingest(other, log.signOps(signer, ops.slice(0, 3), 'batch_head'), ingestNowMs)
+  assert.ok(!dup.ok && dup.reason === 'duplicate')
+  const m = views.metrics(other, ingestNowMs)
+  assert.equal(m.duplicate_ops_ignored, 3)
+  assert.equal(m.unknown_kind_ops, 1)
+  assert.equal(m.ops, 8)
+  assert.deepEqual(views.sqlReads(other).dump(), views.sqlReads(s).dump())
+  drop(s)
+  drop(other)
+})
+
+test('views: search quotes every word (FTS syntax in the text never throws) and ranks the rarer match first', () => {
+  const s = fresh()
+  const signer = signers[1] as log.Signer
+  const hlc = core.hlc.create(signer.author)
+  const entry = (text: string, tags: string[] = []) => ({
+    kind: 'fact.assert',
+    body: { value: text, supersedes: [], verified: false, channel: 'discoveries', tags },
+  })
+  const common = Array.from({ length: 20 }, (_, i) => entry(`convex deploy note ${i}`))
+  const r = opLog.append(s, signer, hlc, clockAt(t0Ms), [
+    ...common,
+    entry('convex cold start after idle: zanzibar timeout', ['convex']),
+    entry('AND OR NOT "quoted" NEAR(a b) col:x * - ^'),
+    entry('convex convex convex zanzibar'),
+    entry('convex zanzibar zanzibar zanzibar'),
+  ])
+  assert.ok(r.ok)
+  const reads = views.sqlReads(s)
+  const q = (text: string) => reads.search({ text, limit: 5, nowMs: t0Ms })
+  for (const t of [
+    '"',
+    '*',
+    'NEAR(',
+    '-convex',
+    'col:x',
+    'a"b',
+    '^',
+    'AND',
+    'OR NOT',
+    '(((',
+    '',
+    '   ',
+    'é"*',
+  ]) {
+    assert.doesNotThrow(() => q(t), t)
+  }
+  assert.equal(q('').length, 0)
+  const hits = q('convex zanzibar')
+  assert.equal(hits.length, 3)
+  // of two entries of one length with both words three and one times, the rare word's wins (BM25 IDF)
+  assert.equal(hits[0]?.value, 'convex zanzibar zanzibar zanzibar')
+  assert.equal(hits[1]?.value, 'convex convex convex zanzibar')
+  const ranked = reads.search({ text: 'convex', limit: 30, nowMs: t0Ms })
+  assert.equal(ranked.length, 23)
+  // best first: scores never rise
+  for (let i = 1; i < ranked.length; i++) assert.ok((ranked[i - 1]?.score ?? 0) >= (ranked[i]?.score ?? 0))
+  const or = reads.search({ text: 'zanzibar OR deploy', limit: 30, nowMs: t0Ms })
+  assert.equal(or.length, 0, 'OR is a word here, not an operator: no entry has it')
+  assert.equal(q('near quoted').length, 1, 'NEAR and quotes are plain words')
+  assert.deepEqual(views.ftsQuery('a "b" c*'), '"a" "b" "c"')
+  drop(s)
+})
+
+test('views: a v1 store (an op log without views) gets its views on open; damaged views do not stop open, rebuild repairs them', () => {
+  const s = fresh()
+  const signer = signers[2] as log.Signer
+  const hlc = core.hlc.create(signer.author)
+  assert.ok(
+    opLog.append(s, signer, hlc, clockAt(t0Ms), [
+      { kind: 'fact.assert', body: { fact_id: 'a', value: 1, supersedes: [], verified: false } },
+      { kind: 'counter.add', body: { name: 'c', n: 1 } },
+    ]).ok,
+  )
+  const want = views.sqlReads(s).dump()
+  const path = s.path
+  // make it a v1 store: no view tables
+  for (const t of [
+    'versions_fts',
+    'versions',
+    'op_entity',
+    'idempotency',
+    'tickets',
+    'resolved',
+    'trust_shares',
+    'statuses',
+    'agents',
+    'configs',
+    'counters',
+    'task_depends',
+    'tasks',
+    'views_meta',
+  ])
+    s.db.exec(`DROP TABLE ${t}`)
+  s.db.exec('PRAGMA user_version = 1')
+  opLog.close(s)
+  const r = opLog.open(path)
+  assert.ok(r.ok, r.ok ? '' : r.detail)
+  assert.equal(r.value.viewsProblem, undefined)
+  assert.deepEqual(views.sqlReads(r.value).dump(), want)
+  assert.equal(
+    (r.value.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version,
+    opLog.formatVersion,
+  )
+  // damage: a view table with the wrong columns
+  r.value.db.exec('DROP TABLE counters; CREATE TABLE counters (x)')
+  opLog.close(r.value)
+  const d = opLog.open(path)
+  assert.ok(d.ok, d.ok ? '' : d.detail)
+  assert.match(d.value.viewsProblem ?? '', /damaged/)
+  assert.throws(() => views.sqlReads(d.value), /rebuild/)
+  // the log still takes writes
+  assert.ok(
+    opLog.append(d.value, signer, hlc, clockAt(t0Ms + 5000), [
+      { kind: 'counter.add', body: { name: 'c', n: 2 } },
+    ]).ok,
+  )
+  views.rebuild(d.value)
+  assert.equal(d.value.viewsProblem, undefined)
+  assert.equal(views.sqlReads(d.value).counter('c')?.value, 3)
+  drop(d.value)
+})
+
+test('views: rule 3 displacement (an earlier op with the key arriving later) re-derives the displaced op’s entity', () => {
+  // the log takes an author's ops in seq order only, so this reaches the writer directly, as a writer
+  // that skipped the chain check would
+  fc.assert(
+    fc.property(arbOpSet(30), fc.infiniteStream(fc.nat()), (ops, picks) => {
+      const s = fresh()
+      try {
+        const order = ops.map((e, i) => ({ e, k: picks.next().value as number, i }))
+        order.sort((a, b) => a.k - b.k || a.i - b.i)
+        for (const { e } of order) {
+          const o = e.op
+          s.st.insertOp.run(
+            o.author,
+            o.seq,
+            e.hash,
+            o.hlc.wallMs,
+            o.hlc.logical,
+            o.kind,
+            o.idempotencyKey ?? null,
+            e.bytes,
+            null,
+          )
+          opLog.transaction(s, () => viewsWrite.applyOps(s.views as viewsWrite.ViewWriter, [e]))
+        }
+        assert.deepEqual(views.sqlReads(s).dump(), memoryReads(ops).dump())
+      } finally {
+        drop(s)
+      }
+    }),
+    { numRuns: Math.ceil(numRuns / 3) },
   )
 })
