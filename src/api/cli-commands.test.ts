@@ -148,7 +148,7 @@ test('cli: the same text with the same idempotency key writes one op and returns
   const dir = freshHome()
   const a = json<FactDoc>(ok(await cli(dir, '--json', 'publish', 'retry me', '--idempotency-key', 'job-42'), 'first'))
   const opsBefore = json<unknown[]>(ok(await cli(dir, '--json', 'log', '-n', '1000'), 'log')).length
-  const b = json<FactDoc>(ok(await cli(dir, '--json', 'publish', 'retry me', '--idempotency-key', 'job-42'), 'again'))
+  const b = json<FactDoc>(ok(await cli(dir, 'publish', 'retry me', '--idempotency-key', 'job-42', '--json'), 'again, --json after the command'))
   const human = ok(await cli(dir, 'publish', 'retry me', '--idempotency-key', 'job-42'), 'human again')
   assert.equal(a.fact_id, b.fact_id)
   assert.equal(a.written, true)
@@ -490,7 +490,7 @@ test('cli: a store from a newer format is refused untouched; a corrupted store i
   const garbage = Buffer.alloc(readFileSync(file).length, 0x5a)
   writeFileSync(file, garbage)
   for (const argv of [['tail'], ['publish', 'y'], ['fact', 'get', 'x'], ['metrics']]) {
-    refused(await cli(broken, ...argv), 1, /damaged|not a Grapevine store|not a database/, `corrupt store: ${argv.join(' ')}`)
+    refused(await cli(broken, ...argv), 1, /not a readable Grapevine store: .*; move it aside \(or restore a backup\)/, `corrupt store: ${argv.join(' ')}`)
   }
   // a file whose header is intact but whose pages are not
   const half = freshHome()

@@ -51,7 +51,7 @@ export function openLocal(io: Io): Local {
       l.reason === 'newer_format'
         ? ''
         : l.reason === 'corrupt'
-          ? ' The store is damaged or not a Grapevine store: move it aside (or restore a backup) and sync from a peer; nothing was changed.'
+          ? '; move it aside (or restore a backup) and sync from a peer; nothing was changed'
           : ' (check GRAPEVINE_HOME)'
     throw new CliError(`${l.detail}${hint}`)
   }
