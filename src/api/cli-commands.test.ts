@@ -155,6 +155,8 @@ test('cli: the same text with the same idempotency key writes one op and returns
   assert.equal(b.written, false)
   assert.equal(b.idempotency_key, 'job-42')
   assert.match(human.out, /already published .* nothing written/)
+  const other = ok(await cli(dir, 'publish', 'a different text', '--idempotency-key', 'job-42'), 'the key reused')
+  assert.match(other.err, /was first used for a different text; that entry stands/)
   assert.equal(json<unknown[]>(ok(await cli(dir, '--json', 'log', '-n', '1000'), 'log')).length, opsBefore, 'no op written')
   assert.equal(opsBefore, 2, 'the first write of a node is preceded by its agent.hello')
   assert.equal(json<FactDoc[]>(ok(await cli(dir, '--json', 'tail'), 'tail')).length, 1)
@@ -447,6 +449,13 @@ test('cli: import of a plain discoveries.jsonl imports the good lines and report
   const again = JSON.parse((await cli(dir, '--json', 'import', file)).out) as { imported: number; unchanged: number }
   assert.deepEqual([again.imported, again.unchanged], [0, 3], 're-import writes nothing new')
   refused(await cli(dir, 'import', join(root, 'no-such-file.jsonl')), 1, /cannot read .*no-such-file\.jsonl/, 'a missing file')
+  const many = join(root, 'many-bad.jsonl')
+  writeFileSync(many, '{oops\n'.repeat(150))
+  const m = await cli(dir, 'import', many)
+  assert.equal(m.code, 1)
+  assert.equal(m.err.split('\n').filter((l) => /many-bad\.jsonl:\d+: not JSON/.test(l)).length, 100, 'the first 100 bad lines are listed')
+  assert.match(m.err, /… and 50 more bad lines \(--json lists them all\)/)
+  assert.equal((JSON.parse((await cli(dir, '--json', 'import', many)).out) as { bad: unknown[] }).bad.length, 150)
 })
 
 test('cli: bad input is one line naming what was wrong, exit 2 for usage and 1 for failures', async () => {

@@ -102,6 +102,10 @@ export function registerFacts(program: Command, ctx: Ctx): void {
         const r = local.reads(l)
         const f = r.fact(factId, { nowMs, includeStale: true })
         const written = w.written[0] === true
+        const firstBody = op.body as { value?: unknown } | null
+        if (!written && (firstBody === null || firstBody.value !== text)) {
+          io.err(`grapevine: note: idempotency key ${JSON.stringify(key)} was first used for a different text; that entry stands and nothing was written\n`)
+        }
         if (ctx.json()) {
           const doc = f === undefined ? { fact_id: factId } : fmt.factJson(f, fmt.namesOf(r.agents()))
           out(JSON.stringify({ ...doc, written }) + '\n')

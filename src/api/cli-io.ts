@@ -20,6 +20,9 @@ import { parseImportLine } from './import-lines.ts'
 import type { ImportLine } from './import-lines.ts'
 import { parseCount, parseTime } from './parse.ts'
 
+/** Bad lines of an import listed on stderr (all of them are in the --json report). */
+export const badLinesShownMax = 100
+
 /** Lines written per transaction by import: one fsync per batch, not per line. */
 export const importBatchMax = 256
 
@@ -131,8 +134,9 @@ export function registerIo(program: Command, ctx: Ctx): void {
         const rep = await importFile(l, file)
         if (ctx.json()) out(JSON.stringify(rep) + '\n')
         else out(`imported ${rep.imported} line${rep.imported === 1 ? '' : 's'}${rep.unchanged > 0 ? `, ${rep.unchanged} already here` : ''}${rep.bad.length > 0 ? `, ${rep.bad.length} bad` : ''}\n`)
-        for (const b of rep.bad) io.err(`grapevine: ${file}:${b.line}: ${b.error}\n`)
-        if (rep.bad.length > 0) throw new CliError(`${rep.bad.length} bad line${rep.bad.length === 1 ? '' : 's'} in ${file} (listed above; the good lines were imported): fix them and import again`)
+        for (const b of rep.bad.slice(0, badLinesShownMax)) io.err(`grapevine: ${file}:${b.line}: ${b.error}\n`)
+        if (rep.bad.length > badLinesShownMax) io.err(`grapevine: … and ${rep.bad.length - badLinesShownMax} more bad lines (--json lists them all)\n`)
+        if (rep.bad.length > 0) throw new CliError(`${rep.bad.length} bad line${rep.bad.length === 1 ? '' : 's'} in ${file} (the good lines were imported): fix them and import again`)
       })
     })
 
