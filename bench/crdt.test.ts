@@ -50,6 +50,12 @@ test('a quick run writes well-formed rows for every system, workload and target'
     for (const m of ['speedup_vs_yjs', 'speedup_vs_loro', 'speedup_vs_automerge', 'speedup_vs_map']) {
       assert.ok(find('lww_set', 'grapevine', m) !== undefined, m)
     }
+    // the info variants without a wall-clock read, compared with the same rounds' plain Map / Set
+    for (const w of ['lww_set_fixed_clock', 'orset_fixed_clock']) {
+      assert.ok((find(w, 'grapevine', 'ops_per_s')?.value ?? 0) > 0, w)
+      assert.ok((find(w, 'grapevine', 'speedup_vs_map')?.value ?? 0) > 0, `${w} vs map`)
+      assert.equal(find(w, 'map', 'ops_per_s'), undefined, `${w} runs grapevine only`)
+    }
     // Every target of the issue is judged in the JSON, so it can be checked without reading the log.
     const met = rows.filter((r) => r.workload === 'targets' && r.metric.endsWith('_met'))
     assert.equal(met.length, 9)

@@ -4,6 +4,9 @@
  *
  *   (a) lww_set: N sets over K keys, one op at a time (without a delta, with a delta per op);
  *   (b) orset:   add N ids, remove N/2 of them, one op at a time (without / with a delta per op);
+ *       every system's loop gets the same inputs (see crdt-systems.ts for the work each does per op);
+ *       *_fixed_clock (info): Grapevine with a clock that never moves, against the same rounds' systems,
+ *       to show how much of Grapevine's time per op is the wall-clock read of its HLC stamp;
  *   (c) merge:   two replicas each make M sets over K keys (half the keys shared), then B merges into A;
  *   (d) sizes:   encoded full state after (a), and the delta of D more sets;
  *   memory:      resident set after (a), one child process per system, against a baseline child.
@@ -23,7 +26,7 @@ import { promisify } from 'node:util'
 import type { ChildParams, ChildReport } from './lib/crdt-child.ts'
 import { lwwAdapters, lwwKey, peers, setAdapters, systems } from './lib/crdt-systems.ts'
 import type { AnyLww, AnySet, DeltaMode, LwwWork, SetWork, System } from './lib/crdt-systems.ts'
-import { grapevineLwwFromBytes } from './lib/crdt-systems.ts'
+import { grapevineLwwFixedClock, grapevineLwwFromBytes, grapevineSetFixedClock } from './lib/crdt-systems.ts'
 import { fullGc } from './lib/gc.ts'
 import { describeMachine } from './lib/machine.ts'
 import * as fmt from './lib/stats.ts'
@@ -108,6 +111,8 @@ type Throughput = {
   readonly kind: 'lww' | 'set'
   readonly systems: readonly System[]
   readonly compareTo: string
+  /** Grapevine's replica reads a clock that never moves (info variants; default: the wall clock) */
+  readonly fixedClock?: boolean
 }
 
 /** (a) and (b). `compareTo` is the workload whose peer runs a Grapevine variant is compared with. */
@@ -127,7 +132,23 @@ const throughputWorkloads: readonly Throughput[] = [
     systems: ['grapevine'],
     compareTo: 'lww_set_delta',
   },
+  {
+    workload: 'lww_set_fixed_clock',
+    kind: 'lww',
+    mode: 'none',
+    systems: ['grapevine'],
+    compareTo: 'lww_set',
+    fixedClock: true,
+  },
   { workload: 'orset', kind: 'set', mode: 'none', systems, compareTo: 'orset' },
+  {
+    workload: 'orset_fixed_clock',
+    kind: 'set',
+    mode: 'none',
+    systems: ['grapevine'],
+    compareTo: 'orset',
+    fixedClock: true,
+  },
   {
     workload: 'orset_delta',
     kind: 'set',
@@ -274,7 +295,7 @@ export async function runCrdt(opts: CrdtOptions = {}): Promise<CrdtResult> {
   const runOnce = (t: Throughput, system: System, scale: number): number => {
     fullGc()
     if (t.kind === 'lww') {
-      const a = lwwAdapters[system]
+      const a = t.fixedClock === true ? grapevineLwwFixedClock : lwwAdapters[system]
       const ops = Math.max(1, Math.floor(lwwOpsOf(system) * scale))
       const s: unknown = a.create(1)
       const t0 = performance.now()
@@ -291,7 +312,7 @@ export async function runCrdt(opts: CrdtOptions = {}): Promise<CrdtResult> {
         assertBench(emitted.bytes > ops, `${system} ${t.workload}: only ${emitted.bytes} delta bytes`)
       return (ops / ms) * 1000
     }
-    const a = setAdapters[system]
+    const a = t.fixedClock === true ? grapevineSetFixedClock : setAdapters[system]
     const full = setWorkOf(system)
     const w: SetWork = {
       ids,
@@ -377,6 +398,12 @@ export async function runCrdt(opts: CrdtOptions = {}): Promise<CrdtResult> {
   )
   log(
     "       orset peers: a map of id -> true, remove = delete (their nearest built-in; not add-wins like grapevine's)",
+  )
+  log(
+    '       same inputs for all (prebuilt key/id strings, integer values); grapevine also makes an HLC stamp per op',
+  )
+  log(
+    '       *_fixed_clock (info): grapevine with a clock that never moves (no Date.now per op), vs the same rounds',
   )
   log(fmt.table(['workload', 'system', 'ops', 'ops/s', '[min..max]', 'grapevine speedup vs'], thrTable))
   log('')
@@ -699,6 +726,22 @@ export async function runCrdt(opts: CrdtOptions = {}): Promise<CrdtResult> {
       value: get('orset_delta', 'speedup_vs_yjs_without_delta'),
       op: '>=',
       bound: 10,
+      target: false,
+    },
+    {
+      id: 'lww_set_fixed_clock_vs_map',
+      text: '(info) lww_set with a clock that never moves vs plain Map',
+      value: get('lww_set_fixed_clock', 'speedup_vs_map'),
+      op: '>=',
+      bound: 1 / 3,
+      target: false,
+    },
+    {
+      id: 'orset_fixed_clock_vs_map',
+      text: '(info) orset with a clock that never moves vs plain Set',
+      value: get('orset_fixed_clock', 'speedup_vs_map'),
+      op: '>=',
+      bound: 1 / 3,
       target: false,
     },
     {

@@ -11,6 +11,19 @@
  * own way of getting the op out to peers: Yjs's `update` event, Loro's update export since the version
  * before the op (see loroCommit), Automerge's `getLastLocalChange`, Grapevine's delta state (a fresh
  * `empty()` passed to each op).
+ *
+ * Per op, with the same inputs (the key or id string from one prebuilt array, the value `valueOffset + i`,
+ * a small integer), the loops differ only in the call they make:
+ *   map        LWW: `m.set(key, value)`; OR-set: `s.add(id)` / `s.delete(id)` on a Set. One hash-table
+ *              write, no allocation (the table grows as keys are added), no metadata.
+ *   grapevine  `replica.next(r)`: reads the wall clock (`Date.now()`, the daemon's clock), ticks the HLC,
+ *              allocates the stamp {node, seq, wallMs, logical}; then LWW `lwwMap.set`: checks the stamp,
+ *              one Map lookup, and either overwrites the key's entry in place (no allocation) or, for a key
+ *              new to the map, allocates the entry and writes the Map; OR-set `orSet.add`: checks the dot,
+ *              one lookup in the causal context, one Map lookup and one write, allocates the element's dot,
+ *              appends it to the dot index; `orSet.remove`: one lookup, one delete, clears the index slot.
+ * The fixed-clock variants (info only, not a target) are Grapevine with a clock that never moves, so the
+ * HLC only counts: the same work without the wall-clock read, to show how much of the time that read is.
  */
 import * as A from '@automerge/automerge'
 import { LoroDoc } from 'loro-crdt'
@@ -95,15 +108,27 @@ const utf8 = new TextEncoder()
 
 // ---------------------------------------------------------------------------------------------- Grapevine
 
-/** The real wall clock, as the daemon passes it; the benchmark measures the stamp cost too. */
-const wallClock: core.Clock = { nowMs: () => Date.now() }
+/**
+ * Both clocks come from one function literal, so the HLC's call to `nowMs` keeps one call target whichever
+ * clock a replica has (V8 shares call feedback between closures of one literal): running the fixed-clock
+ * variants does not make the wall-clock runs polymorphic. The cost is one comparison per read.
+ */
+function benchClock(fixedMs: number | undefined): core.Clock {
+  return { nowMs: () => fixedMs ?? Date.now() }
+}
+
+/** The real wall clock, as the daemon passes it (Date.now); the benchmark measures the stamp cost too. */
+const wallClock = benchClock(undefined)
+
+/** A clock that never moves (the HLC then advances its logical counter): for the fixed-clock variants. */
+const fixedClock = benchClock(1_700_000_000_000)
 
 type GvMap = ReturnType<typeof core.lwwMap.empty>
 export type GvLww = { m: GvMap; r: core.Replica }
 export type GvSet = { s: core.orSet.OrSet; r: core.Replica }
 
-function gvReplica(node: number): core.Replica {
-  return core.replica.create(core.ids.asNodeId(`node-${node}`), wallClock)
+function gvReplica(node: number, clock: core.Clock = wallClock): core.Replica {
+  return core.replica.create(core.ids.asNodeId(`node-${node}`), clock)
 }
 
 function gvDecodeLww(bytes: Uint8Array): GvMap {
@@ -203,6 +228,18 @@ export const grapevineSet: SetAdapter<GvSet> = {
   has: ({ s }, id) => core.orSet.has(s, id),
   size: ({ s }) => core.orSet.size(s),
   dispose: () => {},
+}
+
+/** Grapevine's LWW map with a clock that never moves: no wall-clock read per op (info only). */
+export const grapevineLwwFixedClock: LwwAdapter<GvLww, GvLww> = {
+  ...grapevineLww,
+  create: (node) => ({ m: core.lwwMap.empty(), r: gvReplica(node, fixedClock) }),
+}
+
+/** Grapevine's OR-set with a clock that never moves: no wall-clock read per op (info only). */
+export const grapevineSetFixedClock: SetAdapter<GvSet> = {
+  ...grapevineSet,
+  create: (node) => ({ s: core.orSet.empty(), r: gvReplica(node, fixedClock) }),
 }
 
 // ---------------------------------------------------------------------------------------------------- Yjs
