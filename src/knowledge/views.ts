@@ -230,7 +230,7 @@ export function apply(v: Views, e: EncodedOp): ApplyResult {
     v.stats.forks++
     return result('fork', `a different op ${seen.hash} already has the dot ${dot}`, null, ch) // rule (1)
   }
-  const r = parseOp(op) // rule (2)
+  const r = parseOpOnce(op) // rule (2)
   const kb = r.ok ? r.value : undefined
   const x: Entry = {
     op,
@@ -303,6 +303,21 @@ export function opsAsOf(ops: Iterable<EncodedOp>, asOfMs: number): EncodedOp[] {
 }
 
 /**
+ * parseOp, remembered per op object (ops are immutable): a store that asks for an op's entity and then
+ * derives views from the same op validates its body once, not twice.
+ */
+const parsedOps = new WeakMap<Op, ReturnType<typeof parseOp>>()
+
+export function parseOpOnce(op: Op): ReturnType<typeof parseOp> {
+  let r = parsedOps.get(op)
+  if (r === undefined) {
+    r = parseOp(op)
+    parsedOps.set(op, r)
+  }
+  return r
+}
+
+/**
  * The entity an op belongs to: a store keeps view rows per entity and re-derives an entity's rows from
  * that entity's effective ops alone (every rule above reads only the ops of one entity, except (3),
  * which is across entities, and trust, which is a sum of per-fact shares). `fact:<fact_id>` (an entry
@@ -310,7 +325,7 @@ export function opsAsOf(ops: Iterable<EncodedOp>, asOfMs: number): EncodedOp[] {
  * `status:<author>`, `agent:<author>`. An op of an unknown kind or with an invalid body has none.
  */
 export function entityOf(op: Op): string | undefined {
-  const r = parseOp(op)
+  const r = parseOpOnce(op)
   return r.ok ? entityOfKnown(op, r.value) : undefined
 }
 

@@ -172,7 +172,7 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
   }
   for (const e of ops) {
     const op = e.op
-    const r = knowledge.parseOp(op)
+    const r = knowledge.parseOpOnce(op)
     let entity: string | undefined
     if (r.ok) entity = knowledge.entityOfKnown(op, r.value)
     else if (r.reason === 'unknown_kind') unknown++
