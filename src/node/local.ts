@@ -85,23 +85,20 @@ export function lastSeenMs(l: Local, author: AuthorId): number | undefined {
 /**
  * The figures of `grapevine metrics` (design.md section 10) a single node can tell: the store's (ops by
  * kind, duplicates ignored, forks, TTL purges, view counts, bytes, index bytes), plus the WAL's size on
- * disk and the entries stale right now. Undefined while the views are damaged (rebuild first).
+ * disk. Undefined while the views are damaged (rebuild first).
  */
-export type LocalMetrics = StoreMetrics & { readonly wal_bytes: number; readonly stale_entries: number }
+export type LocalMetrics = StoreMetrics & { readonly wal_bytes: number }
 
 export function metrics(l: Local): LocalMetrics | undefined {
   if (l.store.views === undefined) return undefined
-  const nowMs = l.clock.nowMs()
-  const m = views.metrics(l.store, nowMs)
+  const m = views.metrics(l.store, l.clock.nowMs())
   let wal = 0
   try {
     wal = statSync(`${l.store.path}-wal`).size
   } catch {
     // reason: no WAL file (checkpointed and removed) is 0 bytes of WAL
   }
-  const r = views.sqlReads(l.store)
-  const stale = r.entries({ nowMs, includeStale: true }).length - r.entries({ nowMs }).length
-  return { ...m, wal_bytes: wal, stale_entries: stale }
+  return { ...m, wal_bytes: wal }
 }
 
 /** Recomputes every view from the op log (store views.rebuild); returns how long it took (ms). */
