@@ -597,3 +597,29 @@ test('cli: rebuild recomputes the views from the op log and every read stays the
   assert.deepEqual(await reads(), before)
   assert.match(ok(await cli(a, 'rebuild'), 'human').out, /^rebuilt the views from 7 ops in \d+\.\d\d s\n$/)
 })
+
+test('cli: every export line is exactly the fact get --json document of its fact (conflicted and stale ones too)', async () => {
+  const clock = fakeClock()
+  const cli = runner(clock)
+  const a = freshHome()
+  const b = freshHome()
+  ok(await cli(a, 'init', '--name', 'london'), 'init')
+  ok(await cli(a, 'publish', 'an entry', '--tag', 'x', '--ttl', '1h'), 'p')
+  ok(await cli(a, 'fact', 'set', 'k', '1'), 'k on a')
+  ok(await cli(b, 'fact', 'set', 'k', '2'), 'k on b, concurrently')
+  ok(await cli(a, 'fact', 'set', 'j', '[1,2]', '--verified'), 'j')
+  merge(b, a, clock.nowMs())
+  clock.advance(2 * 3_600_000) // the entry is stale now
+  const lines = ok(await cli(a, 'export'), 'export').out.trimEnd().split('\n')
+  assert.equal(lines.length, 3)
+  const conflicted = lines.map((l) => JSON.parse(l) as FactDoc).find((f) => f.fact_id === 'k')
+  assert.equal(conflicted?.conflict, true)
+  assert.equal(conflicted?.versions.length, 2)
+  for (const line of lines) {
+    const id = (JSON.parse(line) as FactDoc).fact_id
+    const got = ok(await cli(a, '--json', 'fact', 'get', id, '--include-stale'), `get ${id}`)
+    assert.deepEqual(JSON.parse(line), JSON.parse(got.out), `export line of ${id}`)
+  }
+  assert.equal(ok(await cli(a, 'export', '--channel', 'discoveries'), 'export channel').out.trimEnd().split('\n').length, 1)
+  assert.equal(ok(await cli(a, 'export', '--channel', 'warnings'), 'export empty channel').out, '')
+})
