@@ -100,7 +100,7 @@ export function searchWords(text: string): string[] {
 
 /**
  * What search matches in an entry: its text (else its value, when the value is a string) and its tags.
- * The SQLite full-text index holds the same (views-schema.ts, the versions_fts trigger).
+ * The SQLite full-text index holds the same (views-write.ts writeFact, two columns: body and tags).
  */
 export function searchText(r: {
   readonly text: string | null

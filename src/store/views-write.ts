@@ -76,7 +76,9 @@ function prepare(db: DatabaseSync) {
         'resolved_wall_ms, resolved_logical, value, time_to_verify_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     insertTrust: p('INSERT INTO trust_shares (fact_id, author, agreed, disagreed) VALUES (?, ?, ?, ?)'),
-    deleteVersions: p('DELETE FROM versions WHERE fact_id = ?'),
+    deleteVersions: p('DELETE FROM versions WHERE fact_id = ? RETURNING rowid AS id, channel'),
+    insertFts: p('INSERT INTO versions_fts (rowid, body, tags) VALUES (?, ?, ?)'),
+    deleteFts: p('DELETE FROM versions_fts WHERE rowid = ?'),
     deleteTickets: p('DELETE FROM tickets WHERE fact_id = ?'),
     deleteResolved: p('DELETE FROM resolved WHERE fact_id = ?'),
     deleteTrust: p('DELETE FROM trust_shares WHERE fact_id = ?'),
@@ -259,7 +261,7 @@ function derive(w: ViewWriter, entity: string, t: Touch, watermarkMs: number): v
   switch (type) {
     case 'fact':
       if (!t.fresh) {
-        st.deleteVersions.run(id)
+        deleteVersions(w, st.deleteVersions.all(id))
         st.deleteTickets.run(id)
         st.deleteResolved.run(id)
         st.deleteTrust.run(id)
@@ -350,12 +352,23 @@ export function expiresMs(r: VersionRow): number | null {
   return r.ttl_seconds === null ? null : r.created_at.wallMs + r.ttl_seconds * 1000
 }
 
+/** The text column of an entry's search index (reads.ts searchText without the tags). */
+function searchBody(r: VersionRow): string {
+  return r.text ?? (typeof r.value === 'string' ? r.value : '')
+}
+
+/** Takes deleted versions' entries out of the search index (DELETE ... RETURNING rowid, channel). */
+export function deleteVersions(w: ViewWriter, deleted: readonly unknown[]): void {
+  for (const d of deleted as { id: number; channel: string | null }[])
+    if (d.channel !== null) w.st.deleteFts.run(d.id)
+}
+
 function writeFact(w: ViewWriter, d: Dump, factId: string, watermarkMs: number): void {
   const st = w.st
   for (const r of d.versions) {
     const exp = expiresMs(r)
     if (exp !== null && exp <= watermarkMs) continue // purged
-    st.insertVersion.run(
+    const { lastInsertRowid } = st.insertVersion.run(
       r.fact_id,
       r.author,
       r.seq,
@@ -374,6 +387,9 @@ function writeFact(w: ViewWriter, d: Dump, factId: string, watermarkMs: number):
       r.text,
       JSON.stringify(r.supersedes),
     )
+    if (r.channel !== null) {
+      st.insertFts.run(lastInsertRowid, searchBody(r), r.tags.join(' '))
+    }
   }
   for (const r of d.tickets)
     st.insertTicket.run(r.ticket_id, factId, JSON.stringify(r.dots), r.opened_at.wallMs, r.opened_at.logical)

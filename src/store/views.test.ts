@@ -142,8 +142,17 @@ test('views: purge takes expired versions out of the views and counts them; rebu
         const m = views.metrics(s, ingestNowMs)
         assert.equal(m.ttl_purged_versions, purged)
         assert.equal(m.purge_watermark_ms, mark)
+        // purged entries are out of the search index too
+        const tagged = kept.filter((r) => r.channel !== null && r.tags.includes('x')).map((r) => r.dot)
+        const found = () =>
+          views
+            .sqlReads(s)
+            .search({ text: 'x', limit: 1000, nowMs: t0Ms, includeStale: true })
+            .map((h) => h.dot)
+        assert.deepEqual(found().sort(), [...tagged].sort())
         views.rebuild(s)
         assert.deepEqual(views.sqlReads(s).dump(), got, 'rebuild after purge')
+        assert.deepEqual(found().sort(), [...tagged].sort())
         assert.equal(
           views.metrics(s, ingestNowMs).ttl_purged_versions,
           purged,

@@ -578,7 +578,11 @@ export function purgeExpired(s: OpLog, nowMs: number, graceMs: number): number {
   return opLog.transaction(s, () => {
     const mark = Math.max(viewsWrite.metaValue(w, viewsWrite.meta.purgeWatermarkMs), nowMs - graceMs)
     w.st.metaSet.run(viewsWrite.meta.purgeWatermarkMs, mark)
-    const n = Number(s.db.prepare('DELETE FROM versions WHERE expires_ms <= ?').run(mark).changes)
+    const gone = s.db
+      .prepare('DELETE FROM versions WHERE expires_ms <= ? RETURNING rowid AS id, channel')
+      .all(mark)
+    viewsWrite.deleteVersions(w, gone)
+    const n = gone.length
     viewsWrite.addToMeta(w, viewsWrite.meta.purgedVersions, n)
     return n
   })
