@@ -63,18 +63,35 @@ function assertBench(cond: boolean, msg: string): asserts cond {
 // ---- tokens and keys
 
 /**
- * The tokens of a text, as FTS5's unicode61 tokenizer makes them from ASCII text: NFKD, combining marks
- * removed, lower case, split on anything that is not a letter or a digit. The index stores
- * `tokens.join(' ')`, so FTS5 sees exactly these tokens and D (the note's length) is known before insert;
- * the build checks D against FTS5's own docsize.
+ * The tokens of a text: NFKD, combining marks removed, lower case, runs of letters, digits and `_` (the
+ * store's FTS5 tokenizer is unicode61 with tokenchars '_'). The index is fed `tokens.join(' ')`, so FTS5
+ * sees exactly these tokens whatever its own Unicode tables say, and D (a note's length) is known before
+ * the insert; the build checks D against FTS5's docsize.
  */
 export function tokenize(text: string): string[] {
   return text
     .normalize('NFKD')
     .replace(/\p{M}/gu, '')
     .toLowerCase()
-    .split(/[^\p{L}\p{N}]+/u)
+    .split(/[^\p{L}\p{N}_]+/u)
     .filter((t) => t.length > 0)
+}
+
+/** A note as the index sees it, the two FTS5 columns as the store has them: text, then tags. */
+export type NoteTokens = { readonly body: string[]; readonly tags: string[]; readonly length: number }
+
+export function noteTokens(e: Entry): NoteTokens {
+  const body = tokenize(e.text)
+  const tags = e.tags.flatMap(tokenize)
+  return { body, tags, length: body.length + tags.length }
+}
+
+/** Each term's frequency in the note, over both columns (bm25() sums a phrase's hits over columns). */
+export function termFrequencies(t: NoteTokens): Map<string, number> {
+  const tf = new Map<string, number>()
+  for (const w of t.body) tf.set(w, (tf.get(w) ?? 0) + 1)
+  for (const w of t.tags) tf.set(w, (tf.get(w) ?? 0) + 1)
+  return tf
 }
 
 const two32 = 4_294_967_296
@@ -112,7 +129,10 @@ CREATE TABLE notes (
   expires_ms INTEGER
 );
 CREATE TABLE note_tags (tag TEXT NOT NULL, sk INTEGER NOT NULL, PRIMARY KEY (tag, sk)) WITHOUT ROWID;
-CREATE VIRTUAL TABLE fts USING fts5(body, content='', contentless_delete=1);
+CREATE VIRTUAL TABLE fts USING fts5(
+  body, tags, content = '', contentless_delete = 1,
+  tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
+);
 CREATE VIRTUAL TABLE fts_terms USING fts5vocab(fts, 'row');
 CREATE TABLE reps (term TEXT NOT NULL, sk INTEGER NOT NULL, tf INTEGER NOT NULL, PRIMARY KEY (term, sk)) WITHOUT ROWID;
 CREATE INDEX reps_by_tf ON reps (term, tf, sk);
@@ -151,7 +171,7 @@ function stmt(ix: Index, sql: string): StatementSync {
 
 /** What indexing one note writes: its notes row, tags, FTS5 row and reps rows. Returns its sk. */
 export function indexNote(ix: Index, e: Entry): number {
-  const tokens = tokenize(e.text)
+  const tokens = noteTokens(e)
   const sk = searchKey(tokens.length, e.id)
   const expires = e.ttlSeconds === undefined ? null : e.createdMs + e.ttlSeconds * 1000
   stmt(
@@ -159,18 +179,26 @@ export function indexNote(ix: Index, e: Entry): number {
     'INSERT INTO notes (sk, id, channel, author, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)',
   ).run(sk, e.id, e.channel, e.author, e.createdMs, expires)
   for (const t of e.tags) stmt(ix, 'INSERT INTO note_tags (tag, sk) VALUES (?, ?)').run(t, sk)
-  stmt(ix, 'INSERT INTO fts (rowid, body) VALUES (?, ?)').run(sk, tokens.join(' '))
-  const tf = new Map<string, number>()
-  for (const t of tokens) tf.set(t, (tf.get(t) ?? 0) + 1)
-  for (const [t, n] of tf)
+  stmt(ix, 'INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)').run(
+    sk,
+    tokens.body.join(' '),
+    tokens.tags.join(' '),
+  )
+  for (const [t, n] of termFrequencies(tokens))
     if (n >= 2) stmt(ix, 'INSERT INTO reps (term, sk, tf) VALUES (?, ?, ?)').run(t, sk, n)
   return sk
 }
 
-/** Removes a note from the index (what a purge or retract does): the reverse of indexNote. */
-export function unindexNote(ix: Index, sk: number): void {
+/**
+ * Removes a note from the index (what a purge or retract does): the reverse of indexNote. Takes the
+ * note, so that its reps rows are deleted by primary key (no index on reps.sk is needed).
+ */
+export function unindexNote(ix: Index, e: Entry): void {
+  const tokens = noteTokens(e)
+  const sk = searchKey(tokens.length, e.id)
   stmt(ix, 'DELETE FROM fts WHERE rowid = ?').run(sk)
-  stmt(ix, 'DELETE FROM reps WHERE sk = ?').run(sk)
+  for (const [t, n] of termFrequencies(tokens))
+    if (n >= 2) stmt(ix, 'DELETE FROM reps WHERE term = ? AND sk = ?').run(t, sk)
   stmt(ix, 'DELETE FROM note_tags WHERE sk = ?').run(sk)
   stmt(ix, 'DELETE FROM notes WHERE sk = ?').run(sk)
 }
@@ -191,12 +219,22 @@ function readVarint(b: Uint8Array, at: number): [value: number, next: number] {
 
 export type Stats = { readonly rows: number; readonly tokens: number }
 
-/** FTS5's own row count and token total (record id 1 of fts_data): what bm25() divides by. */
+/**
+ * FTS5's own row count and token total over all columns (the averages record, id 1 of fts_data: a varint
+ * row count, then a varint token total per column): what bm25() divides by. FTS5 keeps it on insert; a
+ * contentless_delete delete leaves it as it was, and bm25() reads it as it is, so this does too.
+ */
 export function readStats(ix: Index): Stats {
   const r = stmt(ix, 'SELECT block FROM fts_data WHERE id = 1').get() as { block: Uint8Array } | undefined
   if (r === undefined) return { rows: 0, tokens: 0 }
-  const [rows, at] = readVarint(r.block, 0)
-  const [tokens] = readVarint(r.block, at)
+  const [rows, first] = readVarint(r.block, 0)
+  let at = first
+  let tokens = 0
+  while (at < r.block.length) {
+    const [n, next] = readVarint(r.block, at)
+    tokens += n
+    at = next
+  }
   return { rows, tokens }
 }
 
@@ -604,7 +642,7 @@ export function buildIndex(ix: Index, p: Params, rows: number, withReps = true):
 
 /** fts5_plain's share of indexing (notes, tags, FTS5): to price what reps adds to an insert. */
 function indexNoteWithoutReps(ix: Index, e: Entry): void {
-  const tokens = tokenize(e.text)
+  const tokens = noteTokens(e)
   const sk = searchKey(tokens.length, e.id)
   const expires = e.ttlSeconds === undefined ? null : e.createdMs + e.ttlSeconds * 1000
   stmt(
@@ -612,7 +650,11 @@ function indexNoteWithoutReps(ix: Index, e: Entry): void {
     'INSERT INTO notes (sk, id, channel, author, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)',
   ).run(sk, e.id, e.channel, e.author, e.createdMs, expires)
   for (const t of e.tags) stmt(ix, 'INSERT INTO note_tags (tag, sk) VALUES (?, ?)').run(t, sk)
-  stmt(ix, 'INSERT INTO fts (rowid, body) VALUES (?, ?)').run(sk, tokens.join(' '))
+  stmt(ix, 'INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)').run(
+    sk,
+    tokens.body.join(' '),
+    tokens.tags.join(' '),
+  )
 }
 
 /**
@@ -626,16 +668,19 @@ export function checkIndex(ix: Index, p: Params, rows: number, every: boolean): 
   let checked = 0
   const size = stmt(ix, 'SELECT sz FROM fts_docsize WHERE id = ?')
   for (let i = 0; i < rows; i++) {
-    const e = corpus.entryAt(p.seed, rows, i)
-    const d = tokenize(e.text).length
+    const d = noteTokens(corpus.entryAt(p.seed, rows, i)).length
     tokens += d
     if (every || i % 97 === 0) {
       const r = size.get(searchKey(d, i)) as { sz: Uint8Array } | undefined
       assertBench(r !== undefined, `note ${i} is missing from the FTS5 index`)
-      assertBench(
-        readVarint(r.sz, 0)[0] === d,
-        `note ${i}: FTS5 counts ${readVarint(r.sz, 0)[0]} tokens, the key says ${d}`,
-      )
+      // the docsize record: one varint per column
+      let fts = 0
+      for (let at = 0; at < r.sz.length;) {
+        const [n, next] = readVarint(r.sz, at)
+        fts += n
+        at = next
+      }
+      assertBench(fts === d, `note ${i}: FTS5 counts ${fts} tokens, the key says ${d}`)
       checked++
     }
   }
