@@ -3,6 +3,9 @@
  * per entity (knowledge/views.ts entityOf), kept by views-write.ts in the transaction that stores the
  * ops, and rebuilt from the op log on demand.
  *
+ *   entities      entity name (knowledge entityOf: `fact:<id>`, `task:<id>` ...) -> a number, given in order
+ *                 of first appearance, so the per-entity indexes below grow at their end (a new entity
+ *                 costs one insert at a random place, here, instead of one per index).
  *   op_entity     every stored op that belongs to an entity (valid body, known kind), shadowed = 1 once an
  *                 earlier op of its author with the same idempotency key displaced it (rule 3). An
  *                 entity's effective ops are its rows with shadowed = 0.
@@ -26,13 +29,14 @@
  */
 
 /** Bump when a table changes: a store with other views is rebuilt from its op log on open. */
-export const viewsVersion = 2
+export const viewsVersion = 3
 
 /** Every table of the views, in drop order (triggers and the FTS table go with them). */
 export const viewTables = [
   'versions_fts',
   'versions',
   'op_entity',
+  'entities',
   'idempotency',
   'tickets',
   'resolved',
@@ -51,10 +55,14 @@ CREATE TABLE views_meta (
   key   TEXT    PRIMARY KEY,
   value INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+CREATE TABLE entities (
+  id     INTEGER PRIMARY KEY,
+  entity TEXT    NOT NULL UNIQUE
+) STRICT;
 CREATE TABLE op_entity (
   author   TEXT    NOT NULL,
   seq      INTEGER NOT NULL,
-  entity   TEXT    NOT NULL,
+  entity   INTEGER NOT NULL,
   shadowed INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (author, seq)
 ) STRICT, WITHOUT ROWID;
@@ -68,6 +76,7 @@ CREATE TABLE idempotency (
   PRIMARY KEY (author, key)
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE versions (
+  entity          INTEGER NOT NULL,
   fact_id         TEXT    NOT NULL,
   author          TEXT    NOT NULL,
   seq             INTEGER NOT NULL,
@@ -86,7 +95,7 @@ CREATE TABLE versions (
   text            TEXT,
   supersedes      TEXT    NOT NULL
 ) STRICT;
-CREATE INDEX versions_by_fact ON versions (fact_id);
+CREATE INDEX versions_by_entity ON versions (entity);
 CREATE INDEX entries_by_time ON versions (wall_ms, logical, author) WHERE channel IS NOT NULL;
 CREATE INDEX versions_by_expiry ON versions (expires_ms) WHERE expires_ms IS NOT NULL;
 CREATE VIRTUAL TABLE versions_fts USING fts5(

@@ -54,9 +54,12 @@ function prepare(db: DatabaseSync) {
       'INSERT INTO idempotency (author, key, seq, kind, fact_id) VALUES (?, ?, ?, ?, ?) ' +
         'ON CONFLICT (author, key) DO UPDATE SET seq = excluded.seq, kind = excluded.kind, fact_id = excluded.fact_id',
     ),
-    entityOfOp: p('SELECT entity FROM op_entity WHERE author = ? AND seq = ?'),
+    entityOfOp: p(
+      'SELECT n.entity AS entity FROM op_entity e JOIN entities n ON n.id = e.entity WHERE e.author = ? AND e.seq = ?',
+    ),
     shadow: p('UPDATE op_entity SET shadowed = 1 WHERE author = ? AND seq = ?'),
-    entityHas: p('SELECT 1 AS x FROM op_entity WHERE entity = ? AND shadowed = 0 LIMIT 1'),
+    entityId: p('SELECT id FROM entities WHERE entity = ?'),
+    newEntity: p('INSERT INTO entities (entity) VALUES (?) RETURNING id'),
     insertEntity: p('INSERT INTO op_entity (author, seq, entity, shadowed) VALUES (?, ?, ?, ?)'),
     entityOps: p(
       'SELECT o.bytes AS bytes, o.hash AS hash FROM op_entity e JOIN ops o ON o.author = e.author AND o.seq = e.seq ' +
@@ -64,9 +67,9 @@ function prepare(db: DatabaseSync) {
     ),
     opAt: p('SELECT bytes, hash FROM ops WHERE author = ? AND seq = ?'),
     insertVersion: p(
-      'INSERT INTO versions (fact_id, author, seq, wall_ms, logical, value, verified, ttl_seconds, expires_ms, ' +
+      'INSERT INTO versions (entity, fact_id, author, seq, wall_ms, logical, value, verified, ttl_seconds, expires_ms, ' +
         'valid_from, valid_to, causal_id, idempotency_key, channel, tags, text, supersedes) ' +
-        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     insertTicket: p(
       'INSERT INTO tickets (ticket_id, fact_id, dots, wall_ms, logical) VALUES (?, ?, ?, ?, ?)',
@@ -76,7 +79,7 @@ function prepare(db: DatabaseSync) {
         'resolved_wall_ms, resolved_logical, value, time_to_verify_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     insertTrust: p('INSERT INTO trust_shares (fact_id, author, agreed, disagreed) VALUES (?, ?, ?, ?)'),
-    deleteVersions: p('DELETE FROM versions WHERE fact_id = ? RETURNING rowid AS id, channel'),
+    deleteVersions: p('DELETE FROM versions WHERE entity = ? RETURNING rowid AS id, channel'),
     insertFts: p('INSERT INTO versions_fts (rowid, body, tags) VALUES (?, ?, ?)'),
     deleteFts: p('DELETE FROM versions_fts WHERE rowid = ?'),
     deleteTickets: p('DELETE FROM tickets WHERE fact_id = ?'),
@@ -148,7 +151,9 @@ export function addToMeta(w: ViewWriter, key: string, n: number): void {
 
 /** An entity touched by a batch: its new effective ops, and how its rows are to be derived. */
 type Touch = {
-  /** No effective op before the batch: no rows to delete, the batch's ops are all its ops. */
+  /** Its number in `entities`. */
+  readonly id: number
+  /** No op before the batch: no rows to delete, the batch's ops are all its ops. */
   readonly fresh: boolean
   /** An op left it (rule 3): derive from every effective op. */
   displaced: boolean
@@ -167,7 +172,9 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
   const touch = (entity: string, displaced: boolean): Touch => {
     let t = touched.get(entity)
     if (t === undefined) {
-      t = { fresh: !displaced && st.entityHas.get(entity) === undefined, displaced, ops: [] }
+      const known = st.entityId.get(entity) as { id: number } | undefined
+      const id = known?.id ?? (st.newEntity.get(entity) as { id: number }).id
+      t = { id, fresh: known === undefined, displaced, ops: [] }
       touched.set(entity, t)
     } else if (displaced) t.displaced = true
     return t
@@ -192,11 +199,11 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
     }
     if (entity === undefined) continue
     if (shadowed) {
-      st.insertEntity.run(op.author, op.seq, entity, 1)
+      st.insertEntity.run(op.author, op.seq, entityId(w, entity), 1)
       continue
     }
-    const t = touch(entity, false) // before the insert: is there an earlier effective op?
-    st.insertEntity.run(op.author, op.seq, entity, 0)
+    const t = touch(entity, false)
+    st.insertEntity.run(op.author, op.seq, t.id, 0)
     t.ops.push(e)
   }
   const watermark = metaValue(w, meta.purgeWatermarkMs)
@@ -227,9 +234,20 @@ function decodeStored(r: { bytes: Uint8Array; hash: Uint8Array }): EncodedOp {
   return { op: d.value, bytes: r.bytes, hash: r.hash }
 }
 
+/** The entity's number, given now if it has none. */
+function entityId(w: ViewWriter, entity: string): number {
+  const r = w.st.entityId.get(entity) as { id: number } | undefined
+  return r?.id ?? (w.st.newEntity.get(entity) as { id: number }).id
+}
+
 /** The entity's effective ops, from the log. */
 export function loadEntity(w: ViewWriter, entity: string): EncodedOp[] {
-  return (w.st.entityOps.all(entity) as { bytes: Uint8Array; hash: Uint8Array }[]).map(decodeStored)
+  const r = w.st.entityId.get(entity) as { id: number } | undefined
+  return r === undefined ? [] : loadEntityId(w, r.id)
+}
+
+function loadEntityId(w: ViewWriter, id: number): EncodedOp[] {
+  return (w.st.entityOps.all(id) as { bytes: Uint8Array; hash: Uint8Array }[]).map(decodeStored)
 }
 
 function opAt(w: ViewWriter, author: string, seq: number): EncodedOp | undefined {
@@ -250,23 +268,23 @@ function derive(w: ViewWriter, entity: string, t: Touch, watermarkMs: number): v
     // a register's winner is the greatest of its ops: the old winner and the new ops suffice
     const at = winnerDot(st, type, id)
     const winner = at === undefined ? undefined : opAt(w, at.author, at.seq)
-    ops = winner === undefined ? loadEntity(w, entity) : [winner, ...t.ops]
+    ops = winner === undefined ? loadEntityId(w, t.id) : [winner, ...t.ops]
   } else if (incremental && type === 'counter') {
     // sums only grow: add the new ops' sums (saturating, as the model does)
     for (const c of knowledge.dump(knowledge.viewsOf(t.ops)).counters)
       st.addCounter.run(c.name, c.author, c.p, c.n)
     return
-  } else ops = loadEntity(w, entity)
+  } else ops = loadEntityId(w, t.id)
   const d = knowledge.dump(knowledge.viewsOf(ops))
   switch (type) {
     case 'fact':
       if (!t.fresh) {
-        deleteVersions(w, st.deleteVersions.all(id))
+        deleteVersions(w, st.deleteVersions.all(t.id))
         st.deleteTickets.run(id)
         st.deleteResolved.run(id)
         st.deleteTrust.run(id)
       }
-      writeFact(w, d, id, watermarkMs)
+      writeFact(w, d, t.id, id, watermarkMs)
       return
     case 'task':
       if (!t.fresh) {
@@ -363,12 +381,13 @@ export function deleteVersions(w: ViewWriter, deleted: readonly unknown[]): void
     if (d.channel !== null) w.st.deleteFts.run(d.id)
 }
 
-function writeFact(w: ViewWriter, d: Dump, factId: string, watermarkMs: number): void {
+function writeFact(w: ViewWriter, d: Dump, entityNo: number, factId: string, watermarkMs: number): void {
   const st = w.st
   for (const r of d.versions) {
     const exp = expiresMs(r)
     if (exp !== null && exp <= watermarkMs) continue // purged
     const { lastInsertRowid } = st.insertVersion.run(
+      entityNo,
       r.fact_id,
       r.author,
       r.seq,

@@ -14,6 +14,7 @@ import type { OpLog } from './op-log.ts'
 import type { Reads } from './reads.ts'
 import { memoryReads } from './reads.ts'
 import * as views from './views.ts'
+import { viewTables } from './views-schema.ts'
 import * as viewsWrite from './views-write.ts'
 import { arbDelivery, resign, signers } from './views.test-util.ts'
 
@@ -277,23 +278,12 @@ test('views: a v1 store (an op log without views) gets its views on open; damage
   const want = views.sqlReads(s).dump()
   const path = s.path
   // make it a v1 store: no view tables
-  for (const t of [
-    'versions_fts',
-    'versions',
-    'op_entity',
-    'idempotency',
-    'tickets',
-    'resolved',
-    'trust_shares',
-    'statuses',
-    'agents',
-    'configs',
-    'counters',
-    'task_depends',
-    'tasks',
-    'views_meta',
-  ])
-    s.db.exec(`DROP TABLE ${t}`)
+  for (const t of viewTables) s.db.exec(`DROP TABLE ${t}`)
+  const left = s.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all()
+  assert.deepEqual(
+    left.map((r) => (r as { name: string }).name),
+    ['forks', 'heads', 'ops'],
+  )
   s.db.exec('PRAGMA user_version = 1')
   opLog.close(s)
   const r = opLog.open(path)

@@ -271,7 +271,9 @@ export function sqlReads(s: OpLog): Reads {
   writerOf(s)
   const q = (sql: string) => db.prepare(sql)
   const st = {
-    factVersions: q(`SELECT ${versionCols} FROM versions v WHERE v.fact_id = ?`),
+    factVersions: q(
+      `SELECT ${versionCols} FROM versions v WHERE v.entity = (SELECT id FROM entities WHERE entity = 'fact:' || ?)`,
+    ),
     factTicket: q('SELECT ticket_id FROM tickets WHERE fact_id = ?'),
     trustOf: q('SELECT sum(agreed) - sum(disagreed) AS score FROM trust_shares WHERE author = ?'),
     tickets: q('SELECT ticket_id, fact_id, dots, wall_ms, logical FROM tickets'),
