@@ -59,7 +59,7 @@ function prepare(db: DatabaseSync) {
     ),
     shadow: p('UPDATE op_entity SET shadowed = 1 WHERE author = ? AND seq = ?'),
     entityId: p('SELECT id FROM entities WHERE entity = ?'),
-    newEntity: p('INSERT INTO entities (entity) VALUES (?) RETURNING id'),
+    newEntity: p('INSERT INTO entities (entity) VALUES (?) ON CONFLICT (entity) DO NOTHING RETURNING id'),
     insertEntity: p('INSERT INTO op_entity (author, seq, entity, shadowed) VALUES (?, ?, ?, ?)'),
     entityOps: p(
       'SELECT o.bytes AS bytes, o.hash AS hash FROM op_entity e JOIN ops o ON o.author = e.author AND o.seq = e.seq ' +
@@ -172,9 +172,10 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
   const touch = (entity: string, displaced: boolean): Touch => {
     let t = touched.get(entity)
     if (t === undefined) {
-      const known = st.entityId.get(entity) as { id: number } | undefined
-      const id = known?.id ?? (st.newEntity.get(entity) as { id: number }).id
-      t = { id, fresh: known === undefined, displaced, ops: [] }
+      // most entities are new (every channel entry): try the insert first
+      const made = st.newEntity.get(entity) as { id: number } | undefined
+      const id = made?.id ?? (st.entityId.get(entity) as { id: number }).id
+      t = { id, fresh: made !== undefined, displaced, ops: [] }
       touched.set(entity, t)
     } else if (displaced) t.displaced = true
     return t
@@ -236,8 +237,8 @@ function decodeStored(r: { bytes: Uint8Array; hash: Uint8Array }): EncodedOp {
 
 /** The entity's number, given now if it has none. */
 function entityId(w: ViewWriter, entity: string): number {
-  const r = w.st.entityId.get(entity) as { id: number } | undefined
-  return r?.id ?? (w.st.newEntity.get(entity) as { id: number }).id
+  const made = w.st.newEntity.get(entity) as { id: number } | undefined
+  return made?.id ?? (w.st.entityId.get(entity) as { id: number }).id
 }
 
 /** The entity's effective ops, from the log. */
