@@ -16,6 +16,8 @@ import {
   checkIndex,
   closeIndex,
   createSchema,
+  docCount,
+  documentFrequency,
   keyId,
   keyTokens,
   openIndex,
@@ -120,15 +122,26 @@ test('agree: ties at the last rank may differ, anything above may not', () => {
 test('after deletes, every filter: grapevine returns fts5_plain top-k, with identical ranks', () => {
   const dir = mkdtempSync(join(tmpdir(), 'grapevine-bench-search-test-'))
   const p = { ...quickParams, rows: 6_000 }
-  const ix = openIndex(join(dir, 'index.db'))
+  const ix = openIndex(join(dir, 'index.db'), { trackDfMin: 300 })
   try {
-    createSchema(ix)
+    createSchema(ix, ['the', 'to'])
     buildIndex(ix, p, p.rows)
     assert.equal(checkIndex(ix, p, p.rows, true), p.rows)
+    // tracked from the start, and tracked by a search (deploy is in ~25% of notes): counts kept exactly
+    const rare = corpus.vocabulary[1500]!
+    for (const t of ['the', 'to', corpus.quarterWord, rare]) documentFrequency(ix, t)
+    const kept = (t: string): number | undefined =>
+      (ix.db.prepare('SELECT df FROM term_df WHERE term = ?').get(t) as { df: number } | undefined)?.df
+    assert.equal(kept('the'), docCount(ix, 'the'))
+    assert.equal(kept(corpus.quarterWord), docCount(ix, corpus.quarterWord))
+    assert.ok(docCount(ix, rare) < 300)
+    assert.equal(kept(rare), undefined, 'a term in fewer notes is not tracked')
     // remove every 7th note (a purge or retract)
     ix.db.exec('BEGIN')
     for (let i = 0; i < p.rows; i += 7) unindexNote(ix, corpus.entryAt(p.seed, p.rows, i))
     ix.db.exec('COMMIT')
+    for (const t of ['the', 'to', corpus.quarterWord])
+      assert.equal(kept(t), docCount(ix, t), `${t} after deletes`)
     const now = corpus.corpusNowMs
     const filters: Filter[] = [
       { nowMs: now },
