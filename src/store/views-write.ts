@@ -8,7 +8,7 @@
  *     whose holder has a lower seq is shadowed; one with a lower seq than the holder displaces it (the
  *     holder is shadowed and its entity re-derived without it). The log accepts an author's ops in seq
  *     order only, so displacement does not happen through ingest; it is kept for any other writer.
- *   - Per touched entity: if it had no effective op before the batch (every new channel entry), its
+ *   - Per touched entity: if it is new (no op of it before the batch: every new channel entry), its
  *     rows come from the batch's ops alone: nothing to load, nothing to delete. Otherwise its old rows
  *     go and new ones come from its effective ops, loaded from the log; a register (status, agent,
  *     config) needs only its current winner and the new ops, and a counter only adds the new ops' sums
