@@ -54,6 +54,8 @@ test('a quick run writes well-formed rows for every class and both systems, and 
     for (const c of ['rare', 'mid', 'two_term', 'quarter', 'rare+channel', 'quarter+channel', 'filters'])
       for (const s of systems) assert.ok((find(c, s, 'p95_ms') ?? -1) >= 0, `${c}/${s}`)
     assert.equal(find('quarter', 'grapevine', 'min_overlap'), 1)
+    // ranks computed as FTS5 computes them, to the last bit
+    for (const r of rows.filter((x) => x.metric === 'max_rank_diff')) assert.equal(r.value, 0, r.workload)
     assert.ok((find('build', 'grapevine', 'reps_rows') ?? 0) > 0)
     assert.ok((find('build', 'fts5_plain', 'fts5_bytes') ?? 0) > 0)
     const met = rows.filter((r) => r.workload === 'targets' && r.metric.endsWith('_met'))
