@@ -539,7 +539,7 @@ test('cli: tail --follow prints entries as they arrive, one JSON object per line
   ok(await runner(clock)(dir, 'publish', 'before'), 'publish')
   let out = ''
   const stop = new AbortController()
-  const running = main(['--json', 'tail', '--follow'], { out: (s) => (out += s), err: () => {}, env: { GRAPEVINE_HOME: dir }, clock, signal: stop.signal })
+  const running = main(['--json', 'tail', '--follow'], { out: (s) => (out += s), err: () => {}, env: { GRAPEVINE_HOME: dir }, clock, interrupts: () => stop.signal })
   const waitFor = async (n: number) => {
     const deadline = Date.now() + 10_000
     while (out.trimEnd().split('\n').filter((l) => l !== '').length < n) {

@@ -13,14 +13,16 @@ import type { Intent } from '../store/index.ts'
 
 /**
  * The CLI's outside world, passed in so tests run it in process. `isTTY` says whether stdout is a
- * terminal (colour only then); `signal` ends a `--follow` (SIGINT in a real process).
+ * terminal (colour only then). `interrupts()` is called by a command that runs until interrupted
+ * (`tail --follow`): from then on, Ctrl-C (SIGINT) fires the signal it returns instead of killing the
+ * process, so the command ends cleanly; every other command keeps the default (Ctrl-C stops it).
  */
 export type Io = {
   out(s: string): void
   err(s: string): void
   env: NodeJS.ProcessEnv
   isTTY?: boolean | undefined
-  signal?: AbortSignal | undefined
+  interrupts?: (() => AbortSignal) | undefined
   /** The wall clock (tests pass a fake one); the system clock by default. */
   clock?: Clock | undefined
 }

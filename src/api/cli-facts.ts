@@ -345,7 +345,7 @@ async function follow(
   printed: Set<string>,
   show: (e: EntryRead, names: fmt.Names, nowMs: number) => void,
 ): Promise<void> {
-  const signal = ctx.io.signal
+  const signal = ctx.io.interrupts?.()
   // the heads of the authors: a new op anywhere moves one (cheaper than counting ops)
   const mark = () => {
     let n = 0

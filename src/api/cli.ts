@@ -79,7 +79,6 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
 export async function run(): Promise<void> {
   const stop = new AbortController()
   const onSigint = () => stop.abort()
-  process.once('SIGINT', onSigint)
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0) // the reader went away (| head): not a failure
   })
@@ -89,7 +88,10 @@ export async function run(): Promise<void> {
       err: (s) => process.stderr.write(s),
       env: process.env,
       isTTY: process.stdout.isTTY,
-      signal: stop.signal,
+      interrupts: () => {
+        process.once('SIGINT', onSigint)
+        return stop.signal
+      },
     })
   } finally {
     process.off('SIGINT', onSigint)
