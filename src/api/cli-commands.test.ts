@@ -568,6 +568,8 @@ test('cli: publish writes an agent.hello first, so author_name works on other no
   ok(await cli(dir, 'publish', 'y'), 'publish')
   const kinds = json<{ kind: string }[]>(ok(await cli(dir, '--json', 'log'), 'log')).map((o) => o.kind)
   assert.equal(kinds.filter((k) => k === 'agent.hello').length, 1, 'once')
+  assert.equal(json<unknown[]>(ok(await cli(dir, '--json', 'log', '--author', 'berlin'), 'log by name')).length, 3)
+  refused(await cli(dir, 'log', '--author', 'madrid'), 2, /no agent named "madrid"/, 'log by an unknown name')
   assert.equal(knowledge.channels.length, 3)
 })
 

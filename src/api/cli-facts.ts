@@ -46,7 +46,7 @@ function readsAt(l: Local, asOf: string | undefined): { r: Reads; nowMs: number 
 }
 
 /** An --author: 64 hex characters, or the name of an agent this node has heard of. */
-function resolveAuthor(r: Reads, text: string): AuthorId {
+export function resolveAuthor(r: Reads, text: string): AuthorId {
   const id = log.parseAuthorId(text)
   if (id.ok) return id.value
   const named = r.agents().filter((a) => a.name === text)

@@ -16,6 +16,7 @@ import type { Intent, Reads } from '../store/index.ts'
 import { arg, CliError, commit, parseChannel, withLocal } from './cli-context.ts'
 import type { Ctx } from './cli-context.ts'
 import * as fmt from './format.ts'
+import { resolveAuthor } from './cli-facts.ts'
 import { parseImportLine } from './import-lines.ts'
 import type { ImportLine } from './import-lines.ts'
 import { parseCount, parseTime } from './parse.ts'
@@ -185,12 +186,13 @@ export function registerIo(program: Command, ctx: Ctx): void {
     .command('log')
     .description('the op log, newest first: every change this node holds, from every author')
     .option('-n <count>', 'how many ops', (v) => arg(parseCount(v, 100_000)), 20)
-    .option('--author <author>', 'only ops of this author (64 hex characters)', (v) => arg(log.parseAuthorId(v)))
+    .option('--author <author>', 'only ops of this agent (a name, or its 64-hex author id)')
     .option('--as-of <time>', 'the log as it was at a time (ISO date, or an age like 2h)')
-    .action(async (opts: { n: number; author?: log.AuthorId; asOf?: string }) => {
+    .action(async (opts: { n: number; author?: string; asOf?: string }) => {
       await withLocal(io, (l) => {
         const asOfMs = opts.asOf === undefined ? undefined : arg(parseTime(opts.asOf, l.clock.nowMs()))
-        const ops = opLog.recent(l.store, { limit: opts.n, author: opts.author, asOfMs })
+        const author = opts.author === undefined ? undefined : resolveAuthor(local.reads(l), opts.author)
+        const ops = opLog.recent(l.store, { limit: opts.n, author, asOfMs })
         if (ctx.json()) out(JSON.stringify(ops.map(opJson)) + '\n')
         else for (const e of ops) out(`${new Date(e.op.hlc.wallMs).toISOString()}  ${e.op.author.slice(0, 12)} #${e.op.seq}  ${e.op.kind}  ${JSON.stringify(e.op.body)}\n`)
       })
