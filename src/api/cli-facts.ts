@@ -16,7 +16,7 @@ import * as log from '../log/index.ts'
 import type { AuthorId } from '../log/index.ts'
 import { local } from '../node/index.ts'
 import type { Local } from '../node/index.ts'
-import { opLog } from '../store/index.ts'
+import { opLog, searchWords } from '../store/index.ts'
 import type { Reads } from '../store/index.ts'
 import { arg, CliError, collect, commit, draft, parseChannel, parseValue, withLocal } from './cli-context.ts'
 import type { Ctx } from './cli-context.ts'
@@ -151,7 +151,7 @@ export function registerFacts(program: Command, ctx: Ctx): void {
     .option('--author <author>', 'only entries of this agent (a name, or its 64-hex author id)')
     .option('--since <time>', 'only entries recorded since (ISO date, or an age like 2h)')
     .action(async (query: string, opts: { limit: number; channel?: Channel; tag?: string; author?: string; since?: string }) => {
-      if (opLogWords(query) === 0) throw new CliError('search needs at least one word (letters or digits)', 2)
+      if (searchWords(query).length === 0) throw new CliError('search needs at least one word (letters or digits)', 2)
       await withLocal(io, (l) => {
         const nowMs = l.clock.nowMs()
         const sinceMs = opts.since === undefined ? undefined : arg(parseTime(opts.since, nowMs))
@@ -308,10 +308,6 @@ export function registerFacts(program: Command, ctx: Ctx): void {
         else out(`${resolved === null ? 'verified' : `resolved ticket ${resolved}:`} ${factId} = ${fmt.oneLine(fmt.valueText(v), 80)}\n`)
       })
     })
-}
-
-function opLogWords(q: string): number {
-  return q.split(/[^\p{L}\p{N}_]+/u).filter((w) => w.length > 0).length
 }
 
 function printFact(ctx: Ctx, l: Local, id: string): void {
