@@ -1,8 +1,9 @@
 /**
  * The store benchmark's smoke test: a --quick run in process must produce well-formed rows for every
- * system and target, and the ingest it times must really store the peer's history: a planted bug (an
- * ingest that validates every batch but stores nothing) must stop the benchmark, so it cannot quietly
- * measure an ingest that writes nothing.
+ * system and target, and the ingest it times must really store the peer's history and build its views:
+ * planted bugs (an ingest that validates every batch but stores nothing; one that stores the ops but
+ * no view rows) must stop the benchmark, so it cannot quietly measure an ingest that skips work. The
+ * history's bodies must all be valid (an invalid body makes no view rows: it would measure the refusal).
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -12,7 +13,20 @@ import { test } from 'node:test'
 import * as log from '../src/log/index.ts'
 import type { AuthorId, Head } from '../src/log/index.ts'
 import { opLog } from '../src/store/index.ts'
-import { checkStore, ingestRun, peerHistory, quickParams, runStore, systems } from './store.ts'
+import * as knowledge from '../src/knowledge/index.ts'
+import { views } from '../src/store/index.ts'
+import {
+  checkStore,
+  checkViews,
+  ingestRun,
+  peerHistory,
+  plantedWord,
+  quickParams,
+  rawPlan,
+  rawRun,
+  runStore,
+  systems,
+} from './store.ts'
 import type { IngestFn, Row } from './store.ts'
 
 /** The planted bug: validates every batch (against heads it keeps in memory) and writes nothing. */
@@ -22,6 +36,17 @@ function storesNothing(): IngestFn {
     const v = log.validateOps(ops, { head: (a) => heads.get(a) }, { nowMs })
     if (v.ok) heads.set(v.author, v.head)
     return v
+  }
+}
+
+/** The other planted bug: stores the ops (and their chain) but writes no view rows. */
+const skipsViews: IngestFn = (s, ops, nowMs) => {
+  const w = s.views
+  s.views = undefined
+  try {
+    return opLog.ingest(s, ops, nowMs)
+  } finally {
+    s.views = w
   }
 }
 
@@ -56,21 +81,92 @@ test('a quick run writes well-formed rows for every system and target, and leave
     assert.ok(find('cost_split', 'grapevine_ingest', 'store_us_per_op') !== undefined)
     const met = rows.filter((r) => r.workload === 'targets' && r.metric.endsWith('_met'))
     assert.equal(met.length, 2)
+    assert.ok(find('cost_split', 'decode_validate_parse', 'body_check_us_per_op') !== undefined)
     for (const r of met) assert.ok(r.value === 0 || r.value === 1)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 })
 
-test('the history is realistic: several authors, fact.assert bodies of ~150-300 bytes of JSON', () => {
+test('the history is realistic: several authors, valid bodies, mostly entries, some rewrites and tasks', () => {
   const h = peerHistory(quickParams)
   assert.equal(h.authors.length, quickParams.authors)
-  assert.ok(h.bodyJsonBytes.min >= 150 && h.bodyJsonBytes.max <= 300, JSON.stringify(h.bodyJsonBytes))
+  assert.ok(h.bodyJsonBytes.median >= 150 && h.bodyJsonBytes.max <= 400, JSON.stringify(h.bodyJsonBytes))
   const first = log.decodeBatch(h.batches[0]!)
   assert.ok(first.ok)
   assert.equal(first.value.ops.length, quickParams.batchOps)
   assert.equal(first.value.scheme, 'batch_head')
-  assert.equal(first.value.ops[0]!.op.kind, 'fact.assert')
+  const byKind = new Map<string, number>()
+  let planted = 0
+  for (const b of h.batches) {
+    const d = log.decodeBatch(b)
+    assert.ok(d.ok)
+    for (const e of d.value.ops) {
+      const r = knowledge.parseOp(e.op)
+      assert.ok(r.ok, r.ok ? '' : r.detail) // every body valid: the views get a row of every op
+      byKind.set(e.op.kind, (byKind.get(e.op.kind) ?? 0) + 1)
+      if (JSON.stringify(e.op.body).includes(plantedWord)) planted++
+    }
+  }
+  assert.deepEqual(Object.fromEntries(byKind), h.expect.byKind)
+  assert.equal(planted, h.expect.planted)
+  const n = h.ops
+  assert.ok((byKind.get('fact.assert') ?? 0) / n > 0.75, 'mostly asserts')
+  assert.ok(h.expect.entries / n > 0.6, 'mostly channel entries')
+  for (const k of ['status.set', 'task.create', 'task.claim', 'task.done', 'counter.add'])
+    assert.ok((byKind.get(k) ?? 0) > 0, k)
+  assert.ok(h.expect.superseding > 0 && h.expect.rewritten > 0, 'keyed facts are rewritten')
+})
+
+test('raw_sqlite inserts the same rows ingest leaves: every table, row for row', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'grapevine-bench-store-test-'))
+  try {
+    const h = peerHistory(quickParams)
+    const plan = rawPlan(h, dir)
+    assert.deepEqual(readdirSync(dir), [], 'the scratch store is removed')
+    const open = (name: string): opLog.OpLog => {
+      const r = opLog.open(join(dir, name))
+      assert.ok(r.ok)
+      return r.value
+    }
+    const ing = open('ingest.db')
+    ingestRun(ing, h)
+    const raw = open('raw.db')
+    rawRun(raw.db, plan)
+    assert.equal(checkViews(raw.db, h), checkViews(ing.db, h))
+    const tables = (s: opLog.OpLog): string[] =>
+      (
+        s.db
+          .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'versions_fts%' AND name NOT IN ('views_meta', 'heads', 'forks') ORDER BY name",
+          )
+          .all() as { name: string }[]
+      ).map((r) => r.name)
+    assert.deepEqual(tables(raw), tables(ing))
+    for (const t of tables(ing)) {
+      const all = (s: opLog.OpLog): unknown[] =>
+        s.db
+          .prepare(
+            t === 'versions'
+              ? 'SELECT rowid AS r, * FROM versions ORDER BY rowid'
+              : `SELECT * FROM ${t} ORDER BY 1, 2`,
+          )
+          .all()
+      assert.deepEqual(all(raw), all(ing), t)
+    }
+    // the full-text index answers the same (what the reads see)
+    const hits = (s: opLog.OpLog): unknown[] =>
+      views
+        .sqlReads(s)
+        .search({ text: plantedWord, limit: 1000, nowMs: h.nowMs, includeStale: true })
+        .map((x) => x.fact_id)
+    assert.equal(hits(ing).length, h.expect.planted)
+    assert.deepEqual(hits(raw), hits(ing))
+    opLog.close(ing)
+    opLog.close(raw)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 test('canary: an ingest that stores nothing fails the check, and stops the benchmark', async () => {
@@ -95,6 +191,17 @@ test('canary: an ingest that stores nothing fails the check, and stops the bench
     await assert.rejects(
       runStore({ quick: true, dir, outPath: join(dir, 'out.json'), ingest: storesNothing(), log: () => {} }),
       /holds 0 of \d+ ops/,
+    )
+
+    // the ops stored, the views skipped: the views canary stops it
+    const noViews = open('no-views.db')
+    ingestRun(noViews, h, skipsViews)
+    assert.equal(checkStore(noViews, h), h.ops)
+    assert.throws(() => checkViews(noViews.db, h), /the views hold 0 versions rows/)
+    opLog.close(noViews)
+    await assert.rejects(
+      runStore({ quick: true, dir, outPath: join(dir, 'out2.json'), ingest: skipsViews, log: () => {} }),
+      /the views hold 0 versions rows/,
     )
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -1,41 +1,55 @@
 /**
- * Store benchmark: ingest of a peer's signed history into the op log on disk, side by side with raw
- * node:sqlite inserts of the very same rows, and with decoding and validation alone in memory.
+ * Store benchmark: ingest of a peer's signed history into the store on disk (op log AND knowledge
+ * views), side by side with raw node:sqlite inserts of the very same rows, and with the in-memory
+ * parts of ingest alone.
  *
- *   grapevine_ingest: for each batch as it came off the wire, decodeBatch + opLog.ingest (validation of
- *                     chain and signatures against the store's heads, inserts, head upsert, one
- *                     transaction per batch) into a fresh store file (WAL, synchronous = FULL, as the
- *                     store sets them);
- *   raw_sqlite:       the same rows (author, seq, hash, clock, kind, key, bytes, signature), already
- *                     decoded, inserted with one prepared INSERT into the same `ops` table of a fresh
- *                     store file (opLog.open makes the schema, so it cannot drift from op-log.ts), one
- *                     BEGIN IMMEDIATE ... COMMIT per 256 rows; nothing validated, no head kept: a floor;
- *   decode_validate:  decodeBatch + validateOps of the same batches against heads kept in memory: what
- *                     ingest pays before it touches SQLite. ingest - decode_validate (per round) is the
- *                     store's share;
+ *   grapevine_ingest: for each batch as it came off the wire, decodeBatch + opLog.ingest into a fresh
+ *                     store file (WAL, synchronous = FULL, as the store sets them): chain and batch-head
+ *                     signature checked against the store's heads, every body checked (knowledge
+ *                     parseOp), the ops inserted, the head upserted, and the views kept (views-write.ts
+ *                     applyOps: op_entity, idempotency, entities, versions + FTS rows, and for an entity
+ *                     touched before, its rows deleted and derived again), one transaction per batch;
+ *   raw_sqlite:       the same rows as plain INSERTs with prepared statements into the same tables of a
+ *                     fresh store file (opLog.open makes the schema, indexes included, so it cannot drift):
+ *                     every op row, and every view row ingest leaves at the end (read back from an untimed
+ *                     ingest of the same history: rawPlan), each inserted once, in the batch of the op
+ *                     that made it, one BEGIN IMMEDIATE ... COMMIT per batch. Nothing validated, derived,
+ *                     read, deleted or upserted, no head kept, no metrics counter: a floor;
+ *   decode_validate:  decodeBatch + validateOps of the same batches against heads kept in memory;
+ *   decode_validate_parse: the same, plus every body through the knowledge check (parseOpOnce), as
+ *                     ingest does: what ingest pays before it touches SQLite. ingest -
+ *                     decode_validate_parse (per round) is the views' and SQLite's share;
  *   raw_sqlite_nosync: raw_sqlite with synchronous = OFF (not durable: a diagnostic, not a peer), so
  *                     raw_sqlite - raw_sqlite_nosync is what waiting for the disk costs.
  *
- * The history is several authors' realistic `fact.assert` ops (a discovery of ~100-200 characters, a
- * channel, tags, a TTL; every 4th op with an idempotency key), signed batch_head (the default scheme)
- * in batches of 256 ops and sent round-robin across authors, as a peer's catch-up would. Building and
- * signing it is untimed. Only the op log is measured: the knowledge views (facts, FTS, tasks...) are
- * not built yet and will add to ingest's cost; the issue's 20,000 ops/s target counts them.
+ * The history is several authors' ops, signed batch_head (the default scheme) in batches of 256 ops
+ * and sent round-robin across authors, as a peer's catch-up would; the mix (benchDraft) is 70% channel
+ * entries (~150-280 bytes of body JSON), 15% keyed facts that mostly rewrite one of the author's 64
+ * facts (superseding its previous version), 5% status.set, 5% task ops, 5% counter.add, every body
+ * valid. Building and signing it is untimed.
+ *
+ * Canaries: after every timed run the store is checked to hold every op (checkStore) and the views
+ * what the history must make (checkViews: a versions row per live version, an FTS match of a planted
+ * word for exactly the entries that carry it, an op_entity row per op, the rewrites, tasks, statuses,
+ * counters), raw_sqlite's files too. The smoke test plants an ingest that stores nothing and one that
+ * skips the views; both must stop the benchmark.
  *
  * Timed runs are interleaved: every round runs every system once, in an order that rotates from round
  * to round, each on a fresh file in a fresh temp directory (removed right after), so a shared machine's
  * drift reaches all systems alike. Ratios are taken per round and reported as the median with min and
- * max; so are the raw figures. After every timed run the store is checked to hold every op.
+ * max; so are the raw figures.
  *
  * Usage: npm run bench -- store [--quick] [--rounds N] [--out PATH] [--dir DIR]
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import type { DatabaseSync } from 'node:sqlite'
+import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite'
 import { fileURLToPath } from 'node:url'
 import * as core from '../src/core/index.ts'
 import * as log from '../src/log/index.ts'
+import type { Json } from '../src/core/index.ts'
+import * as knowledge from '../src/knowledge/index.ts'
 import type { AuthorId, Draft, Hash, Head, LogView, SignedOp } from '../src/log/index.ts'
 import { testSigner } from '../src/log/log.test-util.ts'
 import { opLog } from '../src/store/index.ts'
@@ -46,7 +60,13 @@ import * as fmt from './lib/stats.ts'
 import { summarize } from './lib/stats.ts'
 import type { Summary } from './lib/stats.ts'
 
-export const systems = ['grapevine_ingest', 'raw_sqlite', 'decode_validate', 'raw_sqlite_nosync'] as const
+export const systems = [
+  'grapevine_ingest',
+  'raw_sqlite',
+  'decode_validate',
+  'decode_validate_parse',
+  'raw_sqlite_nosync',
+] as const
 export type System = (typeof systems)[number]
 
 /** One result: the JSON file is an array of these. Ratios and targets are rows of grapevine_ingest. */
@@ -111,6 +131,28 @@ export type AuthorHistory = {
   readonly hashes: readonly Hash[]
 }
 
+/** What the views of the whole history must hold (counted while generating): the views canary. */
+export type ViewExpect = {
+  /** fact.assert ops */
+  readonly asserts: number
+  /** live versions: one versions row each (every entry, the last version of every keyed fact) */
+  readonly live: number
+  /** of them, channel entries: one full-text row each */
+  readonly entries: number
+  /** entries whose text carries the planted word: what a full-text match of it must count */
+  readonly planted: number
+  /** keyed facts' asserts that supersede the author's previous version of the fact */
+  readonly superseding: number
+  /** keyed facts written more than once: their live version supersedes the one before */
+  readonly rewritten: number
+  readonly tasks: number
+  readonly statuses: number
+  /** (name, author) pairs of counter.add ops */
+  readonly counterRows: number
+  /** ops by kind */
+  readonly byKind: Readonly<Record<string, number>>
+}
+
 export type History = {
   /** encoded batch_head batches in the order a peer sends them (round-robin across authors) */
   readonly batches: readonly Uint8Array[]
@@ -122,9 +164,14 @@ export type History = {
   /** JSON.stringify length of the bodies */
   readonly bodyJsonBytes: Summary
   readonly opBytes: Summary
+  readonly expect: ViewExpect
 }
 
 const t0Ms = 1_700_000_000_000
+
+/** A word no generated text holds except where it is planted (every plantEvery-th entry). */
+export const plantedWord = 'zanzibarite'
+const plantEvery = 37
 
 const subjects = [
   'Convex',
@@ -162,7 +209,7 @@ const advice = [
   'take an advisory lock first',
   'always pass UTC',
 ] as const
-const channels = ['discoveries', 'patterns', 'warnings'] as const
+const channelNames = ['discoveries', 'patterns', 'warnings'] as const
 const tags = [
   'convex',
   'latency',
@@ -175,31 +222,135 @@ const tags = [
   'memory',
   'network',
 ] as const
+const attributes = ['endpoint', 'owner', 'timeout_ms', 'region', 'version', 'max_connections'] as const
+const healthNames = ['ok', 'ok', 'ok', 'degraded', 'blocked'] as const
+const counterNames = ['builds', 'deploys', 'retries', 'incidents'] as const
+/** Keyed facts per author: each is rewritten (superseding its last version) about every 64th keyed op. */
+const keyedFacts = 64
 
 function pick<T>(p: core.Prng, xs: readonly T[]): T {
   return xs[core.prng.nextInt(p, xs.length)] as T
 }
 
-/** The i-th op of author a: a fact.assert body of ~150-300 bytes of JSON, from a seeded generator. */
-function benchDraft(p: core.Prng, a: number, i: number, keyEvery: number): Draft {
+/** One author's generator state: its keyed facts' last versions, its tasks, its counters. */
+type AuthorGen = {
+  readonly a: number
+  readonly author: AuthorId
+  /** fact_id -> seq of the author's last version of it */
+  readonly lastVersion: Map<string, number>
+  /** fact_ids written more than once */
+  readonly rewritten: Set<string>
+  /** tasks created and not done yet, with whether claimed */
+  readonly open: { id: string; claimed: boolean }[]
+  tasks: number
+  readonly counters: Set<string>
+}
+
+type Counts = {
+  asserts: number
+  entries: number
+  planted: number
+  superseding: number
+  tasks: number
+  byKind: Map<string, number>
+}
+
+function entryText(p: core.Prng, id: string, plant: boolean): string {
+  const s = `${pick(p, subjects)} ${pick(p, findings)}; ${pick(p, advice)} (seen ${1 + core.prng.nextInt(p, 40)} times, build ${id.slice(0, 6)})`
+  return plant ? `${s} ${plantedWord}` : s
+}
+
+/**
+ * The op at seq of one author, from a seeded generator. The mix, per op: 70% channel entries (a
+ * discovery of ~100-200 characters as a string value, a channel, 1-3 tags, a TTL of a day or a week on
+ * two thirds, every keyEvery-th with an idempotency key), 15% keyed facts (64 per author; a rewrite
+ * supersedes the author's previous version, so that fact's rows are re-derived), 5% status.set, 5%
+ * task ops (create, then claim, then done) and 5% counter.add. Every body is valid (parseOp accepts it;
+ * the views canary checks the rows it must make).
+ */
+function benchDraft(p: core.Prng, g: AuthorGen, seq: number, keyEvery: number, c: Counts): Draft {
+  const i = seq - 1
+  const hlc = { wallMs: t0Ms + i * 10 + g.a, logical: 0 } // authors write at once, 10 ms apart per op
   const id = core.prng.nextU32(p).toString(16).padStart(8, '0')
-  const tagCount = 1 + core.prng.nextInt(p, 3)
-  const ts = new Set<string>()
-  while (ts.size < tagCount) ts.add(pick(p, tags))
-  return {
-    // authors write at once: their clocks interleave, 10 ms apart per op
-    hlc: { wallMs: t0Ms + i * 10 + a, logical: 0 },
-    kind: 'fact.assert',
-    body: {
-      fact_id: `f-${a}-${id}`,
-      value: `${pick(p, subjects)} ${pick(p, findings)}; ${pick(p, advice)} (seen ${1 + core.prng.nextInt(p, 40)} times, build ${id.slice(0, 6)})`,
-      channel: pick(p, channels),
-      tags: [...ts],
+  const r = core.prng.nextFloat(p)
+  let kind: string
+  let body: Json
+  let idempotencyKey: string | undefined
+  if (r < 0.7) {
+    const tagCount = 1 + core.prng.nextInt(p, 3)
+    const ts = new Set<string>()
+    while (ts.size < tagCount) ts.add(pick(p, tags))
+    const ttl = pick(p, [undefined, 86_400, 604_800])
+    const plant = c.entries % plantEvery === 0
+    kind = 'fact.assert'
+    body = {
+      value: entryText(p, id, plant),
+      supersedes: [],
       verified: core.prng.chance(p, 0.2),
-      ttl_seconds: pick(p, [0, 86_400, 604_800]),
-    },
-    idempotencyKey: i % keyEvery === keyEvery - 1 ? `publish-${a}-${id}` : undefined,
+      channel: pick(p, channelNames),
+      tags: [...ts],
+      ...(ttl === undefined ? {} : { ttl_seconds: ttl }),
+    }
+    if (i % keyEvery === keyEvery - 1) idempotencyKey = `publish-${g.a}-${id}`
+    c.entries++
+    if (plant) c.planted++
+    c.asserts++
+  } else if (r < 0.85) {
+    const k = core.prng.nextInt(p, keyedFacts)
+    const subject = (subjects[k % subjects.length] as string).toLowerCase().replaceAll(' ', '-')
+    const factId = `${subject}/${attributes[k % attributes.length] as string}#${k}`
+    const prev = g.lastVersion.get(factId)
+    kind = 'fact.assert'
+    body = {
+      fact_id: factId,
+      value: { setting: pick(p, findings).slice(0, 40), n: core.prng.nextInt(p, 10_000), by: `agent-${g.a}` },
+      supersedes: prev === undefined ? [] : [knowledge.formatDot({ node: g.author, seq: prev })],
+      verified: core.prng.chance(p, 0.3),
+      causal_id: `session-${g.a}-${Math.floor(i / 100)}`,
+    }
+    g.lastVersion.set(factId, seq)
+    if (prev !== undefined) {
+      c.superseding++
+      g.rewritten.add(factId)
+    }
+    c.asserts++
+  } else if (r < 0.9) {
+    kind = 'status.set'
+    body = {
+      text: `${pick(p, ['building', 'testing', 'reviewing', 'deploying'])} ${pick(p, subjects)}`,
+      health: pick(p, healthNames),
+      working_on: `task-${g.a}-${g.tasks}`,
+    }
+  } else if (r < 0.95) {
+    const t = g.open.length > 0 && core.prng.chance(p, 0.6) ? g.open[0] : undefined
+    if (t === undefined) {
+      const taskId = `task-${g.a}-${g.tasks++}`
+      const prior = g.open[g.open.length - 1]
+      kind = 'task.create'
+      body = {
+        task_id: taskId,
+        title: `Fix: ${pick(p, subjects)} ${pick(p, findings)}`,
+        depends: prior === undefined ? [] : [prior.id],
+      }
+      g.open.push({ id: taskId, claimed: false })
+      c.tasks++
+    } else if (!t.claimed) {
+      kind = 'task.claim'
+      body = { task_id: t.id }
+      t.claimed = true
+    } else {
+      kind = 'task.done'
+      body = { task_id: t.id, result: { ok: true, note: pick(p, advice) } }
+      g.open.shift()
+    }
+  } else {
+    const name = pick(p, counterNames)
+    kind = 'counter.add'
+    body = { name, n: core.prng.chance(p, 0.9) ? 1 + core.prng.nextInt(p, 5) : -1 }
+    g.counters.add(name)
   }
+  c.byKind.set(kind, (c.byKind.get(kind) ?? 0) + 1)
+  return { hlc, kind, body, idempotencyKey }
 }
 
 /** Builds and signs the peer's history: untimed. Deterministic (fixed keys and seed). */
@@ -210,12 +361,34 @@ export function peerHistory(p: Params): History {
   const authors: AuthorHistory[] = []
   const bodyJson: number[] = []
   const opBytes: number[] = []
+  const c: Counts = { asserts: 0, entries: 0, planted: 0, superseding: 0, tasks: 0, byKind: new Map() }
+  let statuses = 0
+  let counterRows = 0
+  let keyed = 0
+  let rewritten = 0
   for (let a = 0; a < p.authors; a++) {
     const signer = testSigner(a)
-    const drafts = Array.from({ length: p.opsPerAuthor }, (_, i) => benchDraft(prng, a, i, p.keyEvery))
+    const g: AuthorGen = {
+      a,
+      author: signer.author,
+      lastVersion: new Map(),
+      rewritten: new Set(),
+      open: [],
+      tasks: 0,
+      counters: new Set(),
+    }
+    const drafts = Array.from({ length: p.opsPerAuthor }, (_, i) => benchDraft(prng, g, i + 1, p.keyEvery, c))
+    if (drafts.some((d) => d.kind === 'status.set')) statuses++
+    counterRows += g.counters.size
+    keyed += g.lastVersion.size
+    rewritten += g.rewritten.size
     for (const d of drafts) bodyJson.push(JSON.stringify(d.body).length)
     const created = log.createOps(signer.author, undefined, drafts)
     assertBench(created.ok, created.ok ? '' : created.detail)
+    for (const e of created.value) {
+      const r = knowledge.parseOp(e.op)
+      assertBench(r.ok, r.ok ? '' : `the generator made an invalid body: ${r.detail}`)
+    }
     const batches: Uint8Array[] = []
     for (let i = 0; i < created.value.length; i += p.batchOps) {
       const chunk = created.value.slice(i, i + p.batchOps)
@@ -237,10 +410,22 @@ export function peerHistory(p: Params): History {
     wireBytes: batches.reduce((n, b) => n + b.length, 0),
     bodyJsonBytes: summarize(bodyJson),
     opBytes: summarize(opBytes),
+    expect: {
+      asserts: c.asserts,
+      live: c.entries + keyed,
+      entries: c.entries,
+      planted: c.planted,
+      superseding: c.superseding,
+      rewritten,
+      tasks: c.tasks,
+      statuses,
+      counterRows,
+      byKind: Object.fromEntries(c.byKind),
+    },
   }
 }
 
-// ---- the three systems
+// ---- the systems
 
 function decodeOk(bytes: Uint8Array): readonly SignedOp[] {
   const d = log.decodeBatch(bytes)
@@ -261,8 +446,11 @@ export function ingestRun(s: OpLog, h: History, ingest: IngestFn = opLog.ingest)
   }
 }
 
-/** decode_validate: the same batches through decodeBatch + validateOps against heads in memory. */
-export function decodeValidateRun(h: History): number {
+/**
+ * decode_validate: the same batches through decodeBatch + validateOps against heads in memory; with
+ * `bodies`, also every op's body through the knowledge layer's check (parseOpOnce), as ingest does.
+ */
+export function decodeValidateRun(h: History, bodies = false): number {
   const heads = new Map<AuthorId, Head>()
   const view: LogView = { head: (author) => heads.get(author) }
   let n = 0
@@ -271,53 +459,141 @@ export function decodeValidateRun(h: History): number {
     if (!v.ok) throw new Error(`bench store: a batch was refused (${v.reason}: ${v.detail})`)
     heads.set(v.author, v.head)
     n += v.ops.length
+    if (bodies) for (const e of v.ops) assertBench(knowledge.parseOpOnce(e.op).ok, 'a body was refused')
   }
   assertBench(n === h.ops, `validated ${n} of ${h.ops} ops`)
   return n
 }
 
-/** One ops row as the store writes it (op-log.ts insertOp), in its column order. */
-export type RawRow = readonly [
-  author: string,
-  seq: number,
-  hash: Uint8Array,
-  wallMs: number,
-  logical: number,
-  kind: string,
-  idempotencyKey: string | null,
-  bytes: Uint8Array,
-  sig: Uint8Array | null,
-]
+/** One statement of raw_sqlite: the index of its SQL in RawPlan.sql, and its arguments. */
+export type RawStmt = readonly [sql: number, args: readonly SQLInputValue[]]
 
-/** The history's rows, batch by batch, decoded ahead (untimed): raw_sqlite's input. */
-export function rawRows(h: History): RawRow[][] {
-  return h.batches.map((b) =>
-    decodeOk(b).map((e): RawRow => {
-      const o = e.op
-      return [
-        o.author,
-        o.seq,
-        e.hash,
-        o.hlc.wallMs,
-        o.hlc.logical,
-        o.kind,
-        o.idempotencyKey ?? null,
-        e.bytes,
-        e.sig ?? null,
-      ]
-    }),
-  )
+/** What raw_sqlite runs: per batch, the INSERTs of that batch's op rows and view rows. */
+export type RawPlan = {
+  readonly sql: readonly string[]
+  readonly batches: readonly (readonly RawStmt[])[]
+  /** view rows in the plan (FTS rows included) */
+  readonly viewRows: number
 }
 
-const insertSql =
+const insertOpSql =
   'INSERT INTO ops (author, seq, hash, wall_ms, logical, kind, idempotency_key, bytes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
 
-/** raw_sqlite: one prepared INSERT per row, one transaction per batch of rows, nothing else. */
-export function rawRun(db: DatabaseSync, batches: readonly (readonly RawRow[])[]): void {
-  const insert = db.prepare(insertSql)
-  for (const rows of batches) {
+/**
+ * How a view table's rows are placed in batches: by the op that wrote them (`op`: its author and seq
+ * columns), or by the batch of the last op of their entity (`entity`: the entity's name from the row).
+ * Tables left out: views_meta (metrics counters, not rows of the data) and versions_fts (made from
+ * versions rows, below).
+ */
+const rawTables: readonly { table: string; place: 'op' | ((r: Record<string, SQLOutputValue>) => string) }[] =
+  [
+    { table: 'op_entity', place: 'op' },
+    { table: 'idempotency', place: 'op' },
+    { table: 'versions', place: 'op' },
+    { table: 'tickets', place: (r) => `fact:${String(r.fact_id)}` },
+    { table: 'resolved', place: (r) => `fact:${String(r.fact_id)}` },
+    { table: 'trust_shares', place: (r) => `fact:${String(r.fact_id)}` },
+    { table: 'statuses', place: (r) => `status:${String(r.author)}` },
+    { table: 'agents', place: (r) => `agent:${String(r.author)}` },
+    { table: 'configs', place: (r) => `config:${String(r.key)}` },
+    { table: 'counters', place: (r) => `counter:${String(r.name)}` },
+    { table: 'tasks', place: (r) => `task:${String(r.task_id)}` },
+    { table: 'task_depends', place: (r) => `task:${String(r.task_id)}` },
+  ]
+
+/**
+ * raw_sqlite's input, made untimed: the history ingested once by Grapevine into a scratch store in
+ * dir, and every row it holds read back: the op rows, and the view rows, each placed in the batch of
+ * the op that made it (an entity's number in the batch of its first op; a register, task or counter
+ * row, which the store rewrites as its ops come, once, in the batch of its entity's last op); the FTS
+ * rows made from the versions rows as the store makes them (views-write.ts searchBody). So raw_sqlite
+ * inserts the very rows ingest leaves, each once, batch by batch, with no reads, deletes or upserts.
+ */
+export function rawPlan(h: History, dir: string): RawPlan {
+  const path = join(dir, 'plan.db')
+  const s = openFresh(dir, 'plan.db')
+  const sql: string[] = [insertOpSql]
+  const batches: RawStmt[][] = h.batches.map(() => [])
+  const batchOf = new Map<string, number>()
+  let viewRows = 0
+  try {
+    h.batches.forEach((b, k) => {
+      const ops = decodeOk(b)
+      for (const e of ops) {
+        const o = e.op
+        batchOf.set(`${o.author}\n${o.seq}`, k)
+        const args = [
+          o.author,
+          o.seq,
+          e.hash,
+          o.hlc.wallMs,
+          o.hlc.logical,
+          o.kind,
+          o.idempotencyKey ?? null,
+          e.bytes,
+          e.sig ?? null,
+        ]
+        ;(batches[k] as RawStmt[]).push([0, args])
+      }
+    })
+    ingestRun(s, h)
+    checkViews(s.db, h)
+    const opBatch = (author: SQLOutputValue | undefined, seq: SQLOutputValue | undefined): number => {
+      const k = batchOf.get(`${String(author)}\n${String(seq)}`)
+      assertBench(k !== undefined, `a view row names op ${String(seq)} of an author not in the history`)
+      return k
+    }
+    // entities: numbered in order of first appearance; placed in the batch of their first op
+    const firstOf = new Map<number, number>()
+    const lastOf = new Map<string, number>()
+    const names = new Map<number, string>()
+    for (const r of s.db.prepare('SELECT id, entity FROM entities').all())
+      names.set(r.id as number, r.entity as string)
+    for (const r of s.db.prepare('SELECT author, seq, entity FROM op_entity').all()) {
+      const k = opBatch(r.author, r.seq)
+      const id = r.entity as number
+      firstOf.set(id, Math.min(firstOf.get(id) ?? k, k))
+      const name = names.get(id) as string
+      lastOf.set(name, Math.max(lastOf.get(name) ?? k, k))
+    }
+    const add = (k: number, table: string, row: Record<string, SQLOutputValue>): void => {
+      const cols = Object.keys(row)
+      const text = `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`
+      let i = sql.indexOf(text)
+      if (i < 0) i = sql.push(text) - 1
+      ;(batches[k] as RawStmt[]).push([i, Object.values(row) as SQLInputValue[]])
+      viewRows++
+    }
+    for (const r of s.db.prepare('SELECT id, entity FROM entities ORDER BY id').all())
+      add(firstOf.get(r.id as number) as number, 'entities', r)
+    for (const { table, place } of rawTables) {
+      const select =
+        table === 'versions' ? 'SELECT rowid AS rowid, * FROM versions' : `SELECT * FROM ${table}`
+      for (const r of s.db.prepare(select).all()) {
+        const k = place === 'op' ? opBatch(r.author, r.seq) : lastOf.get(place(r))
+        assertBench(k !== undefined, `a row of ${table} belongs to no op of the history`)
+        add(k, table, r)
+        if (table === 'versions' && r.channel !== null) {
+          const value = JSON.parse(r.value as string) as unknown
+          const body = (r.text as string | null) ?? (typeof value === 'string' ? value : '')
+          const tagList = (JSON.parse(r.tags as string) as string[]).join(' ')
+          add(k, 'versions_fts', { rowid: r.rowid as number, body, tags: tagList })
+        }
+      }
+    }
+  } finally {
+    opLog.close(s)
+    rmSync(path, { force: true })
+  }
+  return { sql, batches, viewRows }
+}
+
+/** raw_sqlite: the plan's INSERTs with prepared statements, one transaction per batch, nothing else. */
+export function rawRun(db: DatabaseSync, plan: RawPlan): void {
+  const st = plan.sql.map((q) => db.prepare(q))
+  for (const stmts of plan.batches) {
     db.exec('BEGIN IMMEDIATE')
-    for (const r of rows) insert.run(...r)
+    for (const [i, args] of stmts) (st[i] as StatementSync).run(...args)
     db.exec('COMMIT')
   }
 }
@@ -369,6 +645,46 @@ function checkRaw(db: DatabaseSync, h: History): number {
   return got.reduce((n, r) => n + r.n, 0)
 }
 
+/**
+ * The views canary: the view tables hold what the history must make (counted by the generator): a
+ * versions row per live version (every entry; a keyed fact's last), an FTS row per entry (a full-text match of the planted word counts exactly
+ * the entries that carry it), an op_entity row per op, the keyed facts' rewrites, the tasks, statuses and
+ * counter rows. Throws on the first difference, so a benchmark of an ingest that skips the views (or of
+ * bodies the validator refuses, which make no rows) cannot report a figure. Returns the rows checked.
+ */
+export function checkViews(db: DatabaseSync, h: History): number {
+  const x = h.expect
+  const one = (q: string, ...args: SQLInputValue[]): number => (db.prepare(q).get(...args) as { n: number }).n
+  const want: [string, number, number][] = [
+    ['versions rows (one per live version)', one('SELECT count(*) AS n FROM versions'), x.live],
+    ['channel entries', one('SELECT count(*) AS n FROM versions WHERE channel IS NOT NULL'), x.entries],
+    [
+      `full-text matches of the planted word "${plantedWord}"`,
+      one('SELECT count(*) AS n FROM versions_fts WHERE versions_fts MATCH ?', `"${plantedWord}"`),
+      x.planted,
+    ],
+    ['op_entity rows (one per op)', one('SELECT count(*) AS n FROM op_entity'), h.ops],
+    [
+      'live versions that superseded one',
+      one("SELECT count(*) AS n FROM versions WHERE supersedes <> '[]'"),
+      x.rewritten,
+    ],
+    ['tasks', one('SELECT count(*) AS n FROM tasks'), x.tasks],
+    ['statuses', one('SELECT count(*) AS n FROM statuses'), x.statuses],
+    ['counter rows', one('SELECT count(*) AS n FROM counters'), x.counterRows],
+  ]
+  let n = 0
+  for (const [what, got, expected] of want) {
+    assertBench(got === expected, `the views hold ${got} ${what}, expected ${expected}`)
+    n += got
+  }
+  assertBench(
+    x.planted > 0 && x.superseding > 0 && x.tasks > 0,
+    'the history has no planted word, rewrite or task',
+  )
+  return n
+}
+
 function dirBytes(dir: string): number {
   return readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0)
 }
@@ -379,8 +695,8 @@ function rotate<T>(xs: readonly T[], by: number): T[] {
 }
 
 /** Opens a fresh store, checking that it runs with the durability the store promises. */
-function openFresh(dir: string): OpLog {
-  const r = opLog.open(join(dir, 'store.db'))
+function openFresh(dir: string, name = 'store.db'): OpLog {
+  const r = opLog.open(join(dir, name))
   assertBench(r.ok, r.ok ? '' : r.detail)
   const s = r.value
   const mode = (s.db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode
@@ -428,31 +744,47 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
 
     const t = performance.now()
     const h = peerHistory(p)
-    const raw = rawRows(h)
+    const planDir = mkdtempSync(join(base, 'plan-'))
+    const raw = rawPlan(h, planDir)
+    rmSync(planDir, { recursive: true, force: true })
     const n = h.ops
+    const kinds = Object.entries(h.expect.byKind)
+      .map(([k, c]) => `${k} ${((c / n) * 100).toFixed(0)}%`)
+      .join(', ')
     say(
-      `  history: ${p.authors} authors x ${p.opsPerAuthor} ops = ${n} fact.assert ops, signed batch_head in ` +
-        `${h.batches.length} batches of <= ${p.batchOps}, sent round-robin; every ${p.keyEvery}th op has an idempotency key`,
+      `  history: ${p.authors} authors x ${p.opsPerAuthor} ops = ${n} ops, signed batch_head in ` +
+        `${h.batches.length} batches of <= ${p.batchOps}, sent round-robin; every ${p.keyEvery}th entry has an idempotency key`,
+    )
+    say(
+      `  ops: ${kinds}; ${h.expect.entries} channel entries, ${h.expect.superseding} rewrites of a keyed fact ` +
+        `(superseding the author's last version), ${h.expect.tasks} tasks`,
+    )
+    say(
+      `  view rows: ${raw.viewRows} (${(raw.viewRows / n).toFixed(2)} per op, FTS rows included) beside the ${n} op rows`,
     )
     say(
       `  sizes: body JSON ${h.bodyJsonBytes.median} B [${h.bodyJsonBytes.min}..${h.bodyJsonBytes.max}], op ` +
         `${h.opBytes.median} B [${h.opBytes.min}..${h.opBytes.max}], on the wire ${(h.wireBytes / n).toFixed(1)} B/op ` +
         `(built and signed untimed in ${((performance.now() - t) / 1000).toFixed(1)} s)`,
     )
-    say('  grapevine_ingest: decodeBatch + opLog.ingest per batch into a fresh store (WAL, synchronous=FULL)')
-    say('  raw_sqlite:       the same rows, pre-decoded, one prepared INSERT each, a transaction per batch')
+    say(
+      '  grapevine_ingest: decodeBatch + opLog.ingest per batch into a fresh store (WAL, synchronous=FULL):',
+    )
+    say('                    chain and signatures verified, bodies checked, ops and view rows written')
+    say('  raw_sqlite:       the same op rows and view rows, pre-made, one prepared INSERT each, a')
+    say('                    transaction per batch; nothing validated, derived, read or deleted')
     say('  decode_validate:  decodeBatch + validateOps against heads in memory (no SQLite)')
+    say('  decode_validate_parse: decode_validate + every body checked (knowledge parseOpOnce)')
     say('  raw_sqlite_nosync: raw_sqlite with synchronous=OFF: not durable, a diagnostic of disk waits')
-    say('  NOTE: this measures the op log only; the knowledge views are not built yet and will add cost.')
     say(`  rounds: ${p.rounds} (interleaved, order rotating); figures are medians [min..max]`)
     say('')
 
     const samples = new Map<System, Sample[]>(systems.map((s) => [s, []]))
     const runOnce = (system: System, deep: boolean): Sample => {
-      if (system === 'decode_validate') {
+      if (system === 'decode_validate' || system === 'decode_validate_parse') {
         fullGc()
         const t0 = performance.now()
-        decodeValidateRun(h)
+        decodeValidateRun(h, system === 'decode_validate_parse')
         return { opsPerS: (n / (performance.now() - t0)) * 1000 }
       }
       const dir = mkdtempSync(join(base, `${system}-`))
@@ -467,6 +799,7 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
           else rawRun(s.db, raw) // raw_sqlite and raw_sqlite_nosync
           ms = performance.now() - t0
           checks += system === 'grapevine_ingest' ? checkStore(s, h, { deep }) : checkRaw(s.db, h)
+          checkViews(s.db, h)
           if (deep && system === 'grapevine_ingest') {
             const ic = opLog.integrityCheck(s)
             assertBench(ic.length === 1 && ic[0] === 'ok', `integrity_check: ${ic.join('; ')}`)
@@ -532,10 +865,12 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
       `ingest / raw_sqlite, per round: ${fmt.ratio(vsRaw.median)} [${fmt.ratio(vsRaw.min)}..${fmt.ratio(vsRaw.max)}]`,
     )
 
-    // ---- where ingest's time goes, per round: decode+validate measured alone, the rest is SQLite; of
-    // that, raw_sqlite does the same inserts, raw_sqlite_nosync the same without waiting for the disk
+    // ---- where ingest's time goes, per round: decode+validate and body checks measured alone, the rest
+    // is deriving view rows and SQLite; raw_sqlite does the same inserts, raw_sqlite_nosync the same
+    // without waiting for the disk
     const usIng = usPerOp('grapevine_ingest')
     const usDv = usPerOp('decode_validate')
+    const usDvp = usPerOp('decode_validate_parse')
     const usRaw = usPerOp('raw_sqlite')
     const usNosync = usPerOp('raw_sqlite_nosync')
     const perRound = (f: (i: number) => number): Summary => summarize(usIng.map((_, i) => f(i)))
@@ -544,13 +879,19 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
       ['ingest, total', 'total_us_per_op', 'grapevine_ingest', summarize(usIng)],
       ['  decode + validate (in memory, measured alone)', 'us_per_op', 'decode_validate', summarize(usDv)],
       [
-        '  SQLite (ingest - decode_validate)',
-        'store_us_per_op',
-        'grapevine_ingest',
-        perRound((i) => atRound(usIng, i) - atRound(usDv, i)),
+        '  body checks (decode_validate_parse - decode_validate)',
+        'body_check_us_per_op',
+        'decode_validate_parse',
+        perRound((i) => atRound(usDvp, i) - atRound(usDv, i)),
       ],
       [
-        '    inserts, not waiting for the disk (raw_sqlite_nosync)',
+        '  views and SQLite (ingest - decode_validate_parse)',
+        'store_us_per_op',
+        'grapevine_ingest',
+        perRound((i) => atRound(usIng, i) - atRound(usDvp, i)),
+      ],
+      [
+        '    inserts of the same rows, not waiting for the disk (raw_sqlite_nosync)',
         'us_per_op',
         'raw_sqlite_nosync',
         summarize(usNosync),
@@ -562,10 +903,10 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
         perRound((i) => atRound(usRaw, i) - atRound(usNosync, i)),
       ],
       [
-        '    the store beyond raw inserts (head reads and upserts, row binding)',
+        '    beyond raw inserts (deriving rows, lookups, head, rewrites of touched entities)',
         'store_over_raw_us_per_op',
         'grapevine_ingest',
-        perRound((i) => atRound(usIng, i) - atRound(usDv, i) - atRound(usRaw, i)),
+        perRound((i) => atRound(usIng, i) - atRound(usDvp, i) - atRound(usRaw, i)),
       ],
     ]
     const total = summarize(usIng).median
@@ -586,7 +927,7 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
     const targets = [
       {
         id: 'ingest_ops_per_s',
-        text: 'ingest ops/s (op log only: views not built yet)',
+        text: 'ingest ops/s (verify + store + views)',
         value: ingMedian,
         bound: ingestTargetOpsPerS,
         shown: fmt.si(ingMedian),
