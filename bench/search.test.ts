@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { test } from 'node:test'
 import * as corpus from './lib/corpus.ts'
 import {
@@ -97,6 +98,20 @@ test('tokens and keys: unicode61-like tokens; the key orders by length, then new
     '2',
   ])
   assert.deepEqual(tokenize('SQLITE_BUSY at 3pm'), ['sqlite_busy', 'at', '3pm'])
+  // other scripts: letters of blocks FTS5 knows are kept, anything else separates
+  const mixed = 'Ελλάδα, Москва; 東京 😀 straße Ωmega 1×2'
+  const tokens = tokenize(mixed)
+  assert.deepEqual(tokens, ['ελλαδα', 'москва', '東京', 'straße', 'ωmega', '1', '2'])
+  // and FTS5 (unicode61, tokenchars '_') takes each of them as one token
+  const db = new DatabaseSync(':memory:')
+  db.exec(
+    `CREATE VIRTUAL TABLE f USING fts5(body, tokenize = "unicode61 remove_diacritics 0 tokenchars '_'")`,
+  )
+  db.exec(`CREATE VIRTUAL TABLE v USING fts5vocab(f, 'row')`)
+  db.prepare('INSERT INTO f (body) VALUES (?)').run(tokens.join(' '))
+  const vocab = (db.prepare('SELECT term FROM v').all() as { term: string }[]).map((r) => r.term)
+  assert.deepEqual(vocab.sort(), [...tokens].sort())
+  db.close()
   const a = searchKey(12, 7)
   assert.equal(keyTokens(a), 12)
   assert.equal(keyId(a), 7)

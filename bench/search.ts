@@ -69,18 +69,23 @@ function assertBench(cond: boolean, msg: string): asserts cond {
 // ---- tokens and keys
 
 /**
- * The tokens of a text: NFKD, combining marks removed, lower case, runs of letters, digits and `_` (the
- * store's FTS5 tokenizer is unicode61 with tokenchars '_'). The index is fed `tokens.join(' ')`, so FTS5
- * sees exactly these tokens whatever its own Unicode tables say, and D (a note's length) is known before
- * the insert; the build checks D against FTS5's docsize.
+ * Letters and digits outside ASCII that count as token characters: blocks whose letters FTS5's unicode61
+ * tables (Unicode 6.1) already class as letters (Latin-1 and Latin Extended, Greek, Cyrillic, Armenian,
+ * Hebrew, Arabic, kana, CJK unified ideographs up to U+9FCC, Hangul syllables). Anything else is a
+ * separator here, so a token never holds a character that FTS5 would split on: the D computed here is
+ * FTS5's D. (Text in other scripts is not searchable until its block is added here and checked.)
+ */
+const tokenRe =
+  /(?:[a-z0-9_]|[[\p{L}\p{N}]&&[\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF\u0531-\u0587\u05D0-\u05EA\u0620-\u064A\u3041-\u3096\u30A1-\u30FA\u4E00-\u9FCC\uAC00-\uD7A3]])+/gv
+
+/**
+ * The tokens of a text: NFKD, combining marks removed, lower case, runs of token characters (ASCII
+ * letters, digits and `_`, as the store's FTS5 tokenizer has tokenchars '_'; and the letters of
+ * `tokenRe`). The index is fed `tokens.join(' ')`, so FTS5 sees exactly these tokens and D (a note's
+ * length) is known before the insert; the build checks D against FTS5's docsize.
  */
 export function tokenize(text: string): string[] {
-  return text
-    .normalize('NFKD')
-    .replace(/\p{M}/gu, '')
-    .toLowerCase()
-    .split(/[^\p{L}\p{N}_]+/u)
-    .filter((t) => t.length > 0)
+  return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().match(tokenRe) ?? []
 }
 
 /** A note as the index sees it, the two FTS5 columns as the store has them: text, then tags. */
