@@ -298,7 +298,8 @@ function benchDraft(p: core.Prng, g: AuthorGen, seq: number, keyEvery: number, c
   } else if (r < 0.85) {
     const k = core.prng.nextInt(p, keyedFacts)
     const subject = (subjects[k % subjects.length] as string).toLowerCase().replaceAll(' ', '-')
-    const factId = `${subject}/${attributes[k % attributes.length] as string}#${k}`
+    // the author's own keys: concurrent writers of one key (conflicts) are not this benchmark's subject
+    const factId = `agent-${g.a}/${subject}/${attributes[k % attributes.length] as string}#${k}`
     const prev = g.lastVersion.get(factId)
     kind = 'fact.assert'
     body = {
