@@ -21,7 +21,7 @@ test('a quick run writes well-formed rows for every system, workload and target'
   const dir = mkdtempSync(join(tmpdir(), 'grapevine-bench-test-'))
   try {
     const outPath = join(dir, 'crdt.json')
-    const result = await runCrdt({ quick: true, outPath, log: () => {} })
+    const result = await runCrdt({ quick: true, repeats: 2, outPath, log: () => {} })
     const rows = JSON.parse(readFileSync(outPath, 'utf8')) as Row[]
     assert.deepEqual(rows, result.rows)
     assert.ok(result.checks > 1000, `only ${result.checks} state checks`)
@@ -50,6 +50,8 @@ test('a quick run writes well-formed rows for every system, workload and target'
     for (const m of ['speedup_vs_yjs', 'speedup_vs_loro', 'speedup_vs_automerge', 'speedup_vs_map']) {
       assert.ok(find('lww_set', 'grapevine', m) !== undefined, m)
     }
+    // (a) and (b) ran every system twice per round and kept the fastest
+    for (const s of systems) assert.equal(find('orset', s, 'repeats_per_round')?.value, 2, `repeats of ${s}`)
     // the info variants without a wall-clock read, compared with the same rounds' plain Map / Set
     for (const w of ['lww_set_fixed_clock', 'orset_fixed_clock']) {
       assert.ok((find(w, 'grapevine', 'ops_per_s')?.value ?? 0) > 0, w)
