@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import * as core from '../core/index.ts'
 import type { Json } from '../core/index.ts'
 import * as k from './index.ts'
 import { createWriter, testAuthor, write } from './knowledge.test-util.ts'
@@ -216,4 +217,31 @@ test('string order is code point order (UTF-8 byte order, as SQLite BINARY)', ()
     [...xs].sort(k.compareStrings),
     [...xs].sort((x, y) => Buffer.compare(bytes(x), bytes(y))),
   )
+})
+
+test('kinds: a value at the size limit passes and one byte over is refused, whatever its shape', () => {
+  // the check first bounds a value's size without encoding it; the limit must stay exact
+  const coreEncodedLength = (v: Json): number => core.json.encode(v).length
+  const shapes: ((n: number) => Json)[] = [
+    (n) => 'x'.repeat(n), // ascii
+    (n) => `${'é'.repeat(Math.floor(n / 2))}${n % 2 === 1 ? 'x' : ''}`, // 2-byte UTF-8
+    (n) => ({ a: 'x'.repeat(n), b: [1, 2.5, null, true, { c: '€' }] }), // nested
+    (n) => ['😀'.repeat(Math.floor(n / 4)), 'y'.repeat(n % 4)], // 4-byte UTF-8, 2 UTF-16 units each
+  ]
+  for (const shape of shapes) {
+    // find the payload length whose encoded size is exactly the limit (sizes grow by 1 per unit of n,
+    // up to the multi-byte steps, so search for the largest n within the limit)
+    let n = 0
+    const bytes = (x: number): number => coreEncodedLength(shape(x))
+    while (bytes(n + 4096) <= k.valueBytesMax) n += 4096
+    while (bytes(n + 1) <= k.valueBytesMax) n++
+    const at = shape(n)
+    assert.ok(bytes(n) <= k.valueBytesMax)
+    assert.ok(k.parseBody('fact.assert', { ...okAssert, value: at }).ok, `${bytes(n)} bytes`)
+    let m = n + 1
+    while (bytes(m) <= k.valueBytesMax) m++
+    const over = k.parseBody('fact.assert', { ...okAssert, value: shape(m) })
+    assert.equal(over.ok, false)
+    if (!over.ok) assert.match(over.detail, new RegExp(`value is ${bytes(m)} bytes encoded, over the limit`))
+  }
 })

@@ -155,6 +155,29 @@ function freeText(bytesMax: number) {
   })
 }
 
+/** Most bytes a uvarint or svarint of a safe integer takes (7 bits a byte, 53 bits), and an f64. */
+const varintBytesMax = 8
+
+/**
+ * An upper bound of a JSON value's canonical size (core json.ts: a tag byte, varint counts and lengths,
+ * <= 3 UTF-8 bytes per UTF-16 unit), without encoding it; stops counting once over `limit`. A value
+ * whose bound is within a limit is within it; only one over it needs the exact (encoded) size.
+ */
+function jsonBytesBound(v: Json, limit: number): number {
+  if (typeof v === 'string') return 1 + varintBytesMax + 3 * v.length
+  if (v === null || typeof v !== 'object') return 1 + varintBytesMax
+  let n = 1 + varintBytesMax
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length && n <= limit; i++) n += jsonBytesBound(v[i] as Json, limit - n)
+    return n
+  }
+  for (const k in v) {
+    if (n > limit) break
+    n += varintBytesMax + 3 * k.length + jsonBytesBound((v as { readonly [key: string]: Json })[k] as Json, limit - n)
+  }
+  return n
+}
+
 /** Any JSON value of at most bytesMax bytes in the core's canonical form. */
 function jsonValue(bytesMax: number) {
   return z
@@ -162,6 +185,7 @@ function jsonValue(bytesMax: number) {
       error: typeError('a JSON value'),
     })
     .superRefine((v, ctx) => {
+      if (jsonBytesBound(v, bytesMax) <= bytesMax) return
       const n = core.json.encode(v).length
       if (n > bytesMax)
         ctx.addIssue({ code: 'custom', message: `is ${n} bytes encoded, over the limit of ${bytesMax}` })

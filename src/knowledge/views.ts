@@ -562,19 +562,32 @@ function versionRow(
   factId: string,
   b: Extract<KnownBody, { kind: 'fact.assert' }>['body'],
 ): VersionRow {
+  return versionRowOf(x.op, x.dot, factId, b)
+}
+
+/**
+ * The version row of a `fact.assert` op (its dot and fact given): the one place a VersionRow is made,
+ * so a store writing a new fact's only version without the model writes the model's row.
+ */
+export function versionRowOf(
+  op: Op,
+  dot: DotRef,
+  factId: string,
+  b: Extract<KnownBody, { kind: 'fact.assert' }>['body'],
+): VersionRow {
   return {
     fact_id: factId,
-    dot: x.dot,
-    author: x.op.author,
-    seq: x.op.seq,
-    created_at: x.op.hlc,
+    dot,
+    author: op.author,
+    seq: op.seq,
+    created_at: op.hlc,
     value: b.value,
     verified: b.verified,
     ttl_seconds: b.ttl_seconds ?? null,
     valid_from: b.valid_from ?? null,
     valid_to: b.valid_to ?? null,
     causal_id: b.causal_id ?? null,
-    idempotency_key: x.op.idempotencyKey ?? null,
+    idempotency_key: op.idempotencyKey ?? null,
     channel: b.channel ?? null,
     tags: b.tags ?? [],
     text: b.text ?? null,

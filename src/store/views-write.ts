@@ -37,7 +37,18 @@ export const meta = {
 export type ViewWriter = {
   readonly db: DatabaseSync
   readonly st: ReturnType<typeof prepare>
+  /**
+   * Ops this writer decoded lately, by author and seq, each with its body check remembered (parseOpOnce
+   * keys on the op object): re-deriving an entity touched again (a keyed fact rewritten) reads its ops'
+   * dots and hashes from the log and decodes and checks only those not here. An entry is used only if
+   * its hash is the stored op's (a dot names one op in a store, forks are refused; the hash check also
+   * covers an op cached by a transaction that rolled back). At most opCacheMax entries, oldest out.
+   */
+  readonly opCache: Map<string, EncodedOp>
 }
+
+/** Ops kept by a writer's opCache: with their decoded bodies and checks, ~2 KB each: ~30 MB at most. */
+export const opCacheMax = 16_384
 
 function prepare(db: DatabaseSync) {
   const p = (sql: string): StatementSync => db.prepare(sql)
@@ -62,7 +73,7 @@ function prepare(db: DatabaseSync) {
     newEntity: p('INSERT INTO entities (entity) VALUES (?) ON CONFLICT (entity) DO NOTHING RETURNING id'),
     insertEntity: p('INSERT INTO op_entity (author, seq, entity, shadowed) VALUES (?, ?, ?, ?)'),
     entityOps: p(
-      'SELECT o.bytes AS bytes, o.hash AS hash FROM op_entity e JOIN ops o ON o.author = e.author AND o.seq = e.seq ' +
+      'SELECT o.author AS author, o.seq AS seq, o.hash AS hash FROM op_entity e JOIN ops o ON o.author = e.author AND o.seq = e.seq ' +
         'WHERE e.entity = ? AND e.shadowed = 0',
     ),
     opAt: p('SELECT bytes, hash FROM ops WHERE author = ? AND seq = ?'),
@@ -129,7 +140,17 @@ export function viewsCurrent(db: DatabaseSync): boolean {
  * damaged views schema: rebuild repairs it).
  */
 export function createViewWriter(db: DatabaseSync): ViewWriter {
-  return { db, st: prepare(db) }
+  return { db, st: prepare(db), opCache: new Map() }
+}
+
+function cacheKey(author: string, seq: number): string {
+  return `${author}\n${seq}`
+}
+
+function remember(w: ViewWriter, e: EncodedOp): void {
+  const c = w.opCache
+  if (c.size >= opCacheMax) c.delete(c.keys().next().value as string)
+  c.set(cacheKey(e.op.author, e.op.seq), e)
 }
 
 /** Drops every view table and creates them empty (inside the caller's transaction). */
@@ -183,6 +204,7 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
   for (const e of ops) {
     const op = e.op
     const r = knowledge.parseOpOnce(op)
+    if (r.ok) remember(w, e)
     let entity: string | undefined
     if (r.ok) entity = knowledge.entityOfKnown(op, r.value)
     else if (r.reason === 'unknown_kind') unknown++
@@ -248,12 +270,27 @@ export function loadEntity(w: ViewWriter, entity: string): EncodedOp[] {
 }
 
 function loadEntityId(w: ViewWriter, id: number): EncodedOp[] {
-  return (w.st.entityOps.all(id) as { bytes: Uint8Array; hash: Uint8Array }[]).map(decodeStored)
+  const rows = w.st.entityOps.all(id) as { author: string; seq: number; hash: Uint8Array }[]
+  const out: EncodedOp[] = []
+  for (const r of rows) {
+    const e = opAt(w, r.author, r.seq, r.hash)
+    // reason: op_entity rows name stored ops (same transaction, and the join found it)
+    if (e === undefined) throw new core.AssertionFailed(`store: op ${r.seq} of ${r.author} vanished`)
+    out.push(e)
+  }
+  return out
 }
 
-function opAt(w: ViewWriter, author: string, seq: number): EncodedOp | undefined {
+/** The stored op at (author, seq), from the cache when its hash is known and matches. */
+function opAt(w: ViewWriter, author: string, seq: number, hash?: Uint8Array): EncodedOp | undefined {
+  const hit = w.opCache.get(cacheKey(author, seq))
+  if (hit !== undefined && hash !== undefined && core.codec.bytesEqual(hit.hash, hash)) return hit
   const r = w.st.opAt.get(author, seq) as { bytes: Uint8Array; hash: Uint8Array } | undefined
-  return r === undefined ? undefined : decodeStored(r)
+  if (r === undefined) return undefined
+  if (hit !== undefined && core.codec.bytesEqual(hit.hash, r.hash)) return hit
+  const e = decodeStored(r)
+  remember(w, e)
+  return e
 }
 
 /** Replaces an entity's rows with those the model derives (see the header for the shortcuts). */
@@ -263,6 +300,18 @@ function derive(w: ViewWriter, entity: string, t: Touch, watermarkMs: number): v
   const type = entity.slice(0, colon)
   const id = entity.slice(colon + 1)
   const incremental = !t.fresh && !t.displaced
+  if (t.fresh && type === 'fact' && t.ops.length === 1) {
+    // a new fact of one op (every channel entry): an assert is its only version, live (nothing else can
+    // supersede it), with no ticket, resolution or trust (those need two versions); a lone retract
+    // observes nothing present and makes no row
+    const e = t.ops[0] as EncodedOp
+    const r = knowledge.parseOpOnce(e.op)
+    if (r.ok && r.value.kind === 'fact.assert') {
+      const dot = knowledge.formatDot({ node: e.op.author, seq: e.op.seq })
+      writeVersion(w, knowledge.versionRowOf(e.op, dot, id, r.value.body), t.id, watermarkMs)
+    }
+    return
+  }
   let ops: EncodedOp[]
   if (t.fresh) ops = t.ops
   else if (incremental && (type === 'status' || type === 'agent' || type === 'config')) {
@@ -382,35 +431,39 @@ export function deleteVersions(w: ViewWriter, deleted: readonly unknown[]): void
     if (d.channel !== null) w.st.deleteFts.run(d.id)
 }
 
+/** A live version's row (and its search index entry if it is a channel entry), unless purged. */
+function writeVersion(w: ViewWriter, r: VersionRow, entityNo: number, watermarkMs: number): void {
+  const st = w.st
+  const exp = expiresMs(r)
+  if (exp !== null && exp <= watermarkMs) return // purged
+  const { lastInsertRowid } = st.insertVersion.run(
+    entityNo,
+    r.fact_id,
+    r.author,
+    r.seq,
+    r.created_at.wallMs,
+    r.created_at.logical,
+    JSON.stringify(r.value),
+    r.verified ? 1 : 0,
+    r.ttl_seconds,
+    exp,
+    r.valid_from,
+    r.valid_to,
+    r.causal_id,
+    r.idempotency_key,
+    r.channel,
+    JSON.stringify(r.tags),
+    r.text,
+    JSON.stringify(r.supersedes),
+  )
+  if (r.channel !== null) {
+    st.insertFts.run(lastInsertRowid, searchBody(r), r.tags.join(' '))
+  }
+}
+
 function writeFact(w: ViewWriter, d: Dump, entityNo: number, factId: string, watermarkMs: number): void {
   const st = w.st
-  for (const r of d.versions) {
-    const exp = expiresMs(r)
-    if (exp !== null && exp <= watermarkMs) continue // purged
-    const { lastInsertRowid } = st.insertVersion.run(
-      entityNo,
-      r.fact_id,
-      r.author,
-      r.seq,
-      r.created_at.wallMs,
-      r.created_at.logical,
-      JSON.stringify(r.value),
-      r.verified ? 1 : 0,
-      r.ttl_seconds,
-      exp,
-      r.valid_from,
-      r.valid_to,
-      r.causal_id,
-      r.idempotency_key,
-      r.channel,
-      JSON.stringify(r.tags),
-      r.text,
-      JSON.stringify(r.supersedes),
-    )
-    if (r.channel !== null) {
-      st.insertFts.run(lastInsertRowid, searchBody(r), r.tags.join(' '))
-    }
-  }
+  for (const r of d.versions) writeVersion(w, r, entityNo, watermarkMs)
   for (const r of d.tickets)
     st.insertTicket.run(r.ticket_id, factId, JSON.stringify(r.dots), r.opened_at.wallMs, r.opened_at.logical)
   for (const r of d.resolved)
