@@ -48,7 +48,7 @@ const nodeGlobals = /** @type {const} */ ({
 })
 
 export default defineConfig(
-  { ignores: ['bench/results/**', 'tmp/**', 'coverage/**'] },
+  { ignores: ['bench/results/**', 'tmp/**', 'coverage/**', 'dist/**'] },
 
   js.configs.recommended,
 

@@ -31,8 +31,22 @@ test(
         assert.ok(Number.isFinite(r.value) && r.value > 0, `${r.workload}/${r.metric} = ${r.value}`)
       }
       const names = cases(p).map((c) => c.name)
-      assert.deepEqual(names, ['node_e_0', 'tail_n20', 'tail_n20_json', 'search', 'fact_get'])
-      for (const w of ['node_e_0', 'tail_n20_300', 'tail_n20_json_300', 'search_300', 'fact_get_300']) {
+      assert.deepEqual(names, [
+        'node_e_0',
+        'tail_n20',
+        'tail_n20_source',
+        'tail_n20_json',
+        'search',
+        'fact_get',
+      ])
+      for (const w of [
+        'node_e_0',
+        'tail_n20_300',
+        'tail_n20_source_300',
+        'tail_n20_json_300',
+        'search_300',
+        'fact_get_300',
+      ]) {
         const runs = rows.find((r) => r.workload === w && r.metric === 'runs')
         assert.equal(runs?.value, 3, `${w} ran 3 times`)
       }

@@ -9,9 +9,14 @@
  * DIR/startup-<key> where the key names the size and the store's format; a `ready` file marks a
  * complete build, so an interrupted build is started again.
  *
+ * The CLI: as `npm install` leaves it, bundled into dist/grapevine.mjs (bin/build-cli.js, run first, so the
+ * bundle holds the sources as they are now; GRAPEVINE_CLI=bundle makes bin/grapevine.js refuse a stale one).
+ * Without esbuild, the sources.
+ *
  * The timing: ONE hyperfine run over the commands, each started the same way (no shell, the Node of
  * node_modules/.bin): `node -e 0` (the floor: starting Node at all) and `node bin/grapevine.js tail -n 20`,
- * then, for information, `--json tail -n 20`, `search`, and `fact get`. Each is first run once and its
+ * then, for information, the same tail from the .ts sources (GRAPEVINE_CLI=source, through env),
+ * `--json tail -n 20`, `search`, and `fact get`. Each is first run once and its
  * output checked (exit 0, the lines it must print), so that a fast failure cannot pass for a fast command.
  * Reported per command: mean, median, p95 and min; and each command's ratio to node -e 0 (mean and median).
  *
@@ -199,7 +204,8 @@ export function buildHome(p: Params): string {
 type Case = {
   name: string
   system: Row['system']
-  args: string[]
+  /** The program and its arguments. */
+  argv: string[]
   check: (stdout: string) => string | undefined
 }
 
@@ -211,19 +217,26 @@ export function cases(p: Pick<Params, 'entries' | 'keyedFacts'>): Case[] {
     {
       name: 'node_e_0',
       system: 'node_e_0',
-      args: ['-e', '0'],
+      argv: [nodeBin, '-e', '0'],
       check: (o) => (o === '' ? undefined : 'printed something'),
     },
     {
       name: 'tail_n20',
       system: 'grapevine',
-      args: [cliBin, 'tail', '-n', '20'],
+      argv: [nodeBin, cliBin, 'tail', '-n', '20'],
+      check: (o) => (lines(o).length === want ? undefined : `printed ${lines(o).length} lines, not ${want}`),
+    },
+    {
+      // the same command run from the .ts sources, not the bundle (through env: ~1 ms more to start)
+      name: 'tail_n20_source',
+      system: 'grapevine',
+      argv: ['/usr/bin/env', 'GRAPEVINE_CLI=source', nodeBin, cliBin, 'tail', '-n', '20'],
       check: (o) => (lines(o).length === want ? undefined : `printed ${lines(o).length} lines, not ${want}`),
     },
     {
       name: 'tail_n20_json',
       system: 'grapevine',
-      args: [cliBin, '--json', 'tail', '-n', '20'],
+      argv: [nodeBin, cliBin, '--json', 'tail', '-n', '20'],
       check: (o) => {
         const v: unknown = JSON.parse(o)
         return Array.isArray(v) && v.length === want ? undefined : `did not print an array of ${want} entries`
@@ -232,14 +245,14 @@ export function cases(p: Pick<Params, 'entries' | 'keyedFacts'>): Case[] {
     {
       name: 'search',
       system: 'grapevine',
-      args: [cliBin, 'search', plantedWord, '--limit', '20'],
+      argv: [nodeBin, cliBin, 'search', plantedWord, '--limit', '20'],
       check: (o) =>
         lines(o).length >= Math.min(1, planted) ? undefined : 'found no entry with the planted word',
     },
     {
       name: 'fact_get',
       system: 'grapevine',
-      args: [cliBin, 'fact', 'get', factId(0)],
+      argv: [nodeBin, cliBin, 'fact', 'get', factId(0)],
       check: (o) =>
         o.startsWith(`${factId(0)} = `)
           ? undefined
@@ -277,13 +290,23 @@ export async function runStartup(p: Params): Promise<{ rows: Row[] }> {
   p.log(
     `home: ${dir} (${fmt.si(p.entries)} entries + ${p.keyedFacts} keyed facts; ready in ${((performance.now() - started) / 1000).toFixed(1)} s)`,
   )
-  const env: NodeJS.ProcessEnv = { ...process.env, GRAPEVINE_HOME: dir, NO_COLOR: '1' }
+  // the CLI as npm install leaves it: bundled (bin/build-cli.js) from the sources as they are now
+  const built = spawnSync(nodeBin, [join(repoRoot, 'bin', 'build-cli.js')], { encoding: 'utf8' })
+  if (built.status !== 0) throw new Error(`startup bench: bin/build-cli.js failed: ${built.stderr.trim()}`)
+  const bundled = existsSync(join(repoRoot, 'dist', 'grapevine.mjs'))
+  p.log(bundled ? 'cli: dist/grapevine.mjs, just built' : `cli: from the sources (${built.stderr.trim()})`)
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    GRAPEVINE_HOME: dir,
+    NO_COLOR: '1',
+    GRAPEVINE_CLI: bundled ? 'bundle' : 'source',
+  }
   delete env['GRAPEVINE_DEBUG']
   const cs = cases(p)
   for (const c of cs) {
-    const r = spawnSync(nodeBin, c.args, { env, encoding: 'utf8' })
+    const r = spawnSync(c.argv[0] as string, c.argv.slice(1), { env, encoding: 'utf8' })
     const bad = r.status !== 0 ? `exit ${r.status}: ${r.stderr.trim()}` : c.check(r.stdout)
-    if (bad !== undefined) throw new Error(`startup bench: ${c.name} (${c.args.join(' ')}): ${bad}`)
+    if (bad !== undefined) throw new Error(`startup bench: ${c.name} (${c.argv.join(' ')}): ${bad}`)
   }
   const tmp = mkdtempSync(join(tmpdir(), 'grapevine-startup-'))
   try {
@@ -299,7 +322,7 @@ export async function runStartup(p: Params): Promise<{ rows: Row[] }> {
       '--export-json',
       json,
     ]
-    for (const c of cs) args.push('-n', c.name, [nodeBin, ...c.args].map(quoteArg).join(' '))
+    for (const c of cs) args.push('-n', c.name, c.argv.map(quoteArg).join(' '))
     const h = (p.hyperfine ?? runHyperfine)(args, env)
     if (h.status !== 0)
       throw new Error(`startup bench: hyperfine failed (exit ${h.status}): ${h.stderr.trim()}`)

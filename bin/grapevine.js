@@ -4,7 +4,7 @@
 // 22.13+ with --experimental-strip-types). On an older Node this shim re-runs itself with the Node that
 // `npm install` put in this package's node_modules (the `node` devDependency), if there is one.
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import module from 'node:module'
 import { fileURLToPath } from 'node:url'
 
@@ -19,7 +19,8 @@ if (recentEnough && stripsTypes) {
   // takes the start-up from ~300 ms to ~100 ms here. The cache lives in the OS temp dir (or
   // NODE_COMPILE_CACHE); a stale or missing cache only costs a recompile.
   module.enableCompileCache?.()
-  const mod = await import(new URL('../src/api/cli.ts', import.meta.url).href)
+  const bundle = freshBundle()
+  const mod = await import(bundle ?? new URL('../src/api/cli.ts', import.meta.url).href)
   await mod.run()
 } else {
   const localNode = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url))
@@ -35,6 +36,45 @@ if (recentEnough && stripsTypes) {
     )
     process.exit(1)
   }
+}
+
+/**
+ * The URL of dist/grapevine.mjs, the CLI bundled into one module by bin/build-cli.js (npm install builds
+ * it), if it is at least as new as every file it was built from (listed beside it); else undefined, and
+ * the CLI runs from the sources, so an edited source is never shadowed by an old bundle. One module
+ * instead of ~150 is most of the start-up. GRAPEVINE_CLI=source forces the sources; GRAPEVINE_CLI=bundle
+ * the bundle (an error if there is no fresh one: for tests and benchmarks).
+ * @returns {string | undefined}
+ */
+function freshBundle() {
+  const mode = process.env.GRAPEVINE_CLI
+  if (mode !== undefined && mode !== '' && mode !== 'source' && mode !== 'bundle') {
+    console.error(`grapevine: GRAPEVINE_CLI is ${JSON.stringify(mode)}: use source or bundle, or leave it unset`)
+    process.exit(2)
+  }
+  if (mode === 'source') return undefined
+  const root = new URL('..', import.meta.url)
+  const bundle = new URL('dist/grapevine.mjs', root)
+  let why
+  try {
+    const builtMs = statSync(bundle).mtimeMs
+    /** @type {{ inputs?: unknown }} */
+    const meta = JSON.parse(readFileSync(new URL('dist/grapevine.inputs.json', root), 'utf8'))
+    if (!Array.isArray(meta.inputs) || meta.inputs.length === 0) why = 'without a list of its inputs'
+    for (const f of Array.isArray(meta.inputs) ? meta.inputs : []) {
+      if (typeof f !== 'string') why = 'listed with a bad input'
+      else if ((statSync(new URL(f, root), { throwIfNoEntry: false })?.mtimeMs ?? Infinity) > builtMs) why = `older than ${f}`
+      if (why !== undefined) break
+    }
+  } catch (e) {
+    why = /** @type {NodeJS.ErrnoException} */ (e).code === 'ENOENT' ? 'not built' : `unreadable (${String(e)})`
+  }
+  if (why === undefined) return bundle.href
+  if (mode === 'bundle') {
+    console.error(`grapevine: GRAPEVINE_CLI=bundle, but dist/grapevine.mjs is ${why}: run npm run build:cli`)
+    process.exit(1)
+  }
+  return undefined
 }
 
 /**
