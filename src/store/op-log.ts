@@ -207,6 +207,8 @@ export function transaction<T>(s: OpLog, fn: () => T): T {
     return out
   } catch (e) {
     if (s.db.isTransaction) s.db.exec('ROLLBACK')
+    // the view writer may have cached what the rollback undid
+    if (s.views !== undefined) viewsWrite.dropCaches(s.views)
     throw e
   }
 }

@@ -44,16 +44,60 @@ export type ViewWriter = {
    * its hash is the stored op's (a dot names one op in a store, forks are refused; the hash check also
    * covers an op cached by a transaction that rolled back). At most opCacheMax entries, oldest out.
    */
-  readonly opCache: Map<string, EncodedOp>
+  readonly opCache: Cache<string, EncodedOp>
+  /**
+   * The model's views (knowledge Views) of facts this writer derived lately, by entity number, equal to
+   * viewsOf(the fact's effective ops) as of this writer's last commit: a fact touched again gets its
+   * new ops applied to them (the model is incremental) instead of being derived from every op it ever
+   * had. Valid only while no one else wrote: dropped when another connection committed (PRAGMA
+   * data_version, read at the start of every batch) and when a transaction of this writer rolled back
+   * (op-log.ts transaction calls dropCaches); a fact an op left (rule 3) is derived again in full.
+   */
+  readonly facts: Cache<number, knowledge.Views>
+  /** PRAGMA data_version when this writer last looked: another connection's commit changes it. */
+  dataVersion: number
 }
 
 /** Ops kept by a writer's opCache: with their decoded bodies and checks, ~2 KB each: ~30 MB at most. */
 export const opCacheMax = 16_384
+/** Facts whose model views a writer keeps. */
+export const factCacheMax = 4096
+
+/**
+ * A bounded map that forgets in generations: entries go into `young`; when it is full it becomes
+ * `old` (the previous old is dropped). O(1) per operation, no per-entry bookkeeping.
+ */
+type Cache<K, V> = { young: Map<K, V>; old: Map<K, V>; readonly half: number }
+
+function cache<K, V>(max: number): Cache<K, V> {
+  return { young: new Map(), old: new Map(), half: Math.max(1, Math.floor(max / 2)) }
+}
+
+function cacheGet<K, V>(c: Cache<K, V>, k: K): V | undefined {
+  return c.young.get(k) ?? c.old.get(k)
+}
+
+function cacheSet<K, V>(c: Cache<K, V>, k: K, v: V): void {
+  if (c.young.size >= c.half) {
+    c.old = c.young
+    c.young = new Map()
+  }
+  c.young.set(k, v)
+}
+
+/** Forgets every cached op and fact view (a transaction rolled back: they may hold what it undid). */
+export function dropCaches(w: ViewWriter): void {
+  w.opCache.young.clear()
+  w.opCache.old.clear()
+  w.facts.young.clear()
+  w.facts.old.clear()
+}
 
 function prepare(db: DatabaseSync) {
   const p = (sql: string): StatementSync => db.prepare(sql)
   return {
     metaGet: p('SELECT value FROM views_meta WHERE key = ?'),
+    dataVersion: p('PRAGMA data_version'),
     metaSet: p(
       'INSERT INTO views_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
     ),
@@ -140,7 +184,9 @@ export function viewsCurrent(db: DatabaseSync): boolean {
  * damaged views schema: rebuild repairs it).
  */
 export function createViewWriter(db: DatabaseSync): ViewWriter {
-  return { db, st: prepare(db), opCache: new Map() }
+  const st = prepare(db)
+  const dataVersion = (st.dataVersion.get() as { data_version: number }).data_version
+  return { db, st, opCache: cache(opCacheMax), facts: cache(factCacheMax), dataVersion }
 }
 
 function cacheKey(author: string, seq: number): string {
@@ -148,9 +194,7 @@ function cacheKey(author: string, seq: number): string {
 }
 
 function remember(w: ViewWriter, e: EncodedOp): void {
-  const c = w.opCache
-  if (c.size >= opCacheMax) c.delete(c.keys().next().value as string)
-  c.set(cacheKey(e.op.author, e.op.seq), e)
+  cacheSet(w.opCache, cacheKey(e.op.author, e.op.seq), e)
 }
 
 /** Drops every view table and creates them empty (inside the caller's transaction). */
@@ -187,6 +231,13 @@ type Touch = {
  */
 export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
   const st = w.st
+  const dv = (st.dataVersion.get() as { data_version: number }).data_version
+  if (dv !== w.dataVersion) {
+    // another connection committed since this writer last looked: its cached fact views may be stale
+    w.facts.young.clear()
+    w.facts.old.clear()
+    w.dataVersion = dv
+  }
   const touched = new Map<string, Touch>()
   let invalid = 0
   let unknown = 0
@@ -283,7 +334,7 @@ function loadEntityId(w: ViewWriter, id: number): EncodedOp[] {
 
 /** The stored op at (author, seq), from the cache when its hash is known and matches. */
 function opAt(w: ViewWriter, author: string, seq: number, hash?: Uint8Array): EncodedOp | undefined {
-  const hit = w.opCache.get(cacheKey(author, seq))
+  const hit = cacheGet(w.opCache, cacheKey(author, seq))
   if (hit !== undefined && hash !== undefined && core.codec.bytesEqual(hit.hash, hash)) return hit
   const r = w.st.opAt.get(author, seq) as { bytes: Uint8Array; hash: Uint8Array } | undefined
   if (r === undefined) return undefined
@@ -323,6 +374,19 @@ function derive(w: ViewWriter, entity: string, t: Touch, watermarkMs: number): v
     // sums only grow: add the new ops' sums (saturating, as the model does)
     for (const c of knowledge.dump(knowledge.viewsOf(t.ops)).counters)
       st.addCounter.run(c.name, c.author, c.p, c.n)
+    return
+  } else if (type === 'fact') {
+    // the fact's model views: cached ones with the new ops applied, else derived from all its ops
+    let v = incremental ? cacheGet(w.facts, t.id) : undefined
+    if (v === undefined) v = knowledge.viewsOf(loadEntityId(w, t.id))
+    else for (const e of t.ops) knowledge.apply(v, e)
+    cacheSet(w.facts, t.id, v)
+    const d = knowledge.dump(v)
+    deleteVersions(w, st.deleteVersions.all(t.id))
+    st.deleteTickets.run(id)
+    st.deleteResolved.run(id)
+    st.deleteTrust.run(id)
+    writeFact(w, d, t.id, id, watermarkMs)
     return
   } else ops = loadEntityId(w, t.id)
   const d = knowledge.dump(knowledge.viewsOf(ops))
