@@ -4,7 +4,8 @@
  *
  *   fts5_plain: `... WHERE fts MATCH ? ORDER BY rank LIMIT 20`, joined to the notes for the filters.
  *               FTS5 computes bm25() for every matching row (a docsize lookup and a poslist walk each),
- *               then sorts: its cost grows with the number of matches (1.4 s for a term in 25% of 1M).
+ *               then sorts: its cost grows with the number of matches (issue 3 measured 1.4 s at p95
+ *               for a term in 25% of 1M notes).
  *   grapevine:  the same FTS5 index, queried so that only a few dozen rows are scored (see docs/SEARCH.md):
  *
  *     - the FTS5 rowid is a *search key* sk = D * 2^32 + (2^32 - 1 - id), where D is the note's length in
