@@ -345,3 +345,109 @@ test('views: rule 3 displacement (an earlier op with the key arriving later) re-
     { numRuns: Math.ceil(numRuns / 3) },
   )
 })
+
+test('views: two connections writing one store: each one’s cached fact views take in the other’s ops', () => {
+  const arb = arbOpSet(40)
+    .map(resign)
+    .chain((chains) =>
+      fc.tuple(fc.constant(chains), arbDelivery(chains), fc.array(fc.boolean(), { maxLength: 200 })),
+    )
+  fc.assert(
+    fc.property(arb, ([chains, delivery, which]) => {
+      const one = fresh()
+      const other = opLog.open(one.path)
+      assert.ok(other.ok)
+      const two = other.value
+      try {
+        delivery.forEach((batch, i) => {
+          const v = opLog.ingest(which[i] === true ? two : one, batch, ingestNowMs)
+          assert.ok(v.ok || v.reason === 'duplicate' || v.reason === 'gap', v.ok ? '' : v.detail)
+        })
+        const all = chains.flat()
+        const want = memoryReads(all).dump()
+        assert.deepEqual(views.sqlReads(one).dump(), want)
+        assert.deepEqual(views.sqlReads(two).dump(), want)
+      } finally {
+        opLog.close(two)
+        drop(one)
+      }
+    }),
+    { numRuns: Math.ceil(numRuns / 3) },
+  )
+})
+
+test('views: a fact one connection cached and another wrote to since is derived with the other’s op', () => {
+  const one = fresh()
+  const other = opLog.open(one.path)
+  assert.ok(other.ok)
+  const two = other.value
+  const [sa, sb] = signers as [log.Signer, log.Signer]
+  const put = (signer: log.Signer, i: number, value: string, supersedes: string[], head?: log.Head) => {
+    const r = log.createOps(signer.author, head, [
+      {
+        hlc: { wallMs: t0Ms + i * 1000, logical: 0 },
+        kind: 'fact.assert',
+        body: { fact_id: 'deploy.region', value, supersedes, verified: false },
+      },
+    ])
+    assert.ok(r.ok)
+    return r.value[0] as log.EncodedOp
+  }
+  const a1 = put(sa, 1, 'eu', [])
+  const a2 = put(sa, 2, 'us', [`${sa.author}:1`], log.headOf(a1))
+  const b1 = put(sb, 3, 'ap', [`${sa.author}:2`]) // the other connection's writer saw a2
+  const a3 = put(sa, 4, 'sa', [`${sa.author}:2`], log.headOf(a2)) // concurrent with b1
+  const send = (s: OpLog, signer: log.Signer, e: log.EncodedOp) =>
+    assert.ok(opLog.ingest(s, log.signOps(signer, [e], 'batch_head'), ingestNowMs).ok)
+  send(one, sa, a1)
+  send(one, sa, a2) // `one` caches the fact's views
+  send(two, sb, b1)
+  send(one, sa, a3) // `one` must see b1, written by `two`
+  const want = memoryReads([a1, a2, b1, a3]).dump()
+  assert.equal(want.versions.length, 2) // b1 and a3, concurrent: a conflict
+  assert.deepEqual(views.sqlReads(one).dump(), want)
+  opLog.close(two)
+  drop(one)
+})
+
+test('views: a rolled-back batch leaves nothing in the writer’s cached fact views', () => {
+  const s = fresh()
+  const signer = signers[0] as log.Signer
+  const at = (i: number) => ({ wallMs: t0Ms + i * 1000, logical: 0 })
+  const assertOf = (i: number, value: string, supersedes: string[]) => ({
+    hlc: at(i),
+    kind: 'fact.assert',
+    body: { fact_id: 'deploy.region', value, supersedes, verified: false },
+  })
+  const first = log.createOps(signer.author, undefined, [
+    assertOf(1, 'eu', []),
+    assertOf(2, 'us', [`${signer.author}:1`]),
+  ])
+  assert.ok(first.ok)
+  const [a1, a2] = first.value as [log.EncodedOp, log.EncodedOp]
+  // two batches: the second touches a fact the writer has seen, so it caches the fact's views
+  assert.ok(opLog.ingest(s, log.signOps(signer, [a1], 'batch_head'), ingestNowMs).ok)
+  assert.ok(opLog.ingest(s, log.signOps(signer, [a2], 'batch_head'), ingestNowMs).ok)
+  const head = log.headOf(a2)
+  const wrong = log.createOps(signer.author, head, [assertOf(3, 'wrong', [`${signer.author}:2`])])
+  const right = log.createOps(signer.author, head, [assertOf(3, 'right', [`${signer.author}:2`])])
+  assert.ok(wrong.ok && right.ok)
+  const w3 = wrong.value[0] as log.EncodedOp
+  // op 3 reaches the views, then the transaction fails (a full disk, say) and rolls back
+  assert.throws(
+    () =>
+      opLog.transaction(s, () => {
+        const o = w3.op
+        s.st.insertOp.run(o.author, o.seq, w3.hash, o.hlc.wallMs, o.hlc.logical, o.kind, null, w3.bytes, null)
+        viewsWrite.applyOps(s.views as viewsWrite.ViewWriter, [w3])
+        throw new Error('disk full')
+      }),
+    /disk full/,
+  )
+  // the author's real op 3 (it never sent the other): the views must hold it, not the rolled-back one
+  assert.ok(opLog.ingest(s, log.signOps(signer, right.value, 'batch_head'), ingestNowMs).ok)
+  const all = [a1, a2, right.value[0] as log.EncodedOp]
+  assert.deepEqual(views.sqlReads(s).dump(), memoryReads(all).dump())
+  assert.equal(views.sqlReads(s).fact('deploy.region', { nowMs: ingestNowMs })?.value, 'right')
+  drop(s)
+})
