@@ -3,7 +3,6 @@
 // Grapevine's sources are TypeScript run by Node's type stripping (Node >= 22.18 or 23.6 by default, or
 // 22.13+ with --experimental-strip-types). On an older Node this shim re-runs itself with the Node that
 // `npm install` put in this package's node_modules (the `node` devDependency), if there is one.
-import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import module from 'node:module'
 import { fileURLToPath } from 'node:url'
@@ -26,9 +25,9 @@ if (recentEnough && stripsTypes) {
   const localNode = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url))
   const again = process.env[reexecMark] === '1' // never loop if the re-run Node is no better
   if (!again && existsSync(localNode)) {
-    rerun(localNode, [])
+    await rerun(localNode, [])
   } else if (!again && recentEnough) {
-    rerun(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'])
+    await rerun(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'])
   } else {
     console.error(
       `grapevine needs Node >= 22.13 with type stripping, and this is Node ${process.versions.node}: ` +
@@ -84,7 +83,8 @@ function freshBundle() {
  * @param {string} node
  * @param {string[]} flags
  */
-function rerun(node, flags) {
+async function rerun(node, flags) {
+  const { spawn } = await import('node:child_process') // only here: loading it costs every start ~2 ms
   const child = spawn(node, [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
     env: { ...process.env, [reexecMark]: '1' },

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { DatabaseSync } from 'node:sqlite'
 import { home, local } from '../node/index.ts'
-import { main } from './cli.ts'
+import { Command } from 'commander'
+import { commandModules, createProgram, main } from './cli.ts'
 import { parseDuration, parseTime } from './parse.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'grapevine-cli-'))
@@ -104,4 +105,25 @@ test('cli: durations and times parse, and say what is accepted when they do not'
   assert.deepEqual(parseTime('2h', 10_000_000), { ok: true, value: 10_000_000 - 7_200_000 })
   assert.deepEqual(parseTime('2026-11-22T08:00:00Z', 0), { ok: true, value: Date.parse('2026-11-22T08:00:00Z') })
   assert.ok(!parseTime('last tuesday', 0).ok)
+})
+
+test('cli: each command module registers exactly the commands cli.ts loads it for; a run loads only its own', async () => {
+  const io = { out: () => {}, err: () => {}, env: {} }
+  const ctx = { io, json: () => false }
+  const seen: string[] = []
+  for (const [key, m] of Object.entries(commandModules)) {
+    const program = new Command('grapevine')
+    ;(await m.load())(program, ctx)
+    assert.deepEqual(program.commands.map((c) => c.name()).sort(), [...m.commands].sort(), key)
+    seen.push(...m.commands)
+  }
+  const names = async (...argv: string[]) => (await createProgram(io, argv)).commands.map((c) => c.name()).sort()
+  assert.deepEqual(await names(), ['init', ...seen].sort(), 'help lists every command')
+  assert.deepEqual(await names('--json', 'tail', '-n', '3'), ['init', ...commandModules.facts.commands].sort())
+  assert.deepEqual(await names('task', 'list'), ['init', ...commandModules.tasks.commands].sort())
+  assert.deepEqual(await names('init'), ['init'])
+  assert.deepEqual(await names('tial'), ['init', ...seen].sort(), 'an unknown command gets suggestions from all')
+  const typo = await cli(freshHome(), 'tial')
+  assert.equal(typo.code, 2)
+  assert.match(typo.err, /unknown command 'tial'[\s\S]*Did you mean tail\?/)
 })

@@ -8,15 +8,33 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { home } from '../node/index.ts'
 import { CliError, withLocal } from './cli-context.ts'
 import type { Ctx, Io } from './cli-context.ts'
-import { registerFacts } from './cli-facts.ts'
-import { registerIo } from './cli-io.ts'
-import { registerTasks } from './cli-tasks.ts'
 
 export { CliError } from './cli-context.ts'
 export type { Io } from './cli-context.ts'
-export { opJson } from './cli-io.ts'
 
-export function createProgram(io: Io): Command {
+/**
+ * The modules that register the commands, by the top-level commands each registers. A run loads only the
+ * module of the command it was given (start-up: `tail` never loads the task or import code); help, no
+ * command or an unknown one load them all, so help and suggestions list every command.
+ * cli.test.ts checks that each module registers exactly these.
+ */
+export const commandModules = {
+  facts: { commands: ['publish', 'tail', 'search', 'fact', 'conflicts', 'verify'], load: async () => (await import('./cli-facts.ts')).registerFacts },
+  tasks: { commands: ['status', 'fleet', 'task', 'counter'], load: async () => (await import('./cli-tasks.ts')).registerTasks },
+  io: { commands: ['export', 'import', 'log', 'metrics', 'rebuild'], load: async () => (await import('./cli-io.ts')).registerIo },
+} as const
+
+/** The command argv names: its first word that is not an option (the only global option, --json, takes no value). */
+function commandOf(argv: readonly string[]): string | undefined {
+  for (const a of argv) {
+    if (a === '--') return undefined
+    if (!a.startsWith('-')) return a
+  }
+  return undefined
+}
+
+/** The program for argv: `init` and every command of the modules argv needs (all of them when unsure). */
+export async function createProgram(io: Io, argv?: readonly string[]): Promise<Command> {
   const program = new Command('grapevine')
     .description('Peer-to-peer, offline-first knowledge for fleets of AI agents')
     .option('--json', 'print JSON (one document; one object per line for streams)')
@@ -38,15 +56,16 @@ export function createProgram(io: Io): Command {
       io.out(ctx.json() ? JSON.stringify(doc) + '\n' : `initialised ${doc.name} (${doc.author}) in ${dir}\n`)
     })
 
-  registerFacts(program, ctx)
-  registerTasks(program, ctx)
-  registerIo(program, ctx)
+  const name = argv === undefined ? undefined : commandOf(argv)
+  const modules = Object.values(commandModules)
+  const only = modules.find((m) => (m.commands as readonly string[]).includes(name ?? ''))
+  for (const m of only === undefined ? (name === 'init' ? [] : modules) : [only]) (await m.load())(program, ctx)
   return program
 }
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
-  const program = createProgram(io)
+  const program = await createProgram(io, argv)
   try {
     await program.parseAsync(argv as string[], { from: 'user' })
     return 0
