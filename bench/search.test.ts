@@ -139,7 +139,8 @@ test('agree: ties at the last rank may differ, anything above may not', () => {
 test('after deletes, every filter: grapevine returns fts5_plain top-k, with identical ranks', () => {
   const dir = mkdtempSync(join(tmpdir(), 'grapevine-bench-search-test-'))
   const p = { ...quickParams, rows: 6_000 }
-  const ix = openIndex(join(dir, 'index.db'), { trackDfMin: 300 })
+  // p1Max low enough that the commonest pairs take the plain path at this size
+  const ix = openIndex(join(dir, 'index.db'), { trackDfMin: 300, p1Max: 200 })
   try {
     createSchema(ix, ['the', 'to'])
     buildIndex(ix, p, p.rows)
@@ -169,6 +170,8 @@ test('after deletes, every filter: grapevine returns fts5_plain top-k, with iden
       { nowMs: now, sinceMs: now - 20 * 86_400_000, channel: 'warnings' },
     ]
     let nonEmpty = 0
+    const trace = { queries: 0, plain: 0, p0: 0, p1: 0, scored: 0 }
+    const paths = new Map<string, string>()
     for (const q of [
       corpus.quarterWord,
       'the',
@@ -182,13 +185,20 @@ test('after deletes, every filter: grapevine returns fts5_plain top-k, with iden
         for (const k of [1, 5, 20]) {
           const terms = queryTerms(q)
           const ref = searchPlain(ix, terms, f, k)
-          const got = searchGrapevine(ix, terms, f, k)
+          const before = trace.plain
+          const got = searchGrapevine(ix, terms, f, k, trace)
+          if (f.channel === undefined && f.tag === undefined && f.author === undefined && k === 20)
+            paths.set(q, trace.plain > before ? 'plain' : 'grapevine')
           const ag = agree(ref, got)
           assert.ok(ag.same, `${q} ${JSON.stringify(f)} k=${k}: ${ag.detail}`)
           assert.equal(ag.maxRankDiff, 0, `${q}: ranks are computed as FTS5 does`)
           if (ref.length > 0) nonEmpty++
         }
     assert.ok(nonEmpty > 100, `${nonEmpty} non-empty answers`)
+    // "the" repeats in most notes: its pair goes to plain FTS5; the others take the fast path
+    assert.equal(paths.get('the to'), 'plain')
+    assert.equal(paths.get('timeout cache'), 'grapevine')
+    assert.equal(paths.get(`retry ${corpus.quarterWord}`), 'grapevine')
   } finally {
     closeIndex(ix)
     rmSync(dir, { recursive: true, force: true })

@@ -156,18 +156,31 @@ export type Index = {
   readonly cache: Map<string, StatementSync>
   /** a term found in at least this many notes gets its count kept in term_df */
   readonly trackDfMin: number
+  /** several terms: if P1 looks bigger than this many notes, rank with plain FTS5 instead */
+  readonly p1Max: number
 }
 
 /** Counting a term's notes walks its doclist (~80 ns a note): from 10,000 notes on, keep the count. */
 export const trackDfMinDefault = 10_000
 
-export function openIndex(path: string, opts: { trackDfMin?: number } = {}): Index {
+/**
+ * Scoring a P1 note costs ~5 us (tf lookups, JS), about what bm25() costs FTS5 per match; past a few
+ * thousand, plain FTS5 ranking is as fast and needs no walk of its own.
+ */
+export const p1MaxDefault = 5_000
+
+export function openIndex(path: string, opts: { trackDfMin?: number; p1Max?: number } = {}): Index {
   const db = new DatabaseSync(path)
   db.exec('PRAGMA journal_mode = WAL')
   db.exec('PRAGMA synchronous = NORMAL')
   db.exec('PRAGMA cache_size = -262144') // 256 MiB: the whole index of 1M notes stays hot
   db.exec('PRAGMA busy_timeout = 1000')
-  return { db, cache: new Map(), trackDfMin: opts.trackDfMin ?? trackDfMinDefault }
+  return {
+    db,
+    cache: new Map(),
+    trackDfMin: opts.trackDfMin ?? trackDfMinDefault,
+    p1Max: opts.p1Max ?? p1MaxDefault,
+  }
 }
 
 /** Creates the tables; `tracked` terms get a term_df row from the start (count 0 in an empty index). */
@@ -406,7 +419,7 @@ export function bm25Rank(
   return -1.0 * score
 }
 
-export type Trace = { queries: number; p0: number; p1: number; scored: number }
+export type Trace = { queries: number; plain: number; p0: number; p1: number; scored: number }
 
 /** grapevine: the first k of P0 in sk order, plus P1, scored in JS; the top k by (rank, sk). */
 export function searchGrapevine(
@@ -454,6 +467,32 @@ function searchWith(
   const m = matchExpr(terms)
   const inTerms = terms.map(() => '?').join(', ')
   if (trace !== undefined) trace.queries++
+  // several terms: how to find P1 (below), and whether it is worth it. Matches are estimated as if the
+  // terms were independent; each term's repeats are counted up to a cap (~0.1 us a reps row).
+  const matchesEst = dfs.reduce((x, n) => (x * n) / st.rows, st.rows)
+  const cap = Math.min(Math.ceil(4 * matchesEst) + 256, 20_000)
+  const listed: string[] = []
+  const probed: string[] = []
+  let p1Est = 0
+  if (terms.length > 1) {
+    terms.forEach((t, i) => {
+      const r = stmt(ix, 'SELECT count(*) AS n FROM (SELECT 1 FROM reps WHERE term = ? LIMIT ?)').get(
+        t,
+        cap,
+      ) as {
+        n: number
+      }
+      if (r.n < cap) listed.push(t)
+      else probed.push(t)
+      const df = dfs[i] as number
+      if (df > 0) p1Est = Math.max(p1Est, (matchesEst * r.n) / df)
+    })
+    if (p1Est > ix.p1Max) {
+      // a very common word repeats in most matches ("the AND deploy"): P1 is most of the matches
+      if (trace !== undefined) trace.plain++
+      return searchPlain(ix, terms, f, k)
+    }
+  }
   // P0: every term once; walk the matches shortest first, stop at k
   const p0 = stmt(
     ix,
@@ -486,22 +525,7 @@ function searchWith(
   } else {
     // P1 for several terms: every match with a repeated query term, with each term's tf. A match is
     // tested against a list of a term's repeats built once (~0.3 us a reps row), or by a probe of reps
-    // per match (~1-2 us a match) when the term has many more repeats than the query has matches
-    // (estimated as if terms were independent).
-    const matchesEst = dfs.reduce((x, n) => (x * n) / st.rows, st.rows)
-    const cap = Math.ceil(4 * matchesEst) + 256
-    const listed: string[] = []
-    const probed: string[] = []
-    for (const t of terms) {
-      const r = stmt(ix, 'SELECT count(*) AS n FROM (SELECT 1 FROM reps WHERE term = ? LIMIT ?)').get(
-        t,
-        cap,
-      ) as {
-        n: number
-      }
-      if (r.n < cap) listed.push(t)
-      else probed.push(t)
-    }
+    // per match (~1-2 us a match) when the term has more repeats than 4x the estimated matches.
     const marks = (xs: readonly string[]): string => xs.map(() => '?').join(', ')
     const tests: string[] = []
     // `+` keeps SQLite from driving FTS5 by rowid from the list (a seek per row, ~30 us each)
@@ -907,7 +931,7 @@ export async function runSearch(opts: SearchOptions = {}): Promise<SearchResult>
       }
       say(`  rounds: ${p.rounds} (+1 warm-up), interleaved; every answer compared with fts5_plain`)
       const lat = new Map<string, number[]>()
-      const trace: Trace = { queries: 0, p0: 0, p1: 0, scored: 0 }
+      const trace: Trace = { queries: 0, plain: 0, p0: 0, p1: 0, scored: 0 }
       const agreeStats = new Map<string, { n: number; minOverlap: number; maxDiff: number }>()
       const runQuery = (q: Query, first: System, record: boolean): void => {
         const terms = queryTerms(q.text)
@@ -1011,9 +1035,11 @@ export async function runSearch(opts: SearchOptions = {}): Promise<SearchResult>
       )
       say(
         `grapevine scored ${(trace.scored / trace.queries).toFixed(0)} candidates per query on average ` +
-          `(P0 ${(trace.p0 / trace.queries).toFixed(0)}, P1 ${(trace.p1 / trace.queries).toFixed(0)})`,
+          `(P0 ${(trace.p0 / trace.queries).toFixed(0)}, P1 ${(trace.p1 / trace.queries).toFixed(0)}); ` +
+          `${trace.plain} of ${trace.queries} ranked by plain FTS5 (P1 too big)`,
       )
       row('all', 'grapevine', 'candidates_per_query', trace.scored / trace.queries, 'notes')
+      row('all', 'grapevine', 'plain_fallbacks', trace.plain, 'queries')
 
       // ---- targets, on p95 over the classes of each target
       const targetP95 = (target: Query['target'], s: System): number => {
