@@ -716,6 +716,11 @@ export function queryMix(vocab: Vocab, p: Params, nowMs: number): Query[] {
     { ...base, channel: 'warnings', tag: 'ci', sinceMs: nowMs - 30 * dayMs },
     { ...base, author: corpus.authors[0] as string, sinceMs: nowMs - 14 * dayMs },
   ]
+  // a very common word with another (not part of a target): P1 is most of the matches, so these take
+  // the plain-FTS5 path; they show that path costs what plain costs
+  const head = [...words].sort((a, b) => b.doc - a.doc || (a.term < b.term ? -1 : 1)).map((v) => v.term)
+  out.push({ cls: 'common_pair', text: `${head[0]} ${corpus.quarterWord}`, filter: base, target: 'none' })
+  out.push({ cls: 'common_pair', text: `${head[1]} ${mid[0]}`, filter: base, target: 'none' })
   others.forEach((filter, i) => {
     out.push({ cls: 'filters', text: corpus.quarterWord, filter, target: 'none' })
     out.push({ cls: 'filters', text: mid[i % mid.length] as string, filter, target: 'none' })
