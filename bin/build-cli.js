@@ -22,6 +22,44 @@ export const bundlePath = fileURLToPath(new URL('dist/grapevine.mjs', root))
  */
 export const inputsPathOf = (bundle) => bundle.replace(/\.mjs$/, '') + '.inputs.json'
 
+/**
+ * Built-in modules loaded on first use rather than when the bundle starts: the common commands (tail,
+ * search, fact get) never call them, and loading one costs a start 1-5 ms. Named imports of their
+ * functions become wrappers that load the module when called (process.getBuiltinModule, Node >= 22.3).
+ * Importing anything but a function (a class, a constant) from them fails the build.
+ */
+const lazyBuiltins = ['node:readline', 'node:timers/promises', 'node:child_process']
+
+/** @type {import('esbuild').Plugin} */
+const lazyBuiltinsPlugin = {
+  name: 'lazy-builtins',
+  setup(build) {
+    const filter = new RegExp(`^(${lazyBuiltins.map((b) => b.replace(/[/]/g, '\\/')).join('|')})$`)
+    build.onResolve({ filter }, (a) => ({ path: a.path, namespace: 'lazy-builtin' }))
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => {
+      const mod = /** @type {Record<string, unknown>} */ (process.getBuiltinModule(a.path))
+      const fns = Object.keys(mod).filter((k) => typeof mod[k] === 'function' && /^[a-z][\w$]*$/.test(k))
+      const lines = [`const m = () => process.getBuiltinModule(${JSON.stringify(a.path)})`]
+      for (const k of fns) lines.push(`export const ${k} = (...args) => m().${k}(...args)`)
+      return { contents: lines.join('\n'), loader: 'js' }
+    })
+  },
+}
+
+/**
+ * The `require` of the bundle's CommonJS parts (commander): they require only built-ins, which
+ * process.getBuiltinModule gives without a createRequire; node:child_process (commander runs
+ * executable subcommands with it, which grapevine has none of) is loaded only if used.
+ */
+const requireShim = [
+  'const require = (id) => {',
+  "  if (id === 'node:child_process') return new Proxy({}, { get: (_, k) => process.getBuiltinModule(id)[k] })",
+  '  const m = process.getBuiltinModule(id)',
+  '  if (m === undefined) throw new Error(`grapevine bundle: ${id} is not a built-in module (bin/build-cli.js)`)',
+  '  return m',
+  '};',
+].join('\n')
+
 /** @returns {Promise<boolean>} whether the bundle was written */
 export async function buildCli(out = bundlePath) {
   /** @type {typeof import('esbuild') | undefined} */
@@ -49,10 +87,11 @@ export async function buildCli(out = bundlePath) {
       legalComments: 'eof',
       metafile: true,
       logLevel: 'warning',
-      // commander is CommonJS: its require('node:events') needs a require in an ES module
-      banner: { js: "import { createRequire as __gvCreateRequire } from 'node:module'; const require = __gvCreateRequire(import.meta.url);" },
+      banner: { js: requireShim },
+      plugins: [lazyBuiltinsPlugin],
     })
-    const inputs = Object.keys(r.metafile.inputs).filter((f) => !f.startsWith('node_modules/'))
+    // files only (not the lazy-builtin shims), and not node_modules': npm's lock file stands for them
+    const inputs = Object.keys(r.metafile.inputs).filter((f) => !f.startsWith('node_modules/') && !f.includes(':'))
     inputs.push('node_modules/.package-lock.json')
     writeFileSync(inputsPathOf(out), JSON.stringify({ bundle: 'grapevine.mjs', inputs }, null, 1) + '\n')
     // atomic: a CLI starting meanwhile loads the old bundle or the new one, never half of one
