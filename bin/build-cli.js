@@ -36,8 +36,8 @@ const lazyBuiltinsPlugin = {
   setup(build) {
     const filter = new RegExp(`^(${lazyBuiltins.map((b) => b.replace(/[/]/g, '\\/')).join('|')})$`)
     build.onResolve({ filter }, (a) => ({ path: a.path, namespace: 'lazy-builtin' }))
-    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => {
-      const mod = /** @type {Record<string, unknown>} */ (process.getBuiltinModule(a.path))
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (a) => {
+      const mod = /** @type {Record<string, unknown>} */ (await import(a.path))
       const fns = Object.keys(mod).filter((k) => typeof mod[k] === 'function' && /^[a-z][\w$]*$/.test(k))
       const lines = [`const m = () => process.getBuiltinModule(${JSON.stringify(a.path)})`]
       for (const k of fns) lines.push(`export const ${k} = (...args) => m().${k}(...args)`)
