@@ -709,7 +709,16 @@ function openFresh(dir: string, name = 'store.db'): OpLog {
   return s
 }
 
-type Sample = { readonly opsPerS: number; readonly diskBytes?: number }
+/**
+ * One timed run: wall-clock throughput, and the process's CPU time per op (user + system, every thread:
+ * what the run computed, whatever else the machine ran meanwhile), and the store's size after.
+ */
+type Sample = { readonly opsPerS: number; readonly cpuUsPerOp: number; readonly diskBytes?: number }
+
+function cpuUs(since: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(since)
+  return c.user + c.system
+}
 
 export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
   const quick = opts.quick ?? false
@@ -784,21 +793,25 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
     const runOnce = (system: System, deep: boolean): Sample => {
       if (system === 'decode_validate' || system === 'decode_validate_parse') {
         fullGc()
+        const c0 = process.cpuUsage()
         const t0 = performance.now()
         decodeValidateRun(h, system === 'decode_validate_parse')
-        return { opsPerS: (n / (performance.now() - t0)) * 1000 }
+        return { opsPerS: (n / (performance.now() - t0)) * 1000, cpuUsPerOp: cpuUs(c0) / n }
       }
       const dir = mkdtempSync(join(base, `${system}-`))
       try {
         const s = openFresh(dir)
         if (system === 'raw_sqlite_nosync') s.db.exec('PRAGMA synchronous = OFF')
         let ms: number
+        let cpu: number
         try {
           fullGc()
+          const c0 = process.cpuUsage()
           const t0 = performance.now()
           if (system === 'grapevine_ingest') ingestRun(s, h, ingest)
           else rawRun(s.db, raw) // raw_sqlite and raw_sqlite_nosync
           ms = performance.now() - t0
+          cpu = cpuUs(c0)
           checks += system === 'grapevine_ingest' ? checkStore(s, h, { deep }) : checkRaw(s.db, h)
           checkViews(s.db, h)
           if (deep && system === 'grapevine_ingest') {
@@ -808,7 +821,7 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
         } finally {
           opLog.close(s) // the last connection checkpoints the WAL into the file and removes it
         }
-        return { opsPerS: (n / ms) * 1000, diskBytes: dirBytes(dir) }
+        return { opsPerS: (n / ms) * 1000, cpuUsPerOp: cpu / n, diskBytes: dirBytes(dir) }
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }
@@ -834,6 +847,8 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
       row('peer_history', s, 'ops_per_s_max', sm.max, 'ops/s')
       row('peer_history', s, 'us_per_op', summarize(usPerOp(s)).median, 'us')
       row('peer_history', s, 'rounds', sm.n, 'rounds')
+      const cpu = summarize((samples.get(s) as Sample[]).map((x) => x.cpuUsPerOp))
+      row('peer_history', s, 'cpu_us_per_op', cpu.median, 'us')
       const disk = (samples.get(s) as Sample[]).flatMap((x) =>
         x.diskBytes === undefined ? [] : [x.diskBytes],
       )
@@ -844,6 +859,7 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
         fmt.si(sm.median),
         `${fmt.si(sm.min)}..${fmt.si(sm.max)}`,
         (1e6 / sm.median).toFixed(1),
+        cpu.median.toFixed(1),
         diskPerOp === undefined ? '(in memory)' : diskPerOp.toFixed(1),
       ])
     }
@@ -852,7 +868,10 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
     say(
       `${n} ops per run; disk = store file after close (WAL checkpointed), per op; wire ${(h.wireBytes / n).toFixed(1)} B/op`,
     )
-    say(fmt.table(['system', 'ops/s', '[min..max]', 'us/op', 'disk B/op'], table))
+    say(
+      'us/op is wall time; CPU us/op is the process CPU time (all threads) of the run: on a busy machine the wall time grows, the CPU time much less',
+    )
+    say(fmt.table(['system', 'ops/s', '[min..max]', 'us/op', 'CPU us/op', 'disk B/op'], table))
 
     // ---- side by side: per round
     const ing = ops('grapevine_ingest')
