@@ -93,11 +93,13 @@ export async function buildCli(out = bundlePath) {
     // files only (not the lazy-builtin shims), and not node_modules': npm's lock file stands for them
     const inputs = Object.keys(r.metafile.inputs).filter((f) => !f.startsWith('node_modules/') && !f.includes(':'))
     inputs.push('node_modules/.package-lock.json')
-    writeFileSync(inputsPathOf(out), JSON.stringify({ bundle: 'grapevine.mjs', inputs }, null, 1) + '\n')
+    writeFileSync(`${tmp}.inputs`, JSON.stringify({ bundle: 'grapevine.mjs', inputs }, null, 1) + '\n')
+    renameSync(`${tmp}.inputs`, inputsPathOf(out))
     // atomic: a CLI starting meanwhile loads the old bundle or the new one, never half of one
     renameSync(tmp, out)
   } finally {
     rmSync(tmp, { force: true })
+    rmSync(`${tmp}.inputs`, { force: true })
   }
   return true
 }

@@ -11,12 +11,14 @@ const root = mkdtempSync(join(tmpdir(), 'grapevine-proc-'))
 after(() => rmSync(root, { recursive: true, force: true }))
 
 // Both ways bin/grapevine.js runs the CLI: from the .ts sources, and from the bundle npm install builds
-// (dist/grapevine.mjs), built here from the sources as they are now.
-const built = spawnSync(
-  process.execPath,
-  [fileURLToPath(new URL('../../bin/build-cli.js', import.meta.url))],
-  { encoding: 'utf8', timeout: 60_000 },
-)
+// (dist/grapevine.mjs), built here from the sources as they are now (again before each test, so that a
+// source edited meanwhile in this work tree does not leave it stale).
+const buildBundle = () =>
+  spawnSync(process.execPath, [fileURLToPath(new URL('../../bin/build-cli.js', import.meta.url))], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+const built = buildBundle()
 const bundled =
   built.status === 0 && existsSync(fileURLToPath(new URL('../../dist/grapevine.mjs', import.meta.url)))
 const modes = [
@@ -44,6 +46,7 @@ for (const { mode, skip } of modes) {
     { skip },
     () => {
       const dir = join(root, `a-${mode}`)
+      if (mode === 'bundle') assert.equal(buildBundle().status, 0, 'bin/build-cli.js')
       const p = run(
         dir,
         '--json',
@@ -90,6 +93,7 @@ for (const { mode, skip } of modes) {
     { skip },
     async () => {
       const dir = join(root, `b-${mode}`)
+      if (mode === 'bundle') assert.equal(buildBundle().status, 0, 'bin/build-cli.js')
       assert.equal(run(dir, 'publish', 'first').code, 0)
       const child = spawn(process.execPath, [bin, '--json', 'tail', '--follow'], {
         env: { ...env, GRAPEVINE_HOME: dir },
