@@ -6,7 +6,7 @@
 //
 // Run by `npm install` / `npm ci` (the `prepare` script) and by hand: `npm run build:cli`. Without esbuild
 // (a production install leaves devDependencies out) it says so and exits 0: the CLI runs from the sources.
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -16,8 +16,8 @@ export const bundlePath = fileURLToPath(new URL('dist/grapevine.mjs', root))
 
 /**
  * The files a bundle was built from, beside it (`grapevine.mjs` -> `grapevine.inputs.json`): the sources
- * it holds, relative to the repo root, and node_modules/.package-lock.json, which npm rewrites whenever it
- * changes a dependency. bin/grapevine.js takes the bundle only if none of them is newer than it.
+ * it holds, relative to the repo root, this script, and node_modules/.package-lock.json, which npm
+ * rewrites whenever it changes a dependency. bin/grapevine.js takes the bundle only if none of them is newer than it.
  * @param {string} bundle
  */
 export const inputsPathOf = (bundle) => bundle.replace(/\.mjs$/, '') + '.inputs.json'
@@ -92,7 +92,9 @@ export async function buildCli(out = bundlePath) {
     })
     // files only (not the lazy-builtin shims), and not node_modules': npm's lock file stands for them
     const inputs = Object.keys(r.metafile.inputs).filter((f) => !f.startsWith('node_modules/') && !f.includes(':'))
-    inputs.push('node_modules/.package-lock.json')
+    inputs.push('bin/build-cli.js') // a bundle built another way is stale too
+    // npm rewrites this on every change to node_modules (other package managers do not write it)
+    if (existsSync(new URL('node_modules/.package-lock.json', root))) inputs.push('node_modules/.package-lock.json')
     writeFileSync(`${tmp}.inputs`, JSON.stringify({ bundle: 'grapevine.mjs', inputs }, null, 1) + '\n')
     renameSync(`${tmp}.inputs`, inputsPathOf(out))
     // atomic: a CLI starting meanwhile loads the old bundle or the new one, never half of one
