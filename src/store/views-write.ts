@@ -114,7 +114,9 @@ function prepare(db: DatabaseSync) {
     ),
     shadow: p('UPDATE op_entity SET shadowed = 1 WHERE author = ? AND seq = ?'),
     entityId: p('SELECT id FROM entities WHERE entity = ?'),
-    newEntity: p('INSERT INTO entities (entity) VALUES (?) ON CONFLICT (entity) DO NOTHING RETURNING id'),
+    // a plain insert that tells by its change count whether it made the row (RETURNING costs more)
+    newEntity: p('INSERT INTO entities (entity) VALUES (?) ON CONFLICT (entity) DO NOTHING'),
+    idemNew: p('INSERT INTO idempotency (author, key, seq, kind, fact_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
     insertEntity: p('INSERT INTO op_entity (author, seq, entity, shadowed) VALUES (?, ?, ?, ?)'),
     entityOps: p(
       'SELECT o.author AS author, o.seq AS seq, o.hash AS hash FROM op_entity e JOIN ops o ON o.author = e.author AND o.seq = e.seq ' +
@@ -245,9 +247,10 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
     let t = touched.get(entity)
     if (t === undefined) {
       // most entities are new (every channel entry): try the insert first
-      const made = st.newEntity.get(entity) as { id: number } | undefined
-      const id = made?.id ?? (st.entityId.get(entity) as { id: number }).id
-      t = { id, fresh: made !== undefined, displaced, ops: [] }
+      const made = st.newEntity.run(entity)
+      const fresh = made.changes === 1
+      const id = fresh ? Number(made.lastInsertRowid) : (st.entityId.get(entity) as { id: number }).id
+      t = { id, fresh, displaced, ops: [] }
       touched.set(entity, t)
     } else if (displaced) t.displaced = true
     return t
@@ -263,12 +266,15 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
     let shadowed = false
     const key = op.idempotencyKey
     if (key !== undefined) {
-      const holder = st.idemGet.get(op.author, key) as { seq: number } | undefined
-      if (holder !== undefined && holder.seq < op.seq) shadowed = true
-      else {
-        const factId = entity?.startsWith('fact:') === true ? entity.slice(5) : null
-        st.idemPut.run(op.author, key, op.seq, op.kind, factId)
-        if (holder !== undefined) displace(w, op.author, holder.seq, touch)
+      // most keys are new: try the insert first; only a key already held needs its holder read
+      const factId = entity?.startsWith('fact:') === true ? entity.slice(5) : null
+      if (st.idemNew.run(op.author, key, op.seq, op.kind, factId).changes === 0) {
+        const holder = st.idemGet.get(op.author, key) as { seq: number }
+        if (holder.seq < op.seq) shadowed = true
+        else {
+          st.idemPut.run(op.author, key, op.seq, op.kind, factId)
+          displace(w, op.author, holder.seq, touch)
+        }
       }
     }
     if (entity === undefined) continue
@@ -310,8 +316,8 @@ function decodeStored(r: { bytes: Uint8Array; hash: Uint8Array }): EncodedOp {
 
 /** The entity's number, given now if it has none. */
 function entityId(w: ViewWriter, entity: string): number {
-  const made = w.st.newEntity.get(entity) as { id: number } | undefined
-  return made?.id ?? (w.st.entityId.get(entity) as { id: number }).id
+  const made = w.st.newEntity.run(entity)
+  return made.changes === 1 ? Number(made.lastInsertRowid) : (w.st.entityId.get(entity) as { id: number }).id
 }
 
 /** The entity's effective ops, from the log. */
