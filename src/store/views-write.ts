@@ -9,10 +9,14 @@
  *     holder is shadowed and its entity re-derived without it). The log accepts an author's ops in seq
  *     order only, so displacement does not happen through ingest; it is kept for any other writer.
  *   - Per touched entity: if it is new (no op of it before the batch: every new channel entry), its
- *     rows come from the batch's ops alone: nothing to load, nothing to delete. Otherwise its old rows
- *     go and new ones come from its effective ops, loaded from the log; a register (status, agent,
+ *     rows come from the batch's ops alone: nothing to load, nothing to delete; a new fact of a single
+ *     assert (a channel entry) skips the model altogether: its one row is knowledge versionRowOf's.
+ *     Otherwise its old rows go and new ones come from its effective ops; a fact's from the model
+ *     views this writer cached for it with the new ops applied (else derived from all its ops, loaded
+ *     from the log: see ViewWriter.facts for when the cache is dropped), a register (status, agent,
  *     config) needs only its current winner and the new ops, and a counter only adds the new ops' sums
- *     to its rows (both: unless a displacement took an op out).
+ *     to its rows (both: unless a displacement took an op out). Ops loaded from the log come from a
+ *     hash-checked cache of decoded, checked ops when they are there (ViewWriter.opCache).
  *   - Versions that expired at or before the purge watermark (views_meta) are not written (purge).
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
