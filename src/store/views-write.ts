@@ -26,6 +26,7 @@ import * as knowledge from '../knowledge/index.ts'
 import type { Dump, VersionRow } from '../knowledge/index.ts'
 import * as log from '../log/index.ts'
 import type { AuthorId, EncodedOp } from '../log/index.ts'
+import * as fts from './fts.ts'
 import { viewTables, viewsSchema, viewsVersion } from './views-schema.ts'
 
 /** Keys of views_meta. */
@@ -140,9 +141,7 @@ function prepare(db: DatabaseSync) {
         'resolved_wall_ms, resolved_logical, value, time_to_verify_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     insertTrust: p('INSERT INTO trust_shares (fact_id, author, agreed, disagreed) VALUES (?, ?, ?, ?)'),
-    deleteVersions: p('DELETE FROM versions WHERE entity = ? RETURNING rowid AS id, channel'),
-    insertFts: p('INSERT INTO versions_fts (rowid, body, tags) VALUES (?, ?, ?)'),
-    deleteFts: p('DELETE FROM versions_fts WHERE rowid = ?'),
+    deleteVersions: p('DELETE FROM versions WHERE entity = ? RETURNING rowid AS id, channel, text, value, tags'),
     deleteTickets: p('DELETE FROM tickets WHERE fact_id = ?'),
     deleteResolved: p('DELETE FROM resolved WHERE fact_id = ?'),
     deleteTrust: p('DELETE FROM trust_shares WHERE fact_id = ?'),
@@ -499,10 +498,9 @@ function searchBody(r: VersionRow): string {
   return r.text ?? (typeof r.value === 'string' ? r.value : '')
 }
 
-/** Takes deleted versions' entries out of the search index (DELETE ... RETURNING rowid, channel). */
+/** Takes deleted versions' entries out of the search index (DELETE ... RETURNING rowid AS id, channel, text, value, tags). */
 export function deleteVersions(w: ViewWriter, deleted: readonly unknown[]): void {
-  for (const d of deleted as { id: number; channel: string | null }[])
-    if (d.channel !== null) w.st.deleteFts.run(d.id)
+  fts.unindexDeleted(w.db, deleted)
 }
 
 /** A live version's row (and its search index entry if it is a channel entry), unless purged. */
@@ -530,9 +528,7 @@ function writeVersion(w: ViewWriter, r: VersionRow, entityNo: number, watermarkM
     r.text,
     JSON.stringify(r.supersedes),
   )
-  if (r.channel !== null) {
-    st.insertFts.run(lastInsertRowid, searchBody(r), r.tags.join(' '))
-  }
+  if (r.channel !== null) fts.indexEntry(w.db, Number(lastInsertRowid), searchBody(r), r.tags)
 }
 
 function writeFact(w: ViewWriter, d: Dump, entityNo: number, factId: string, watermarkMs: number): void {
