@@ -32,6 +32,7 @@ import type {
   TrustRow,
 } from '../knowledge/index.ts'
 import type { AuthorId, EncodedOp } from '../log/index.ts'
+import { tokenize } from './fts.ts'
 
 export type SearchQuery = ReadOptions & {
   /** Words to match (all of them); the store turns them into a safe full-text query. */
@@ -90,12 +91,12 @@ export type Reads = {
   dump(): Dump
 }
 
-/** Words of a search text, lowercased; the reference model's notion of a match (every word appears). */
+/**
+ * Words of a search text as the search index makes them (fts.ts tokenize: NFKD, marks dropped, lower
+ * case); the reference model's notion of a match (every word appears).
+ */
 export function searchWords(text: string): string[] {
-  return text
-    .toLowerCase()
-    .split(/[^\p{L}\p{N}_]+/u)
-    .filter((w) => w.length > 0)
+  return tokenize(text)
 }
 
 /**

@@ -13,10 +13,12 @@
  *   versions      live versions (facts and channel entries), one row per assert, with the columns tail
  *                 and search filter and sort on; `expires_ms` is created_at + ttl (NULL without a TTL).
  *                 Versions that expired at or before the purge watermark are left out (purge).
- *   versions_fts  FTS5 over the entries' search text and tags (reads.ts searchText), contentless
- *                 (contentless_delete), keyed by versions.rowid, written beside versions by the writer
- *                 (not by triggers: an FTS5 insert from a trigger measured ~10x slower than a direct one,
- *                 ~40 against ~4 us per entry, in a 20,000-entry test).
+ *   versions_fts, versions_fts_terms, search_reps, search_term_df
+ *                 the search index of the channel entries (fts.ts; docs/SEARCH.md): FTS5 over the
+ *                 entries' tokens (body, tags), contentless, keyed by a search key made of the entry's
+ *                 length and versions.rowid; the repeated terms; exact counts of frequent terms. Written
+ *                 beside versions by the writer through fts.ts (not by triggers: an FTS5 insert from a
+ *                 trigger measured ~10x slower than a direct one, ~40 against ~4 us per entry).
  *   tickets, resolved          open verify tickets and resolutions, per fact.
  *   trust_shares  each fact's share of every author's trust; trust = SUM GROUP BY author.
  *   statuses, agents, configs  register winners.  counters  per name and author: p, n.
@@ -28,12 +30,14 @@
  * readings in two integer columns (wall_ms, logical).
  */
 
-/** Bump when a table changes: a store with other views is rebuilt from its op log on open. */
-export const viewsVersion = 3
+import { ftsSchema, ftsTables } from './fts.ts'
 
-/** Every table of the views, in drop order (triggers and the FTS table go with them). */
+/** Bump when a table changes: a store with other views is rebuilt from its op log on open. */
+export const viewsVersion = 4
+
+/** Every table of the views, in drop order (triggers go with their tables). */
 export const viewTables = [
-  'versions_fts',
+  ...ftsTables,
   'versions',
   'op_entity',
   'entities',
@@ -98,10 +102,7 @@ CREATE TABLE versions (
 CREATE INDEX versions_by_entity ON versions (entity);
 CREATE INDEX entries_by_time ON versions (wall_ms, logical, author) WHERE channel IS NOT NULL;
 CREATE INDEX versions_by_expiry ON versions (expires_ms) WHERE expires_ms IS NOT NULL;
-CREATE VIRTUAL TABLE versions_fts USING fts5(
-  body, tags, content = '', contentless_delete = 1,
-  tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
-);
+${ftsSchema}
 CREATE TABLE tickets (
   ticket_id TEXT    PRIMARY KEY,
   fact_id   TEXT    NOT NULL,

@@ -261,7 +261,7 @@ test('views: search quotes every word (FTS syntax in the text never throws) and 
   const or = reads.search({ text: 'zanzibar OR deploy', limit: 30, nowMs: t0Ms })
   assert.equal(or.length, 0, 'OR is a word here, not an operator: no entry has it')
   assert.equal(q('near quoted').length, 1, 'NEAR and quotes are plain words')
-  assert.deepEqual(views.ftsQuery('a "b" c*'), '"a" "b" "c"')
+  assert.deepEqual(views.ftsQuery('a "b" c*'), '"a" AND "b" AND "c"')
   drop(s)
 })
 

@@ -42,7 +42,7 @@ import type { AuthorId, OpTime } from '../log/index.ts'
 import * as opLog from './op-log.ts'
 import type { OpLog } from './op-log.ts'
 import type { Reads, SearchHit, SearchQuery, Ticket, ViewCounts } from './reads.ts'
-import { searchWords } from './reads.ts'
+import * as fts from './fts.ts'
 import * as viewsWrite from './views-write.ts'
 import type { ViewWriter } from './views-write.ts'
 
@@ -275,6 +275,10 @@ export function sqlReads(s: OpLog): Reads {
       `SELECT ${versionCols} FROM versions v WHERE v.entity = (SELECT id FROM entities WHERE entity = 'fact:' || ?)`,
     ),
     factTicket: q('SELECT ticket_id FROM tickets WHERE fact_id = ?'),
+    searchRow: q(
+      `SELECT ${versionCols}, (SELECT t.ticket_id FROM tickets t WHERE t.fact_id = v.fact_id) AS ticket_id ` +
+        'FROM versions v WHERE v.rowid = ?',
+    ),
     trustOf: q('SELECT sum(agreed) - sum(disagreed) AS score FROM trust_shares WHERE author = ?'),
     tickets: q('SELECT ticket_id, fact_id, dots, wall_ms, logical FROM tickets'),
     ticket: q('SELECT ticket_id, fact_id, dots, wall_ms, logical FROM tickets WHERE ticket_id = ?'),
@@ -395,20 +399,25 @@ export function sqlReads(s: OpLog): Reads {
     return rows.map((c) => entryOf(c, x.nowMs, score))
   }
 
+  /**
+   * BM25 top `limit` over the entries' words (fts.ts searchTop: the same entries and ranks as plain FTS5
+   * ranking, up to ties at the last rank), best first (rank, then shorter, then newer).
+   */
   const search = (x: SearchQuery): SearchHit[] => {
-    const match = ftsQuery(x.text)
-    if (match === undefined || x.limit <= 0) return []
+    const terms = fts.queryTerms(x.text)
+    if (terms.length === 0 || x.limit <= 0) return []
     const { where, args } = entryFilter(x)
-    const rows = db
-      .prepare(
-        `SELECT ${versionCols}, (SELECT t.ticket_id FROM tickets t WHERE t.fact_id = v.fact_id) AS ticket_id, ` +
-          'bm25(versions_fts) AS rank FROM versions_fts JOIN versions v ON v.rowid = versions_fts.rowid ' +
-          `WHERE versions_fts MATCH ? AND ${where.join(' AND ')} ` +
-          'ORDER BY rank, v.wall_ms DESC, v.logical DESC, v.author DESC LIMIT ?',
-      )
-      .all(match, ...args, x.limit) as (VersionCols & { ticket_id: string | null; rank: number })[]
+    const scope: fts.Scope = {
+      join: (sk) => `versions v ON v.rowid = ${fts.keyIdSql(sk)}`,
+      where: ` AND ${where.join(' AND ')}`,
+      params: args,
+    }
+    const hits = fts.searchTop(db, terms, scope, x.limit)
     const score = scorer()
-    return rows.map((c) => ({ ...entryOf(c, x.nowMs, score), score: -c.rank }))
+    return hits.map((h) => {
+      const c = st.searchRow.get(fts.keyId(h.sk)) as VersionCols & { ticket_id: string | null }
+      return { ...entryOf(c, x.nowMs, score), score: -h.rank }
+    })
   }
 
   const openTickets = (): TicketRow[] =>
@@ -522,13 +531,13 @@ export function sqlReads(s: OpLog): Reads {
 }
 
 /**
- * A user's words as a safe FTS5 query: every word (reads.ts searchWords: letters, digits, `_`) quoted,
- * all of them required. No FTS5 syntax of the user's (quotes, `*`, NEAR, `-`, column filters) survives:
- * it is split away with the other punctuation. undefined when no word is left.
+ * A user's words as a safe FTS5 query: every word (fts.ts tokenize: letters, digits, `_`) quoted, all of
+ * them required. No FTS5 syntax of the user's (quotes, `*`, NEAR, `-`, column filters) survives: it is
+ * split away with the other punctuation. undefined when no word is left.
  */
 export function ftsQuery(text: string): string | undefined {
-  const words = searchWords(text)
-  return words.length === 0 ? undefined : words.map((w) => `"${w.replaceAll('"', '""')}"`).join(' ')
+  const terms = fts.queryTerms(text)
+  return terms.length === 0 ? undefined : fts.matchExpr(terms)
 }
 
 function counts(s: OpLog, nowMs: number): ViewCounts {
@@ -581,7 +590,7 @@ export function purgeExpired(s: OpLog, nowMs: number, graceMs: number): number {
     const mark = Math.max(viewsWrite.metaValue(w, viewsWrite.meta.purgeWatermarkMs), nowMs - graceMs)
     w.st.metaSet.run(viewsWrite.meta.purgeWatermarkMs, mark)
     const gone = s.db
-      .prepare('DELETE FROM versions WHERE expires_ms <= ? RETURNING rowid AS id, channel')
+      .prepare('DELETE FROM versions WHERE expires_ms <= ? RETURNING rowid AS id, channel, text, value, tags')
       .all(mark)
     viewsWrite.deleteVersions(w, gone)
     const n = gone.length
@@ -623,11 +632,11 @@ export function metrics(s: OpLog, nowMs: number): StoreMetrics {
     n: number
   }[])
     byKind[r.kind] = r.n
-  let fts: number | null
+  let ftsBytes: number | null
   try {
-    fts = one("SELECT sum(pgsize) AS n FROM dbstat WHERE name LIKE 'versions_fts%'")
+    ftsBytes = one("SELECT sum(pgsize) AS n FROM dbstat WHERE name LIKE 'versions_fts%' OR name LIKE 'search_%'")
   } catch {
-    fts = null // reason: SQLite built without SQLITE_ENABLE_DBSTAT_VTAB
+    ftsBytes = null // reason: SQLite built without SQLITE_ENABLE_DBSTAT_VTAB
   }
   const pageSize = one('SELECT page_size AS n FROM pragma_page_size')
   return {
@@ -643,7 +652,7 @@ export function metrics(s: OpLog, nowMs: number): StoreMetrics {
     purge_watermark_ms: viewsWrite.metaValue(w, viewsWrite.meta.purgeWatermarkMs),
     db_bytes: one('SELECT page_count AS n FROM pragma_page_count') * pageSize,
     free_bytes: one('SELECT freelist_count AS n FROM pragma_freelist_count') * pageSize,
-    fts_bytes: fts,
+    fts_bytes: ftsBytes,
     views_problem: s.viewsProblem ?? null,
   }
 }
