@@ -13,6 +13,7 @@ import { test } from 'node:test'
 import * as corpus from './lib/corpus.ts'
 import {
   agree,
+  applyTracking,
   buildIndex,
   checkIndex,
   closeIndex,
@@ -117,7 +118,7 @@ test('tokens and keys: unicode61-like tokens; the key orders by length, then new
   assert.equal(keyId(a), 7)
   assert.ok(searchKey(12, 8) < searchKey(12, 7), 'newer first among equal lengths')
   assert.ok(searchKey(12, 0) < searchKey(13, 2 ** 32 - 1), 'shorter first')
-  assert.throws(() => searchKey(0, 1), /a note of 0 tokens/)
+  assert.throws(() => searchKey(0, 1), /an entry of 0 tokens/)
   assert.throws(() => searchKey(3, 2 ** 32), /outside/)
   assert.throws(() => queryTerms(' -- '), /no words to search for/)
 })
@@ -147,9 +148,11 @@ test('after deletes, every filter: grapevine returns fts5_plain top-k, with iden
     assert.equal(checkIndex(ix, p, p.rows, true), p.rows)
     // tracked from the start, and tracked by a search (deploy is in ~25% of notes): counts kept exactly
     const rare = corpus.vocabulary[1500]!
-    for (const t of ['the', 'to', corpus.quarterWord, rare]) documentFrequency(ix, t)
     const kept = (t: string): number | undefined =>
-      (ix.db.prepare('SELECT df FROM term_df WHERE term = ?').get(t) as { df: number } | undefined)?.df
+      (ix.db.prepare('SELECT df FROM search_term_df WHERE term = ?').get(t) as { df: number } | undefined)?.df
+    for (const t of ['the', 'to', corpus.quarterWord, rare]) documentFrequency(ix, t)
+    assert.equal(kept(corpus.quarterWord), undefined, 'a search writes nothing')
+    applyTracking(ix)
     assert.equal(kept('the'), docCount(ix, 'the'))
     assert.equal(kept(corpus.quarterWord), docCount(ix, corpus.quarterWord))
     assert.ok(docCount(ix, rare) < 300)

@@ -43,6 +43,8 @@ import { dirname, join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { fileURLToPath } from 'node:url'
+import * as fts from '../src/store/fts.ts'
+import type { Hit, Trace } from '../src/store/fts.ts'
 import * as corpus from './lib/corpus.ts'
 import type { Entry } from './lib/corpus.ts'
 import { fullGc } from './lib/gc.ts'
@@ -54,6 +56,9 @@ export const systems = ['fts5_plain', 'grapevine'] as const
 export type System = (typeof systems)[number]
 
 /** One result: the JSON file is an array of these. */
+export type { Hit, Trace } from '../src/store/fts.ts'
+export { keyId, keyTokens, searchKey, tokenize } from '../src/store/fts.ts'
+
 export type Row = {
   readonly bench: 'search'
   readonly workload: string
@@ -67,94 +72,34 @@ function assertBench(cond: boolean, msg: string): asserts cond {
   if (!cond) throw new Error(`bench search: ${msg}`)
 }
 
-// ---- tokens and keys
+// ---- the index: the store's own search index (src/store/fts.ts), beside stand-in tables for the filters
+
+/** A note's tokens as the index sees them: its text, then its tags. */
+export function noteTokens(e: Entry): fts.EntryTokens {
+  return fts.entryTokens(e.text, e.tags)
+}
 
 /**
- * Letters and digits outside ASCII that count as token characters: blocks whose letters FTS5's unicode61
- * tables (Unicode 6.1) already class as letters (Latin-1 and Latin Extended, Greek, Cyrillic, Armenian,
- * Hebrew, Arabic, kana, CJK unified ideographs up to U+9FCC, Hangul syllables). Anything else is a
- * separator here, so a token never holds a character that FTS5 would split on: the D computed here is
- * FTS5's D. (Text in other scripts is not searchable until its block is added here and checked.)
- */
-const tokenRe =
-  /(?:[a-z0-9_]|[[\p{L}\p{N}]&&[\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF\u0531-\u0587\u05D0-\u05EA\u0620-\u064A\u3041-\u3096\u30A1-\u30FA\u4E00-\u9FCC\uAC00-\uD7A3]])+/gv
-
-/**
- * The tokens of a text: NFKD, combining marks removed, lower case, runs of token characters (ASCII
- * letters, digits and `_`, as the store's FTS5 tokenizer has tokenchars '_'; and the letters of
- * `tokenRe`). The index is fed `tokens.join(' ')`, so FTS5 sees exactly these tokens and D (a note's
- * length) is known before the insert; the build checks D against FTS5's docsize.
- */
-export function tokenize(text: string): string[] {
-  return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().match(tokenRe) ?? []
-}
-
-/** A note as the index sees it, the two FTS5 columns as the store has them: text, then tags. */
-export type NoteTokens = { readonly body: string[]; readonly tags: string[]; readonly length: number }
-
-export function noteTokens(e: Entry): NoteTokens {
-  const body = tokenize(e.text)
-  const tags = e.tags.flatMap(tokenize)
-  return { body, tags, length: body.length + tags.length }
-}
-
-/** Each term's frequency in the note, over both columns (bm25() sums a phrase's hits over columns). */
-export function termFrequencies(t: NoteTokens): Map<string, number> {
-  const tf = new Map<string, number>()
-  for (const w of t.body) tf.set(w, (tf.get(w) ?? 0) + 1)
-  for (const w of t.tags) tf.set(w, (tf.get(w) ?? 0) + 1)
-  return tf
-}
-
-const two32 = 4_294_967_296
-/** Notes longer than this many tokens are refused (the store caps a fact's text well below). */
-export const tokensMax = 1 << 20
-
-/** The search key: length-major (shortest first), then newest first (larger id first). */
-export function searchKey(tokens: number, id: number): number {
-  assertBench(Number.isInteger(tokens) && tokens >= 1 && tokens < tokensMax, `a note of ${tokens} tokens`)
-  assertBench(Number.isInteger(id) && id >= 0 && id < two32, `note id ${id} outside 0..2^32-1`)
-  return tokens * two32 + (two32 - 1 - id)
-}
-
-export function keyTokens(sk: number): number {
-  return Math.floor(sk / two32)
-}
-
-export function keyId(sk: number): number {
-  return two32 - 1 - (sk % two32)
-}
-
-// ---- the index
-
-/**
- * `notes` stands in for the store's facts view (the filter columns); `fts` is contentless (the text lives
- * in the facts view, the index keeps only postings); `reps` lists repeated terms.
+ * `notes` stands in for the store's facts view (the filter columns), keyed by the note's id as versions
+ * is by its rowid; the search index is the store's (fts.ftsSchema: contentless FTS5 keyed by the search
+ * key, reps, term_df).
  */
 export const schemaSql = `
 CREATE TABLE notes (
-  sk INTEGER PRIMARY KEY,
-  id INTEGER NOT NULL UNIQUE,
+  id INTEGER PRIMARY KEY,
   channel TEXT NOT NULL,
   author TEXT NOT NULL,
   created_ms INTEGER NOT NULL,
   expires_ms INTEGER
 );
-CREATE TABLE note_tags (tag TEXT NOT NULL, sk INTEGER NOT NULL, PRIMARY KEY (tag, sk)) WITHOUT ROWID;
-CREATE VIRTUAL TABLE fts USING fts5(
-  body, tags, content = '', contentless_delete = 1,
-  tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
-);
-CREATE VIRTUAL TABLE fts_terms USING fts5vocab(fts, 'row');
-CREATE TABLE reps (term TEXT NOT NULL, sk INTEGER NOT NULL, tf INTEGER NOT NULL, PRIMARY KEY (term, sk)) WITHOUT ROWID;
-CREATE INDEX reps_by_tf ON reps (term, tf, sk);
-CREATE TABLE term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE note_tags (tag TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (tag, id)) WITHOUT ROWID;
+${fts.ftsSchema}
 `
 
 export type Index = {
   readonly db: DatabaseSync
   readonly cache: Map<string, StatementSync>
-  /** a term found in at least this many notes gets its count kept in term_df */
+  /** a term found in at least this many notes gets its count kept in term_df (by the next write) */
   readonly trackDfMin: number
   /** several terms: if P1 looks bigger than this many notes, rank with plain FTS5 instead */
   readonly p1Max: number
@@ -162,12 +107,6 @@ export type Index = {
 
 /** Counting a term's notes walks its doclist (~80 ns a note): from 10,000 notes on, keep the count. */
 export const trackDfMinDefault = 10_000
-
-/**
- * Scoring a P1 note costs ~5 us (tf lookups, JS), about what bm25() costs FTS5 per match; past a few
- * thousand, plain FTS5 ranking is as fast and needs no walk of its own.
- */
-export const p1MaxDefault = 5_000
 
 export function openIndex(path: string, opts: { trackDfMin?: number; p1Max?: number } = {}): Index {
   const db = new DatabaseSync(path)
@@ -179,14 +118,27 @@ export function openIndex(path: string, opts: { trackDfMin?: number; p1Max?: num
     db,
     cache: new Map(),
     trackDfMin: opts.trackDfMin ?? trackDfMinDefault,
-    p1Max: opts.p1Max ?? p1MaxDefault,
+    p1Max: opts.p1Max ?? fts.p1MaxDefault,
   }
 }
 
 /** Creates the tables; `tracked` terms get a term_df row from the start (count 0 in an empty index). */
 export function createSchema(ix: Index, tracked: readonly string[] = []): void {
   ix.db.exec(schemaSql)
-  for (const t of new Set(tracked)) stmt(ix, 'INSERT INTO term_df (term, df) VALUES (?, 0)').run(t)
+  ix.db.exec('BEGIN IMMEDIATE')
+  fts.trackTerms(ix.db, tracked)
+  ix.db.exec('COMMIT')
+}
+
+/**
+ * What a write transaction of the store does first: start tracking the frequent terms searches met
+ * (fts.ts: a search writes nothing). The benchmark runs it after the warm-up, as a store that keeps
+ * ingesting would.
+ */
+export function applyTracking(ix: Index): void {
+  ix.db.exec('BEGIN IMMEDIATE')
+  fts.trackWanted(ix.db)
+  ix.db.exec('COMMIT')
 }
 
 export function closeIndex(ix: Index): void {
@@ -203,137 +155,45 @@ function stmt(ix: Index, sql: string): StatementSync {
   return s
 }
 
-/** What indexing one note writes: its notes row, tags, FTS5 row and reps rows. Returns its sk. */
-export function indexNote(ix: Index, e: Entry): number {
-  return indexNotes(ix, [e])[0] as number
-}
-
-/**
- * Indexes a batch of notes inside the caller's transaction; returns their sks. term_df is updated once
- * per tracked term per batch: the tracked set is read inside the transaction (a search that starts
- * tracking a term writes in a transaction of its own, so none can slip in between), and a batch of 1,000
- * notes then costs ~200 row updates instead of ~15 per note.
- */
+/** Indexes a batch of notes inside the caller's transaction, as the store's writer does; returns their sks. */
 export function indexNotes(ix: Index, es: readonly Entry[]): number[] {
   assertBench(ix.db.isTransaction, 'indexNotes runs inside the transaction that stores the ops')
-  const tracked = new Set(
-    (stmt(ix, 'SELECT term FROM term_df').all() as { term: string }[]).map((r) => r.term),
-  )
-  const add = new Map<string, number>()
-  const sks = es.map((e) => {
-    const tf = indexNoteRows(ix, e)
-    for (const t of tf.keys()) if (tracked.has(t)) add.set(t, (add.get(t) ?? 0) + 1)
-    return tf.sk
+  return es.map((e) => {
+    noteRows(ix, e)
+    const sk = fts.indexEntry(ix.db, e.id, e.text, e.tags)
+    assertBench(sk !== undefined, `note ${e.id} has no tokens`)
+    return sk
   })
-  for (const [t, n] of add) stmt(ix, 'UPDATE term_df SET df = df + ? WHERE term = ?').run(n, t)
-  return sks
 }
 
-/** A note's rows in notes, note_tags, fts and reps; returns its term frequencies and sk. */
-function indexNoteRows(ix: Index, e: Entry): Map<string, number> & { sk: number } {
-  const tokens = noteTokens(e)
-  const sk = searchKey(tokens.length, e.id)
+/** A note's stand-in rows (notes, note_tags): what the store's versions row holds. */
+function noteRows(ix: Index, e: Entry): void {
   const expires = e.ttlSeconds === undefined ? null : e.createdMs + e.ttlSeconds * 1000
-  stmt(
-    ix,
-    'INSERT INTO notes (sk, id, channel, author, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)',
-  ).run(sk, e.id, e.channel, e.author, e.createdMs, expires)
-  for (const t of e.tags) stmt(ix, 'INSERT INTO note_tags (tag, sk) VALUES (?, ?)').run(t, sk)
-  stmt(ix, 'INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)').run(
-    sk,
-    tokens.body.join(' '),
-    tokens.tags.join(' '),
+  stmt(ix, 'INSERT INTO notes (id, channel, author, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?)').run(
+    e.id,
+    e.channel,
+    e.author,
+    e.createdMs,
+    expires,
   )
-  const tf = termFrequencies(tokens)
-  for (const [t, n] of tf)
-    if (n >= 2) stmt(ix, 'INSERT INTO reps (term, sk, tf) VALUES (?, ?, ?)').run(t, sk, n)
-  return Object.assign(tf, { sk })
+  for (const t of e.tags) stmt(ix, 'INSERT INTO note_tags (tag, id) VALUES (?, ?)').run(t, e.id)
 }
 
-/**
- * Removes a note from the index (what a purge or retract does): the reverse of indexNote. Takes the
- * note, so that its reps rows are deleted by primary key (no index on reps.sk is needed).
- */
+/** Removes a note from the index (what a purge or retract does): the reverse of indexNotes. */
 export function unindexNote(ix: Index, e: Entry): void {
-  const tokens = noteTokens(e)
-  const sk = searchKey(tokens.length, e.id)
-  stmt(ix, 'DELETE FROM fts WHERE rowid = ?').run(sk)
-  const tf = termFrequencies(tokens)
-  for (const [t, n] of tf) if (n >= 2) stmt(ix, 'DELETE FROM reps WHERE term = ? AND sk = ?').run(t, sk)
-  stmt(ix, 'UPDATE term_df SET df = df - 1 WHERE term IN (SELECT value FROM json_each(?))').run(
-    JSON.stringify([...tf.keys()]),
-  )
-  stmt(ix, 'DELETE FROM note_tags WHERE sk = ?').run(sk)
-  stmt(ix, 'DELETE FROM notes WHERE sk = ?').run(sk)
+  fts.unindexEntry(ix.db, e.id, e.text, e.tags)
+  stmt(ix, 'DELETE FROM note_tags WHERE id = ?').run(e.id)
+  stmt(ix, 'DELETE FROM notes WHERE id = ?').run(e.id)
 }
 
-/** SQLite varint (FTS5's record format): big-endian 7-bit groups, a 9th byte of 8 bits. */
-function readVarint(b: Uint8Array, at: number): [value: number, next: number] {
-  let v = 0
-  for (let i = 0; i < 8; i++) {
-    const x = b[at + i]
-    assertBench(x !== undefined, 'truncated varint in the FTS5 averages record')
-    v = v * 128 + (x & 0x7f)
-    if ((x & 0x80) === 0) return [v, at + i + 1]
-  }
-  const last = b[at + 8]
-  assertBench(last !== undefined, 'truncated varint in the FTS5 averages record')
-  return [v * 256 + last, at + 9]
-}
-
-export type Stats = { readonly rows: number; readonly tokens: number }
-
-/**
- * FTS5's own row count and token total over all columns (the averages record, id 1 of fts_data: a varint
- * row count, then a varint token total per column): what bm25() divides by. FTS5 keeps it on insert; a
- * contentless_delete delete leaves it as it was, and bm25() reads it as it is, so this does too.
- */
-export function readStats(ix: Index): Stats {
-  const r = stmt(ix, 'SELECT block FROM fts_data WHERE id = 1').get() as { block: Uint8Array } | undefined
-  if (r === undefined) return { rows: 0, tokens: 0 }
-  const [rows, first] = readVarint(r.block, 0)
-  let at = first
-  let tokens = 0
-  while (at < r.block.length) {
-    const [n, next] = readVarint(r.block, at)
-    tokens += n
-    at = next
-  }
-  return { rows, tokens }
-}
-
-/** Number of notes holding the term (FTS5's nHit for a one-term phrase), by walking its doclist. */
+/** Number of notes holding the term, by walking its doclist. */
 export function docCount(ix: Index, term: string): number {
-  const r = stmt(ix, 'SELECT doc FROM fts_terms WHERE term = ?').get(term) as { doc: number } | undefined
-  return r?.doc ?? 0
+  return fts.docCount(ix.db, term)
 }
 
-/**
- * Number of notes holding the term: from term_df if the term is tracked, else by walking its doclist;
- * a term found in trackDfMin notes or more becomes tracked (its exact count written in a transaction of
- * its own, so no writer can slip in between; skipped if the store is busy, to be tried next time).
- */
+/** Number of notes holding the term, as a search finds it (term_df, else the doclist). */
 export function documentFrequency(ix: Index, term: string): number {
-  const kept = stmt(ix, 'SELECT df FROM term_df WHERE term = ?').get(term) as { df: number } | undefined
-  if (kept !== undefined) return kept.df
-  const n = docCount(ix, term)
-  if (n >= ix.trackDfMin) trackTerm(ix, term)
-  return n
-}
-
-function trackTerm(ix: Index, term: string): void {
-  const own = !ix.db.isTransaction
-  try {
-    if (own) ix.db.exec('BEGIN IMMEDIATE')
-    stmt(
-      ix,
-      'INSERT OR IGNORE INTO term_df (term, df) SELECT ?, coalesce((SELECT doc FROM fts_terms WHERE term = ?), 0)',
-    ).run(term, term)
-    if (own) ix.db.exec('COMMIT')
-  } catch (err) {
-    if (own && ix.db.isTransaction) ix.db.exec('ROLLBACK')
-    if (!/database is locked|busy/i.test(String(err))) throw err
-  }
+  return fts.documentFrequency(ix.db, term, ix.trackDfMin)
 }
 
 // ---- queries
@@ -349,10 +209,8 @@ export type Filter = {
   readonly nowMs: number
 }
 
-export type Hit = { readonly sk: number; readonly rank: number }
-
-/** The WHERE conditions on notes `n` for a filter, with their parameters in text order. */
-function filterSql(f: Filter): { sql: string; params: (string | number)[] } {
+/** The filter as conditions on notes `n`, joined to a search key by the id inside it. */
+function scopeOf(f: Filter): fts.Scope {
   const parts: string[] = []
   const params: (string | number)[] = []
   if (f.channel !== undefined) {
@@ -368,60 +226,34 @@ function filterSql(f: Filter): { sql: string; params: (string | number)[] } {
     params.push(f.sinceMs)
   }
   if (f.tag !== undefined) {
-    parts.push('EXISTS (SELECT 1 FROM note_tags g WHERE g.tag = ? AND g.sk = n.sk)')
+    parts.push('EXISTS (SELECT 1 FROM note_tags g WHERE g.tag = ? AND g.id = n.id)')
     params.push(f.tag)
   }
   if (f.includeStale !== true) {
     parts.push('(n.expires_ms IS NULL OR n.expires_ms > ?)')
     params.push(f.nowMs)
   }
-  return { sql: parts.length === 0 ? '' : ` AND ${parts.join(' AND ')}`, params }
+  return {
+    join: (sk) => `notes n ON n.id = ${fts.keyIdSql(sk)}`,
+    where: parts.length === 0 ? '' : ` AND ${parts.join(' AND ')}`,
+    params,
+  }
 }
 
-/** The terms of a query: tokenized as the index is, duplicates dropped, at most 16. */
+/** The terms of a query, tokenized as the index is (fts.queryTerms); a query without words is refused. */
 export function queryTerms(query: string): string[] {
-  const terms = [...new Set(tokenize(query))]
+  const terms = fts.queryTerms(query)
   if (terms.length === 0)
     throw new Error(`search: the query ${JSON.stringify(query)} has no words to search for`)
-  if (terms.length > 16) throw new Error(`search: the query has ${terms.length} distinct words; at most 16`)
   return terms
-}
-
-/** All terms must occur (FTS5 implicit AND), each as a quoted string so no word is read as an operator. */
-export function matchExpr(terms: readonly string[]): string {
-  return terms.map((t) => `"${t.replaceAll('"', '""')}"`).join(' AND ')
 }
 
 /** fts5_plain: FTS5 ranks every match with bm25() and sorts. */
 export function searchPlain(ix: Index, terms: readonly string[], f: Filter, k: number): Hit[] {
-  const fs = filterSql(f)
-  const sql =
-    'SELECT fts.rowid AS sk, fts.rank AS rank FROM fts CROSS JOIN notes n ON n.sk = fts.rowid ' +
-    `WHERE fts MATCH ?${fs.sql} ORDER BY fts.rank LIMIT ?`
-  return stmt(ix, sql).all(matchExpr(terms), ...fs.params, k) as Hit[]
+  return fts.searchPlain(ix.db, terms, scopeOf(f), k)
 }
 
-const k1 = 1.2
-const b = 0.75
-
-/** FTS5's bm25() for one note (as fts5_aux.c computes it, term by term in query order): lower is better. */
-export function bm25Rank(
-  idf: readonly number[],
-  tfs: readonly number[],
-  tokens: number,
-  avgdl: number,
-): number {
-  let score = 0
-  for (let i = 0; i < idf.length; i++) {
-    const f = tfs[i] as number
-    score += (idf[i] as number) * ((f * (k1 + 1.0)) / (f + k1 * (1 - b + (b * tokens) / avgdl)))
-  }
-  return -1.0 * score
-}
-
-export type Trace = { queries: number; plain: number; p0: number; p1: number; scored: number }
-
-/** grapevine: the first k of P0 in sk order, plus P1, scored in JS; the top k by (rank, sk). */
+/** grapevine: the store's search (fts.searchTop): the first k of P0 in sk order, plus P1, scored in JS. */
 export function searchGrapevine(
   ix: Index,
   terms: readonly string[],
@@ -429,7 +261,11 @@ export function searchGrapevine(
   k: number,
   trace?: Trace,
 ): Hit[] {
-  return searchWith(ix, terms, f, k, trace, true)
+  return fts.searchTop(ix.db, terms, scopeOf(f), k, {
+    trackDfMin: ix.trackDfMin,
+    p1Max: ix.p1Max,
+    ...(trace === undefined ? {} : { trace }),
+  })
 }
 
 /** A planted bug for the smoke test's canary: grapevine without P1, as if no term were ever repeated. */
@@ -440,120 +276,12 @@ export function searchIgnoringRepeats(
   k: number,
   trace?: Trace,
 ): Hit[] {
-  return searchWith(ix, terms, f, k, trace, false)
-}
-
-function searchWith(
-  ix: Index,
-  terms: readonly string[],
-  f: Filter,
-  k: number,
-  trace: Trace | undefined,
-  withP1: boolean,
-): Hit[] {
-  const st = readStats(ix)
-  if (st.rows === 0) return []
-  const avgdl = st.tokens / st.rows
-  const dfs: number[] = []
-  const idf = terms.map((t) => {
-    const n = documentFrequency(ix, t)
-    dfs.push(n)
-    // SQLite's ln() is the C library's log(), the one fts5_aux.c calls; V8's Math.log differs from it
-    // in the last bit for ~2% of arguments
-    const x = (stmt(ix, 'SELECT ln(?) AS x').get((st.rows - n + 0.5) / (n + 0.5)) as { x: number }).x
-    return x <= 0.0 ? 1e-6 : x
+  return fts.searchTop(ix.db, terms, scopeOf(f), k, {
+    trackDfMin: ix.trackDfMin,
+    p1Max: ix.p1Max,
+    withP1: false,
+    ...(trace === undefined ? {} : { trace }),
   })
-  const fs = filterSql(f)
-  const m = matchExpr(terms)
-  const inTerms = terms.map(() => '?').join(', ')
-  if (trace !== undefined) trace.queries++
-  // several terms: how to find P1 (below), and whether it is worth it. Matches are estimated as if the
-  // terms were independent; each term's repeats are counted up to a cap (~0.1 us a reps row).
-  const matchesEst = dfs.reduce((x, n) => (x * n) / st.rows, st.rows)
-  const cap = Math.min(Math.ceil(4 * matchesEst) + 256, 20_000)
-  const listed: string[] = []
-  const probed: string[] = []
-  let p1Est = 0
-  if (terms.length > 1) {
-    terms.forEach((t, i) => {
-      const r = stmt(ix, 'SELECT count(*) AS n FROM (SELECT 1 FROM reps WHERE term = ? LIMIT ?)').get(
-        t,
-        cap,
-      ) as {
-        n: number
-      }
-      if (r.n < cap) listed.push(t)
-      else probed.push(t)
-      const df = dfs[i] as number
-      if (df > 0) p1Est = Math.max(p1Est, (matchesEst * r.n) / df)
-    })
-    if (p1Est > ix.p1Max) {
-      // a very common word repeats in most matches ("the AND deploy"): P1 is most of the matches
-      if (trace !== undefined) trace.plain++
-      return searchPlain(ix, terms, f, k)
-    }
-  }
-  // P0: every term once; walk the matches shortest first, stop at k
-  const p0 = stmt(
-    ix,
-    'SELECT fts.rowid AS sk FROM fts CROSS JOIN notes n ON n.sk = fts.rowid ' +
-      `WHERE fts MATCH ?${fs.sql} AND NOT EXISTS (SELECT 1 FROM reps r WHERE r.term IN (${inTerms}) AND r.sk = fts.rowid) ` +
-      'ORDER BY fts.rowid LIMIT ?',
-  ).all(m, ...fs.params, ...terms, k) as { sk: number }[]
-  const hits: Hit[] = []
-  const ones = terms.map(() => 1)
-  for (const r of p0) hits.push({ sk: r.sk, rank: bm25Rank(idf, ones, keyTokens(r.sk), avgdl) })
-  let p1 = 0
-  if (!withP1) {
-    // the canary's bug: P1 skipped
-  } else if (terms.length === 1) {
-    // P1 for one term: each tf group of reps, shortest first, k each
-    const term = terms[0] as string
-    const group = stmt(
-      ix,
-      'SELECT r.sk AS sk FROM reps r CROSS JOIN notes n ON n.sk = r.sk ' +
-        `WHERE r.term = ? AND r.tf = ?${fs.sql} ORDER BY r.sk LIMIT ?`,
-    )
-    const nextTf = stmt(ix, 'SELECT max(tf) AS tf FROM reps WHERE term = ? AND tf < ?')
-    let tf = (nextTf.get(term, tokensMax) as { tf: number | null }).tf
-    while (tf !== null) {
-      const rows = group.all(term, tf, ...fs.params, k) as { sk: number }[]
-      p1 += rows.length
-      for (const r of rows) hits.push({ sk: r.sk, rank: bm25Rank(idf, [tf], keyTokens(r.sk), avgdl) })
-      tf = (nextTf.get(term, tf) as { tf: number | null }).tf
-    }
-  } else {
-    // P1 for several terms: every match with a repeated query term, with each term's tf. A match is
-    // tested against a list of a term's repeats built once (~0.3 us a reps row), or by a probe of reps
-    // per match (~1-2 us a match) when the term has more repeats than 4x the estimated matches.
-    const marks = (xs: readonly string[]): string => xs.map(() => '?').join(', ')
-    const tests: string[] = []
-    // `+` keeps SQLite from driving FTS5 by rowid from the list (a seek per row, ~30 us each)
-    if (listed.length > 0) tests.push(`+fts.rowid IN (SELECT sk FROM reps WHERE term IN (${marks(listed)}))`)
-    if (probed.length > 0)
-      tests.push(`EXISTS (SELECT 1 FROM reps r WHERE r.term IN (${marks(probed)}) AND r.sk = fts.rowid)`)
-    const tfCols = terms
-      .map((_, i) => `(SELECT tf FROM reps r WHERE r.term = ? AND r.sk = fts.rowid) AS tf${i}`)
-      .join(', ')
-    const rows = stmt(
-      ix,
-      `SELECT fts.rowid AS sk, ${tfCols} FROM fts CROSS JOIN notes n ON n.sk = fts.rowid ` +
-        `WHERE fts MATCH ? AND (${tests.join(' OR ')})${fs.sql}`,
-    ).all(...terms, m, ...listed, ...probed, ...fs.params) as Record<string, number | null>[]
-    p1 = rows.length
-    for (const r of rows) {
-      const sk = r['sk'] as number
-      const tfs = terms.map((_, i) => r[`tf${i}`] ?? 1)
-      hits.push({ sk, rank: bm25Rank(idf, tfs, keyTokens(sk), avgdl) })
-    }
-  }
-  if (trace !== undefined) {
-    trace.p0 += p0.length
-    trace.p1 += p1
-    trace.scored += hits.length
-  }
-  hits.sort((x, y) => x.rank - y.rank || x.sk - y.sk)
-  return hits.slice(0, k)
 }
 
 // ---- comparing results
@@ -778,16 +506,10 @@ export function buildIndex(ix: Index, p: Params, rows: number, withReps = true):
 
 /** fts5_plain's share of indexing (notes, tags, FTS5): to price what reps and term_df add to an insert. */
 function indexNoteWithoutReps(ix: Index, e: Entry): void {
+  noteRows(ix, e)
   const tokens = noteTokens(e)
-  const sk = searchKey(tokens.length, e.id)
-  const expires = e.ttlSeconds === undefined ? null : e.createdMs + e.ttlSeconds * 1000
-  stmt(
-    ix,
-    'INSERT INTO notes (sk, id, channel, author, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)',
-  ).run(sk, e.id, e.channel, e.author, e.createdMs, expires)
-  for (const t of e.tags) stmt(ix, 'INSERT INTO note_tags (tag, sk) VALUES (?, ?)').run(t, sk)
-  stmt(ix, 'INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)').run(
-    sk,
+  stmt(ix, 'INSERT INTO versions_fts (rowid, body, tags) VALUES (?, ?, ?)').run(
+    fts.searchKey(tokens.length, e.id),
     tokens.body.join(' '),
     tokens.tags.join(' '),
   )
@@ -799,24 +521,24 @@ function indexNoteWithoutReps(ix: Index, e: Entry): void {
  * its key, so the key's order is FTS5's length order.
  */
 export function checkIndex(ix: Index, p: Params, rows: number, every: boolean): number {
-  const st = readStats(ix)
+  const st = fts.readStats(ix.db)
   let tokens = 0
   let checked = 0
-  const size = stmt(ix, 'SELECT sz FROM fts_docsize WHERE id = ?')
+  const size = stmt(ix, 'SELECT sz FROM versions_fts_docsize WHERE id = ?')
   for (let i = 0; i < rows; i++) {
     const d = noteTokens(corpus.entryAt(p.seed, rows, i)).length
     tokens += d
     if (every || i % 97 === 0) {
-      const r = size.get(searchKey(d, i)) as { sz: Uint8Array } | undefined
+      const r = size.get(fts.searchKey(d, i)) as { sz: Uint8Array } | undefined
       assertBench(r !== undefined, `note ${i} is missing from the FTS5 index`)
       // the docsize record: one varint per column
-      let fts = 0
+      let counted = 0
       for (let at = 0; at < r.sz.length;) {
-        const [n, next] = readVarint(r.sz, at)
-        fts += n
+        const [n, next] = fts.readVarint(r.sz, at)
+        counted += n
         at = next
       }
-      assertBench(fts === d, `note ${i}: FTS5 counts ${fts} tokens, the key says ${d}`)
+      assertBench(counted === d, `note ${i}: FTS5 counts ${counted} tokens, the key says ${d}`)
       checked++
     }
   }
@@ -890,13 +612,13 @@ export async function runSearch(opts: SearchOptions = {}): Promise<SearchResult>
       const checked = checkIndex(ix, p, p.rows, quick)
       const sizes = ix.db
         .prepare(
-          "SELECT CASE WHEN name LIKE 'fts%' THEN 'fts5' WHEN name LIKE 'reps%' THEN 'reps' " +
+          "SELECT CASE WHEN name LIKE 'versions_fts%' THEN 'fts5' WHEN name LIKE 'search_reps%' THEN 'reps' " +
             "WHEN name LIKE '%note_tags%' THEN 'note_tags' WHEN name LIKE '%notes%' THEN 'notes' ELSE 'other' END AS part, " +
             'sum(pgsize) AS bytes FROM dbstat GROUP BY part ORDER BY part',
         )
         .all() as { part: string; bytes: number }[]
       const fileBytes = dirBytes(dir)
-      const st = readStats(ix)
+      const st = fts.readStats(ix.db)
       say(
         `  built in ${buildS.toFixed(1)} s (${fmt.si(p.rows / buildS)} notes/s, 1,000 per transaction); ` +
           `${st.tokens} tokens (avg ${(st.tokens / st.rows).toFixed(1)} per note); docsize checked for ${checked} notes`,
@@ -909,7 +631,7 @@ export async function runSearch(opts: SearchOptions = {}): Promise<SearchResult>
       row('build', 'grapevine', 'file_bytes', fileBytes, 'bytes')
       for (const s of sizes)
         row('build', s.part === 'reps' ? 'grapevine' : 'fts5_plain', `${s.part}_bytes`, s.bytes, 'bytes')
-      const repsRows = (ix.db.prepare('SELECT count(*) AS n FROM reps').get() as { n: number }).n
+      const repsRows = (ix.db.prepare('SELECT count(*) AS n FROM search_reps').get() as { n: number }).n
       row('build', 'grapevine', 'reps_rows', repsRows, 'rows')
       const ins = { with: summarize(insertSamples.with), without: summarize(insertSamples.without) }
       row('insert', 'grapevine', 'notes_per_s', ins.with.median, 'notes/s')
@@ -922,7 +644,7 @@ export async function runSearch(opts: SearchOptions = {}): Promise<SearchResult>
       )
 
       // ---- the queries
-      const vocab = ix.db.prepare('SELECT term, doc FROM fts_terms').all() as Vocab
+      const vocab = ix.db.prepare('SELECT term, doc FROM versions_fts_terms').all() as Vocab
       const queries = queryMix(vocab, p, corpus.corpusNowMs)
       const dfs = new Map(vocab.map((v) => [v.term, v.doc]))
       const classes = [...new Set(queries.map((q) => q.cls))]
@@ -973,6 +695,8 @@ export async function runSearch(opts: SearchOptions = {}): Promise<SearchResult>
       }
       say(`warming up ... (at ${at()})`)
       queries.forEach((q, i) => runQuery(q, i % 2 === 0 ? 'grapevine' : 'fts5_plain', false))
+      // the frequent terms the warm-up met are tracked by the next write, as in a store that ingests
+      applyTracking(ix)
       for (let round = 0; round < p.rounds; round++) {
         say(`round ${round + 1}/${p.rounds} ... (at ${at()})`)
         fullGc()
