@@ -58,18 +58,27 @@ function scopeOf(f: Filter, nowMs: number): fts.Scope {
   add('EXISTS (SELECT 1 FROM json_each(v.tags) AS t WHERE t.value = ?)', f.tag)
   add('(v.expires_ms IS NULL OR v.expires_ms > ?)', f.includeStale === true ? undefined : nowMs)
   add('v.wall_ms >= ?', f.sinceMs)
-  return { join: (sk) => `versions v ON v.rowid = ${fts.keyIdSql(sk)}`, where: ` AND ${where.join(' AND ')}`, params }
+  return {
+    join: (sk) => `versions v ON v.rowid = ${fts.keyIdSql(sk)}`,
+    where: ` AND ${where.join(' AND ')}`,
+    params,
+  }
 }
 
 /**
  * Is `got` (dot, score) plain FTS5's answer `ref` (sk, rank)? Equal ranks at every position, to the bit,
  * and the same entries wherever the rank is better than the last one (ties there: FTS5's order is none).
  */
-function sameTop(db: DatabaseSync, ref: readonly fts.Hit[], got: readonly { dot: string; score: number }[]): string {
+function sameTop(
+  db: DatabaseSync,
+  ref: readonly fts.Hit[],
+  got: readonly { dot: string; score: number }[],
+): string {
   if (ref.length !== got.length) return `${got.length} hits, plain FTS5 has ${ref.length}`
   const dotOf = db.prepare('SELECT author, seq FROM versions WHERE rowid = ?')
   for (let i = 0; i < ref.length; i++)
-    if (-(got[i]?.score ?? 0) !== ref[i]?.rank) return `rank ${i + 1}: ${-(got[i]?.score ?? 0)} vs ${ref[i]?.rank}`
+    if (-(got[i]?.score ?? 0) !== ref[i]?.rank)
+      return `rank ${i + 1}: ${-(got[i]?.score ?? 0)} vs ${ref[i]?.rank}`
   const last = ref.at(-1)?.rank
   const better = ref
     .filter((h) => h.rank !== last)
@@ -139,14 +148,18 @@ function checkTables(s: OpLog): void {
   let indexed = 0
   for (const e of live) {
     const value = JSON.parse(e.value) as unknown
-    const t = fts.entryTokens(e.text ?? (typeof value === 'string' ? value : ''), JSON.parse(e.tags) as string[])
+    const t = fts.entryTokens(
+      e.text ?? (typeof value === 'string' ? value : ''),
+      JSON.parse(e.tags) as string[],
+    )
     if (t.length === 0) continue
     indexed++
     const sk = fts.searchKey(t.length, e.id)
     for (const [term, n] of fts.termFrequencies(t)) if (n >= 2) reps.push(`${term} ${sk} ${n}`)
   }
-  const stored = (s.db.prepare('SELECT term, sk, tf FROM search_reps').all() as { term: string; sk: number; tf: number }[])
-    .map((r) => `${r.term} ${r.sk} ${r.tf}`)
+  const stored = (
+    s.db.prepare('SELECT term, sk, tf FROM search_reps').all() as { term: string; sk: number; tf: number }[]
+  ).map((r) => `${r.term} ${r.sk} ${r.tf}`)
   assert.deepEqual(stored.sort(), reps.sort(), 'reps: one row per repeated term of a live entry')
   const docs = (s.db.prepare('SELECT count(*) AS n FROM versions_fts_docsize').get() as { n: number }).n
   assert.equal(docs, indexed, 'one FTS5 row per live entry with words')
@@ -170,7 +183,19 @@ test('fts: the store search is plain FTS5 BM25 top k under every filter, after r
     ]
     let compared = 0
     let caught = 0
-    for (const q of ['w0', 'w1', 'w5', 'w20', 'w45', 'w0 w1', 'w2 w9', 'w0 w30', 'w3 W3 ci', 'nosuch', 'x w4'])
+    for (const q of [
+      'w0',
+      'w1',
+      'w5',
+      'w20',
+      'w45',
+      'w0 w1',
+      'w2 w9',
+      'w0 w30',
+      'w3 W3 ci',
+      'nosuch',
+      'x w4',
+    ])
       for (const f of filters)
         for (const k of [1, 5, 20, 1000]) {
           const terms = fts.queryTerms(q)
@@ -193,13 +218,19 @@ test('fts: a search writes nothing and runs on a read-only connection; the next 
   const { s, nowMs } = build(path)
   try {
     const tracked = () =>
-      (s.db.prepare('SELECT term FROM search_term_df ORDER BY term').all() as { term: string }[]).map((r) => r.term)
+      (s.db.prepare('SELECT term FROM search_term_df ORDER BY term').all() as { term: string }[]).map(
+        (r) => r.term,
+      )
     assert.deepEqual(tracked(), [])
     const before = (s.db.prepare('PRAGMA data_version').get() as { data_version: number }).data_version
     const changes = (s.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n
     const hits = views.sqlReads(s).search({ text: 'w0 w1', limit: 20, nowMs })
     assert.equal(hits.length, 20)
-    assert.equal((s.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n, changes, 'no row written')
+    assert.equal(
+      (s.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n,
+      changes,
+      'no row written',
+    )
     assert.equal((s.db.prepare('PRAGMA data_version').get() as { data_version: number }).data_version, before)
     assert.deepEqual(tracked(), [], 'nothing tracked until a write')
     // a read-only connection answers the same
@@ -215,7 +246,10 @@ test('fts: a search writes nothing and runs on a read-only connection; the next 
     // the next write of this connection tracks w0 and w1 (in >= 1% of the entries), with exact counts
     const signer = signers[4] as log.Signer
     const r = opLog.append(s, signer, core.hlc.create(signer.author), core.clock.createManualClock(t0Ms), [
-      { kind: 'fact.assert', body: { value: 'w0 w0 w1 later', supersedes: [], verified: false, channel: 'patterns' } },
+      {
+        kind: 'fact.assert',
+        body: { value: 'w0 w0 w1 later', supersedes: [], verified: false, channel: 'patterns' },
+      },
     ])
     assert.ok(r.ok)
     assert.deepEqual(tracked(), ['w0', 'w1'])
@@ -236,7 +270,13 @@ test('fts: entries without words are stored and not indexed; a query without wor
     const hlc = core.hlc.create(signer.author)
     const entry = (value: string, fact_id?: string) => ({
       kind: 'fact.assert',
-      body: { ...(fact_id === undefined ? {} : { fact_id }), value, supersedes: [], verified: false, channel: 'warnings' },
+      body: {
+        ...(fact_id === undefined ? {} : { fact_id }),
+        value,
+        supersedes: [],
+        verified: false,
+        channel: 'warnings',
+      },
     })
     const a = opLog.append(s, signer, hlc, core.clock.createManualClock(t0Ms), [
       entry('😀 !!!', 'e'),
@@ -251,7 +291,8 @@ test('fts: entries without words are stored and not indexed; a query without wor
     const reads = views.sqlReads(s)
     assert.equal(reads.entries({ nowMs: t0Ms }).length, 5)
     assert.equal((s.db.prepare('SELECT count(*) AS n FROM versions_fts_docsize').get() as { n: number }).n, 1)
-    for (const q of ['😀', '', '!!!', 'ไทย']) assert.deepEqual(reads.search({ text: q, limit: 5, nowMs: t0Ms }), [])
+    for (const q of ['😀', '', '!!!', 'ไทย'])
+      assert.deepEqual(reads.search({ text: q, limit: 5, nowMs: t0Ms }), [])
     assert.equal(reads.search({ text: 'WORDS', limit: 5, nowMs: t0Ms }).length, 1)
     checkTables(s)
   } finally {
@@ -262,7 +303,18 @@ test('fts: entries without words are stored and not indexed; a query without wor
 test('fts: tokens are what FTS5 makes of them, and the key orders by length, then newest first', () => {
   const text = 'Ünïcode straße, SQLITE_BUSY at 3pm: Ελλάδα/Москва 東京 😀 x×y'
   const tokens = fts.tokenize(text)
-  assert.deepEqual(tokens, ['unicode', 'straße', 'sqlite_busy', 'at', '3pm', 'ελλαδα', 'москва', '東京', 'x', 'y'])
+  assert.deepEqual(tokens, [
+    'unicode',
+    'straße',
+    'sqlite_busy',
+    'at',
+    '3pm',
+    'ελλαδα',
+    'москва',
+    '東京',
+    'x',
+    'y',
+  ])
   const db = new DatabaseSync(':memory:')
   try {
     db.exec(fts.ftsSchema)
@@ -270,7 +322,9 @@ test('fts: tokens are what FTS5 makes of them, and the key orders by length, the
     const sk = fts.indexEntry(db, 41, text, ['Tag One'])
     db.exec('COMMIT')
     assert.equal(sk, fts.searchKey(12, 41))
-    const vocab = (db.prepare('SELECT term FROM versions_fts_terms').all() as { term: string }[]).map((r) => r.term)
+    const vocab = (db.prepare('SELECT term FROM versions_fts_terms').all() as { term: string }[]).map(
+      (r) => r.term,
+    )
     assert.deepEqual(vocab.sort(), [...new Set([...tokens, 'tag', 'one'])].sort())
     assert.deepEqual(fts.readStats(db), { rows: 1, tokens: 12 })
     assert.throws(() => fts.indexEntry(db, 42, 'outside', []), /inside the transaction/)

@@ -159,7 +159,12 @@ export function trackTerms(db: DatabaseSync, terms: Iterable<string>): void {
  * key, a reps row per repeated term, +1 to the df of its tracked terms. An entry without tokens can match
  * nothing and is not indexed; returns the search key, or undefined when not indexed.
  */
-export function indexEntry(db: DatabaseSync, id: number, body: string, tags: readonly string[]): number | undefined {
+export function indexEntry(
+  db: DatabaseSync,
+  id: number,
+  body: string,
+  tags: readonly string[],
+): number | undefined {
   if (!db.isTransaction) fail('indexEntry runs inside the transaction that stores the ops')
   const tokens = entryTokens(body, tags)
   if (tokens.length === 0 || tokens.length >= tokensMax) return undefined
@@ -186,7 +191,8 @@ export function unindexEntry(db: DatabaseSync, id: number, body: string, tags: r
   const sk = searchKey(tokens.length, id)
   stmt(db, 'DELETE FROM versions_fts WHERE rowid = ?').run(sk)
   const tf = termFrequencies(tokens)
-  for (const [t, n] of tf) if (n >= 2) stmt(db, 'DELETE FROM search_reps WHERE term = ? AND sk = ?').run(t, sk)
+  for (const [t, n] of tf)
+    if (n >= 2) stmt(db, 'DELETE FROM search_reps WHERE term = ? AND sk = ?').run(t, sk)
   stmt(db, 'UPDATE search_term_df SET df = df - 1 WHERE term IN (SELECT value FROM json_each(?))').run(
     JSON.stringify([...tf.keys()]),
   )
@@ -198,7 +204,13 @@ export function unindexEntry(db: DatabaseSync, id: number, body: string, tags: r
  * value when that is a string (as the writer indexed it).
  */
 export function unindexDeleted(db: DatabaseSync, deleted: readonly unknown[]): void {
-  for (const d of deleted as { id: number; channel: string | null; text: string | null; value: string; tags: string }[]) {
+  for (const d of deleted as {
+    id: number
+    channel: string | null
+    text: string | null
+    value: string
+    tags: string
+  }[]) {
     if (d.channel === null) continue
     const value = JSON.parse(d.value) as unknown
     unindexEntry(db, d.id, d.text ?? (typeof value === 'string' ? value : ''), JSON.parse(d.tags) as string[])
@@ -230,8 +242,7 @@ export type Stats = { readonly rows: number; readonly tokens: number }
  */
 export function readStats(db: DatabaseSync): Stats {
   const r = stmt(db, 'SELECT block FROM versions_fts_data WHERE id = 1').get() as
-    | { block: Uint8Array }
-    | undefined
+    { block: Uint8Array } | undefined
   // an index that never held a row has an empty record
   if (r === undefined || r.block.length === 0) return { rows: 0, tokens: 0 }
   const [rows, first] = readVarint(r.block, 0)
@@ -247,7 +258,8 @@ export function readStats(db: DatabaseSync): Stats {
 
 /** Number of entries holding the term (FTS5's nHit for a one-term phrase), by walking its doclist. */
 export function docCount(db: DatabaseSync, term: string): number {
-  const r = stmt(db, 'SELECT doc FROM versions_fts_terms WHERE term = ?').get(term) as { doc: number } | undefined
+  const r = stmt(db, 'SELECT doc FROM versions_fts_terms WHERE term = ?').get(term) as
+    { doc: number } | undefined
   return r?.doc ?? 0
 }
 
@@ -256,7 +268,8 @@ export function docCount(db: DatabaseSync, term: string): number {
  * in trackDfMin entries or more is noted for tracking by the next write (the search itself writes nothing).
  */
 export function documentFrequency(db: DatabaseSync, term: string, trackDfMin: number): number {
-  const kept = stmt(db, 'SELECT df FROM search_term_df WHERE term = ?').get(term) as { df: number } | undefined
+  const kept = stmt(db, 'SELECT df FROM search_term_df WHERE term = ?').get(term) as
+    { df: number } | undefined
   if (kept !== undefined) return kept.df
   const n = docCount(db, term)
   if (n >= trackDfMin) {
@@ -307,7 +320,12 @@ const k1 = 1.2
 const b = 0.75
 
 /** FTS5's bm25() for one entry (as fts5_aux.c computes it, term by term in query order): lower is better. */
-export function bm25Rank(idf: readonly number[], tfs: readonly number[], tokens: number, avgdl: number): number {
+export function bm25Rank(
+  idf: readonly number[],
+  tfs: readonly number[],
+  tokens: number,
+  avgdl: number,
+): number {
   let score = 0
   for (let i = 0; i < idf.length; i++) {
     const f = tfs[i] as number
@@ -431,7 +449,9 @@ export function searchTop(
         `EXISTS (SELECT 1 FROM search_reps r WHERE r.term IN (${marks(probed)}) AND r.sk = versions_fts.rowid)`,
       )
     const tfCols = terms
-      .map((_, i) => `(SELECT tf FROM search_reps r WHERE r.term = ? AND r.sk = versions_fts.rowid) AS tf${i}`)
+      .map(
+        (_, i) => `(SELECT tf FROM search_reps r WHERE r.term = ? AND r.sk = versions_fts.rowid) AS tf${i}`,
+      )
       .join(', ')
     const rows = stmt(
       db,
