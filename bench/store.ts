@@ -54,6 +54,7 @@ import type { AuthorId, Draft, Hash, Head, LogView, SignedOp } from '../src/log/
 import { testSigner } from '../src/log/log.test-util.ts'
 import { opLog } from '../src/store/index.ts'
 import type { OpLog } from '../src/store/index.ts'
+import * as fts from '../src/store/fts.ts'
 import { fullGc } from './lib/gc.ts'
 import { describeMachine } from './lib/machine.ts'
 import * as fmt from './lib/stats.ts'
@@ -483,8 +484,8 @@ const insertOpSql =
 /**
  * How a view table's rows are placed in batches: by the op that wrote them (`op`: its author and seq
  * columns), or by the batch of the last op of their entity (`entity`: the entity's name from the row).
- * Tables left out: views_meta (metrics counters, not rows of the data) and versions_fts (made from
- * versions rows, below).
+ * Tables left out: views_meta (metrics counters, not rows of the data), and versions_fts and search_reps
+ * (made from versions rows, below).
  */
 const rawTables: readonly { table: string; place: 'op' | ((r: Record<string, SQLOutputValue>) => string) }[] =
   [
@@ -577,8 +578,15 @@ export function rawPlan(h: History, dir: string): RawPlan {
         if (table === 'versions' && r.channel !== null) {
           const value = JSON.parse(r.value as string) as unknown
           const body = (r.text as string | null) ?? (typeof value === 'string' ? value : '')
-          const tagList = (JSON.parse(r.tags as string) as string[]).join(' ')
-          add(k, 'versions_fts', { rowid: r.rowid as number, body, tags: tagList })
+          // the search index's rows as the store makes them (src/store/fts.ts): FTS5 under the search key,
+          // a reps row per repeated term
+          const tokens = fts.entryTokens(body, JSON.parse(r.tags as string) as string[])
+          if (tokens.length > 0) {
+            const sk = fts.searchKey(tokens.length, r.rowid as number)
+            add(k, 'versions_fts', { rowid: sk, body: tokens.body.join(' '), tags: tokens.tags.join(' ') })
+            for (const [term, tf] of fts.termFrequencies(tokens))
+              if (tf >= 2) add(k, 'search_reps', { term, sk, tf })
+          }
         }
       }
     }
