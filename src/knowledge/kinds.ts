@@ -262,8 +262,7 @@ const health = z.enum(healths, {
 
 // ---- the bodies
 
-const factAssert = z
-  .strictObject({
+const factAssertFields = z.strictObject({
     fact_id: factId.optional(),
     value: jsonValue(valueBytesMax),
     supersedes: dotList(supersedesMax),
@@ -279,19 +278,32 @@ const factAssert = z
     channel: channel.optional(),
     tags: distinctList(tag, tagsMax, 'tag').optional(),
     text: freeText(textBytesMax).optional(),
+})
+
+/** What fact.assert requires across its fields (each field's own checks passed). */
+function factAssertCross(b: z.output<typeof factAssertFields>): CrossIssue[] {
+  const out: CrossIssue[] = []
+  if (b.fact_id === undefined && b.channel === undefined)
+    out.push({
+      path: ['fact_id'],
+      message: 'is required unless channel is set (a channel entry gets a generated fact_id)',
+    })
+  if (b.valid_from !== undefined && b.valid_to !== undefined && b.valid_to < b.valid_from)
+    out.push({ path: ['valid_to'], message: 'must not be before valid_from' })
+  return out
+}
+
+/** An issue between fields, found after each field passed its own checks. */
+type CrossIssue = { readonly path: (string | number)[]; readonly message: string }
+
+/** A schema of fields with its cross-field checks as a refinement: the schema of the registry. */
+function withCross<T extends z.ZodType>(fields: T, cross: (b: z.output<T>) => CrossIssue[]) {
+  return fields.superRefine((b, ctx) => {
+    for (const i of cross(b)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message })
   })
-  .superRefine((b, ctx) => {
-    if (b.fact_id === undefined && b.channel === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['fact_id'],
-        message: 'is required unless channel is set (a channel entry gets a generated fact_id)',
-      })
-    }
-    if (b.valid_from !== undefined && b.valid_to !== undefined && b.valid_to < b.valid_from) {
-      ctx.addIssue({ code: 'custom', path: ['valid_to'], message: 'must not be before valid_from' })
-    }
-  })
+}
+
+const factAssert = withCross(factAssertFields, factAssertCross)
 
 const factRetract = z.strictObject({
   fact_id: factId,
@@ -307,17 +319,19 @@ const statusSet = z.strictObject({
   working_on: idString(workingOnBytesMax).optional(),
 })
 
-const taskCreate = z
-  .strictObject({
-    task_id: taskId,
-    title: idString(taskTitleBytesMax, 'a title'),
-    depends: distinctList(taskId, dependsMax, 'task id'),
-    assignee: idString(idBytesMax, 'an agent').optional(),
-  })
-  .superRefine((b, ctx) => {
-    const i = b.depends.indexOf(b.task_id)
-    if (i >= 0) ctx.addIssue({ code: 'custom', path: ['depends', i], message: 'names the task itself' })
-  })
+const taskCreateFields = z.strictObject({
+  task_id: taskId,
+  title: idString(taskTitleBytesMax, 'a title'),
+  depends: distinctList(taskId, dependsMax, 'task id'),
+  assignee: idString(idBytesMax, 'an agent').optional(),
+})
+
+function taskCreateCross(b: z.output<typeof taskCreateFields>): CrossIssue[] {
+  const i = b.depends.indexOf(b.task_id)
+  return i >= 0 ? [{ path: ['depends', i], message: 'names the task itself' }] : []
+}
+
+const taskCreate = withCross(taskCreateFields, taskCreateCross)
 
 const taskRef = z.strictObject({ task_id: taskId })
 
@@ -445,6 +459,8 @@ export function parseBody(kind: string, body: unknown): BodyResult {
       { field: 'kind', message: `is not a known kind (known: ${kindNames.join(', ')})` },
     ])
   }
+  const quick = quickParse(kind, body)
+  if (quick !== undefined) return { ok: true, value: { kind, body: quick } as KnownBody }
   const r = kinds[kind].safeParse(body, { error: fallbackMessage })
   if (r.success) return { ok: true, value: { kind, body: r.data } as KnownBody }
   const issues: BodyIssue[] = []
@@ -461,6 +477,25 @@ export function parseBody(kind: string, body: unknown): BodyResult {
     }
   }
   return failure(kind, 'invalid_body', issues)
+}
+
+/**
+ * The accepting path of the kinds with cross-field checks: the fields' schema, then the cross checks
+ * as plain calls (a zod refinement on an object measured ~3 us of the ~6 us of a fact.assert body).
+ * It accepts exactly what the registry's schema accepts (the same fields' schema; the refinement runs
+ * the same checks, only once the fields passed); anything it does not accept is parsed again by the
+ * registry's schema, for the same issues as ever. undefined: not accepted here.
+ */
+function quickParse(kind: KindName, body: unknown): unknown {
+  if (kind === 'fact.assert') {
+    const r = factAssertFields.safeParse(body)
+    return r.success && factAssertCross(r.data).length === 0 ? r.data : undefined
+  }
+  if (kind === 'task.create') {
+    const r = taskCreateFields.safeParse(body)
+    return r.success && taskCreateCross(r.data).length === 0 ? r.data : undefined
+  }
+  return undefined
 }
 
 function kindShape(kind: KindName): Record<string, unknown> {
