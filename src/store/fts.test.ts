@@ -254,6 +254,30 @@ test('fts: a search writes nothing and runs on a read-only connection; the next 
     assert.ok(r.ok)
     assert.deepEqual(tracked(), ['w0', 'w1'])
     checkTables(s)
+    // another connection starts tracking w2: this writer's next entries count it too
+    const other = new DatabaseSync(path)
+    try {
+      other.exec('BEGIN IMMEDIATE')
+      fts.trackTerms(other, ['w2'])
+      other.exec('COMMIT')
+    } finally {
+      other.close()
+    }
+    const r2 = opLog.append(
+      s,
+      signer,
+      core.hlc.create(signer.author),
+      core.clock.createManualClock(t0Ms + 1),
+      [
+        {
+          kind: 'fact.assert',
+          body: { value: 'w2 w2 w0 again', supersedes: [], verified: false, channel: 'patterns' },
+        },
+      ],
+    )
+    assert.ok(r2.ok)
+    assert.deepEqual(tracked(), ['w0', 'w1', 'w2'])
+    checkTables(s)
     views.rebuild(s)
     checkTables(s)
   } finally {

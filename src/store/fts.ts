@@ -127,6 +127,41 @@ function stmt(db: DatabaseSync, sql: string): StatementSync {
   return s
 }
 
+/**
+ * The tracked terms (term_df's keys) as this connection last read them, with the PRAGMA data_version of
+ * that read: another connection's commit changes it, so a writer re-reads the set after one; this
+ * connection's own changes (trackWanted) are added as they are made. A term in the set whose row a
+ * rebuild or a rollback took away costs an UPDATE of no row, nothing more.
+ */
+const trackedCache = new WeakMap<DatabaseSync, { version: number; terms: Set<string> }>()
+
+function trackedTerms(db: DatabaseSync): Set<string> {
+  const version = (stmt(db, 'PRAGMA data_version').get() as { data_version: number }).data_version
+  let c = trackedCache.get(db)
+  if (c === undefined || c.version !== version) {
+    const rows = stmt(db, 'SELECT term FROM search_term_df').all() as { term: string }[]
+    c = { version, terms: new Set(rows.map((r) => r.term)) }
+    trackedCache.set(db, c)
+  }
+  return c.terms
+}
+
+/** Adds delta to the counts of the entry's terms that are tracked (most entries hold few or none). */
+function countTracked(db: DatabaseSync, tf: Map<string, number>, delta: 1 | -1): void {
+  const tracked = trackedTerms(db)
+  if (tracked.size === 0) return
+  const present: string[] = []
+  for (const t of tf.keys()) if (tracked.has(t)) present.push(t)
+  if (present.length === 0) return
+  if (present.length <= 4)
+    for (const t of present) stmt(db, 'UPDATE search_term_df SET df = df + ? WHERE term = ?').run(delta, t)
+  else
+    stmt(db, 'UPDATE search_term_df SET df = df + ? WHERE term IN (SELECT value FROM json_each(?))').run(
+      delta,
+      JSON.stringify(present),
+    )
+}
+
 /** Frequent untracked terms that searches met, per connection: the next write tracks them. */
 const wanted = new WeakMap<DatabaseSync, Set<string>>()
 
@@ -138,11 +173,14 @@ export function trackWanted(db: DatabaseSync): void {
   const w = wanted.get(db)
   if (w === undefined || w.size === 0) return
   if (!db.isTransaction) fail('trackWanted runs inside the transaction of a write')
-  for (const t of w)
+  const tracked = trackedTerms(db)
+  for (const t of w) {
     stmt(
       db,
       'INSERT OR IGNORE INTO search_term_df (term, df) SELECT ?, coalesce((SELECT doc FROM versions_fts_terms WHERE term = ?), 0)',
     ).run(t, t)
+    tracked.add(t)
+  }
   w.clear()
 }
 
@@ -178,9 +216,7 @@ export function indexEntry(
   const tf = termFrequencies(tokens)
   for (const [t, n] of tf)
     if (n >= 2) stmt(db, 'INSERT INTO search_reps (term, sk, tf) VALUES (?, ?, ?)').run(t, sk, n)
-  stmt(db, 'UPDATE search_term_df SET df = df + 1 WHERE term IN (SELECT value FROM json_each(?))').run(
-    JSON.stringify([...tf.keys()]),
-  )
+  countTracked(db, tf, 1)
   return sk
 }
 
@@ -193,9 +229,7 @@ export function unindexEntry(db: DatabaseSync, id: number, body: string, tags: r
   const tf = termFrequencies(tokens)
   for (const [t, n] of tf)
     if (n >= 2) stmt(db, 'DELETE FROM search_reps WHERE term = ? AND sk = ?').run(t, sk)
-  stmt(db, 'UPDATE search_term_df SET df = df - 1 WHERE term IN (SELECT value FROM json_each(?))').run(
-    JSON.stringify([...tf.keys()]),
-  )
+  countTracked(db, tf, -1)
 }
 
 /**
