@@ -40,16 +40,6 @@ export const formatVersion = 2
 /** How long a writer waits for another process's write transaction before giving up. */
 export const busyMsDefault = 10_000
 
-/**
- * WAL pages after which a commit copies the WAL into the database file (SQLite's default is 1,000,
- * ~4 MB). Ingest rewrites the same index and full-text pages batch after batch; with a checkpoint
- * every ~40 MB a page rewritten many times between checkpoints reaches the file (and its fsync) once.
- * Measured on the store benchmark's peer history, same machine, alternating: 5.2k -> 6.8k and 6.5k
- * -> 7.5k ops/s, less CPU too. The cost: a WAL file of up to ~40 MB between checkpoints (the last
- * connection to close checkpoints and removes it). Durability is unchanged (the WAL is fsynced at
- * every commit either way).
- */
-export const walAutocheckpointPages = 10_000
 
 const schema = `
 CREATE TABLE ops (
@@ -157,7 +147,6 @@ export function open(path: string, opts: { busyMs?: number } = {}): Result<OpLog
     }
     db.exec('PRAGMA journal_mode = WAL')
     db.exec('PRAGMA synchronous = FULL')
-    db.exec(`PRAGMA wal_autocheckpoint = ${walAutocheckpointPages}`)
     if (version === 0) {
       db.exec('BEGIN IMMEDIATE')
       try {
