@@ -96,6 +96,7 @@ export function dropCaches(w: ViewWriter): void {
   w.opCache.old.clear()
   w.facts.young.clear()
   w.facts.old.clear()
+  fts.dropPending(w.db)
 }
 
 function prepare(db: DatabaseSync) {
@@ -291,6 +292,7 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
   }
   const watermark = metaValue(w, meta.purgeWatermarkMs)
   for (const [entity, t] of touched) derive(w, entity, t, watermark)
+  fts.flushIndex(w.db) // the batch's search index rows, in key order
   addToMeta(w, meta.invalidOps, invalid)
   addToMeta(w, meta.unknownKindOps, unknown)
 }
