@@ -158,12 +158,14 @@ function stmt(ix: Index, sql: string): StatementSync {
 /** Indexes a batch of notes inside the caller's transaction, as the store's writer does; returns their sks. */
 export function indexNotes(ix: Index, es: readonly Entry[]): number[] {
   assertBench(ix.db.isTransaction, 'indexNotes runs inside the transaction that stores the ops')
-  return es.map((e) => {
+  const sks = es.map((e) => {
     noteRows(ix, e)
     const sk = fts.indexEntry(ix.db, e.id, e.text, e.tags)
     assertBench(sk !== undefined, `note ${e.id} has no tokens`)
     return sk
   })
+  fts.flushIndex(ix.db)
+  return sks
 }
 
 /** A note's stand-in rows (notes, note_tags): what the store's versions row holds. */
@@ -504,12 +506,15 @@ export function buildIndex(ix: Index, p: Params, rows: number, withReps = true):
   return ms / 1000
 }
 
-/** fts5_plain's share of indexing (notes, tags, FTS5): to price what reps and term_df add to an insert. */
+/**
+ * fts5_plain's share of indexing (notes, tags, FTS5 keyed by the note's id, as a plain index is: rows in
+ * rowid order): to price what the search key, reps and term_df add to an insert.
+ */
 function indexNoteWithoutReps(ix: Index, e: Entry): void {
   noteRows(ix, e)
   const tokens = noteTokens(e)
   stmt(ix, 'INSERT INTO versions_fts (rowid, body, tags) VALUES (?, ?, ?)').run(
-    fts.searchKey(tokens.length, e.id),
+    e.id,
     tokens.body.join(' '),
     tokens.tags.join(' '),
   )

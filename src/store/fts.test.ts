@@ -344,6 +344,8 @@ test('fts: tokens are what FTS5 makes of them, and the key orders by length, the
     db.exec(fts.ftsSchema)
     db.exec('BEGIN')
     const sk = fts.indexEntry(db, 41, text, ['Tag One'])
+    assert.deepEqual(fts.readStats(db), { rows: 0, tokens: 0 }, 'queued until flushIndex')
+    fts.flushIndex(db)
     db.exec('COMMIT')
     assert.equal(sk, fts.searchKey(12, 41))
     const vocab = (db.prepare('SELECT term FROM versions_fts_terms').all() as { term: string }[]).map(

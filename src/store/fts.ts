@@ -173,6 +173,8 @@ export function trackWanted(db: DatabaseSync): void {
   const w = wanted.get(db)
   if (w === undefined || w.size === 0) return
   if (!db.isTransaction) fail('trackWanted runs inside the transaction of a write')
+  // the exact count is the doclist's: the queued rows go in first
+  flushIndex(db)
   const tracked = trackedTerms(db)
   for (const t of w) {
     stmt(
@@ -193,9 +195,40 @@ export function trackTerms(db: DatabaseSync, terms: Iterable<string>): void {
 }
 
 /**
+ * FTS5 rows waiting for flushIndex, per connection, by search key. FTS5 writes its in-memory postings out
+ * as a new segment whenever a rowid comes lower than the one before (fts5_index.c BeginWrite); entries
+ * arrive in id order, which is random in sk order, so inserting them one by one flushed a segment almost
+ * every entry (a 20,000-entry test: 31 us per entry against 16 us in sk order). The writer inserts a
+ * batch's rows sorted, once, at the end of the batch.
+ */
+const pending = new WeakMap<DatabaseSync, Map<number, { body: string; tags: string }>>()
+
+/**
+ * Inserts the FTS5 rows indexEntry queued, in search key order. The writer calls it at the end of every
+ * batch, inside its transaction (before the commit).
+ */
+export function flushIndex(db: DatabaseSync): void {
+  const p = pending.get(db)
+  if (p === undefined || p.size === 0) return
+  if (!db.isTransaction) fail('flushIndex runs inside the transaction that stores the ops')
+  const ins = stmt(db, 'INSERT INTO versions_fts (rowid, body, tags) VALUES (?, ?, ?)')
+  for (const sk of [...p.keys()].sort((a, b) => a - b)) {
+    const r = p.get(sk) as { body: string; tags: string }
+    ins.run(sk, r.body, r.tags)
+  }
+  p.clear()
+}
+
+/** Forgets queued FTS5 rows: the transaction that queued them rolled back (the writer's dropCaches). */
+export function dropPending(db: DatabaseSync): void {
+  pending.get(db)?.clear()
+}
+
+/**
  * Indexes an entry (id: its row id, < 2^32) inside the writer's transaction: its FTS5 row under its search
- * key, a reps row per repeated term, +1 to the df of its tracked terms. An entry without tokens can match
- * nothing and is not indexed; returns the search key, or undefined when not indexed.
+ * key (queued: flushIndex inserts it before the commit), a reps row per repeated term, +1 to the df of its
+ * tracked terms. An entry without tokens can match nothing and is not indexed; returns the search key,
+ * or undefined when not indexed.
  */
 export function indexEntry(
   db: DatabaseSync,
@@ -208,11 +241,13 @@ export function indexEntry(
   if (tokens.length === 0 || tokens.length >= tokensMax) return undefined
   trackWanted(db)
   const sk = searchKey(tokens.length, id)
-  stmt(db, 'INSERT INTO versions_fts (rowid, body, tags) VALUES (?, ?, ?)').run(
-    sk,
-    tokens.body.join(' '),
-    tokens.tags.join(' '),
-  )
+  let p = pending.get(db)
+  if (p === undefined) {
+    p = new Map()
+    pending.set(db, p)
+  }
+  if (p.has(sk)) fail(`entry ${id} is indexed twice`)
+  p.set(sk, { body: tokens.body.join(' '), tags: tokens.tags.join(' ') })
   const tf = termFrequencies(tokens)
   for (const [t, n] of tf)
     if (n >= 2) stmt(db, 'INSERT INTO search_reps (term, sk, tf) VALUES (?, ?, ?)').run(t, sk, n)
@@ -225,7 +260,8 @@ export function unindexEntry(db: DatabaseSync, id: number, body: string, tags: r
   const tokens = entryTokens(body, tags)
   if (tokens.length === 0 || tokens.length >= tokensMax) return
   const sk = searchKey(tokens.length, id)
-  stmt(db, 'DELETE FROM versions_fts WHERE rowid = ?').run(sk)
+  // an entry indexed in this transaction is still queued: taking it out of the queue is its delete
+  if (pending.get(db)?.delete(sk) !== true) stmt(db, 'DELETE FROM versions_fts WHERE rowid = ?').run(sk)
   const tf = termFrequencies(tokens)
   for (const [t, n] of tf)
     if (n >= 2) stmt(db, 'DELETE FROM search_reps WHERE term = ? AND sk = ?').run(t, sk)
