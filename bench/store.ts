@@ -558,6 +558,7 @@ export function rawPlan(h: History, dir: string): RawPlan {
       const name = names.get(id) as string
       lastOf.set(name, Math.max(lastOf.get(name) ?? k, k))
     }
+    const ftsRows = new Map<number, Record<string, SQLOutputValue>[]>()
     const add = (k: number, table: string, row: Record<string, SQLOutputValue>): void => {
       const cols = Object.keys(row)
       const text = `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`
@@ -583,13 +584,18 @@ export function rawPlan(h: History, dir: string): RawPlan {
           const tokens = fts.entryTokens(body, JSON.parse(r.tags as string) as string[])
           if (tokens.length > 0) {
             const sk = fts.searchKey(tokens.length, r.rowid as number)
-            add(k, 'versions_fts', { rowid: sk, body: tokens.body.join(' '), tags: tokens.tags.join(' ') })
+            const rows = ftsRows.get(k) ?? []
+            rows.push({ rowid: sk, body: tokens.body.join(' '), tags: tokens.tags.join(' ') })
+            ftsRows.set(k, rows)
             for (const [term, tf] of fts.termFrequencies(tokens))
               if (tf >= 2) add(k, 'search_reps', { term, sk, tf })
           }
         }
       }
     }
+    // a batch's FTS5 rows in search key order, as the store inserts them (fts.ts flushIndex)
+    for (const [k, rows] of ftsRows)
+      for (const row of rows.sort((a, b) => (a.rowid as number) - (b.rowid as number))) add(k, 'versions_fts', row)
   } finally {
     opLog.close(s)
     rmSync(path, { force: true })
