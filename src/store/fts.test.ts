@@ -357,6 +357,32 @@ test('fts: tokens are what FTS5 makes of them, and the key orders by length, the
   } finally {
     db.close()
   }
+  // queued rows: a delete in the same transaction takes one out of the queue; a rollback's are dropped
+  const q = new DatabaseSync(':memory:')
+  try {
+    q.exec(fts.ftsSchema)
+    const terms = () =>
+      (q.prepare('SELECT term FROM versions_fts_terms').all() as { term: string }[]).map((r) => r.term)
+    q.exec('BEGIN')
+    fts.indexEntry(q, 1, 'rolled back', [])
+    q.exec('ROLLBACK')
+    fts.dropPending(q)
+    q.exec('BEGIN')
+    fts.indexEntry(q, 2, 'kept kept', [])
+    fts.indexEntry(q, 3, 'gone soon', [])
+    fts.unindexEntry(q, 3, 'gone soon', [])
+    fts.flushIndex(q)
+    q.exec('COMMIT')
+    assert.deepEqual(terms(), ['kept'])
+    assert.deepEqual(
+      (q.prepare('SELECT term, tf FROM search_reps').all() as { term: string; tf: number }[]).map(
+        (r) => `${r.term} ${r.tf}`,
+      ),
+      ['kept 2'],
+    )
+  } finally {
+    q.close()
+  }
   assert.equal(fts.keyTokens(fts.searchKey(9, 5)), 9)
   assert.equal(fts.keyId(fts.searchKey(9, 5)), 5)
   assert.ok(fts.searchKey(9, 6) < fts.searchKey(9, 5), 'newer first among equal lengths')
