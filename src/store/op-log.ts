@@ -193,6 +193,16 @@ function upgradeViews(s: OpLog): void {
     viewsWrite.rebuildViews(s.db)
     s.db.exec(`PRAGMA user_version = ${formatVersion}`)
   })
+  shrinkWal(s)
+}
+
+/**
+ * After a rebuild (one transaction that rewrites every view page) the WAL holds a copy of most of the
+ * file: 920 MiB after rebuilding 1M ops. Copy it back and truncate it now rather than leave it to the next
+ * writer's checkpoint. Best effort: with readers still on old pages SQLite reports busy and keeps the WAL.
+ */
+export function shrinkWal(s: OpLog): void {
+  s.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
 }
 
 export function close(s: OpLog): void {

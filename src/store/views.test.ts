@@ -310,6 +310,9 @@ test('views: a v1 store (an op log without views) gets its views on open; damage
   views.rebuild(d.value)
   assert.equal(d.value.viewsProblem, undefined)
   assert.equal(views.sqlReads(d.value).counter('c')?.value, 3)
+  // the rebuild's copy of the view pages was checkpointed and the WAL truncated (frames in it: 0)
+  const wal = d.value.db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as { log: number }
+  assert.equal(wal.log, 0)
   drop(d.value)
 })
 

@@ -574,6 +574,7 @@ export function rebuild(s: OpLog): void {
     s.views = viewsWrite.rebuildViews(s.db)
   })
   s.viewsProblem = undefined
+  opLog.shrinkWal(s)
 }
 
 /**
