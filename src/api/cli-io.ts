@@ -6,13 +6,13 @@ import type { ReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import type { Command } from 'commander'
 import * as knowledge from '../knowledge/index.ts'
-import type { Channel, DotRef, FactRead, VersionRead, VersionRow } from '../knowledge/index.ts'
+import type { Channel, DotRef } from '../knowledge/index.ts'
 import * as log from '../log/index.ts'
 import type { SignedOp } from '../log/index.ts'
 import { local } from '../node/index.ts'
 import type { Local } from '../node/index.ts'
 import { opLog } from '../store/index.ts'
-import type { Intent, Reads } from '../store/index.ts'
+import type { Intent } from '../store/index.ts'
 import { arg, CliError, commit, parseChannel, withLocal } from './cli-context.ts'
 import type { Ctx } from './cli-context.ts'
 import * as fmt from './format.ts'
@@ -105,58 +105,24 @@ export async function importFile(l: Local, path: string): Promise<ImportReport> 
   return report
 }
 
-/**
- * Every fact with a live version (stale ones included), oldest read winner first: of a channel's entries
- * only, with `channel`. One pass over the views' rows; a fact with one live version is read from its row
- * (the common case: no query per fact), one with several through Reads.fact (read order, conflict).
- */
-export function exportFacts(r: Reads, nowMs: number, channel: Channel | undefined): FactRead[] {
-  const trust = new Map(r.trust().map((t) => [t.author, t.score]))
-  const byFact = new Map<string, VersionRow[]>()
-  for (const v of r.dump().versions) {
-    const list = byFact.get(v.fact_id)
-    if (list === undefined) byFact.set(v.fact_id, [v])
-    else list.push(v)
-  }
-  const out: FactRead[] = []
-  for (const [id, rows] of byFact) {
-    if (channel !== undefined && !rows.some((v) => v.channel === channel)) continue
-    const only = rows[0] as VersionRow
-    if (rows.length === 1) {
-      const winner: VersionRead = {
-        ...only,
-        expires_at_ms: only.ttl_seconds === null ? null : only.created_at.wallMs + only.ttl_seconds * 1000,
-        stale: knowledge.isStale(only, nowMs),
-        trust: trust.get(only.author) ?? 0,
-      }
-      out.push({ fact_id: id, value: winner.value, winner, versions: [winner], conflict: false, ticket_id: null })
-    } else {
-      const f = r.fact(id, { nowMs, includeStale: true })
-      if (f !== undefined) out.push(f)
-    }
-  }
-  return out.sort(
-    (a, b) =>
-      knowledge.compareTimes(a.winner.created_at, b.winner.created_at) || knowledge.compareStrings(a.fact_id, b.fact_id),
-  )
-}
-
 export function registerIo(program: Command, ctx: Ctx): void {
   const { io } = ctx
   const out = (s: string) => io.out(s)
 
   program
     .command('export')
-    .description('every fact as JSONL, one per line (the fact get --json shape), oldest first; grapevine import reads it back')
+    .description('every fact as JSONL, one per line (the fact get --json shape), oldest first (by its newest live version); grapevine import reads it back')
     .option('--channel <channel>', 'only entries of this channel', (v) => arg(parseChannel(v)))
     .action(async (opts: { channel?: Channel }) => {
       await withLocal(io, (l) => {
         const nowMs = l.clock.nowMs()
         const r = local.reads(l)
         const names = fmt.namesOf(r.agents())
-        const facts = exportFacts(r, nowMs, opts.channel)
+        // streamed from the views: a million facts never sit in memory at once
+        let count = 0
         let chunk = ''
-        for (const f of facts) {
+        for (const f of r.facts({ nowMs, includeStale: true, channel: opts.channel })) {
+          count++
           chunk += JSON.stringify(fmt.factJson(f, names)) + '\n'
           if (chunk.length >= 1 << 20) {
             out(chunk)
@@ -164,7 +130,7 @@ export function registerIo(program: Command, ctx: Ctx): void {
           }
         }
         out(chunk)
-        io.err(`grapevine: exported ${facts.length} fact${facts.length === 1 ? '' : 's'}\n`)
+        io.err(`grapevine: exported ${count} fact${count === 1 ? '' : 's'}\n`)
       })
     })
 

@@ -66,8 +66,17 @@ export type ViewCounts = {
   readonly agents: number
 }
 
+/** Which facts `facts` lists: those with a version to show, or only those with one in `channel`. */
+export type FactsQuery = ReadOptions & { readonly channel?: Channel | undefined }
+
 export type Reads = {
   fact(factId: string, opts: ReadOptions): FactRead | undefined
+  /**
+   * Every fact with a version to show, each as `fact` reads it, ordered by the wall time of its newest
+   * live version, then fact_id (compareFactsListed). A generator: a store of a million facts streams
+   * through it without being held in memory.
+   */
+  facts(q: FactsQuery): Iterable<FactRead>
   history(factId: string): HistoryRow[]
   /** Channel entries, newest first (tail). */
   entries(q: EntryQuery): EntryRead[]
@@ -111,11 +120,30 @@ export function searchText(r: {
   return [r.text ?? (typeof r.value === 'string' ? r.value : ''), ...r.tags].join(' ')
 }
 
+/** The order of `facts`: newest live version's wall time (of every live version, shown or not), then fact_id. */
+export function compareFactsListed(a: { newestMs: number; fact_id: string }, b: { newestMs: number; fact_id: string }): number {
+  return a.newestMs - b.newestMs || knowledge.compareStrings(a.fact_id, b.fact_id)
+}
+
 /** The reference model as Reads. Search here is a plain all-words filter, newest first (no ranking). */
 export function memoryReads(ops: Iterable<EncodedOp>): Reads {
   const v = knowledge.viewsOf(ops)
   return {
     fact: (id, o) => knowledge.getFact(v, id, o),
+    facts: (q) => {
+      const newest = new Map<string, number>()
+      const inChannel = new Set<string>()
+      for (const r of knowledge.dump(v).versions) {
+        newest.set(r.fact_id, Math.max(newest.get(r.fact_id) ?? -Infinity, r.created_at.wallMs))
+        if (r.channel !== null && r.channel === q.channel) inChannel.add(r.fact_id)
+      }
+      return knowledge
+        .listFacts(v, q)
+        .filter((f) => q.channel === undefined || inChannel.has(f.fact_id))
+        .map((f) => ({ f, newestMs: newest.get(f.fact_id) as number, fact_id: f.fact_id }))
+        .sort(compareFactsListed)
+        .map((x) => x.f)
+    },
     history: (id) => knowledge.factHistory(v, id),
     entries: (q) => knowledge.channelEntries(v, q),
     search: (q) => {

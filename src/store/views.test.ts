@@ -45,6 +45,8 @@ function compareReads(got: Reads, want: Reads, ops: readonly EncodedOp[]): void 
     for (const includeStale of [false, true]) {
       const o = { nowMs, includeStale }
       for (const id of factIds) assert.deepEqual(got.fact(id, o), want.fact(id, o), `fact ${id}`)
+      for (const channel of [undefined, 'warnings' as const])
+        assert.deepEqual([...got.facts({ ...o, channel })], [...want.facts({ ...o, channel })], `facts ${channel}`)
       for (const q of [
         {},
         { channel: 'warnings' as const },

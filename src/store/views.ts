@@ -41,7 +41,7 @@ import type {
 import type { AuthorId, OpTime } from '../log/index.ts'
 import * as opLog from './op-log.ts'
 import type { OpLog } from './op-log.ts'
-import type { Reads, SearchHit, SearchQuery, Ticket, ViewCounts } from './reads.ts'
+import type { FactsQuery, Reads, SearchHit, SearchQuery, Ticket, ViewCounts } from './reads.ts'
 import * as fts from './fts.ts'
 import * as viewsWrite from './views-write.ts'
 import type { ViewWriter } from './views-write.ts'
@@ -327,15 +327,20 @@ export function sqlReads(s: OpLog): Reads {
     }
   }
 
-  const fact = (factId: string, opts: ReadOptions): FactRead | undefined => {
-    const score = scorer()
-    const shown = (st.factVersions.all(factId) as VersionCols[])
+  /** A fact as read from its live version rows (a ticket needs two or more of them). */
+  const factOf = (
+    factId: string,
+    rows: readonly VersionCols[],
+    opts: ReadOptions,
+    score: (a: string) => number,
+  ): FactRead | undefined => {
+    const shown = rows
       .map((c) => readOf(versionRow(c), opts.nowMs, score))
       .filter((r) => opts.includeStale === true || !r.stale)
       .sort(knowledge.compareReadOrder)
     const winner = shown[0]
     if (winner === undefined) return undefined
-    const t = st.factTicket.get(factId) as { ticket_id: string } | undefined
+    const t = rows.length < 2 ? undefined : (st.factTicket.get(factId) as { ticket_id: string } | undefined)
     return {
       fact_id: factId,
       value: winner.value,
@@ -344,6 +349,40 @@ export function sqlReads(s: OpLog): Reads {
       conflict: t !== undefined,
       ticket_id: t?.ticket_id ?? null,
     }
+  }
+
+  const fact = (factId: string, opts: ReadOptions): FactRead | undefined =>
+    factOf(factId, st.factVersions.all(factId) as VersionCols[], opts, scorer())
+
+  /**
+   * Every fact, streamed: the live versions in the order of reads.ts compareFactsListed (a fact's rows
+   * are consecutive, since fact_id names its entity), one fact built at a time.
+   */
+  function* facts(x: FactsQuery): Generator<FactRead> {
+    const inChannel = x.channel === undefined ? '' : 'WHERE entity IN (SELECT entity FROM versions WHERE channel = ?) '
+    const rows = db
+      .prepare(
+        `SELECT ${versionCols} FROM versions v JOIN (SELECT entity, max(wall_ms) AS newest FROM versions ${inChannel}` +
+          'GROUP BY entity) m ON m.entity = v.entity ORDER BY m.newest, v.fact_id',
+      )
+      .iterate(...(x.channel === undefined ? [] : [x.channel])) as Iterable<VersionCols & { fact_id: string }>
+    const score = scorer()
+    let group: (VersionCols & { fact_id: string })[] = []
+    const flush = (): FactRead | undefined => {
+      const first = group[0]
+      const f = first === undefined ? undefined : factOf(first.fact_id, group, x, score)
+      group = []
+      return f
+    }
+    for (const c of rows) {
+      if (group.length > 0 && (group[0] as { fact_id: string }).fact_id !== c.fact_id) {
+        const f = flush()
+        if (f !== undefined) yield f
+      }
+      group.push(c)
+    }
+    const f = flush()
+    if (f !== undefined) yield f
   }
 
   /** WHERE clauses of tail and search: channel, tag, author, stale, since. */
@@ -492,6 +531,7 @@ export function sqlReads(s: OpLog): Reads {
 
   return {
     fact,
+    facts,
     history: (factId) =>
       knowledge.factHistory(knowledge.viewsOf(viewsWrite.loadEntity(writerOf(s), `fact:${factId}`)), factId),
     entries,
