@@ -36,6 +36,7 @@ import { fullGc } from './lib/gc.ts'
 import { describeMachine } from './lib/machine.ts'
 import * as fmt from './lib/stats.ts'
 import { summarize } from './lib/stats.ts'
+import { defined, parseBenchArgs } from './lib/args.ts'
 
 /** One result: the JSON file is an array of these. Ratios and targets are rows too (system "grapevine"). */
 export type Row = {
@@ -280,9 +281,7 @@ export async function runCrdt(opts: CrdtOptions = {}): Promise<CrdtResult> {
   log(
     `  rounds: ${p.rounds} timed (interleaved, order rotating), ${p.memoryRounds} memory; figures are medians [min..max]`,
   )
-  log(
-    `  (a)(b): each round runs every system ${p.repeats}x, interleaved, and keeps each one's fastest run`,
-  )
+  log(`  (a)(b): each round runs every system ${p.repeats}x, interleaved, and keeps each one's fastest run`)
   log('')
 
   // ---- shared inputs: built once, outside every timed region, identical for all systems
@@ -827,26 +826,13 @@ const usage = 'usage: npm run bench -- crdt [--quick] [--rounds N] [--repeats N]
 
 /** Entry point for bench/run.ts; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let quick = false
-  let rounds: number | undefined
-  let repeats: number | undefined
-  let outPath: string | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    if (a === '--quick') quick = true
-    else if (a === '--rounds' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) rounds = Number(argv[++i])
-    else if (a === '--repeats' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) repeats = Number(argv[++i])
-    else if (a === '--out' && argv[i + 1] !== undefined) outPath = argv[++i]
-    else {
-      process.stderr.write(`bench crdt: unknown or incomplete argument ${JSON.stringify(a)}\n${usage}\n`)
-      return 2
-    }
-  }
-  await runCrdt({
-    quick,
-    ...(rounds === undefined ? {} : { rounds }),
-    ...(repeats === undefined ? {} : { repeats }),
-    ...(outPath === undefined ? {} : { outPath }),
-  })
+  const a = parseBenchArgs(
+    'crdt',
+    argv,
+    { quick: 'flag', rounds: 'count', repeats: 'count', out: 'path' },
+    usage,
+  )
+  if (a === undefined) return 2
+  await runCrdt({ quick: a.quick, ...defined({ rounds: a.rounds, repeats: a.repeats, outPath: a.out }) })
   return 0
 }

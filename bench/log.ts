@@ -27,6 +27,7 @@ import { fullGc } from './lib/gc.ts'
 import { describeMachine } from './lib/machine.ts'
 import * as fmt from './lib/stats.ts'
 import { summarize } from './lib/stats.ts'
+import { defined, parseBenchArgs } from './lib/args.ts'
 
 export const schemes = ['per_op', 'batch_head'] as const satisfies readonly SignScheme[]
 
@@ -345,23 +346,8 @@ const usage = 'usage: npm run bench -- log [--quick] [--rounds N] [--out PATH]'
 
 /** Entry point for bench/run.ts; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let quick = false
-  let rounds: number | undefined
-  let outPath: string | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    if (a === '--quick') quick = true
-    else if (a === '--rounds' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) rounds = Number(argv[++i])
-    else if (a === '--out' && argv[i + 1] !== undefined) outPath = argv[++i]
-    else {
-      process.stderr.write(`bench log: unknown or incomplete argument ${JSON.stringify(a)}\n${usage}\n`)
-      return 2
-    }
-  }
-  await runLog({
-    quick,
-    ...(rounds === undefined ? {} : { rounds }),
-    ...(outPath === undefined ? {} : { outPath }),
-  })
+  const a = parseBenchArgs('log', argv, { quick: 'flag', rounds: 'count', out: 'path' }, usage)
+  if (a === undefined) return 2
+  await runLog({ quick: a.quick, ...defined({ rounds: a.rounds, outPath: a.out }) })
   return 0
 }

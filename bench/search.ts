@@ -51,6 +51,7 @@ import { fullGc } from './lib/gc.ts'
 import { describeMachine } from './lib/machine.ts'
 import * as fmt from './lib/stats.ts'
 import { summarize } from './lib/stats.ts'
+import { defined, parseBenchArgs } from './lib/args.ts'
 
 export const systems = ['fts5_plain', 'grapevine'] as const
 export type System = (typeof systems)[number]
@@ -829,32 +830,12 @@ const usage = 'usage: npm run bench -- search [--quick] [--rows N] [--rounds N] 
 
 /** Entry point for bench/run.ts; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let quick = false
-  let rows: number | undefined
-  let rounds: number | undefined
-  let outPath: string | undefined
-  let dir: string | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    if (a === '--quick') quick = true
-    else if (a === '--rows' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '') && Number(argv[i + 1]) >= 5_000)
-      rows = Number(argv[++i])
-    else if (a === '--rounds' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) rounds = Number(argv[++i])
-    else if (a === '--out' && argv[i + 1] !== undefined) outPath = argv[++i]
-    else if (a === '--dir' && argv[i + 1] !== undefined) dir = argv[++i]
-    else {
-      process.stderr.write(
-        `bench search: unknown or incomplete argument ${JSON.stringify(a)} (--rows needs a whole number >= 5000)\n${usage}\n`,
-      )
-      return 2
-    }
-  }
+  const spec = { quick: 'flag', rows: 'count', rounds: 'count', out: 'path', dir: 'path' } as const
+  const a = parseBenchArgs('search', argv, spec, usage, { rows: 5_000 })
+  if (a === undefined) return 2
   await runSearch({
-    quick,
-    ...(rows === undefined ? {} : { rows }),
-    ...(rounds === undefined ? {} : { rounds }),
-    ...(outPath === undefined ? {} : { outPath }),
-    ...(dir === undefined ? {} : { dir }),
+    quick: a.quick,
+    ...defined({ rows: a.rows, rounds: a.rounds, outPath: a.out, dir: a.dir }),
   })
   return 0
 }

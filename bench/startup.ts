@@ -42,6 +42,7 @@ import { home } from '../src/node/index.ts'
 import { opLog } from '../src/store/index.ts'
 import { describeMachine } from './lib/machine.ts'
 import * as fmt from './lib/stats.ts'
+import { parseBenchArgs } from './lib/args.ts'
 
 const repoRoot = fileURLToPath(new URL('../', import.meta.url))
 const nodeBin = join(repoRoot, 'node_modules', '.bin', 'node')
@@ -391,51 +392,33 @@ function quoteArg(s: string): string {
 
 export const quickParams = { entries: 2000, keyedFacts: 20, runs: 3, warmup: 1 } as const
 
-function positive(flag: string, v: string | undefined): number {
-  const n = Number(v)
-  if (v === undefined || !Number.isSafeInteger(n) || n < 1)
-    throw new Error(`startup bench: ${flag} needs a whole number >= 1 (got ${JSON.stringify(v)})`)
-  return n
-}
-
 export async function main(argv: readonly string[]): Promise<number> {
-  let quick = false
-  let runs: number | undefined
-  let warmup: number | undefined
-  let entries: number | undefined
-  let dir = join(tmpdir(), 'grapevine-bench')
-  let outPath: string | undefined
-  try {
-    for (let i = 0; i < argv.length; i++) {
-      const a = argv[i]
-      if (a === '--quick') quick = true
-      else if (a === '--runs') runs = positive(a, argv[++i])
-      else if (a === '--warmup') warmup = positive(a, argv[++i])
-      else if (a === '--entries') entries = positive(a, argv[++i])
-      else if (a === '--dir' && argv[i + 1] !== undefined) dir = argv[++i] as string
-      else if (a === '--out' && argv[i + 1] !== undefined) outPath = argv[++i]
-      else
-        throw new Error(
-          `startup bench: unknown argument ${JSON.stringify(a)}; usage: startup [--quick] [--runs N] [--warmup N] [--entries N] [--dir DIR] [--out PATH]`,
-        )
-    }
-  } catch (e) {
-    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`)
-    return 2
-  }
+  const spec = {
+    quick: 'flag',
+    runs: 'count',
+    warmup: 'count',
+    entries: 'count',
+    dir: 'path',
+    out: 'path',
+  } as const
+  const usage =
+    'usage: npm run bench -- startup [--quick] [--runs N] [--warmup N] [--entries N] [--dir DIR] [--out PATH]'
+  const a = parseBenchArgs('startup', argv, spec, usage, { warmup: 0 })
+  if (a === undefined) return 2
   const missing = hyperfineMissing()
   if (missing !== undefined) {
     process.stderr.write(`startup bench: ${missing}\n`)
     return 1
   }
+  const quick = a.quick
   const base = quick ? quickParams : { entries: 1_000_000, keyedFacts: 1000, runs: 30, warmup: 5 }
   await runStartup({
-    entries: entries ?? base.entries,
+    entries: a.entries ?? base.entries,
     keyedFacts: base.keyedFacts,
-    runs: runs ?? base.runs,
-    warmup: warmup ?? base.warmup,
-    dir,
-    outPath: outPath ?? (quick ? undefined : join(repoRoot, 'bench', 'results', 'startup.json')),
+    runs: a.runs ?? base.runs,
+    warmup: a.warmup ?? base.warmup,
+    dir: a.dir ?? join(tmpdir(), 'grapevine-bench'),
+    outPath: a.out ?? (quick ? undefined : join(repoRoot, 'bench', 'results', 'startup.json')),
     log: (s) => process.stdout.write(s + '\n'),
     showHyperfine: true,
   })

@@ -60,6 +60,7 @@ import { describeMachine } from './lib/machine.ts'
 import * as fmt from './lib/stats.ts'
 import { summarize } from './lib/stats.ts'
 import type { Summary } from './lib/stats.ts'
+import { defined, parseBenchArgs } from './lib/args.ts'
 
 export const systems = [
   'grapevine_ingest',
@@ -595,7 +596,8 @@ export function rawPlan(h: History, dir: string): RawPlan {
     }
     // a batch's FTS5 rows in search key order, as the store inserts them (fts.ts flushIndex)
     for (const [k, rows] of ftsRows)
-      for (const row of rows.sort((a, b) => (a.rowid as number) - (b.rowid as number))) add(k, 'versions_fts', row)
+      for (const row of rows.sort((a, b) => (a.rowid as number) - (b.rowid as number)))
+        add(k, 'versions_fts', row)
   } finally {
     opLog.close(s)
     rmSync(path, { force: true })
@@ -1004,26 +1006,8 @@ const usage = 'usage: npm run bench -- store [--quick] [--rounds N] [--out PATH]
 
 /** Entry point for bench/run.ts; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let quick = false
-  let rounds: number | undefined
-  let outPath: string | undefined
-  let dir: string | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    if (a === '--quick') quick = true
-    else if (a === '--rounds' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) rounds = Number(argv[++i])
-    else if (a === '--out' && argv[i + 1] !== undefined) outPath = argv[++i]
-    else if (a === '--dir' && argv[i + 1] !== undefined) dir = argv[++i]
-    else {
-      process.stderr.write(`bench store: unknown or incomplete argument ${JSON.stringify(a)}\n${usage}\n`)
-      return 2
-    }
-  }
-  await runStore({
-    quick,
-    ...(rounds === undefined ? {} : { rounds }),
-    ...(outPath === undefined ? {} : { outPath }),
-    ...(dir === undefined ? {} : { dir }),
-  })
+  const a = parseBenchArgs('store', argv, { quick: 'flag', rounds: 'count', out: 'path', dir: 'path' }, usage)
+  if (a === undefined) return 2
+  await runStore({ quick: a.quick, ...defined({ rounds: a.rounds, outPath: a.out, dir: a.dir }) })
   return 0
 }
