@@ -1,0 +1,529 @@
+/**
+ * Anti-entropy (design.md section 6): the reliable path. A sans-I/O state machine: `tick(now, peers)` and
+ * `receive(from, message, now)` return the messages to send and the ops to ingest; no sockets, no timers,
+ * no wall clock (time is an argument, choices come from a core Prng).
+ *
+ * The exchange (Scuttlebutt-style push-pull with flow control):
+ *   1. Every `intervalMs` (with jitter) a node picks a peer and sends `ae.digest`: its version vector,
+ *      author -> highest contiguous seq.
+ *   2. The peer answers `ae.delta`: the ops the sender lacks, whole signed runs oldest first per author,
+ *      round-robin across authors, under `messageBytesMax`, with `more` set when the budget cut it short;
+ *      and its own digest, so the first node can answer in turn with what the peer lacks.
+ *   3. A node that receives a delta with `more` asks again at once (a new digest that counts the ops it
+ *      just received), so a large backlog streams message by message without waiting for the interval.
+ *
+ * Small digests for large fleets. A node remembers, per peer, its own vector when it last sent that peer a
+ * digest, and usually sends only the entries that changed since then (a *partial* digest: unlisted
+ * authors mean "no news", not "nothing"). Every `fullDigestEvery`-th digest to a peer, and the first one,
+ * is *full*: it lists every author in a key range, and an author in the range that is not listed means
+ * seq 0. A full digest of more than `digestEntriesMax` authors is paged: each page covers the next range
+ * of the sorted authors, and a cursor per peer walks the pages. The receiver keeps what each peer told it
+ * (`theirs`) and answers for every author it knows the peer to lack, so partial digests lose nothing: an
+ * author the peer never mentioned is sent after the peer's next full page names the range it lives in.
+ * Lost digests only make the receiver's view of the peer stale-low, which costs re-sent ops (duplicates
+ * are harmless) and never a gap.
+ *
+ * A run of ops can only end at a signed op (sign.ts, batch_head): the unit a sender moves is the run from
+ * the peer's seq up to the author's next signed op. Units that do not fit the remaining budget are
+ * skipped (that author stops for this message, so what is sent stays gap-free) while smaller units of
+ * other authors still go in. A unit larger than the whole budget (up to batchBytesMax, 1 MiB) is sent on
+ * its own in a message that carries nothing else, so progress never stalls; that message's size is
+ * bounded by deltaBytesLimit, not messageBytesMax.
+ *
+ * Received ops are handed to the caller, grouped per author in seq order. Nothing here checks them
+ * beyond the message's shape: the node layer validates signatures and chains through the store.
+ * A message of the wrong shape or out of bounds is dropped and reported in `rejected` (for peer
+ * scoring); `receive` never throws on input.
+ */
+import * as core from '../core/index.ts'
+import type { NodeId, Prng, VersionVector } from '../core/index.ts'
+import type { AuthorId, SignedOp } from '../log/index.ts'
+import { batchBytesMax, batchBytesOf, batchOpsMax, hashLength, opShareBytes, signatureLength } from '../log/index.ts'
+
+const { versionVector: vvOps, prng: prngOps } = core
+
+// ---- the local log, as this machine sees it
+
+/** The node's op log: its version vector and the ops of an author after a seq, oldest first. */
+export type LogSource = {
+  versionVector(): VersionVector
+  opsAfter(author: AuthorId, seq: number, limit: number): readonly SignedOp[]
+}
+
+// ---- settings
+
+export type AntiEntropyConfig = {
+  /**
+   * Time between exchanges this node starts. Default 1000 ms: with a push fast path in front, anti-entropy
+   * only repairs, and one exchange a second keeps repair latency to seconds at two messages a second per
+   * node. Shorter converges faster after loss and costs proportionally more digests. Limit 10 ms..1 h.
+   */
+  readonly intervalMs: number
+  /**
+   * Random spread of the interval, as a fraction of it. Default 0.2: enough to keep a fleet started at
+   * once from exchanging in lockstep. Limit 0..0.9.
+   */
+  readonly jitter: number
+  /**
+   * Largest delta message: ops (in their batch form) plus the digest plus framing. Default 64 KiB: a
+   * few hundred typical ops per message, small enough not to hold a slow link for long; larger moves a
+   * backlog in fewer round trips. Limit 4 KiB..16 MiB. A single signed run bigger than this is still sent,
+   * alone (see the header).
+   */
+  readonly messageBytesMax: number
+  /**
+   * Most entries in one digest. Default 512 (about 21 KiB at 41 bytes an entry, a third of the default
+   * message): a fleet of more authors pages its full digests. Smaller keeps messages small and makes
+   * full coverage take more rounds. Limit 16..65536, and the digest must fit in half a message.
+   */
+  readonly digestEntriesMax: number
+  /**
+   * Every how many digests to a peer one is full (the rest list only changed authors). Default 10:
+   * a lost digest or a stale view of a peer is repaired within 10 exchanges with it; 1 sends full digests
+   * always (simplest, most bytes). Limit 1..10000.
+   */
+  readonly fullDigestEvery: number
+}
+
+export const antiEntropyDefaults: AntiEntropyConfig = {
+  intervalMs: 1000,
+  jitter: 0.2,
+  messageBytesMax: 64 * 1024,
+  digestEntriesMax: 512,
+  fullDigestEvery: 10,
+}
+
+/** Bytes one digest entry counts for: a 32-byte author and an up to 9-byte uvarint seq. */
+export const digestEntryBytes = 32 + 9
+/** Framing of a message: type, flags, counts, a range's two bounds. */
+export const messageOverheadBytes = 16 + 2 * 32
+/** Framing of one batch in a delta beyond batchBytesOf: the author-group count and batch length prefix. */
+export const batchFramingBytes = 8
+/** Most batches in one delta a receiver accepts: a 16 MiB message of the smallest batches. */
+export const deltaBatchesMax = 65536
+
+/** The largest delta a node with this config may send (and so accept): the budget, or one oversize run. */
+export function deltaBytesLimit(config: AntiEntropyConfig): number {
+  return Math.max(
+    config.messageBytesMax,
+    messageOverheadBytes + config.digestEntriesMax * digestEntryBytes + batchFramingBytes + batchBytesMax,
+  )
+}
+
+/** Checks a configuration, filling defaults; an error says which setting is out of range and what fits. */
+export function parseConfig(
+  partial: Partial<AntiEntropyConfig> = {},
+): core.Result<AntiEntropyConfig, 'invalid_config'> {
+  const c: AntiEntropyConfig = { ...antiEntropyDefaults, ...partial }
+  const bad = (detail: string) => core.fail('invalid_config', `anti-entropy: ${detail}`)
+  const intIn = (v: number, lo: number, hi: number) => Number.isInteger(v) && v >= lo && v <= hi
+  if (!intIn(c.intervalMs, 10, 3_600_000)) return bad(`intervalMs must be an integer in 10..3600000, not ${c.intervalMs}`)
+  if (!(typeof c.jitter === 'number' && c.jitter >= 0 && c.jitter <= 0.9)) return bad(`jitter must be in 0..0.9, not ${c.jitter}`)
+  if (!intIn(c.messageBytesMax, 4096, 16 * 1024 * 1024))
+    return bad(`messageBytesMax must be an integer in 4096..16777216, not ${c.messageBytesMax}`)
+  if (!intIn(c.digestEntriesMax, 16, 65536))
+    return bad(`digestEntriesMax must be an integer in 16..65536, not ${c.digestEntriesMax}`)
+  if (messageOverheadBytes + c.digestEntriesMax * digestEntryBytes > c.messageBytesMax / 2) {
+    return bad(
+      `a full digest of ${c.digestEntriesMax} entries would take over half of messageBytesMax ${c.messageBytesMax}; lower digestEntriesMax or raise messageBytesMax`,
+    )
+  }
+  if (!intIn(c.fullDigestEvery, 1, 10000))
+    return bad(`fullDigestEvery must be an integer in 1..10000, not ${c.fullDigestEvery}`)
+  return core.ok(c)
+}
+
+// ---- messages
+
+/** One digest entry: an author and the highest seq the sender holds contiguously (>= 1). */
+export type DigestEntry = readonly [AuthorId, number]
+
+/**
+ * A digest. With `range`, it is full over [range.from, range.to) (to null: to the end): an author in the
+ * range that is not listed is at seq 0. Without, it is partial: only the listed authors are news.
+ * Entries are sorted by author, strictly ascending.
+ */
+export type Digest = {
+  readonly entries: readonly DigestEntry[]
+  readonly range?: { readonly from: string; readonly to: string | null } | undefined
+}
+
+export type DigestMessage = { readonly type: 'ae.digest'; readonly digest: Digest }
+
+/**
+ * The ops the receiver lacks: batches, each a run of one author's consecutive ops ending at a signed op;
+ * one author's batches are adjacent and consecutive. `digest`, when present, asks for what the sender
+ * lacks in turn. `more`: the budget cut the reply short; ask again.
+ */
+export type DeltaMessage = {
+  readonly type: 'ae.delta'
+  readonly batches: readonly (readonly SignedOp[])[]
+  readonly more: boolean
+  readonly digest?: Digest | undefined
+}
+
+export type AntiEntropyMessage = DigestMessage | DeltaMessage
+
+export type Outgoing = { readonly to: NodeId; readonly message: AntiEntropyMessage }
+
+/** Received ops of one author, in seq order, for the caller to validate and ingest. */
+export type ReceivedOps = { readonly author: AuthorId; readonly ops: readonly SignedOp[] }
+
+/** A dropped message, for peer scoring. */
+export type Rejected = { readonly from: NodeId; readonly reason: 'malformed' | 'too_large'; readonly detail: string }
+
+export type Output = {
+  readonly send: Outgoing[]
+  readonly received: ReceivedOps[]
+  readonly rejected: Rejected[]
+}
+
+function digestBytes(d: Digest | undefined): number {
+  return d === undefined ? 0 : d.entries.length * digestEntryBytes
+}
+
+/** A batch's bytes as the delta counts them: its batch_head form plus framing. */
+export function batchBytes(batch: readonly SignedOp[]): number {
+  let ops = 0
+  for (const e of batch) ops += opShareBytes(e)
+  return batchBytesOf(batch.length, ops, 'batch_head') + batchFramingBytes
+}
+
+/** The bytes a message counts for against messageBytesMax (its wire form is at most this). */
+export function messageBytes(m: AntiEntropyMessage): number {
+  let n = messageOverheadBytes + digestBytes(m.digest)
+  if (m.type === 'ae.delta') for (const b of m.batches) n += batchBytes(b)
+  return n
+}
+
+// ---- validation
+
+const authorPattern = /^[0-9a-f]{64}$/
+
+type Check<T> = { ok: true; value: T } | { ok: false; reason: Rejected['reason']; detail: string }
+const bad = <T>(detail: string, reason: Rejected['reason'] = 'malformed'): Check<T> => ({ ok: false, reason, detail })
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x)
+}
+
+function checkDigest(x: unknown, entriesMax: number): Check<Digest> {
+  if (!isRecord(x)) return bad('digest is not an object')
+  const entries = x['entries']
+  if (!Array.isArray(entries)) return bad('digest.entries is not an array')
+  if (entries.length > entriesMax) return bad(`digest has ${entries.length} entries, over the limit ${entriesMax}`, 'too_large')
+  let range: Digest['range']
+  const r = x['range']
+  if (r !== undefined) {
+    if (!isRecord(r)) return bad('digest.range is not an object')
+    const from = r['from']
+    const to = r['to']
+    if (typeof from !== 'string' || (from !== '' && !authorPattern.test(from))) return bad('digest.range.from is not "" or an author id')
+    if (to !== null && (typeof to !== 'string' || !authorPattern.test(to))) return bad('digest.range.to is not null or an author id')
+    if (to !== null && !(from < to)) return bad('digest.range is empty or reversed')
+    range = { from, to }
+  }
+  let prev = ''
+  for (let i = 0; i < entries.length; i++) {
+    const e: unknown = entries[i]
+    if (!Array.isArray(e) || e.length !== 2) return bad(`digest entry ${i} is not [author, seq]`)
+    const [a, s] = e as [unknown, unknown]
+    if (typeof a !== 'string' || !authorPattern.test(a)) return bad(`digest entry ${i}: author is not 64 lowercase hex characters`)
+    if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 1) return bad(`digest entry ${i}: seq must be a safe integer >= 1`)
+    if (i > 0 && !(a > prev)) return bad(`digest entry ${i}: authors must be strictly ascending`)
+    if (range !== undefined && (a < range.from || (range.to !== null && a >= range.to))) {
+      return bad(`digest entry ${i}: author outside the digest's range`)
+    }
+    prev = a
+  }
+  return { ok: true, value: { entries: entries as DigestEntry[], range } }
+}
+
+function isBytes(x: unknown, length?: number): x is Uint8Array {
+  return x instanceof Uint8Array && (length === undefined || x.length === length)
+}
+
+function checkDelta(x: Record<string, unknown>, config: AntiEntropyConfig): Check<DeltaMessage> {
+  if (typeof x['more'] !== 'boolean') return bad('delta.more is not a boolean')
+  let digest: Digest | undefined
+  if (x['digest'] !== undefined) {
+    const d = checkDigest(x['digest'], config.digestEntriesMax)
+    if (!d.ok) return d
+    digest = d.value
+  }
+  const batches = x['batches']
+  if (!Array.isArray(batches)) return bad('delta.batches is not an array')
+  if (batches.length > deltaBatchesMax) return bad(`delta has ${batches.length} batches, over ${deltaBatchesMax}`, 'too_large')
+  const seen = new Set<string>()
+  let bytes = messageOverheadBytes + digestBytes(digest)
+  let lastAuthor = ''
+  let lastSeq = 0
+  for (let i = 0; i < batches.length; i++) {
+    const b: unknown = batches[i]
+    if (!Array.isArray(b) || b.length < 1 || b.length > batchOpsMax) return bad(`batch ${i} is not an array of 1..${batchOpsMax} ops`)
+    for (let j = 0; j < b.length; j++) {
+      const e: unknown = b[j]
+      if (!isRecord(e) || !isBytes(e['bytes']) || !isBytes(e['hash'], hashLength) || !isRecord(e['op'])) {
+        return bad(`batch ${i} op ${j} is not a signed op (op, bytes, hash)`)
+      }
+      const sig = e['sig']
+      if (sig !== undefined && !isBytes(sig, signatureLength)) return bad(`batch ${i} op ${j}: sig is not ${signatureLength} bytes`)
+      if (j === b.length - 1 && sig === undefined) return bad(`batch ${i} does not end at a signed op`)
+      const op = e['op']
+      const author = op['author']
+      const seq = op['seq']
+      if (typeof author !== 'string' || !authorPattern.test(author)) return bad(`batch ${i} op ${j}: author is not 64 lowercase hex characters`)
+      if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return bad(`batch ${i} op ${j}: seq must be a safe integer >= 1`)
+      if (j === 0) {
+        if (author === lastAuthor) {
+          if (seq !== lastSeq + 1) return bad(`batch ${i}: seq ${seq} does not follow ${lastSeq} of the author's previous batch`)
+        } else {
+          if (seen.has(author)) return bad(`batch ${i}: the author's batches are not adjacent`)
+          seen.add(author)
+        }
+      } else {
+        if (author !== lastAuthor) return bad(`batch ${i} mixes authors`)
+        if (seq !== lastSeq + 1) return bad(`batch ${i} op ${j}: seq ${seq} does not follow ${lastSeq}`)
+      }
+      lastAuthor = author
+      lastSeq = seq
+    }
+    bytes += batchBytes(b as SignedOp[])
+  }
+  const limit = deltaBytesLimit(config)
+  if (bytes > limit) return bad(`delta counts ${bytes} bytes, over the limit ${limit}`, 'too_large')
+  return { ok: true, value: { type: 'ae.delta', batches: batches as SignedOp[][], more: x['more'], digest } }
+}
+
+/** Checks a message from a peer: shape, bounds, author ids, seq ranges. Never throws. */
+export function checkMessage(x: unknown, config: AntiEntropyConfig): Check<AntiEntropyMessage> {
+  try {
+    if (!isRecord(x)) return bad('message is not an object')
+    if (x['type'] === 'ae.digest') {
+      const d = checkDigest(x['digest'], config.digestEntriesMax)
+      return d.ok ? { ok: true, value: { type: 'ae.digest', digest: d.value } } : d
+    }
+    if (x['type'] === 'ae.delta') return checkDelta(x, config)
+    return bad('message type is not ae.digest or ae.delta')
+  } catch (err) {
+    // A getter or proxy on a hostile object: still a bad message, never an exception out of receive.
+    return bad(`message could not be read: ${String(err)}`)
+  }
+}
+
+// ---- the state machine
+
+type PeerState = {
+  /** What the peer told us it holds (0: it holds none, in a range of a full digest it sent). */
+  theirs: Map<AuthorId, number>
+  /** Our vector's entries as of our last digest to the peer. Undefined: never sent one. */
+  lastSent: Map<AuthorId, number> | undefined
+  /** Digests sent to the peer (fullDigestEvery counts these). */
+  digests: number
+  /** Where the next full digest page starts ('' = the first author). */
+  fullFrom: string
+  /** Where the next delta to the peer starts its round-robin (an index into the sorted authors). */
+  rotation: number
+}
+
+export type AntiEntropy = {
+  readonly config: AntiEntropyConfig
+  /** Starts an exchange with one of `peers` when the interval has passed. */
+  tick(nowMs: number, peers: readonly NodeId[]): Output
+  /** Handles a message from a peer. A bad one is dropped and reported in `rejected`. */
+  receive(from: NodeId, message: unknown, nowMs: number): Output
+  /** Builds a digest for a peer now (and records it as sent). Exposed for the node's fast paths and tests. */
+  digestFor(peer: NodeId): Digest
+}
+
+function compareAuthors(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+export function createAntiEntropy(opts: {
+  log: LogSource
+  prng: Prng
+  config?: Partial<AntiEntropyConfig>
+}): AntiEntropy {
+  const parsed = parseConfig(opts.config)
+  if (!parsed.ok) throw new RangeError(parsed.detail)
+  const config = parsed.value
+  const { log, prng } = opts
+  const peers = new Map<NodeId, PeerState>()
+  let nextAt: number | undefined
+
+  const peerState = (p: NodeId): PeerState => {
+    let s = peers.get(p)
+    if (s === undefined) {
+      s = { theirs: new Map(), lastSent: undefined, digests: 0, fullFrom: '', rotation: 0 }
+      peers.set(p, s)
+    }
+    return s
+  }
+
+  /** Our digest for a peer, from vector `vv`: full page or changed entries (see the header). */
+  const makeDigest = (peer: NodeId, vv: VersionVector): Digest => {
+    const s = peerState(peer)
+    const full = s.lastSent === undefined || s.digests % config.fullDigestEvery === 0
+    s.digests++
+    const sent = (s.lastSent ??= new Map())
+    const max = config.digestEntriesMax
+    if (full) {
+      const authors = ([...vv.keys()] as AuthorId[]).filter((a) => a >= s.fullFrom).sort(compareAuthors)
+      const page = authors.slice(0, max)
+      const to = authors.length > max ? (authors[max] as AuthorId) : null
+      const entries: DigestEntry[] = page.map((a) => [a, vv.get(a) as number])
+      for (const [a, n] of entries) sent.set(a, n)
+      const range = { from: s.fullFrom, to }
+      s.fullFrom = to ?? ''
+      return { entries, range }
+    }
+    const changed: AuthorId[] = []
+    for (const [a, n] of vv) if ((sent.get(a as AuthorId) ?? 0) !== n) changed.push(a as AuthorId)
+    changed.sort(compareAuthors)
+    // Over the limit: the rest stay "changed" and go in the next digests.
+    const entries: DigestEntry[] = changed.slice(0, max).map((a) => [a, vv.get(a) as number])
+    for (const [a, n] of entries) sent.set(a, n)
+    return { entries }
+  }
+
+  /** Learns what a peer holds from its digest. */
+  const learn = (s: PeerState, d: Digest, ours: VersionVector): void => {
+    for (const [a, n] of d.entries) s.theirs.set(a, n)
+    const r = d.range
+    if (r === undefined) return
+    const listed = new Set<string>(d.entries.map((e) => e[0]))
+    for (const a of ours.keys()) {
+      if (a >= r.from && (r.to === null || a < r.to) && !listed.has(a)) s.theirs.set(a as AuthorId, 0)
+    }
+  }
+
+  /**
+   * The batches a peer lacks under `budget` bytes: per author, the runs after the peer's seq up to the
+   * next signed op, round-robin. Returns the batches and whether anything was left out.
+   */
+  const lacking = (s: PeerState, ours: VersionVector, budget: number): { batches: SignedOp[][]; more: boolean } => {
+    const authors: AuthorId[] = []
+    for (const [a, n] of ours) {
+      const t = s.theirs.get(a as AuthorId)
+      if (t !== undefined && n > t) authors.push(a as AuthorId)
+    }
+    if (authors.length === 0) return { batches: [], more: false }
+    authors.sort(compareAuthors)
+    const start = s.rotation % authors.length
+    s.rotation++
+    const order = [...authors.slice(start), ...authors.slice(0, start)]
+    const next = new Map<AuthorId, number>(order.map((a) => [a, s.theirs.get(a) as number]))
+    const runs = new Map<AuthorId, SignedOp[][]>()
+    let used = 0
+    let more = false
+    let oversize: { author: AuthorId; run: SignedOp[] } | undefined
+    let active = order
+    while (active.length > 0) {
+      const still: AuthorId[] = []
+      for (const a of active) {
+        const from = next.get(a) as number
+        if (from >= (ours.get(a) ?? 0)) continue
+        const run = nextRun(a, from)
+        if (run === undefined) continue // no signed op ahead: nothing sendable yet
+        const size = batchBytes(run)
+        if (used + size > budget) {
+          more = true
+          if (size > budget && oversize === undefined && used === 0) oversize = { author: a, run }
+          continue // this author stops for this message: what it sent stays gap-free
+        }
+        used += size
+        const list = runs.get(a) ?? []
+        list.push(run)
+        runs.set(a, list)
+        next.set(a, (run[run.length - 1] as SignedOp).op.seq)
+        if ((run[run.length - 1] as SignedOp).op.seq < (ours.get(a) ?? 0)) still.push(a)
+      }
+      active = still
+    }
+    if (used === 0 && oversize !== undefined) {
+      runs.set(oversize.author, [oversize.run])
+      more = true
+    }
+    const batches: SignedOp[][] = []
+    for (const a of order) for (const r of runs.get(a) ?? []) batches.push(r)
+    return { batches, more }
+  }
+
+  /** The run of `author` after `seq` up to its next signed op, within batch limits; undefined if none. */
+  const nextRun = (author: AuthorId, seq: number): SignedOp[] | undefined => {
+    const ops = log.opsAfter(author, seq, batchOpsMax)
+    let bytes = 0
+    for (let i = 0; i < ops.length; i++) {
+      const e = ops[i] as SignedOp
+      if (e.op.seq !== seq + 1 + i) return undefined // the log broke its promise: send nothing rather than a gap
+      bytes += opShareBytes(e)
+      if (batchBytesOf(i + 1, bytes, 'batch_head') > batchBytesMax) return undefined
+      if (e.sig !== undefined) return ops.slice(0, i + 1)
+    }
+    return undefined
+  }
+
+  const output = (): Output => ({ send: [], received: [], rejected: [] })
+
+  const reply = (to: NodeId, s: PeerState, ours: VersionVector, digest: Digest | undefined, out: Output): void => {
+    const budget = config.messageBytesMax - messageOverheadBytes - digestBytes(digest)
+    const { batches, more } = lacking(s, ours, budget)
+    const asks = digest !== undefined && (digest.entries.length > 0 || digest.range !== undefined)
+    if (batches.length === 0 && !asks) return
+    out.send.push({ to, message: { type: 'ae.delta', batches, more, digest } })
+  }
+
+  return {
+    config,
+    digestFor(peer) {
+      return makeDigest(peer, log.versionVector())
+    },
+    tick(nowMs, candidates) {
+      const out = output()
+      if (nextAt === undefined) nextAt = nowMs + Math.floor(prngOps.nextFloat(prng) * config.intervalMs)
+      if (nowMs < nextAt) return out
+      const spread = config.intervalMs * config.jitter
+      nextAt = nowMs + config.intervalMs - spread + Math.floor(prngOps.nextFloat(prng) * 2 * spread)
+      if (candidates.length === 0) return out
+      const peer = candidates[prngOps.nextInt(prng, candidates.length)] as NodeId
+      out.send.push({ to: peer, message: { type: 'ae.digest', digest: makeDigest(peer, log.versionVector()) } })
+      return out
+    },
+    receive(from, message, _nowMs) {
+      const out = output()
+      const m = checkMessage(message, config)
+      if (!m.ok) {
+        out.rejected.push({ from, reason: m.reason, detail: m.detail })
+        return out
+      }
+      const msg = m.value
+      const s = peerState(from)
+      const ours = log.versionVector()
+      if (msg.type === 'ae.digest') {
+        learn(s, msg.digest, ours)
+        reply(from, s, ours, makeDigest(from, ours), out)
+        return out
+      }
+      // A delta: hand its ops over, grouped per author (its batches of one author are adjacent).
+      const after = vvOps.clone(ours)
+      for (const b of msg.batches) {
+        const author = (b[0] as SignedOp).op.author
+        const last = out.received[out.received.length - 1]
+        if (last !== undefined && last.author === author) (last.ops as SignedOp[]).push(...b)
+        else out.received.push({ author, ops: [...b] })
+        const first = (b[0] as SignedOp).op.seq
+        const end = (b[b.length - 1] as SignedOp).op.seq
+        if (first <= vvOps.get(after, author) + 1) vvOps.raise(after, author, end)
+      }
+      if (msg.digest !== undefined) {
+        learn(s, msg.digest, ours)
+        reply(from, s, ours, undefined, out)
+      }
+      if (msg.more) {
+        out.send.push({ to: from, message: { type: 'ae.digest', digest: makeDigest(from, after) } })
+      }
+      return out
+    },
+  }
+}
