@@ -1,0 +1,374 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import * as core from '../core/index.ts'
+import type { NodeId, VersionVector } from '../core/index.ts'
+import type { AuthorId, SignedOp, SignScheme } from '../log/index.ts'
+import { batchBytesMax, signOps } from '../log/index.ts'
+import { encodedChain, testSigner } from '../log/log.test-util.ts'
+import type { AntiEntropy, AntiEntropyMessage, LogSource, Outgoing, ReceivedOps } from './anti-entropy.ts'
+import {
+  antiEntropyDefaults,
+  checkMessage,
+  createAntiEntropy,
+  deltaBytesLimit,
+  messageBytes,
+  parseConfig,
+} from './anti-entropy.ts'
+
+// ---- fixtures
+
+/** An author's chain of `count` ops signed in batches of `batchOps` (per_op: every op signed). */
+function chain(signerIndex: number, count: number, batchOps: number, scheme: SignScheme = 'batch_head'): SignedOp[] {
+  const signer = testSigner(signerIndex)
+  const all = encodedChain(signer.author, undefined, count, `s${signerIndex}`)
+  const out: SignedOp[] = []
+  for (let i = 0; i < all.length; i += batchOps) out.push(...signOps(signer, all.slice(i, i + batchOps), scheme))
+  return out
+}
+
+/** A LogSource over arrays, and the test's ingest: contiguous appends, gaps recorded. */
+type MemLog = {
+  readonly source: LogSource
+  readonly ops: Map<AuthorId, SignedOp[]>
+  readonly gaps: string[]
+  ingest(r: ReceivedOps): void
+}
+
+function memLog(initial: readonly (readonly SignedOp[])[] = []): MemLog {
+  const ops = new Map<AuthorId, SignedOp[]>()
+  for (const c of initial) if (c.length > 0) ops.set((c[0] as SignedOp).op.author, [...c])
+  const gaps: string[] = []
+  return {
+    ops,
+    gaps,
+    source: {
+      versionVector() {
+        const vv: VersionVector = new Map()
+        for (const [a, xs] of ops) if (xs.length > 0) vv.set(a, xs.length)
+        return vv
+      },
+      opsAfter(author, seq, limit) {
+        return (ops.get(author) ?? []).slice(seq, seq + limit)
+      },
+    },
+    ingest(r) {
+      const xs = ops.get(r.author) ?? []
+      let prevSeq = 0
+      for (const e of r.ops) {
+        if (prevSeq !== 0 && e.op.seq !== prevSeq + 1) gaps.push(`${r.author.slice(0, 6)}: ${e.op.seq} after ${prevSeq} in one delivery`)
+        prevSeq = e.op.seq
+        if (e.op.seq <= xs.length) continue // a duplicate: changes nothing
+        if (e.op.seq !== xs.length + 1) {
+          gaps.push(`${r.author.slice(0, 6)}: seq ${e.op.seq} delivered with the head at ${xs.length}`)
+          return
+        }
+        xs.push(e)
+      }
+      ops.set(r.author, xs)
+    },
+  }
+}
+
+const node = (i: number): NodeId => core.ids.asNodeId(`n${i}`)
+
+/** Every message must respect its budget, or be a lone oversize run. */
+function checkBudget(m: AntiEntropyMessage, messageBytesMax: number): void {
+  const bytes = messageBytes(m)
+  if (bytes <= messageBytesMax) return
+  assert.equal(m.type, 'ae.delta', `a digest of ${bytes} bytes is over the budget ${messageBytesMax}`)
+  if (m.type === 'ae.delta') {
+    assert.equal(m.batches.length, 1, `a delta of ${bytes} bytes over the budget ${messageBytesMax} holds more than one run`)
+    assert.ok(bytes <= deltaBytesLimit({ ...antiEntropyDefaults, messageBytesMax }))
+  }
+}
+
+type Net = { drop: number; dup: number }
+
+/**
+ * Runs `machines` over `logs` through a lossy, duplicating, reordering network until every log holds
+ * the same ops (or `roundsMax` intervals pass). Returns the intervals it took, or -1.
+ */
+function simulate(
+  machines: AntiEntropy[],
+  logs: MemLog[],
+  rng: core.Prng,
+  net: Net,
+  roundsMax: number,
+  onMessage: (m: AntiEntropyMessage) => void,
+): number {
+  const ids = machines.map((_, i) => node(i))
+  const queue: { from: number; to: number; message: AntiEntropyMessage }[] = []
+  const post = (from: number, out: Outgoing[]) => {
+    for (const o of out) {
+      onMessage(o.message)
+      const to = ids.indexOf(o.to)
+      if (core.prng.chance(rng, net.drop)) continue
+      queue.push({ from, to, message: o.message })
+      if (core.prng.chance(rng, net.dup)) queue.push({ from, to, message: o.message })
+    }
+  }
+  const interval = machines[0]?.config.intervalMs ?? 1000
+  for (let round = 0; round < roundsMax; round++) {
+    if (converged(logs)) return round
+    const now = round * interval
+    for (let i = 0; i < machines.length; i++) {
+      const out = (machines[i] as AntiEntropy).tick(now, ids.filter((_, j) => j !== i))
+      post(i, out.send)
+    }
+    let steps = 0
+    while (queue.length > 0 && steps++ < 100_000) {
+      const k = core.prng.nextInt(rng, queue.length) // reordering: any queued message may go next
+      const [d] = queue.splice(k, 1)
+      if (d === undefined) break
+      const out = (machines[d.to] as AntiEntropy).receive(ids[d.from] as NodeId, d.message, now)
+      assert.deepEqual(out.rejected, [], 'a well-formed message was rejected')
+      for (const r of out.received) (logs[d.to] as MemLog).ingest(r)
+      post(d.to, out.send)
+    }
+  }
+  return converged(logs) ? roundsMax : -1
+}
+
+function converged(logs: MemLog[]): boolean {
+  const first = logs[0] as MemLog
+  for (const l of logs) {
+    if (!core.versionVector.equals(l.source.versionVector(), first.source.versionVector())) return false
+  }
+  return true
+}
+
+function assertSameOps(logs: MemLog[]): void {
+  const first = logs[0] as MemLog
+  for (const l of logs) {
+    assert.equal(l.ops.size, first.ops.size)
+    for (const [a, xs] of first.ops) {
+      const ys = l.ops.get(a) ?? []
+      assert.equal(ys.length, xs.length)
+      for (let i = 0; i < xs.length; i++) assert.deepEqual((ys[i] as SignedOp).hash, (xs[i] as SignedOp).hash)
+    }
+  }
+}
+
+// Chains shared by the tests (signing is the slow part).
+const chains = {
+  big: chain(0, 600, 64),
+  perOp: chain(1, 40, 1, 'per_op'),
+  small: chain(2, 3, 3),
+  mid: chain(3, 150, 256),
+  odd: chain(4, 77, 7),
+}
+
+// ---- tests
+
+describe('anti-entropy: config', () => {
+  it('fills defaults and refuses settings out of range, saying which', () => {
+    const d = parseConfig()
+    assert.ok(d.ok)
+    assert.deepEqual(d.value, antiEntropyDefaults)
+    for (const bad of [
+      { intervalMs: 0 },
+      { jitter: 1 },
+      { messageBytesMax: 1000 },
+      { digestEntriesMax: 8 },
+      { digestEntriesMax: 4096 }, // a full digest would take over half the default message
+      { fullDigestEvery: 0 },
+    ]) {
+      const r = parseConfig(bad)
+      assert.ok(!r.ok, JSON.stringify(bad))
+      assert.match(r.detail, new RegExp(Object.keys(bad)[0] as string))
+    }
+  })
+})
+
+describe('anti-entropy: two nodes', () => {
+  it('converge from disjoint logs to the same ops, each message within budget, gap-free', () => {
+    const config = { messageBytesMax: 8192, digestEntriesMax: 16 }
+    const logs = [memLog([chains.big, chains.perOp]), memLog([chains.small, chains.mid, chains.odd])]
+    const machines = logs.map((l, i) => createAntiEntropy({ log: l.source, prng: core.prng.create(i + 1), config }))
+    let messages = 0
+    const rounds = simulate(machines, logs, core.prng.create(7), { drop: 0, dup: 0 }, 100, (m) => {
+      messages++
+      checkBudget(m, config.messageBytesMax)
+    })
+    assert.ok(rounds >= 0, 'did not converge in 100 intervals')
+    assertSameOps(logs)
+    assert.deepEqual(logs[0]?.gaps, [])
+    assert.deepEqual(logs[1]?.gaps, [])
+    assert.ok(messages > 10, 'a 8 KiB budget should stream the backlog over many messages')
+  })
+
+  it('pages full digests when authors outnumber digestEntriesMax, and still converge', () => {
+    const many = Array.from({ length: 40 }, (_, i) => chain(10 + i, 2, 2))
+    const logs = [memLog(many.slice(0, 25)), memLog(many.slice(20))]
+    const config = { digestEntriesMax: 16, messageBytesMax: 16384 }
+    const machines = logs.map((l, i) => createAntiEntropy({ log: l.source, prng: core.prng.create(i + 3), config }))
+    let sawPage = false
+    const rounds = simulate(machines, logs, core.prng.create(9), { drop: 0, dup: 0 }, 100, (m) => {
+      assert.ok((m.digest?.entries.length ?? 0) <= 16)
+      if (m.digest?.range !== undefined && m.digest.range.to !== null) sawPage = true
+    })
+    assert.ok(rounds >= 0)
+    assert.ok(sawPage, 'no full digest was cut into pages')
+    assertSameOps(logs)
+  })
+
+  it('sends partial digests (only changed authors) between full ones', () => {
+    const log = memLog([chains.small, chains.odd])
+    const ae = createAntiEntropy({ log: log.source, prng: core.prng.create(1), config: { fullDigestEvery: 3 } })
+    const peer = node(9)
+    const first = ae.digestFor(peer)
+    assert.ok(first.range !== undefined, 'the first digest to a peer is full')
+    assert.equal(first.entries.length, 2)
+    const second = ae.digestFor(peer)
+    assert.equal(second.range, undefined)
+    assert.deepEqual(second.entries, [], 'nothing changed, nothing listed')
+    log.ingest({ author: chains.mid[0]?.op.author as AuthorId, ops: chains.mid.slice(0, 10) })
+    const third = ae.digestFor(peer)
+    assert.deepEqual(third.entries, [[chains.mid[0]?.op.author, 10]])
+    assert.ok(ae.digestFor(peer).range !== undefined, 'every third digest is full again')
+  })
+
+  it('a busy author (10k ops) does not starve an author with 3 in the first exchange', () => {
+    const busy = chain(5, 10_000, 256)
+    for (const messageBytesMax of [antiEntropyDefaults.messageBytesMax, 8192]) {
+      for (const seed of [1, 2, 3, 4]) {
+        const holder = memLog([busy, chains.small])
+        const ae = createAntiEntropy({ log: holder.source, prng: core.prng.create(seed), config: { messageBytesMax, digestEntriesMax: 64 } })
+        // A fresh peer's first digest: full, empty.
+        const out = ae.receive(node(1), { type: 'ae.digest', digest: { entries: [], range: { from: '', to: null } } }, 0)
+        assert.equal(out.send.length, 1)
+        const m = out.send[0]?.message as AntiEntropyMessage
+        assert.equal(m.type, 'ae.delta')
+        if (m.type !== 'ae.delta') continue
+        const smallAuthor = chains.small[0]?.op.author
+        const sent = m.batches.flat().filter((e) => e.op.author === smallAuthor)
+        assert.equal(sent.length, 3, `budget ${messageBytesMax}, seed ${seed}: the small author's 3 ops are not in the first reply`)
+        assert.ok(m.more, 'the busy author is cut short, so the reply says more')
+        checkBudget(m, messageBytesMax)
+      }
+    }
+  })
+
+  it('sends a run bigger than the budget alone, so progress never stalls', () => {
+    const busy = chain(5, 300, 256) // a first run of 256 ops, well over 8 KiB
+    const ae = createAntiEntropy({ log: memLog([busy]).source, prng: core.prng.create(1), config: { messageBytesMax: 8192, digestEntriesMax: 64 } })
+    const out = ae.receive(node(1), { type: 'ae.digest', digest: { entries: [], range: { from: '', to: null } } }, 0)
+    const m = out.send[0]?.message as AntiEntropyMessage
+    assert.equal(m.type, 'ae.delta')
+    if (m.type !== 'ae.delta') return
+    assert.equal(m.batches.length, 1)
+    assert.equal(m.batches[0]?.length, 256)
+    assert.ok(messageBytes(m) > 8192 && messageBytes(m) <= batchBytesMax + 8192)
+    assert.ok(m.more)
+  })
+})
+
+describe('anti-entropy: five nodes with loss, duplication and reordering', () => {
+  it('converge to identical version vectors and op sets, gap-free, within budget', () => {
+    const pool = [chains.big, chains.perOp, chains.small, chains.mid, chains.odd]
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 0, max: 30 }).map((p) => p / 100),
+        fc.integer({ min: 0, max: 50 }).map((p) => p / 100),
+        fc.constantFrom(6000, 16384, 65536),
+        fc.array(fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }), { minLength: 5, maxLength: 5 }),
+        (seed, drop, dup, messageBytesMax, holdings) => {
+          const config = { messageBytesMax, digestEntriesMax: 16, fullDigestEvery: 4 }
+          const logs = holdings.map((h, i) => {
+            const authors = new Set([i, ...h])
+            // Node i writes author i; it may also hold a prefix (whole runs) of others.
+            return memLog([...authors].map((a) => (a === i ? (pool[a] as SignedOp[]) : prefixAtSigned(pool[a] as SignedOp[], seed + a))))
+          })
+          const rng = core.prng.create(seed)
+          const machines = logs.map((l) => createAntiEntropy({ log: l.source, prng: core.prng.fork(rng), config }))
+          let msgs = 0
+          const rounds = simulate(machines, logs, rng, { drop, dup }, 300, (m) => {
+            msgs++
+            checkBudget(m, messageBytesMax)
+          })
+          if (process.env["AE_TRACE"] !== undefined) console.log({ seed, drop, dup, messageBytesMax, rounds, msgs })
+          assert.ok(rounds >= 0, `seed ${seed}: no convergence in 300 intervals (drop ${drop}, dup ${dup})`)
+          assertSameOps(logs)
+          for (const l of logs) assert.deepEqual(l.gaps, [])
+          const vv = logs[0]?.source.versionVector() as VersionVector
+          assert.equal(vv.size, 5)
+        },
+      ),
+      { numRuns: 20, seed: 20261130 },
+    )
+  })
+})
+
+/** A prefix of a chain that ends at a signed op (what a real log holds). */
+function prefixAtSigned(c: readonly SignedOp[], seed: number): SignedOp[] {
+  const cut = core.prng.nextInt(core.prng.create(seed), c.length + 1)
+  let end = 0
+  for (let i = 0; i < cut; i++) if ((c[i] as SignedOp).sig !== undefined) end = i + 1
+  return c.slice(0, end)
+}
+
+describe('anti-entropy: bad messages', () => {
+  const log = memLog([chains.small])
+  const ae = createAntiEntropy({ log: log.source, prng: core.prng.create(1) })
+  const a = chains.small[0]?.op.author as AuthorId
+  const hex = (c: string) => c.repeat(64)
+  const good = chains.odd.slice(0, 7)
+  const cases: [string, unknown][] = [
+    ['not an object', 42],
+    ['unknown type', { type: 'ae.nope' }],
+    ['digest entries not an array', { type: 'ae.digest', digest: { entries: 'x' } }],
+    ['too many entries', { type: 'ae.digest', digest: { entries: Array.from({ length: 600 }, (_, i) => [i.toString(16).padStart(64, '0'), 1]) } }],
+    ['bad author', { type: 'ae.digest', digest: { entries: [['XYZ', 1]] } }],
+    ['seq 0', { type: 'ae.digest', digest: { entries: [[a, 0]] } }],
+    ['seq not safe', { type: 'ae.digest', digest: { entries: [[a, 2 ** 60]] } }],
+    ['unsorted entries', { type: 'ae.digest', digest: { entries: [[hex('b'), 1], [hex('a'), 1]] } }],
+    ['duplicate entries', { type: 'ae.digest', digest: { entries: [[a, 1], [a, 2]] } }],
+    ['reversed range', { type: 'ae.digest', digest: { entries: [], range: { from: hex('b'), to: hex('a') } } }],
+    ['entry outside range', { type: 'ae.digest', digest: { entries: [[hex('c'), 1]], range: { from: '', to: hex('b') } } }],
+    ['delta without more', { type: 'ae.delta', batches: [] }],
+    ['empty batch', { type: 'ae.delta', batches: [[]], more: false }],
+    ['unsigned batch end', { type: 'ae.delta', batches: [good.slice(0, 3)], more: false }],
+    ['gap in a batch', { type: 'ae.delta', batches: [[good[0], ...good.slice(2)]], more: false }],
+    ['gap between batches', { type: 'ae.delta', batches: [good, chains.odd.slice(14, 21)], more: false }],
+    ['author batches not adjacent', { type: 'ae.delta', batches: [good, chains.small, chains.odd.slice(7, 14)], more: false }],
+    ['op without bytes', { type: 'ae.delta', batches: [[{ op: good[0]?.op, hash: good[0]?.hash, sig: new Uint8Array(64) }]], more: false }],
+    ['short sig', { type: 'ae.delta', batches: [[{ ...good[6], sig: new Uint8Array(3) }]], more: false }],
+    ['hostile getter', { type: 'ae.digest', get digest() { throw new Error('boom') } }],
+  ]
+  for (const [name, m] of cases) {
+    it(`drops and reports: ${name}`, () => {
+      const out = ae.receive(node(2), m, 0)
+      assert.equal(out.rejected.length, 1, name)
+      assert.equal(out.rejected[0]?.from, node(2))
+      assert.ok((out.rejected[0]?.detail.length ?? 0) > 0)
+      assert.deepEqual(out.send, [])
+      assert.deepEqual(out.received, [])
+    })
+  }
+
+  it('accepts the well-formed versions of the same messages', () => {
+    assert.ok(checkMessage({ type: 'ae.delta', batches: [good, chains.odd.slice(7, 14)], more: false }, ae.config).ok)
+    assert.ok(checkMessage({ type: 'ae.digest', digest: { entries: [[hex('a'), 1], [hex('b'), 3]] } }, ae.config).ok)
+  })
+
+  it('never throws on arbitrary input (fuzz)', () => {
+    const arbMsg = fc.oneof(
+      fc.anything(),
+      fc.record({ type: fc.constantFrom('ae.digest', 'ae.delta'), digest: fc.anything(), batches: fc.anything(), more: fc.anything() }),
+      fc.record({
+        type: fc.constant('ae.digest'),
+        digest: fc.record({ entries: fc.array(fc.tuple(fc.oneof(fc.string(), fc.constant(a)), fc.oneof(fc.integer(), fc.double()))) }),
+      }),
+    )
+    fc.assert(
+      fc.property(arbMsg, (m) => {
+        const out = ae.receive(node(3), m, 0)
+        assert.ok(out.rejected.length <= 1)
+        if (out.rejected.length === 1) assert.deepEqual(out.send, [])
+      }),
+      { numRuns: 3000, seed: 4 },
+    )
+  })
+})
