@@ -198,6 +198,29 @@ describe('anti-entropy: two nodes', () => {
     assert.ok(messages > 10, 'a 8 KiB budget should stream the backlog over many messages')
   })
 
+  it('streams a backlog through "more" within one exchange, without waiting for another tick', () => {
+    const config = { messageBytesMax: 8192, digestEntriesMax: 16 }
+    const logs = [memLog([chains.big, chains.perOp, chains.odd]), memLog([])]
+    const [a, b] = logs.map((l, i) => createAntiEntropy({ log: l.source, prng: core.prng.create(i + 1), config })) as [AntiEntropy, AntiEntropy]
+    const queue: { to: 0 | 1; message: AntiEntropyMessage }[] = [{ to: 0, message: { type: 'ae.digest', digest: b.digestFor(node(0)) } }]
+    let deltaBytes = 0
+    let messages = 0
+    while (queue.length > 0 && messages < 10_000) {
+      const d = queue.shift() as { to: 0 | 1; message: AntiEntropyMessage }
+      messages++
+      if (d.message.type === 'ae.delta') deltaBytes += messageBytes(d.message)
+      const out = (d.to === 0 ? a : b).receive(node(d.to === 0 ? 1 : 0), d.message, 0)
+      for (const r of out.received) (logs[d.to] as MemLog).ingest(r)
+      for (const o of out.send) queue.push({ to: o.to === node(0) ? 0 : 1, message: o.message })
+    }
+    assertSameOps(logs)
+    let opBytes = 0
+    for (const xs of logs[0]?.ops.values() ?? []) for (const e of xs) opBytes += e.bytes.length
+    const ratio = deltaBytes / opBytes
+    if (process.env['AE_TRACE'] !== undefined) console.log({ messages, deltaBytes, opBytes, ratio })
+    assert.ok(messages > 10 && ratio < 1.5, `${messages} messages, ${deltaBytes} delta bytes for ${opBytes} op bytes`)
+  })
+
   it('pages full digests when authors outnumber digestEntriesMax, and still converge', () => {
     const many = Array.from({ length: 40 }, (_, i) => chain(10 + i, 2, 2))
     const logs = [memLog(many.slice(0, 25)), memLog(many.slice(20))]
