@@ -148,7 +148,12 @@ export type Digest = {
   readonly range?: { readonly from: string; readonly to: string | null } | undefined
 }
 
-export type DigestMessage = { readonly type: 'ae.digest'; readonly digest: Digest }
+/**
+ * `wantFull` (on either message): the sender has never received a full digest page from the receiver
+ * (the first was lost), so it cannot tell which authors the receiver lacks entirely; the receiver's next
+ * digest to it is full.
+ */
+export type DigestMessage = { readonly type: 'ae.digest'; readonly digest: Digest; readonly wantFull?: boolean | undefined }
 
 /**
  * The ops the receiver lacks: batches, each a run of one author's consecutive ops ending at a signed op;
@@ -160,6 +165,7 @@ export type DeltaMessage = {
   readonly batches: readonly (readonly SignedOp[])[]
   readonly more: boolean
   readonly digest?: Digest | undefined
+  readonly wantFull?: boolean | undefined
 }
 
 export type AntiEntropyMessage = DigestMessage | DeltaMessage
@@ -245,6 +251,8 @@ function isBytes(x: unknown, length?: number): x is Uint8Array {
 
 function checkDelta(x: Record<string, unknown>, config: AntiEntropyConfig): Check<DeltaMessage> {
   if (typeof x['more'] !== 'boolean') return bad('delta.more is not a boolean')
+  const wantFull = x['wantFull']
+  if (wantFull !== undefined && typeof wantFull !== 'boolean') return bad('delta.wantFull is not a boolean')
   let digest: Digest | undefined
   if (x['digest'] !== undefined) {
     const d = checkDigest(x['digest'], config.digestEntriesMax)
@@ -292,7 +300,7 @@ function checkDelta(x: Record<string, unknown>, config: AntiEntropyConfig): Chec
   }
   const limit = deltaBytesLimit(config)
   if (bytes > limit) return bad(`delta counts ${bytes} bytes, over the limit ${limit}`, 'too_large')
-  return { ok: true, value: { type: 'ae.delta', batches: batches as SignedOp[][], more: x['more'], digest } }
+  return { ok: true, value: { type: 'ae.delta', batches: batches as SignedOp[][], more: x['more'], digest, wantFull } }
 }
 
 /** Checks a message from a peer: shape, bounds, author ids, seq ranges. Never throws. */
@@ -301,7 +309,9 @@ export function checkMessage(x: unknown, config: AntiEntropyConfig): Check<AntiE
     if (!isRecord(x)) return bad('message is not an object')
     if (x['type'] === 'ae.digest') {
       const d = checkDigest(x['digest'], config.digestEntriesMax)
-      return d.ok ? { ok: true, value: { type: 'ae.digest', digest: d.value } } : d
+      const wantFull = x['wantFull']
+      if (wantFull !== undefined && typeof wantFull !== 'boolean') return bad('digest message wantFull is not a boolean')
+      return d.ok ? { ok: true, value: { type: 'ae.digest', digest: d.value, wantFull } } : d
     }
     if (x['type'] === 'ae.delta') return checkDelta(x, config)
     return bad('message type is not ae.digest or ae.delta')
@@ -322,6 +332,8 @@ type PeerState = {
   digests: number
   /** Where the next full digest page starts ('' = the first author). */
   fullFrom: string
+  /** Has the peer ever sent us a full digest page? Until then we ask for one (wantFull). */
+  heardFull: boolean
   /** Where the next delta to the peer starts its round-robin (an index into the sorted authors). */
   rotation: number
 }
@@ -355,7 +367,7 @@ export function createAntiEntropy(opts: {
   const peerState = (p: NodeId): PeerState => {
     let s = peers.get(p)
     if (s === undefined) {
-      s = { theirs: new Map(), lastSent: undefined, digests: 0, fullFrom: '', rotation: 0 }
+      s = { theirs: new Map(), lastSent: undefined, digests: 0, fullFrom: '', rotation: 0, heardFull: false }
       peers.set(p, s)
     }
     return s
@@ -392,6 +404,7 @@ export function createAntiEntropy(opts: {
     for (const [a, n] of d.entries) s.theirs.set(a, n)
     const r = d.range
     if (r === undefined) return
+    s.heardFull = true
     const listed = new Set<string>(d.entries.map((e) => e[0]))
     for (const a of ours.keys()) {
       if (a >= r.from && (r.to === null || a < r.to) && !listed.has(a)) s.theirs.set(a as AuthorId, 0)
@@ -471,7 +484,8 @@ export function createAntiEntropy(opts: {
     const { batches, more } = lacking(s, ours, budget)
     const asks = digest !== undefined && (digest.entries.length > 0 || digest.range !== undefined)
     if (batches.length === 0 && !asks) return
-    out.send.push({ to, message: { type: 'ae.delta', batches, more, digest } })
+    const wantFull = digest !== undefined && !s.heardFull ? true : undefined
+    out.send.push({ to, message: { type: 'ae.delta', batches, more, digest, wantFull } })
   }
 
   return {
@@ -487,7 +501,9 @@ export function createAntiEntropy(opts: {
       nextAt = nowMs + config.intervalMs - spread + Math.floor(prngOps.nextFloat(prng) * 2 * spread)
       if (candidates.length === 0) return out
       const peer = candidates[prngOps.nextInt(prng, candidates.length)] as NodeId
-      out.send.push({ to: peer, message: { type: 'ae.digest', digest: makeDigest(peer, log.versionVector()) } })
+      const s = peerState(peer)
+      const digest = makeDigest(peer, log.versionVector())
+      out.send.push({ to: peer, message: { type: 'ae.digest', digest, wantFull: s.heardFull ? undefined : true } })
       return out
     },
     receive(from, message, _nowMs) {
@@ -500,6 +516,7 @@ export function createAntiEntropy(opts: {
       const msg = m.value
       const s = peerState(from)
       const ours = log.versionVector()
+      if (msg.wantFull === true) s.lastSent = undefined // our next digest to it is full
       if (msg.type === 'ae.digest') {
         learn(s, msg.digest, ours)
         reply(from, s, ours, makeDigest(from, ours), out)
@@ -515,13 +532,19 @@ export function createAntiEntropy(opts: {
         const first = (b[0] as SignedOp).op.seq
         const end = (b[b.length - 1] as SignedOp).op.seq
         if (first <= vvOps.get(after, author) + 1) vvOps.raise(after, author, end)
+        // Ops we already hold: the peer's view of us is stale (a digest of ours was lost), so list this
+        // author in our next digest to it rather than wait for a full one.
+        if (end <= vvOps.get(ours, author)) s.lastSent?.delete(author)
       }
       if (msg.digest !== undefined) {
         learn(s, msg.digest, ours)
         reply(from, s, ours, undefined, out)
       }
-      if (msg.more) {
-        out.send.push({ to: from, message: { type: 'ae.digest', digest: makeDigest(from, after) } })
+      // Ask again only if this delta moved us on: a duplicated or stale delta must not start a second
+      // stream of digests and replies (duplication would otherwise multiply messages).
+      if (msg.more && !vvOps.equals(after, ours)) {
+        const digest = makeDigest(from, after)
+        out.send.push({ to: from, message: { type: 'ae.digest', digest, wantFull: s.heardFull ? undefined : true } })
       }
       return out
     },
