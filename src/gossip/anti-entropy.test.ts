@@ -252,6 +252,43 @@ describe('anti-entropy: two nodes', () => {
     assert.ok(ae.digestFor(peer).range !== undefined, 'every third digest is full again')
   })
 
+  it('asks for a full digest when the peer\'s first one was lost (wantFull), and gets one', () => {
+    const la = memLog([chains.small])
+    const lb = memLog([chains.odd])
+    const a = createAntiEntropy({ log: la.source, prng: core.prng.create(1) })
+    const b = createAntiEntropy({ log: lb.source, prng: core.prng.create(2) })
+    a.digestFor(node(1)) // A's first, full digest to B: lost
+    const partial = a.digestFor(node(1))
+    assert.equal(partial.range, undefined)
+    const r1 = b.receive(node(0), { type: 'ae.digest', digest: partial }, 0)
+    const d1 = r1.send[0]?.message
+    assert.equal(d1?.type, 'ae.delta')
+    assert.equal(d1?.wantFull, true, 'B never heard a full digest from A, so it asks for one')
+    assert.equal(d1?.type === 'ae.delta' ? d1.batches.length : -1, 0, 'B cannot know what A lacks yet')
+    const r2 = a.receive(node(1), d1, 0)
+    assert.equal(r2.send[0]?.message.type, 'ae.delta') // what B lacks (B's full digest came along)
+    const next = a.digestFor(node(1))
+    assert.ok(next.range !== undefined, 'A\'s next digest to B is full')
+    const r3 = b.receive(node(0), { type: 'ae.digest', digest: next }, 0)
+    const d3 = r3.send[0]?.message
+    assert.ok(d3?.type === 'ae.delta' && d3.batches.flat().length === chains.odd.length, 'B now sends A all it lacks')
+  })
+
+  it('a duplicated delta with more does not start a second stream', () => {
+    const holder = memLog([chains.big])
+    const fresh = memLog([])
+    const h = createAntiEntropy({ log: holder.source, prng: core.prng.create(1), config: { messageBytesMax: 8192, digestEntriesMax: 16 } })
+    const f = createAntiEntropy({ log: fresh.source, prng: core.prng.create(2), config: { messageBytesMax: 8192, digestEntriesMax: 16 } })
+    const out = h.receive(node(1), { type: 'ae.digest', digest: f.digestFor(node(0)) }, 0)
+    const delta = out.send[0]?.message as AntiEntropyMessage
+    assert.ok(delta.type === 'ae.delta' && delta.more)
+    const first = f.receive(node(0), delta, 0)
+    for (const r of first.received) fresh.ingest(r)
+    assert.ok(first.send.some((o) => o.message.type === 'ae.digest'), 'the first copy asks again')
+    const again = f.receive(node(0), delta, 0)
+    assert.ok(!again.send.some((o) => o.message.type === 'ae.digest'), 'the duplicate does not')
+  })
+
   it('a busy author (10k ops) does not starve an author with 3 in the first exchange', () => {
     const busy = chain(5, 10_000, 256)
     for (const messageBytesMax of [antiEntropyDefaults.messageBytesMax, 8192]) {
