@@ -11,7 +11,9 @@ import {
   antiEntropyDefaults,
   checkMessage,
   createAntiEntropy,
+  decodeMessage,
   deltaBytesLimit,
+  encodeMessage,
   messageBytes,
   parseConfig,
 } from './anti-entropy.ts'
@@ -72,9 +74,10 @@ function memLog(initial: readonly (readonly SignedOp[])[] = []): MemLog {
 
 const node = (i: number): NodeId => core.ids.asNodeId(`n${i}`)
 
-/** Every message must respect its budget, or be a lone oversize run. */
+/** Every message must respect its budget on the wire, or be a lone oversize run. */
 function checkBudget(m: AntiEntropyMessage, messageBytesMax: number): void {
-  const bytes = messageBytes(m)
+  const bytes = encodeMessage(m).length
+  assert.ok(bytes <= messageBytes(m), `encoded ${bytes} bytes, more than the ${messageBytes(m)} counted`)
   if (bytes <= messageBytesMax) return
   assert.equal(m.type, 'ae.delta', `a digest of ${bytes} bytes is over the budget ${messageBytesMax}`)
   if (m.type === 'ae.delta') {
@@ -98,14 +101,15 @@ function simulate(
   onMessage: (m: AntiEntropyMessage) => void,
 ): number {
   const ids = machines.map((_, i) => node(i))
-  const queue: { from: number; to: number; message: AntiEntropyMessage }[] = []
+  const queue: { from: number; to: number; message: Uint8Array }[] = []
   const post = (from: number, out: Outgoing[]) => {
     for (const o of out) {
       onMessage(o.message)
       const to = ids.indexOf(o.to)
       if (core.prng.chance(rng, net.drop)) continue
-      queue.push({ from, to, message: o.message })
-      if (core.prng.chance(rng, net.dup)) queue.push({ from, to, message: o.message })
+      const bytes = encodeMessage(o.message) // the network carries bytes: receive decodes them
+      queue.push({ from, to, message: bytes })
+      if (core.prng.chance(rng, net.dup)) queue.push({ from, to, message: bytes })
     }
   }
   const interval = machines[0]?.config.intervalMs ?? 1000
@@ -411,6 +415,47 @@ describe('anti-entropy: bad messages', () => {
   it('accepts the well-formed versions of the same messages', () => {
     assert.ok(checkMessage({ type: 'ae.delta', batches: [good, chains.odd.slice(7, 14)], more: false }, ae.config).ok)
     assert.ok(checkMessage({ type: 'ae.digest', digest: { entries: [[hex('a'), 1], [hex('b'), 3]] } }, ae.config).ok)
+  })
+
+  it('decodes what it encodes, and drops bytes that are cut, flipped or random', () => {
+    const m: AntiEntropyMessage = {
+      type: 'ae.delta',
+      batches: [good, chains.small],
+      more: true,
+      wantFull: true,
+      digest: { entries: [[a, 3]], range: { from: '', to: hex('f') } },
+    }
+    const bytes = encodeMessage(m)
+    const back = decodeMessage(bytes, ae.config)
+    assert.ok(back.ok)
+    const checked = checkMessage(back.value, ae.config)
+    assert.ok(checked.ok)
+    assert.deepEqual(encodeMessage(checked.value), bytes)
+    const digestOnly: AntiEntropyMessage = { type: 'ae.digest', digest: { entries: [[a, 1]] } }
+    const d2 = decodeMessage(encodeMessage(digestOnly), ae.config)
+    assert.ok(d2.ok)
+    assert.deepEqual(d2.value, { type: 'ae.digest', digest: { entries: [[a, 1]], range: undefined }, wantFull: undefined })
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 200 }),
+          fc.nat(bytes.length - 1).map((n) => bytes.subarray(0, n)),
+          fc.tuple(fc.nat(bytes.length - 1), fc.integer({ min: 1, max: 255 })).map(([i, x]) => {
+            const c = bytes.slice()
+            c[i] = (c[i] as number) ^ x
+            return c
+          }),
+        ),
+        (b) => {
+          const out = ae.receive(node(4), b, 0)
+          if (out.rejected.length === 0) assert.ok(out.send.length + out.received.length >= 0) // a flip may still decode
+          else assert.deepEqual(out.send, [])
+        },
+      ),
+      { numRuns: 2000, seed: 5 },
+    )
+    const cut = ae.receive(node(4), bytes.subarray(0, bytes.length - 1), 0)
+    assert.equal(cut.rejected.length, 1)
   })
 
   it('never throws on arbitrary input (fuzz)', () => {

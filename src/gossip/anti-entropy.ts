@@ -38,9 +38,21 @@
 import * as core from '../core/index.ts'
 import type { NodeId, Prng, VersionVector } from '../core/index.ts'
 import type { AuthorId, SignedOp } from '../log/index.ts'
-import { batchBytesMax, batchBytesOf, batchOpsMax, hashLength, opShareBytes, signatureLength } from '../log/index.ts'
+import {
+  authorBytes,
+  authorIdFromBytes,
+  authorLength,
+  batchBytesMax,
+  batchBytesOf,
+  batchOpsMax,
+  decodeBatch,
+  encodeBatch,
+  hashLength,
+  opShareBytes,
+  signatureLength,
+} from '../log/index.ts'
 
-const { versionVector: vvOps, prng: prngOps } = core
+const { versionVector: vvOps, prng: prngOps, codec } = core
 
 // ---- the local log, as this machine sees it
 
@@ -321,6 +333,121 @@ export function checkMessage(x: unknown, config: AntiEntropyConfig): Check<AntiE
   }
 }
 
+// ---- the wire form
+
+/**
+ * A message's bytes:
+ *
+ *   type     1 byte: 0x01 ae.digest, 0x02 ae.delta
+ *   flags    1 byte: 0x01 more, 0x02 wantFull, 0x04 has a digest, 0x08 the digest has a range,
+ *            0x10 the range has an upper bound, 0x20 the range's lower bound is not ""
+ *   digest   [range.from: 32-byte author] [range.to: 32-byte author], uvarint entry count, then per entry
+ *            the 32-byte author and a uvarint seq
+ *   batches  (delta only) uvarint count, then per batch a uvarint length and the batch (batch.ts,
+ *            batch_head form: a relay keeps only each batch's last signature)
+ *
+ * messageBytes() counts at least these bytes, so a budget checked there holds on the wire.
+ */
+export function encodeMessage(m: AntiEntropyMessage): Uint8Array {
+  const batches = m.type === 'ae.delta' ? m.batches.map((b) => encodeBatch(b, 'batch_head')) : []
+  const d = m.digest
+  let size = 2 + 2 * authorLength + 10 + (d?.entries.length ?? 0) * (authorLength + 9) + 10
+  for (const b of batches) size += 5 + b.length
+  const w = codec.createWriter(size)
+  codec.writeByte(w, m.type === 'ae.digest' ? 0x01 : 0x02)
+  const more = m.type === 'ae.delta' && m.more
+  const r = d?.range
+  codec.writeByte(
+    w,
+    (more ? 0x01 : 0) |
+      (m.wantFull === true ? 0x02 : 0) |
+      (d !== undefined ? 0x04 : 0) |
+      (r !== undefined ? 0x08 : 0) |
+      (r !== undefined && r.to !== null ? 0x10 : 0) |
+      (r !== undefined && r.from !== '' ? 0x20 : 0),
+  )
+  if (d !== undefined) {
+    if (r !== undefined && r.from !== '') writeRaw(w, authorBytes(r.from as AuthorId))
+    if (r !== undefined && r.to !== null) writeRaw(w, authorBytes(r.to as AuthorId))
+    codec.writeUvarint(w, d.entries.length)
+    for (const [a, n] of d.entries) {
+      writeRaw(w, authorBytes(a))
+      codec.writeUvarint(w, n)
+    }
+  }
+  if (m.type === 'ae.delta') {
+    codec.writeUvarint(w, batches.length)
+    for (const b of batches) {
+      codec.writeUvarint(w, b.length)
+      writeRaw(w, b)
+    }
+  }
+  return codec.finish(w)
+}
+
+function writeRaw(w: core.codec.Writer, bytes: Uint8Array): void {
+  w.buf.set(bytes, w.pos)
+  w.pos += bytes.length
+}
+
+function readRaw(r: core.codec.Reader, n: number): Uint8Array {
+  if (codec.remaining(r) < n) codec.malformed('unexpected end of input')
+  const out = r.buf.subarray(r.pos, r.pos + n)
+  r.pos += n
+  return out
+}
+
+/** Untrusted bytes to a message object (its protocol rules are checkMessage's). Never throws. */
+export function decodeMessage(bytes: Uint8Array, config: AntiEntropyConfig): Check<unknown> {
+  const limit = deltaBytesLimit(config)
+  if (bytes.length > limit) return bad(`message is ${bytes.length} bytes, over the limit ${limit}`, 'too_large')
+  let failure: string | undefined
+  const d = codec.decodeWith(bytes, (r) => {
+    const type = codec.readByte(r)
+    if (type !== 0x01 && type !== 0x02) codec.malformed(`unknown message type ${type}`)
+    const flags = codec.readByte(r)
+    if ((flags & ~0x3f) !== 0) codec.malformed(`unknown flags ${flags}`)
+    let digest: Digest | undefined
+    if ((flags & 0x04) !== 0) {
+      let range: Digest['range']
+      if ((flags & 0x08) !== 0) {
+        const from = (flags & 0x20) !== 0 ? authorIdFromBytes(readRaw(r, authorLength)) : ''
+        const to = (flags & 0x10) !== 0 ? authorIdFromBytes(readRaw(r, authorLength)) : null
+        range = { from, to }
+      } else if ((flags & 0x30) !== 0) codec.malformed('range bounds without a range')
+      const count = codec.readCount(r, authorLength + 1)
+      if (count > config.digestEntriesMax) codec.malformed(`digest has ${count} entries, over ${config.digestEntriesMax}`)
+      const entries: DigestEntry[] = []
+      for (let i = 0; i < count; i++) {
+        const a = authorIdFromBytes(readRaw(r, authorLength))
+        entries.push([a, codec.readUvarint(r)])
+      }
+      digest = { entries, range }
+    } else if ((flags & 0x38) !== 0) codec.malformed('range flags without a digest')
+    const wantFull = (flags & 0x02) !== 0 ? true : undefined
+    if (type === 0x01) {
+      if (digest === undefined) return codec.malformed('a digest message without a digest')
+      if ((flags & 0x01) !== 0) codec.malformed('a digest message has no "more"')
+      return { type: 'ae.digest', digest, wantFull }
+    }
+    const n = codec.readCount(r, 2)
+    if (n > deltaBatchesMax) codec.malformed(`delta has ${n} batches, over ${deltaBatchesMax}`)
+    const batches: SignedOp[][] = []
+    for (let i = 0; i < n; i++) {
+      const len = codec.readCount(r)
+      const b = decodeBatch(readRaw(r, len))
+      if (!b.ok) {
+        failure = `batch ${i}: ${b.detail}`
+        return codec.malformed(failure)
+      }
+      batches.push([...b.value.ops])
+    }
+    if (codec.remaining(r) !== 0) codec.malformed(`${codec.remaining(r)} trailing bytes`)
+    return { type: 'ae.delta', batches, more: (flags & 0x01) !== 0, digest, wantFull }
+  })
+  return d.ok ? { ok: true, value: d.value } : bad(failure ?? d.detail)
+}
+
 // ---- the state machine
 
 type PeerState = {
@@ -342,7 +469,7 @@ export type AntiEntropy = {
   readonly config: AntiEntropyConfig
   /** Starts an exchange with one of `peers` when the interval has passed. */
   tick(nowMs: number, peers: readonly NodeId[]): Output
-  /** Handles a message from a peer. A bad one is dropped and reported in `rejected`. */
+  /** Handles a message from a peer (its bytes, or a message object). A bad one is dropped and reported in `rejected`. */
   receive(from: NodeId, message: unknown, nowMs: number): Output
   /** Builds a digest for a peer now (and records it as sent). Exposed for the node's fast paths and tests. */
   digestFor(peer: NodeId): Digest
@@ -508,7 +635,8 @@ export function createAntiEntropy(opts: {
     },
     receive(from, message, _nowMs) {
       const out = output()
-      const m = checkMessage(message, config)
+      const raw = message instanceof Uint8Array ? decodeMessage(message, config) : { ok: true as const, value: message }
+      const m = raw.ok ? checkMessage(raw.value, config) : raw
       if (!m.ok) {
         out.rejected.push({ from, reason: m.reason, detail: m.detail })
         return out
