@@ -328,6 +328,43 @@ describe('anti-entropy: two nodes', () => {
   })
 })
 
+describe('anti-entropy: steady state', () => {
+  it('bytes on the wire per new op: at most 1.3x the op at 10 and 100 new ops per interval', () => {
+    const signer = testSigner(0)
+    const shared = Array.from({ length: 20 }, (_, i) => chain(30 + i, 5, 5))
+    const ratios: Record<number, number> = {}
+    for (const k of [1, 10, 100]) {
+      const all = encodedChain(signer.author, undefined, k * 60)
+      const logs = [memLog(shared), memLog(shared)]
+      const [a, b] = logs.map((l, i) => createAntiEntropy({ log: l.source, prng: core.prng.create(i + 1) })) as [AntiEntropy, AntiEntropy]
+      let wire = 0
+      let opBytes = 0
+      for (let round = 0; round < 60; round++) {
+        const fresh = signOps(signer, all.slice(round * k, round * k + k))
+        ;(logs[0] as MemLog).ingest({ author: signer.author, ops: fresh })
+        const measured = round >= 20 // after the first full digests
+        if (measured) for (const e of fresh) opBytes += e.bytes.length
+        const starter = round % 2 // both sides start exchanges, as they would
+        const peerOf = 1 - starter
+        const queue: { to: number; bytes: Uint8Array }[] = [
+          { to: peerOf, bytes: encodeMessage({ type: 'ae.digest', digest: [a, b][starter]!.digestFor(node(peerOf)) }) },
+        ]
+        while (queue.length > 0) {
+          const d = queue.shift() as { to: number; bytes: Uint8Array }
+          if (measured) wire += d.bytes.length
+          const out = [a, b][d.to]!.receive(node(1 - d.to), d.bytes, 0)
+          for (const r of out.received) (logs[d.to] as MemLog).ingest(r)
+          for (const o of out.send) queue.push({ to: o.to === node(0) ? 0 : 1, bytes: encodeMessage(o.message) })
+        }
+      }
+      assertSameOps(logs)
+      ratios[k] = wire / opBytes
+    }
+    if (process.env['AE_TRACE'] !== undefined) console.log({ bytesPerOpBytes: ratios })
+    assert.ok((ratios[10] as number) <= 1.3 && (ratios[100] as number) <= 1.3, JSON.stringify(ratios))
+  })
+})
+
 describe('anti-entropy: five nodes with loss, duplication and reordering', () => {
   it('converge to identical version vectors and op sets, gap-free, within budget', () => {
     const pool = [chains.big, chains.perOp, chains.small, chains.mid, chains.odd]
