@@ -254,6 +254,11 @@ describe('anti-entropy: two nodes', () => {
     const third = ae.digestFor(peer)
     assert.deepEqual(third.entries, [[chains.mid[0]?.op.author, 10]])
     assert.ok(ae.digestFor(peer).range !== undefined, 'every third digest is full again')
+    assert.equal(ae.digestFor(peer).range, undefined)
+    assert.equal(ae.peerCount(), 1)
+    ae.forget(peer)
+    assert.equal(ae.peerCount(), 0)
+    assert.ok(ae.digestFor(peer).range !== undefined, 'a forgotten peer gets a full digest again')
   })
 
   it('asks for a full digest when the peer\'s first one was lost (wantFull), and gets one', () => {

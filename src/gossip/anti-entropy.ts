@@ -473,6 +473,10 @@ export type AntiEntropy = {
   receive(from: NodeId, message: unknown, nowMs: number): Output
   /** Builds a digest for a peer now (and records it as sent). Exposed for the node's fast paths and tests. */
   digestFor(peer: NodeId): Digest
+  /** Drops what is kept about a peer (membership retired it): state per peer is O(authors). */
+  forget(peer: NodeId): void
+  /** Peers with state kept. */
+  peerCount(): number
 }
 
 function compareAuthors(a: string, b: string): number {
@@ -528,8 +532,10 @@ export function createAntiEntropy(opts: {
 
   /** Learns what a peer holds from its digest. */
   const learn = (s: PeerState, d: Digest, ours: VersionVector): void => {
-    for (const [a, n] of d.entries) s.theirs.set(a, n)
     const r = d.range
+    // A partial digest only raises what we know (a late duplicate must not lower it and cause re-sends);
+    // a full one is the peer's whole word on its range, and replaces it.
+    for (const [a, n] of d.entries) if (r !== undefined || n > (s.theirs.get(a) ?? 0)) s.theirs.set(a, n)
     if (r === undefined) return
     s.heardFull = true
     const listed = new Set<string>(d.entries.map((e) => e[0]))
@@ -617,6 +623,12 @@ export function createAntiEntropy(opts: {
 
   return {
     config,
+    forget(peer) {
+      peers.delete(peer)
+    },
+    peerCount() {
+      return peers.size
+    },
     digestFor(peer) {
       return makeDigest(peer, log.versionVector())
     },
