@@ -21,7 +21,9 @@
  * (`theirs`) and answers for every author it knows the peer to lack, so partial digests lose nothing: an
  * author the peer never mentioned is sent after the peer's next full page names the range it lives in.
  * Lost digests only make the receiver's view of the peer stale-low, which costs re-sent ops (duplicates
- * are harmless) and never a gap.
+ * are harmless) and never a gap; a node that is sent ops it holds lists their authors in its next digest
+ * to that peer, and a node that never heard a full digest from a peer (the first was lost) sets
+ * `wantFull`, so the peer's next digest is full.
  *
  * A run of ops can only end at a signed op (sign.ts, batch_head): the unit a sender moves is the run from
  * the peer's seq up to the author's next signed op. Units that do not fit the remaining budget are
@@ -30,7 +32,8 @@
  * its own in a message that carries nothing else, so progress never stalls; that message's size is
  * bounded by deltaBytesLimit, not messageBytesMax.
  *
- * Received ops are handed to the caller, grouped per author in seq order. Nothing here checks them
+ * `receive` takes a message's bytes (encodeMessage / decodeMessage: the wire form) or, in-process, the
+ * message object. Received ops are handed to the caller, grouped per author in seq order. Nothing here checks them
  * beyond the message's shape: the node layer validates signatures and chains through the store.
  * A message of the wrong shape or out of bounds is dropped and reported in `rejected` (for peer
  * scoring); `receive` never throws on input.
