@@ -1,0 +1,738 @@
+/**
+ * Membership and failure detection (design.md section 6): SWIM with Lifeguard's refinements, as a sans-I/O
+ * state machine. `tick(nowMs)` and `receive(from, message, nowMs)` return the messages to send; no sockets,
+ * no timers, no wall clock (time is an argument, random choices come from a core Prng).
+ *
+ * The protocol, per node:
+ *   1. Every protocol period it pings one member, chosen round-robin over a list of the alive and suspect
+ *      members that is reshuffled each round (so every member is probed within two rounds).
+ *   2. No ack within `probeTimeoutMs`: it asks `indirectChecks` other members to ping the target for it
+ *      (`m.ping-req`). A relay that hears no ack from the target within half a probe timeout answers
+ *      `m.nack`, so the origin can tell "the target is down" from "my own links are bad" (Lifeguard).
+ *   3. No ack by the end of the period: the target becomes *suspect* at its current incarnation. A suspect
+ *      that is not refuted within the suspicion timeout becomes *offline*.
+ *   4. A node that hears itself suspected (or offline) refutes: it bumps its incarnation above the one
+ *      named and spreads `alive`. For one member, a higher incarnation wins; at equal incarnation
+ *      offline > suspect > alive. `retired` is final and only comes from an explicit `retire` call.
+ *   5. Updates spread by piggybacking on pings, acks and ping-reqs, each sent at most
+ *      `retransmitMult * ceil(log10(n + 1))` times (fewest-sent first), within `piggybackEntriesMax` and
+ *      `piggybackBytesMax`. A message to a member we hold as suspect or offline always carries that
+ *      member's own entry first, so a node that was away learns it must refute on the first contact.
+ *
+ * Lifeguard:
+ *   - Suspicion timeout starts at `suspicionMaxMult * min` and shrinks on a log scale toward
+ *     `min = suspicionMult * max(1, log10(n)) * protocolPeriodMs` as independent members confirm the
+ *     suspicion (up to `indirectChecks` confirmations count).
+ *   - Local health multiplier (LHM, 0..awarenessMax-1): a failed probe, each missing nack and each time
+ *     this node must refute raise it by one; a successful probe lowers it by one. The probe period and
+ *     the probe timeout are multiplied by LHM + 1, so a node with bad links or a starved CPU slows down
+ *     instead of accusing healthy peers.
+ *
+ * Laptops: offline members are kept, never forgotten, and pinged only every `offlineProbeEvery`
+ * periods; a ping to one carries its offline entry, so when it comes back it refutes and is alive again.
+ *
+ * Join: `join(seed)` sends `m.join` with our own entry; the seed answers `m.members` with up to
+ * `membersPerMessageMax` entries (the rest arrive by gossip) and spreads our entry. A join is resent
+ * every `joinRetryPeriods` periods until the seed answers.
+ *
+ * A received message is checked (validity rules numbered in `checkMessage`); a bad one is dropped and
+ * reported in `rejected` for peer scoring. `receive` never throws on input.
+ */
+import * as core from '../core/index.ts'
+import type { NodeId, Prng } from '../core/index.ts'
+
+const { prng: prngOps } = core
+
+// ---- settings
+
+export type MembershipConfig = {
+  /**
+   * Time between probes of this node (before LHM scaling). Default 1000 ms: one ping (plus its ack) a
+   * second per node, independent of fleet size. Shorter detects failures sooner and costs more messages.
+   * Limit 50 ms..60 s.
+   */
+  readonly protocolPeriodMs: number
+  /**
+   * How long to wait for a direct ack before asking others. Default 500 ms: a round trip on a slow
+   * intercontinental link fits; shorter sends ping-reqs on mere latency, longer leaves less of the period
+   * for the indirect round. Limit 10 ms..60 s, and less than `protocolPeriodMs`.
+   */
+  readonly probeTimeoutMs: number
+  /**
+   * Members asked to ping a target indirectly (SWIM's k), and the most confirmations that shrink a
+   * suspicion. Default 3: with 10% loss, all three paths failing is about 4%; more costs messages per
+   * failed probe. Limit 1..16.
+   */
+  readonly indirectChecks: number
+  /**
+   * Suspicion timeout floor, in periods, scaled by max(1, log10(n)). Default 4 (memberlist's value): at
+   * N = 50 the floor is 6.8 s. Lower detects sooner and gives a slow node less time to refute. Limit 1..100.
+   */
+  readonly suspicionMult: number
+  /**
+   * Suspicion timeout ceiling as a multiple of the floor, used when no one confirms. Default 3: at N = 50
+   * a lone suspicion lasts 20 s. Higher tolerates a single bad observer longer. Limit 1..100.
+   */
+  readonly suspicionMaxMult: number
+  /**
+   * Piggyback retransmits of an update: this times ceil(log10(n + 1)). Default 4: each update is sent
+   * about 4 log n times, enough to reach all members with high probability (SWIM's lambda log n). Higher
+   * is more robust to loss and costs piggyback room. Limit 1..64.
+   */
+  readonly retransmitMult: number
+  /**
+   * Ceiling of the local health multiplier: probing slows at most by this factor. Default 8 (Lifeguard).
+   * Limit 1..64.
+   */
+  readonly awarenessMax: number
+  /**
+   * An offline member is pinged once every this many periods. Default 10: a laptop back from sleep is
+   * alive again within about 10 s, at a tenth of a ping per second per offline member. Limit 1..100000.
+   */
+  readonly offlineProbeEvery: number
+  /** Most updates piggybacked on one message. Default 16. Limit 1..piggybackEntriesLimit. */
+  readonly piggybackEntriesMax: number
+  /**
+   * Most piggyback bytes on one message (by `updateBytes`). Default 1024: a ping stays well inside one
+   * 1200-byte UDP/QUIC datagram. Limit 64..65536.
+   */
+  readonly piggybackBytesMax: number
+  /**
+   * Most members in one join answer. Default 64: a joiner learns the rest by gossip. Larger speeds a join
+   * into a big fleet at the cost of one large message. Limit 1..membersPerMessageLimit.
+   */
+  readonly membersPerMessageMax: number
+  /** Most members this node keeps (retired included). Default 10000; past it, unknown members are ignored. Limit 1..1000000. */
+  readonly membersMax: number
+  /** A join without an answer is resent every this many periods. Default 3. Limit 1..1000. */
+  readonly joinRetryPeriods: number
+}
+
+export const membershipDefaults: MembershipConfig = {
+  protocolPeriodMs: 1000,
+  probeTimeoutMs: 500,
+  indirectChecks: 3,
+  suspicionMult: 4,
+  suspicionMaxMult: 3,
+  retransmitMult: 4,
+  awarenessMax: 8,
+  offlineProbeEvery: 10,
+  piggybackEntriesMax: 16,
+  piggybackBytesMax: 1024,
+  membersPerMessageMax: 64,
+  membersMax: 10000,
+  joinRetryPeriods: 3,
+}
+
+/** Hard caps a receiver enforces whatever its config: more updates or members in one message is an attack. */
+export const piggybackEntriesLimit = 256
+export const membersPerMessageLimit = 1024
+/** Largest incarnation accepted; 2^32 refutations is far beyond any real node's life. */
+export const incarnationMax = 0xffffffff
+/** Largest probe sequence number; a node wraps its counter below it. */
+export const seqMax = 0xffffffff
+
+/** Checks a configuration, filling defaults; an error says which setting is out of range and what fits. */
+export function parseConfig(
+  partial: Partial<MembershipConfig> = {},
+): core.Result<MembershipConfig, 'invalid_config'> {
+  const c: MembershipConfig = { ...membershipDefaults, ...partial }
+  const bad = (detail: string) => core.fail('invalid_config', `membership: ${detail}`)
+  const checks: [keyof MembershipConfig, number, number][] = [
+    ['protocolPeriodMs', 50, 60_000],
+    ['probeTimeoutMs', 10, 60_000],
+    ['indirectChecks', 1, 16],
+    ['suspicionMult', 1, 100],
+    ['suspicionMaxMult', 1, 100],
+    ['retransmitMult', 1, 64],
+    ['awarenessMax', 1, 64],
+    ['offlineProbeEvery', 1, 100_000],
+    ['piggybackEntriesMax', 1, piggybackEntriesLimit],
+    ['piggybackBytesMax', 64, 65_536],
+    ['membersPerMessageMax', 1, membersPerMessageLimit],
+    ['membersMax', 1, 1_000_000],
+    ['joinRetryPeriods', 1, 1000],
+  ]
+  for (const [k, lo, hi] of checks) {
+    const v = c[k]
+    if (!(Number.isInteger(v) && v >= lo && v <= hi)) return bad(`${k} must be an integer in ${lo}..${hi}, not ${v}`)
+  }
+  if (c.probeTimeoutMs >= c.protocolPeriodMs) {
+    return bad(
+      `probeTimeoutMs ${c.probeTimeoutMs} must be less than protocolPeriodMs ${c.protocolPeriodMs}, to leave time for indirect probes`,
+    )
+  }
+  return core.ok(c)
+}
+
+// ---- timing math (pure, table-tested)
+
+/** Piggyback retransmits of one update in a fleet of n members. */
+export function retransmitLimit(retransmitMult: number, n: number): number {
+  return retransmitMult * Math.ceil(Math.log10(n + 1))
+}
+
+/** Lifeguard's suspicion bounds for n members: [min, max] in ms. */
+export function suspicionBoundsMs(config: MembershipConfig, n: number): [number, number] {
+  const min = config.suspicionMult * Math.max(1, Math.log10(Math.max(1, n))) * config.protocolPeriodMs
+  return [min, min * config.suspicionMaxMult]
+}
+
+/**
+ * Suspicion timeout after `confirmations` independent confirmations, of `expected` that count: from max
+ * down to min on a log scale (Lifeguard, as in memberlist's suspicion.go).
+ */
+export function suspicionTimeoutMs(minMs: number, maxMs: number, confirmations: number, expected: number): number {
+  if (expected < 1) return minMs
+  const frac = Math.log(Math.min(confirmations, expected) + 1) / Math.log(expected + 1)
+  return Math.max(minMs, Math.floor(maxMs - frac * (maxMs - minMs)))
+}
+
+// ---- messages
+
+export type MemberStatus = 'alive' | 'suspect' | 'offline' | 'retired'
+const statuses: readonly MemberStatus[] = ['alive', 'suspect', 'offline', 'retired']
+const rank: Record<MemberStatus, number> = { alive: 0, suspect: 1, offline: 2, retired: 3 }
+
+/** What one node says about one member. `by` names the accuser of a suspicion (for confirmations). */
+export type Update = {
+  readonly id: NodeId
+  readonly incarnation: number
+  readonly status: MemberStatus
+  readonly by?: NodeId | undefined
+}
+
+export type PingMessage = { readonly type: 'm.ping'; readonly seq: number; readonly updates: readonly Update[] }
+export type AckMessage = { readonly type: 'm.ack'; readonly seq: number; readonly updates: readonly Update[] }
+export type PingReqMessage = {
+  readonly type: 'm.ping-req'
+  readonly seq: number
+  readonly target: NodeId
+  readonly updates: readonly Update[]
+}
+export type NackMessage = { readonly type: 'm.nack'; readonly seq: number }
+export type JoinMessage = { readonly type: 'm.join'; readonly self: Update }
+export type MembersMessage = { readonly type: 'm.members'; readonly members: readonly Update[] }
+export type MembershipMessage = PingMessage | AckMessage | PingReqMessage | NackMessage | JoinMessage | MembersMessage
+
+export type Outgoing = { readonly to: NodeId; readonly message: MembershipMessage }
+/** A dropped message, for peer scoring. */
+export type Rejected = { readonly from: NodeId; readonly reason: 'malformed' | 'too_large'; readonly detail: string }
+/** A member whose status changed in this step, as this node sees it. */
+export type Change = { readonly id: NodeId; readonly status: MemberStatus; readonly incarnation: number }
+
+export type Output = {
+  readonly send: Outgoing[]
+  readonly rejected: Rejected[]
+  readonly changes: Change[]
+}
+
+/** Bytes an update counts for against piggybackBytesMax: ids, a status byte, a varint incarnation, framing. */
+export function updateBytes(u: Update): number {
+  return u.id.length + (u.by === undefined ? 0 : u.by.length) + 1 + 5 + 4
+}
+
+type Check<T> = { ok: true; value: T } | { ok: false; reason: 'malformed' | 'too_large'; detail: string }
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x)
+}
+
+function isNodeId(x: unknown): x is NodeId {
+  return core.ids.parseNodeId(x).ok
+}
+
+function isSeq(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= seqMax
+}
+
+/**
+ * An update is valid if and only if:
+ *   (U1) it is an object with an `id` that is a valid node id;
+ *   (U2) `incarnation` is an integer in 0..incarnationMax;
+ *   (U3) `status` is one of alive, suspect, offline, retired;
+ *   (U4) `by`, if present, is a valid node id.
+ */
+function checkUpdate(x: unknown): Check<Update> {
+  if (!isRecord(x)) return { ok: false, reason: 'malformed', detail: 'an update must be an object' }
+  if (!isNodeId(x.id)) return { ok: false, reason: 'malformed', detail: 'update id is not a node id (U1)' }
+  const inc = x.incarnation
+  if (!(typeof inc === 'number' && Number.isInteger(inc) && inc >= 0 && inc <= incarnationMax)) {
+    return { ok: false, reason: 'malformed', detail: `update incarnation must be an integer in 0..${incarnationMax} (U2)` }
+  }
+  if (typeof x.status !== 'string' || !statuses.includes(x.status as MemberStatus)) {
+    return { ok: false, reason: 'malformed', detail: 'update status is not alive/suspect/offline/retired (U3)' }
+  }
+  if (x.by !== undefined && !isNodeId(x.by)) return { ok: false, reason: 'malformed', detail: 'update by is not a node id (U4)' }
+  const u: Update = { id: x.id, incarnation: inc, status: x.status as MemberStatus }
+  return { ok: true, value: x.by === undefined ? u : { ...u, by: x.by } }
+}
+
+function checkUpdates(x: unknown, limit: number, what: string): Check<Update[]> {
+  if (!Array.isArray(x)) return { ok: false, reason: 'malformed', detail: `${what} must be an array` }
+  if (x.length > limit) return { ok: false, reason: 'too_large', detail: `${what} has ${x.length} entries, over ${limit}` }
+  const out: Update[] = []
+  for (const e of x) {
+    const c = checkUpdate(e)
+    if (!c.ok) return c
+    out.push(c.value)
+  }
+  return { ok: true, value: out }
+}
+
+/**
+ * A message is valid if and only if:
+ *   (M1) it is an object whose `type` is one of m.ping, m.ack, m.ping-req, m.nack, m.join, m.members;
+ *   (M2) `seq` (ping, ack, ping-req, nack) is an integer in 0..seqMax;
+ *   (M3) `updates` (ping, ack, ping-req) is an array of at most piggybackEntriesLimit valid updates;
+ *   (M4) `target` (ping-req) is a valid node id;
+ *   (M5) `self` (join) is a valid update with status alive;
+ *   (M6) `members` (members) is an array of at most membersPerMessageLimit valid updates.
+ */
+export function checkMessage(x: unknown): Check<MembershipMessage> {
+  if (!isRecord(x)) return { ok: false, reason: 'malformed', detail: 'a message must be an object (M1)' }
+  const t = x.type
+  const needSeq = t === 'm.ping' || t === 'm.ack' || t === 'm.ping-req' || t === 'm.nack'
+  if (needSeq && !isSeq(x.seq)) return { ok: false, reason: 'malformed', detail: `seq must be an integer in 0..${seqMax} (M2)` }
+  const seq = x.seq as number
+  if (t === 'm.ping' || t === 'm.ack' || t === 'm.ping-req') {
+    const ups = checkUpdates(x.updates, piggybackEntriesLimit, 'updates (M3)')
+    if (!ups.ok) return ups
+    if (t === 'm.ping-req') {
+      if (!isNodeId(x.target)) return { ok: false, reason: 'malformed', detail: 'ping-req target is not a node id (M4)' }
+      return { ok: true, value: { type: t, seq, target: x.target, updates: ups.value } }
+    }
+    return { ok: true, value: { type: t, seq, updates: ups.value } }
+  }
+  if (t === 'm.nack') return { ok: true, value: { type: t, seq } }
+  if (t === 'm.join') {
+    const u = checkUpdate(x.self)
+    if (!u.ok) return u
+    if (u.value.status !== 'alive') return { ok: false, reason: 'malformed', detail: 'a joiner must say it is alive (M5)' }
+    return { ok: true, value: { type: t, self: u.value } }
+  }
+  if (t === 'm.members') {
+    const ms = checkUpdates(x.members, membersPerMessageLimit, 'members (M6)')
+    if (!ms.ok) return ms
+    return { ok: true, value: { type: t, members: ms.value } }
+  }
+  return { ok: false, reason: 'malformed', detail: `unknown message type ${JSON.stringify(t)} (M1)` }
+}
+
+// ---- the machine
+
+/** One member as this node sees it. */
+export type Member = {
+  readonly id: NodeId
+  readonly incarnation: number
+  readonly status: MemberStatus
+  /** When the member entered its current status (ms, this node's clock). */
+  readonly sinceMs: number
+}
+
+type MemberEntry = {
+  id: NodeId
+  incarnation: number
+  status: MemberStatus
+  sinceMs: number
+  /** Suspect only: who accused it (independent confirmations shrink the timeout). */
+  accusers: Set<NodeId>
+  /** Offline only: when to ping it next. */
+  offlineProbeAtMs: number
+}
+
+type Probe = {
+  target: NodeId
+  seq: number
+  directDeadlineMs: number
+  endMs: number
+  indirectSent: boolean
+  nacksExpected: number
+  nacksGot: number
+}
+
+type Relay = { origin: NodeId; originSeq: number; target: NodeId; nackAtMs: number }
+
+export type Membership = {
+  readonly self: NodeId
+  readonly config: MembershipConfig
+  /** Runs timers: probes, ping-reqs, suspicion timeouts, offline pings, join retries. Call often (every ~period/10). */
+  tick(nowMs: number): Output
+  /** Handles a message from a peer. A bad one is dropped and reported in `rejected`; never throws on input. */
+  receive(from: NodeId, message: unknown, nowMs: number): Output
+  /** Asks `seed` to let this node in; resent every joinRetryPeriods until the seed answers. */
+  join(seed: NodeId, nowMs: number): Output
+  /** Marks a member retired for good (the caller's explicit decision, later an op) and spreads it. */
+  retire(id: NodeId, nowMs: number): Output
+  /** All known members but this node, sorted by id. */
+  members(): Member[]
+  /** One member as seen here, or undefined. */
+  member(id: NodeId): Member | undefined
+  /** This node's incarnation. */
+  incarnation(): number
+  /** The local health multiplier score, 0..awarenessMax-1. */
+  health(): number
+}
+
+export function createMembership(self: NodeId, config: Partial<MembershipConfig> = {}, prng: Prng): Membership {
+  const parsed = parseConfig(config)
+  if (!parsed.ok) throw new RangeError(parsed.detail)
+  const cfg = parsed.value
+  const table = new Map<NodeId, MemberEntry>()
+  let incarnation = 0
+  let lhm = 0
+  let seq = 0
+  let nextProbeAtMs: number | undefined
+  let probe: Probe | undefined
+  let order: NodeId[] = []
+  let orderAt = 0
+  const relays = new Map<number, Relay>()
+  const joins = new Map<NodeId, number>()
+  /** Updates waiting to be piggybacked, one per member (the newest), with how often each was sent. */
+  const queue = new Map<NodeId, { update: Update; sent: number }>()
+
+  const nextSeq = (): number => {
+    seq = seq >= seqMax ? 0 : seq + 1
+    return seq
+  }
+  const scale = (): number => lhm + 1
+  const adjustHealth = (delta: number): void => {
+    lhm = Math.max(0, Math.min(cfg.awarenessMax - 1, lhm + delta))
+  }
+  const liveCount = (): number => {
+    let n = 1
+    for (const m of table.values()) if (m.status === 'alive' || m.status === 'suspect') n++
+    return n
+  }
+  const selfUpdate = (): Update => ({ id: self, incarnation, status: 'alive' })
+  const entryUpdate = (m: MemberEntry): Update =>
+    m.status === 'suspect'
+      ? { id: m.id, incarnation: m.incarnation, status: m.status, by: m.accusers.values().next().value ?? self }
+      : { id: m.id, incarnation: m.incarnation, status: m.status }
+  const enqueue = (u: Update): void => {
+    queue.set(u.id, { update: u, sent: 0 })
+  }
+
+  /** Piggyback for a message to `to`: its own entry first when we hold it non-alive, then fewest-sent. */
+  const piggyback = (to: NodeId): Update[] => {
+    const out: Update[] = []
+    let bytes = 0
+    const m = table.get(to)
+    if (m !== undefined && m.status !== 'alive') {
+      const u = entryUpdate(m)
+      out.push(u)
+      bytes += updateBytes(u)
+    }
+    const limit = retransmitLimit(cfg.retransmitMult, table.size + 1)
+    const items = [...queue.values()].sort((a, b) => a.sent - b.sent)
+    for (const item of items) {
+      if (out.length >= cfg.piggybackEntriesMax) break
+      if (item.update.id === to && out.length > 0 && out[0]?.id === to) continue
+      const b = updateBytes(item.update)
+      if (bytes + b > cfg.piggybackBytesMax) continue
+      out.push(item.update)
+      bytes += b
+      item.sent++
+      if (item.sent >= limit) queue.delete(item.update.id)
+    }
+    return out
+  }
+
+  const setStatus = (m: MemberEntry, status: MemberStatus, inc: number, nowMs: number, out: Output): void => {
+    const changed = m.status !== status || m.incarnation !== inc
+    if (m.status !== status) m.sinceMs = nowMs
+    m.status = status
+    m.incarnation = inc
+    if (status !== 'suspect') m.accusers = new Set()
+    if (status === 'offline') {
+      m.offlineProbeAtMs = nowMs + (1 + prngOps.nextInt(prng, cfg.offlineProbeEvery)) * cfg.protocolPeriodMs
+    }
+    if (changed) out.changes.push({ id: m.id, status, incarnation: inc })
+  }
+
+  const refute = (claimed: number): void => {
+    incarnation = Math.min(incarnationMax, Math.max(incarnation, claimed) + 1)
+    adjustHealth(1)
+    enqueue(selfUpdate())
+  }
+
+  /** Applies one update from gossip (or our own detector). */
+  const apply = (u: Update, nowMs: number, out: Output): void => {
+    if (u.id === self) {
+      if (u.status === 'suspect' || u.status === 'offline') {
+        if (u.incarnation >= incarnation) refute(u.incarnation)
+      }
+      // A claim that we are alive needs nothing; a retirement of this node is the caller's business.
+      return
+    }
+    let m = table.get(u.id)
+    if (m === undefined) {
+      // Only an alive entry introduces a member: an accusation about a stranger is not evidence of anything.
+      if (u.status !== 'alive' || table.size >= cfg.membersMax) return
+      m = { id: u.id, incarnation: u.incarnation, status: 'alive', sinceMs: nowMs, accusers: new Set(), offlineProbeAtMs: 0 }
+      table.set(u.id, m)
+      out.changes.push({ id: m.id, status: 'alive', incarnation: m.incarnation })
+      enqueue(u)
+      return
+    }
+    if (m.status === 'retired') return
+    if (u.status === 'retired') {
+      setStatus(m, 'retired', Math.max(m.incarnation, u.incarnation), nowMs, out)
+      enqueue(entryUpdate(m))
+      return
+    }
+    const newer = u.incarnation > m.incarnation
+    const same = u.incarnation === m.incarnation
+    if (u.status === 'alive') {
+      if (!newer) return
+      setStatus(m, 'alive', u.incarnation, nowMs, out)
+      enqueue(u)
+      return
+    }
+    if (u.status === 'suspect') {
+      const accuser = u.by ?? u.id
+      if (newer || (same && m.status === 'alive')) {
+        setStatus(m, 'suspect', u.incarnation, nowMs, out)
+        m.accusers = new Set([accuser])
+        enqueue(u)
+      } else if (same && m.status === 'suspect' && !m.accusers.has(accuser)) {
+        // An independent confirmation: it shortens the timeout, and is passed on so others count it too.
+        m.accusers.add(accuser)
+        enqueue(u)
+      }
+      return
+    }
+    // offline
+    if (newer || (same && rank[m.status] < rank.offline)) {
+      setStatus(m, 'offline', u.incarnation, nowMs, out)
+      enqueue(entryUpdate(m))
+    }
+  }
+
+  const suspectLocally = (id: NodeId, nowMs: number, out: Output): void => {
+    const m = table.get(id)
+    if (m === undefined || m.status !== 'alive') return
+    apply({ id, incarnation: m.incarnation, status: 'suspect', by: self }, nowMs, out)
+  }
+
+  const emptyOutput = (): Output => ({ send: [], rejected: [], changes: [] })
+
+  /** The next member to probe: round-robin over a shuffled list of alive and suspect members. */
+  const pickTarget = (): NodeId | undefined => {
+    for (let pass = 0; pass < 2; pass++) {
+      while (orderAt < order.length) {
+        const id = order[orderAt++] as NodeId
+        const m = table.get(id)
+        if (m !== undefined && (m.status === 'alive' || m.status === 'suspect')) return id
+      }
+      order = [...table.values()].filter((m) => m.status === 'alive' || m.status === 'suspect').map((m) => m.id)
+      order.sort(core.ids.compareNodeIds)
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = prngOps.nextInt(prng, i + 1)
+        const t = order[i] as NodeId
+        order[i] = order[j] as NodeId
+        order[j] = t
+      }
+      orderAt = 0
+    }
+    return undefined
+  }
+
+  /** Up to k distinct alive members other than `exclude`, chosen at random. */
+  const randomHelpers = (k: number, exclude: NodeId): NodeId[] => {
+    const pool = [...table.values()].filter((m) => m.status === 'alive' && m.id !== exclude).map((m) => m.id)
+    pool.sort(core.ids.compareNodeIds)
+    const out: NodeId[] = []
+    while (out.length < k && pool.length > 0) {
+      const i = prngOps.nextInt(prng, pool.length)
+      out.push(pool[i] as NodeId)
+      pool.splice(i, 1)
+    }
+    return out
+  }
+
+  const send = (out: Output, to: NodeId, message: MembershipMessage): void => {
+    out.send.push({ to, message })
+  }
+
+  const tick = (nowMs: number): Output => {
+    const out = emptyOutput()
+    // 1. The probe in flight: indirect checks when the direct ack is late, suspicion when the period ends.
+    if (probe !== undefined) {
+      if (!probe.indirectSent && nowMs >= probe.directDeadlineMs) {
+        probe.indirectSent = true
+        const helpers = randomHelpers(cfg.indirectChecks, probe.target)
+        probe.nacksExpected = helpers.length
+        for (const h of helpers) {
+          send(out, h, { type: 'm.ping-req', seq: probe.seq, target: probe.target, updates: piggyback(h) })
+        }
+      }
+      if (nowMs >= probe.endMs) {
+        adjustHealth(1 + Math.max(0, probe.nacksExpected - probe.nacksGot))
+        suspectLocally(probe.target, nowMs, out)
+        probe = undefined
+      }
+    }
+    // 2. Suspicion timeouts, and offline pings.
+    const [minMs, maxMs] = suspicionBoundsMs(cfg, liveCount())
+    const expected = Math.max(0, Math.min(cfg.indirectChecks, liveCount() - 2))
+    for (const m of table.values()) {
+      if (m.status === 'suspect') {
+        // The first accuser does not confirm its own suspicion.
+        const timeout = suspicionTimeoutMs(minMs, maxMs, m.accusers.size - 1, expected)
+        if (nowMs >= m.sinceMs + timeout) {
+          setStatus(m, 'offline', m.incarnation, nowMs, out)
+          enqueue(entryUpdate(m))
+        }
+      } else if (m.status === 'offline' && nowMs >= m.offlineProbeAtMs) {
+        m.offlineProbeAtMs = nowMs + cfg.offlineProbeEvery * cfg.protocolPeriodMs
+        send(out, m.id, { type: 'm.ping', seq: nextSeq(), updates: piggyback(m.id) })
+      }
+    }
+    // 3. Relays that heard nothing from their target answer nack.
+    for (const [s, r] of relays) {
+      if (nowMs >= r.nackAtMs) {
+        send(out, r.origin, { type: 'm.nack', seq: r.originSeq })
+        relays.delete(s)
+      }
+    }
+    // 4. Join retries.
+    for (const [seed, at] of joins) {
+      if (nowMs >= at) {
+        joins.set(seed, nowMs + cfg.joinRetryPeriods * cfg.protocolPeriodMs)
+        send(out, seed, { type: 'm.join', self: selfUpdate() })
+      }
+    }
+    // 5. A new probe when one is due.
+    if (probe === undefined && (nextProbeAtMs === undefined || nowMs >= nextProbeAtMs)) {
+      const period = cfg.protocolPeriodMs * scale()
+      nextProbeAtMs = nowMs + period
+      const target = pickTarget()
+      if (target !== undefined) {
+        const s = nextSeq()
+        probe = {
+          target,
+          seq: s,
+          directDeadlineMs: nowMs + cfg.probeTimeoutMs * scale(),
+          endMs: nowMs + period,
+          indirectSent: false,
+          nacksExpected: 0,
+          nacksGot: 0,
+        }
+        send(out, target, { type: 'm.ping', seq: s, updates: piggyback(target) })
+      }
+    }
+    return out
+  }
+
+  const receive = (from: NodeId, message: unknown, nowMs: number): Output => {
+    const out = emptyOutput()
+    if (!isNodeId(from)) {
+      out.rejected.push({ from, reason: 'malformed', detail: 'sender is not a node id' })
+      return out
+    }
+    const c = checkMessage(message)
+    if (!c.ok) {
+      out.rejected.push({ from, reason: c.reason, detail: c.detail })
+      return out
+    }
+    const msg = c.value
+    switch (msg.type) {
+      case 'm.ping':
+        for (const u of msg.updates) apply(u, nowMs, out)
+        send(out, from, { type: 'm.ack', seq: msg.seq, updates: piggyback(from) })
+        break
+      case 'm.ack': {
+        for (const u of msg.updates) apply(u, nowMs, out)
+        if (probe !== undefined && probe.seq === msg.seq) {
+          probe = undefined
+          adjustHealth(-1)
+        }
+        const r = relays.get(msg.seq)
+        if (r !== undefined && r.target === from) {
+          relays.delete(msg.seq)
+          send(out, r.origin, { type: 'm.ack', seq: r.originSeq, updates: piggyback(r.origin) })
+        }
+        break
+      }
+      case 'm.ping-req': {
+        for (const u of msg.updates) apply(u, nowMs, out)
+        if (msg.target === self || msg.target === from) break
+        // Bounded: one pending relay per protocol-period's worth of requests is plenty; drop the oldest past the cap.
+        if (relays.size >= cfg.indirectChecks * 64) {
+          const oldest = relays.keys().next().value
+          if (oldest !== undefined) relays.delete(oldest)
+        }
+        const s = nextSeq()
+        relays.set(s, { origin: from, originSeq: msg.seq, target: msg.target, nackAtMs: nowMs + cfg.probeTimeoutMs / 2 })
+        send(out, msg.target, { type: 'm.ping', seq: s, updates: piggyback(msg.target) })
+        break
+      }
+      case 'm.nack':
+        if (probe !== undefined && probe.seq === msg.seq && probe.nacksGot < probe.nacksExpected) probe.nacksGot++
+        break
+      case 'm.join': {
+        if (msg.self.id !== from) {
+          out.rejected.push({ from, reason: 'malformed', detail: 'a join must come from the node it names' })
+          break
+        }
+        apply(msg.self, nowMs, out)
+        const known = table.get(from)
+        // A rejoin at an incarnation we already hold: its own entry (first in the answer) makes it refute.
+        const members: Update[] = [selfUpdate()]
+        if (known !== undefined && known.status !== 'alive') members.push(entryUpdate(known))
+        const others = [...table.values()].filter((m) => m.id !== from && m.status !== 'retired')
+        others.sort((a, b) => rank[a.status] - rank[b.status] || core.ids.compareNodeIds(a.id, b.id))
+        for (const m of others) {
+          if (members.length >= cfg.membersPerMessageMax) break
+          members.push(entryUpdate(m))
+        }
+        send(out, from, { type: 'm.members', members })
+        break
+      }
+      case 'm.members':
+        joins.delete(from)
+        for (const u of msg.members) apply(u, nowMs, out)
+        break
+      default:
+        core.unreachable(msg)
+    }
+    return out
+  }
+
+  const join = (seed: NodeId, nowMs: number): Output => {
+    const out = emptyOutput()
+    if (seed === self) return out
+    joins.set(seed, nowMs + cfg.joinRetryPeriods * cfg.protocolPeriodMs)
+    send(out, seed, { type: 'm.join', self: selfUpdate() })
+    return out
+  }
+
+  const retire = (id: NodeId, nowMs: number): Output => {
+    const out = emptyOutput()
+    core.assert(id !== self, 'membership: a node does not retire itself')
+    const m = table.get(id)
+    if (m === undefined || m.status === 'retired') return out
+    setStatus(m, 'retired', m.incarnation, nowMs, out)
+    enqueue(entryUpdate(m))
+    return out
+  }
+
+  const view = (m: MemberEntry): Member => ({ id: m.id, incarnation: m.incarnation, status: m.status, sinceMs: m.sinceMs })
+
+  return {
+    self,
+    config: cfg,
+    tick,
+    receive,
+    join,
+    retire,
+    members: () => [...table.values()].map(view).sort((a, b) => core.ids.compareNodeIds(a.id, b.id)),
+    member: (id) => {
+      const m = table.get(id)
+      return m === undefined ? undefined : view(m)
+    },
+    incarnation: () => incarnation,
+    health: () => lhm,
+  }
+}
