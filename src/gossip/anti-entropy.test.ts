@@ -298,6 +298,24 @@ describe('anti-entropy: two nodes', () => {
     assert.ok(!again.send.some((o) => o.message.type === 'ae.digest'), 'the duplicate does not')
   })
 
+  it('drops (and counts) a delta that would leave a gap, e.g. the second of a reordered burst', () => {
+    const holder = memLog([chains.big])
+    const fresh = memLog([])
+    const config = { messageBytesMax: 4096, digestEntriesMax: 16, deltasPerReply: 4 }
+    const h = createAntiEntropy({ log: holder.source, prng: core.prng.create(1), config })
+    const f = createAntiEntropy({ log: fresh.source, prng: core.prng.create(2), config })
+    const burst = h.receive(node(1), { type: 'ae.digest', digest: f.digestFor(node(0)) }, 0).send
+    assert.ok(burst.length >= 2, `a burst of ${burst.length}`)
+    const mores = burst.map((o) => o.message.type === 'ae.delta' && o.message.more)
+    assert.deepEqual(mores, [false, false, false, true], 'a burst of 4, and only its last says more')
+    const second = f.receive(node(0), encodeMessage((burst[1] as Outgoing).message), 0)
+    assert.deepEqual(second.received, [])
+    assert.ok(second.gapOpsDropped > 0)
+    for (const o of burst) for (const r of f.receive(node(0), encodeMessage(o.message), 0).received) fresh.ingest(r)
+    assert.deepEqual(fresh.gaps, [])
+    assert.ok((fresh.ops.get(chains.big[0]?.op.author as AuthorId)?.length ?? 0) > 0)
+  })
+
   it('a busy author (10k ops) does not starve an author with 3 in the first exchange', () => {
     const busy = chain(5, 10_000, 256)
     for (const messageBytesMax of [antiEntropyDefaults.messageBytesMax, 8192]) {
@@ -379,9 +397,10 @@ describe('anti-entropy: five nodes with loss, duplication and reordering', () =>
         fc.integer({ min: 0, max: 30 }).map((p) => p / 100),
         fc.integer({ min: 0, max: 50 }).map((p) => p / 100),
         fc.constantFrom(6000, 16384, 65536),
+        process.env['AE_DPR'] !== undefined ? fc.constant(Number(process.env['AE_DPR'])) : fc.constantFrom(1, 4),
         fc.array(fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }), { minLength: 5, maxLength: 5 }),
-        (seed, drop, dup, messageBytesMax, holdings) => {
-          const config = { messageBytesMax, digestEntriesMax: 16, fullDigestEvery: 4 }
+        (seed, drop, dup, messageBytesMax, deltasPerReply, holdings) => {
+          const config = { messageBytesMax, digestEntriesMax: 16, fullDigestEvery: 4, deltasPerReply }
           const logs = holdings.map((h, i) => {
             const authors = new Set([i, ...h])
             // Node i writes author i; it may also hold a prefix (whole runs) of others.
@@ -394,7 +413,7 @@ describe('anti-entropy: five nodes with loss, duplication and reordering', () =>
             msgs++
             checkBudget(m, messageBytesMax)
           })
-          if (process.env["AE_TRACE"] !== undefined) console.log({ seed, drop, dup, messageBytesMax, rounds, msgs })
+          if (process.env["AE_TRACE"] !== undefined) console.log({ seed, drop, dup, messageBytesMax, deltasPerReply, rounds, msgs })
           assert.ok(rounds >= 0, `seed ${seed}: no convergence in 300 intervals (drop ${drop}, dup ${dup})`)
           assertSameOps(logs)
           for (const l of logs) assert.deepEqual(l.gaps, [])

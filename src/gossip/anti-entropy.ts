@@ -98,6 +98,15 @@ export type AntiEntropyConfig = {
    * always (simplest, most bytes). Limit 1..10000.
    */
   readonly fullDigestEvery: number
+  /**
+   * Most delta messages sent back to back for one digest. Default 1: a reply is one message, and a
+   * backlog streams one round trip per message. More moves a backlog faster over lossy or long links (a
+   * lost message stalls the stream only until the next exchange) at the cost of bursts of up to
+   * deltasPerReply x messageBytesMax. Needs an in-order link: a burst that arrives reordered loses the
+   * messages that overtook the first (receive drops what would leave a gap); in the 5-node test's
+   * reordering network, 4 took more intervals than 1 (298 vs 213 over its 20 runs). Limit 1..64.
+   */
+  readonly deltasPerReply: number
 }
 
 export const antiEntropyDefaults: AntiEntropyConfig = {
@@ -106,6 +115,7 @@ export const antiEntropyDefaults: AntiEntropyConfig = {
   messageBytesMax: 64 * 1024,
   digestEntriesMax: 512,
   fullDigestEvery: 10,
+  deltasPerReply: 1,
 }
 
 /** Bytes one digest entry counts for: a 32-byte author and an up to 9-byte uvarint seq. */
@@ -145,6 +155,7 @@ export function parseConfig(
   }
   if (!intIn(c.fullDigestEvery, 1, 10000))
     return bad(`fullDigestEvery must be an integer in 1..10000, not ${c.fullDigestEvery}`)
+  if (!intIn(c.deltasPerReply, 1, 64)) return bad(`deltasPerReply must be an integer in 1..64, not ${c.deltasPerReply}`)
   return core.ok(c)
 }
 
@@ -197,6 +208,8 @@ export type Output = {
   readonly send: Outgoing[]
   readonly received: ReceivedOps[]
   readonly rejected: Rejected[]
+  /** Ops of this delta not handed over because they would not follow what we hold (see receive). */
+  gapOpsDropped: number
 }
 
 function digestBytes(d: Digest | undefined): number {
@@ -497,6 +510,12 @@ export function createAntiEntropy(opts: {
   const { log, prng } = opts
   const peers = new Map<NodeId, PeerState>()
   let nextAt: number | undefined
+  /**
+   * Seqs handed to the caller and maybe not yet in the log (ingest may be asynchronous): a delta may
+   * follow them. Cleared whenever this node starts an exchange, so ops the caller rejected are asked for
+   * again rather than trusted.
+   */
+  const handed: VersionVector = new Map()
 
   const peerState = (p: NodeId): PeerState => {
     let s = peers.get(p)
@@ -551,10 +570,15 @@ export function createAntiEntropy(opts: {
    * The batches a peer lacks under `budget` bytes: per author, the runs after the peer's seq up to the
    * next signed op, round-robin. Returns the batches and whether anything was left out.
    */
-  const lacking = (s: PeerState, ours: VersionVector, budget: number): { batches: SignedOp[][]; more: boolean } => {
+  const lacking = (
+    s: PeerState,
+    known: Map<AuthorId, number>,
+    ours: VersionVector,
+    budget: number,
+  ): { batches: SignedOp[][]; more: boolean } => {
     const authors: AuthorId[] = []
     for (const [a, n] of ours) {
-      const t = s.theirs.get(a as AuthorId)
+      const t = known.get(a as AuthorId)
       if (t !== undefined && n > t) authors.push(a as AuthorId)
     }
     if (authors.length === 0) return { batches: [], more: false }
@@ -562,7 +586,7 @@ export function createAntiEntropy(opts: {
     const start = s.rotation % authors.length
     s.rotation++
     const order = [...authors.slice(start), ...authors.slice(0, start)]
-    const next = new Map<AuthorId, number>(order.map((a) => [a, s.theirs.get(a) as number]))
+    const next = new Map<AuthorId, number>(order.map((a) => [a, known.get(a) as number]))
     const runs = new Map<AuthorId, SignedOp[][]>()
     let used = 0
     let more = false
@@ -595,7 +619,12 @@ export function createAntiEntropy(opts: {
       more = true
     }
     const batches: SignedOp[][] = []
-    for (const a of order) for (const r of runs.get(a) ?? []) batches.push(r)
+    for (const a of order) {
+      for (const r of runs.get(a) ?? []) {
+        batches.push(r)
+        known.set(a, (r[r.length - 1] as SignedOp).op.seq) // what the next message of a burst starts after
+      }
+    }
     return { batches, more }
   }
 
@@ -613,15 +642,23 @@ export function createAntiEntropy(opts: {
     return undefined
   }
 
-  const output = (): Output => ({ send: [], received: [], rejected: [] })
+  const output = (): Output => ({ send: [], received: [], rejected: [], gapOpsDropped: 0 })
 
   const reply = (to: NodeId, s: PeerState, ours: VersionVector, digest: Digest | undefined, out: Output): void => {
-    const budget = config.messageBytesMax - messageOverheadBytes - digestBytes(digest)
-    const { batches, more } = lacking(s, ours, budget)
-    const asks = digest !== undefined && (digest.entries.length > 0 || digest.range !== undefined)
-    if (batches.length === 0 && !asks) return
-    const wantFull = digest !== undefined && !s.heardFull ? true : undefined
-    out.send.push({ to, message: { type: 'ae.delta', batches, more, digest, wantFull } })
+    // A burst of up to deltasPerReply messages; only the first carries our digest, and only the last can
+    // say more (one follow-up digest per burst).
+    const known = new Map(s.theirs)
+    for (let i = 0; i < config.deltasPerReply; i++) {
+      const d = i === 0 ? digest : undefined
+      const budget = config.messageBytesMax - messageOverheadBytes - digestBytes(d)
+      const { batches, more } = lacking(s, known, ours, budget)
+      const asks = d !== undefined && (d.entries.length > 0 || d.range !== undefined)
+      if (batches.length === 0 && !asks) return
+      const last = !more || i === config.deltasPerReply - 1
+      const wantFull = d !== undefined && !s.heardFull ? true : undefined
+      out.send.push({ to, message: { type: 'ae.delta', batches, more: more && last, digest: d, wantFull } })
+      if (last) return
+    }
   }
 
   return {
@@ -639,6 +676,7 @@ export function createAntiEntropy(opts: {
       const out = output()
       if (nextAt === undefined) nextAt = nowMs + Math.floor(prngOps.nextFloat(prng) * config.intervalMs)
       if (nowMs < nextAt) return out
+      handed.clear()
       const spread = config.intervalMs * config.jitter
       nextAt = nowMs + config.intervalMs - spread + Math.floor(prngOps.nextFloat(prng) * 2 * spread)
       if (candidates.length === 0) return out
@@ -665,16 +703,27 @@ export function createAntiEntropy(opts: {
         reply(from, s, ours, makeDigest(from, ours), out)
         return out
       }
-      // A delta: hand its ops over, grouped per author (its batches of one author are adjacent).
-      const after = vvOps.clone(ours)
+      // A delta: hand its ops over, grouped per author (its batches of one author are adjacent). A batch
+      // that starts past what we hold or were already handed (+1) would leave a gap (a reordered burst,
+      // a stale message): it is dropped and counted, and comes again in a later exchange.
+      const after = vvOps.merge(ours, handed)
+      let advanced = false
       for (const b of msg.batches) {
         const author = (b[0] as SignedOp).op.author
-        const last = out.received[out.received.length - 1]
-        if (last !== undefined && last.author === author) (last.ops as SignedOp[]).push(...b)
-        else out.received.push({ author, ops: [...b] })
         const first = (b[0] as SignedOp).op.seq
         const end = (b[b.length - 1] as SignedOp).op.seq
-        if (first <= vvOps.get(after, author) + 1) vvOps.raise(after, author, end)
+        if (first > vvOps.get(after, author) + 1) {
+          out.gapOpsDropped += b.length
+          continue
+        }
+        if (end > vvOps.get(after, author)) {
+          const last = out.received[out.received.length - 1]
+          if (last !== undefined && last.author === author) (last.ops as SignedOp[]).push(...b)
+          else out.received.push({ author, ops: [...b] })
+          vvOps.raise(after, author, end)
+          vvOps.raise(handed, author, end)
+          advanced = true
+        }
         // Ops we already hold: the peer's view of us is stale (a digest of ours was lost), so list this
         // author in our next digest to it rather than wait for a full one.
         if (end <= vvOps.get(ours, author)) s.lastSent?.delete(author)
@@ -685,7 +734,7 @@ export function createAntiEntropy(opts: {
       }
       // Ask again only if this delta moved us on: a duplicated or stale delta must not start a second
       // stream of digests and replies (duplication would otherwise multiply messages).
-      if (msg.more && !vvOps.equals(after, ours)) {
+      if (msg.more && advanced) {
         const digest = makeDigest(from, after)
         out.send.push({ to: from, message: { type: 'ae.digest', digest, wantFull: s.heardFull ? undefined : true } })
       }
