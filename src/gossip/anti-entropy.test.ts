@@ -513,7 +513,7 @@ describe('anti-entropy: bad messages', () => {
           else assert.deepEqual(out.send, [])
         },
       ),
-      { numRuns: 2000, seed: 5 },
+      { numRuns: Number(process.env['AE_FUZZ_RUNS'] ?? 2000), seed: 5 },
     )
     const cut = ae.receive(node(4), bytes.subarray(0, bytes.length - 1), 0)
     assert.equal(cut.rejected.length, 1)
@@ -534,7 +534,7 @@ describe('anti-entropy: bad messages', () => {
         assert.ok(out.rejected.length <= 1)
         if (out.rejected.length === 1) assert.deepEqual(out.send, [])
       }),
-      { numRuns: 3000, seed: 4 },
+      { numRuns: Number(process.env['AE_FUZZ_RUNS'] ?? 3000), seed: 4 }, // the 100k: AE_FUZZ_RUNS=100000
     )
   })
 })
