@@ -473,6 +473,15 @@ describe('anti-entropy: bad messages', () => {
     })
   }
 
+  it('keeps what a peer claims bounded, however many made-up authors it lists', () => {
+    const victim = createAntiEntropy({ log: log.source, prng: core.prng.create(1), config: { digestEntriesMax: 64 } })
+    for (let k = 0; k < 50; k++) {
+      const entries = Array.from({ length: 64 }, (_, i) => [(k * 64 + i).toString(16).padStart(64, '0'), 1])
+      assert.deepEqual(victim.receive(node(5), { type: 'ae.digest', digest: { entries } }, 0).rejected, [])
+    }
+    assert.ok(victim.knownEntries(node(5)) <= 1 + 64, `${victim.knownEntries(node(5))} entries kept`)
+  })
+
   it('accepts the well-formed versions of the same messages', () => {
     assert.ok(checkMessage({ type: 'ae.delta', batches: [good, chains.odd.slice(7, 14)], more: false }, ae.config).ok)
     assert.ok(checkMessage({ type: 'ae.digest', digest: { entries: [[hex('a'), 1], [hex('b'), 3]] } }, ae.config).ok)

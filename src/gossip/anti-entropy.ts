@@ -493,6 +493,8 @@ export type AntiEntropy = {
   forget(peer: NodeId): void
   /** Peers with state kept. */
   peerCount(): number
+  /** Authors whose seq at this peer we keep (bounded: our vector's size plus digestEntriesMax). */
+  knownEntries(peer: NodeId): number
 }
 
 function compareAuthors(a: string, b: string): number {
@@ -558,6 +560,12 @@ export function createAntiEntropy(opts: {
     // A partial digest only raises what we know (a late duplicate must not lower it and cause re-sends);
     // a full one is the peer's whole word on its range, and replaces it.
     for (const [a, n] of d.entries) if (r !== undefined || n > (s.theirs.get(a) ?? 0)) s.theirs.set(a, n)
+    // Entries of authors we do not hold yet are kept (once we get their ops, we know what the peer lacks
+    // without waiting for its next full digest), but a peer listing made-up authors must not grow this
+    // map without bound: past our vector's size plus one digest, they go.
+    if (s.theirs.size > ours.size + config.digestEntriesMax) {
+      for (const a of s.theirs.keys()) if (!ours.has(a)) s.theirs.delete(a)
+    }
     if (r === undefined) return
     s.heardFull = true
     const listed = new Set<string>(d.entries.map((e) => e[0]))
@@ -668,6 +676,9 @@ export function createAntiEntropy(opts: {
     },
     peerCount() {
       return peers.size
+    },
+    knownEntries(peer) {
+      return peers.get(peer)?.theirs.size ?? 0
     },
     digestFor(peer) {
       return makeDigest(peer, log.versionVector())
