@@ -31,6 +31,12 @@
  * Laptops: offline members are kept, never forgotten, and pinged only every `offlineProbeEvery`
  * periods; a ping to one carries its offline entry, so when it comes back it refutes and is alive again.
  *
+ * Push-pull sync: piggybacked gossip can die out before it reaches everyone (each update is sent a bounded
+ * number of times), so every `syncEveryPeriods` periods a node sends `m.sync` with a window of its member
+ * table to one random member, which applies it and answers `m.members` with a window of its own (as
+ * memberlist's push-pull). Windows rotate over the sorted table, so a table larger than
+ * `membersPerMessageMax` is covered in turn.
+ *
  * Join: `join(seed)` sends `m.join` with our own entry; the seed answers `m.members` with up to
  * `membersPerMessageMax` entries (the rest arrive by gossip) and spreads our entry. A join is resent
  * every `joinRetryPeriods` periods until the seed answers.
@@ -104,6 +110,12 @@ export type MembershipConfig = {
   readonly membersPerMessageMax: number
   /** Most members this node keeps (retired included). Default 10000; past it, unknown members are ignored. Limit 1..1000000. */
   readonly membersMax: number
+  /**
+   * Every this many periods, a push-pull sync of (a window of) the member table with one random member.
+   * Default 10: any member gossip missed is repaired within about 10 s, at one message pair per 10 s per
+   * node. Lower repairs sooner and sends more large messages. Limit 1..100000.
+   */
+  readonly syncEveryPeriods: number
   /** A join without an answer is resent every this many periods. Default 3. Limit 1..1000. */
   readonly joinRetryPeriods: number
 }
@@ -121,6 +133,7 @@ export const membershipDefaults: MembershipConfig = {
   piggybackBytesMax: 1024,
   membersPerMessageMax: 64,
   membersMax: 10000,
+  syncEveryPeriods: 10,
   joinRetryPeriods: 3,
 }
 
@@ -151,6 +164,7 @@ export function parseConfig(
     ['piggybackBytesMax', 64, 65_536],
     ['membersPerMessageMax', 1, membersPerMessageLimit],
     ['membersMax', 1, 1_000_000],
+    ['syncEveryPeriods', 1, 100_000],
     ['joinRetryPeriods', 1, 1000],
   ]
   for (const [k, lo, hi] of checks) {
@@ -213,7 +227,15 @@ export type PingReqMessage = {
 export type NackMessage = { readonly type: 'm.nack'; readonly seq: number }
 export type JoinMessage = { readonly type: 'm.join'; readonly self: Update }
 export type MembersMessage = { readonly type: 'm.members'; readonly members: readonly Update[] }
-export type MembershipMessage = PingMessage | AckMessage | PingReqMessage | NackMessage | JoinMessage | MembersMessage
+export type SyncMessage = { readonly type: 'm.sync'; readonly members: readonly Update[] }
+export type MembershipMessage =
+  | PingMessage
+  | AckMessage
+  | PingReqMessage
+  | NackMessage
+  | JoinMessage
+  | MembersMessage
+  | SyncMessage
 
 export type Outgoing = { readonly to: NodeId; readonly message: MembershipMessage }
 /** A dropped message, for peer scoring. */
@@ -282,12 +304,13 @@ function checkUpdates(x: unknown, limit: number, what: string): Check<Update[]> 
 
 /**
  * A message is valid if and only if:
- *   (M1) it is an object whose `type` is one of m.ping, m.ack, m.ping-req, m.nack, m.join, m.members;
+ *   (M1) it is an object whose `type` is one of m.ping, m.ack, m.ping-req, m.nack, m.join, m.members,
+ *        m.sync;
  *   (M2) `seq` (ping, ack, ping-req, nack) is an integer in 0..seqMax;
  *   (M3) `updates` (ping, ack, ping-req) is an array of at most piggybackEntriesLimit valid updates;
  *   (M4) `target` (ping-req) is a valid node id;
  *   (M5) `self` (join) is a valid update with status alive;
- *   (M6) `members` (members) is an array of at most membersPerMessageLimit valid updates.
+ *   (M6) `members` (members, sync) is an array of at most membersPerMessageLimit valid updates.
  */
 export function checkMessage(x: unknown): Check<MembershipMessage> {
   if (!isRecord(x)) return { ok: false, reason: 'malformed', detail: 'a message must be an object (M1)' }
@@ -311,7 +334,7 @@ export function checkMessage(x: unknown): Check<MembershipMessage> {
     if (u.value.status !== 'alive') return { ok: false, reason: 'malformed', detail: 'a joiner must say it is alive (M5)' }
     return { ok: true, value: { type: t, self: u.value } }
   }
-  if (t === 'm.members') {
+  if (t === 'm.members' || t === 'm.sync') {
     const ms = checkUpdates(x.members, membersPerMessageLimit, 'members (M6)')
     if (!ms.ok) return ms
     return { ok: true, value: { type: t, members: ms.value } }
@@ -388,6 +411,9 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
   let orderAt = 0
   const relays = new Map<number, Relay>()
   const joins = new Map<NodeId, number>()
+  let nextSyncAtMs: number | undefined
+  /** Where the next member window starts (an id; '' = the first). */
+  let windowFrom = ''
   /** Updates waiting to be piggybacked, one per member (the newest), with how often each was sent. */
   const queue = new Map<NodeId, { update: Update; sent: number }>()
 
@@ -461,6 +487,8 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
     if (u.id === self) {
       if (u.status === 'suspect' || u.status === 'offline') {
         if (u.incarnation >= incarnation) refute(u.incarnation)
+        // Someone still holds an older incarnation of us: spread the current one again (no bump needed).
+        else enqueue(selfUpdate())
       }
       // A claim that we are alive needs nothing; a retirement of this node is the caller's business.
       return
@@ -551,6 +579,24 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
     return out
   }
 
+  /**
+   * Our entry, the receiver's own entry when we hold it non-alive (so it refutes), then the next window of
+   * the sorted table (retired members included, so a retirement is never undone by a stale table).
+   */
+  const membersFor = (to: NodeId): Update[] => {
+    const members: Update[] = [selfUpdate()]
+    const known = table.get(to)
+    if (known !== undefined && known.status !== 'alive') members.push(entryUpdate(known))
+    const ids = [...table.keys()].filter((id) => id !== to).sort(core.ids.compareNodeIds)
+    let start = ids.findIndex((id) => id >= windowFrom)
+    if (start < 0) start = 0
+    const room = cfg.membersPerMessageMax - members.length
+    const take = Math.min(room, ids.length)
+    for (let i = 0; i < take; i++) members.push(entryUpdate(table.get(ids[(start + i) % ids.length] as NodeId) as MemberEntry))
+    windowFrom = ids.length > take ? (ids[(start + take) % ids.length] as NodeId) : ''
+    return members
+  }
+
   const send = (out: Output, to: NodeId, message: MembershipMessage): void => {
     out.send.push({ to, message })
   }
@@ -603,7 +649,15 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
         send(out, seed, { type: 'm.join', self: selfUpdate() })
       }
     }
-    // 5. A new probe when one is due.
+    // 5. Push-pull sync with one random member.
+    if (nextSyncAtMs === undefined) {
+      nextSyncAtMs = nowMs + (1 + prngOps.nextInt(prng, cfg.syncEveryPeriods)) * cfg.protocolPeriodMs
+    } else if (nowMs >= nextSyncAtMs) {
+      nextSyncAtMs = nowMs + cfg.syncEveryPeriods * cfg.protocolPeriodMs
+      const [peer] = randomHelpers(1, self)
+      if (peer !== undefined) send(out, peer, { type: 'm.sync', members: membersFor(peer) })
+    }
+    // 6. A new probe when one is due.
     if (probe === undefined && (nextProbeAtMs === undefined || nowMs >= nextProbeAtMs)) {
       const period = cfg.protocolPeriodMs * scale()
       nextProbeAtMs = nowMs + period
@@ -677,19 +731,14 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
           break
         }
         apply(msg.self, nowMs, out)
-        const known = table.get(from)
-        // A rejoin at an incarnation we already hold: its own entry (first in the answer) makes it refute.
-        const members: Update[] = [selfUpdate()]
-        if (known !== undefined && known.status !== 'alive') members.push(entryUpdate(known))
-        const others = [...table.values()].filter((m) => m.id !== from && m.status !== 'retired')
-        others.sort((a, b) => rank[a.status] - rank[b.status] || core.ids.compareNodeIds(a.id, b.id))
-        for (const m of others) {
-          if (members.length >= cfg.membersPerMessageMax) break
-          members.push(entryUpdate(m))
-        }
-        send(out, from, { type: 'm.members', members })
+        // A rejoin at an incarnation we already hold: its own entry in the answer makes it refute.
+        send(out, from, { type: 'm.members', members: membersFor(from) })
         break
       }
+      case 'm.sync':
+        for (const u of msg.members) apply(u, nowMs, out)
+        send(out, from, { type: 'm.members', members: membersFor(from) })
+        break
       case 'm.members':
         joins.delete(from)
         for (const u of msg.members) apply(u, nowMs, out)

@@ -1,0 +1,301 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import * as core from '../core/index.ts'
+import type { NodeId } from '../core/index.ts'
+import type { Membership } from './membership.ts'
+import {
+  checkMessage,
+  createMembership,
+  membershipDefaults,
+  parseConfig,
+  piggybackEntriesLimit,
+  retransmitLimit,
+  suspicionBoundsMs,
+  suspicionTimeoutMs,
+} from './membership.ts'
+import { converged, createTestNet, joinAllThroughSeed, nodeId } from './membership.test-util.ts'
+
+const period = membershipDefaults.protocolPeriodMs
+const node = (net: { nodes: Map<NodeId, Membership> }, id: NodeId): Membership => net.nodes.get(id) as Membership
+
+/** A converged net of n nodes (joined through node 0), or a failed assertion. */
+function convergedNet(n: number, seed: number, loss = 0) {
+  const net = createTestNet({ n, seed, loss })
+  joinAllThroughSeed(net)
+  const took = net.runUntil(() => converged(net), 60 * period)
+  assert.ok(took !== undefined, `seed ${seed}: ${n} nodes did not converge within 60 periods`)
+  return net
+}
+
+describe('membership: settings and timing math', () => {
+  it('accepts the defaults and names the setting that is out of range', () => {
+    assert.ok(parseConfig().ok)
+    const r = parseConfig({ indirectChecks: 0 })
+    assert.ok(!r.ok && r.detail.includes('indirectChecks'), JSON.stringify(r))
+    const t = parseConfig({ probeTimeoutMs: 1000, protocolPeriodMs: 1000 })
+    assert.ok(!t.ok && t.detail.includes('probeTimeoutMs'))
+    assert.throws(() => createMembership(nodeId(0), { piggybackBytesMax: 1.5 }, core.prng.create(1)), /piggybackBytesMax/)
+  })
+
+  it('suspicion timeout shrinks from max to min with confirmations, on a log scale', () => {
+    assert.equal(suspicionTimeoutMs(1000, 6000, 0, 3), 6000)
+    assert.equal(suspicionTimeoutMs(1000, 6000, 3, 3), 1000)
+    assert.equal(suspicionTimeoutMs(1000, 6000, 9, 3), 1000)
+    assert.equal(suspicionTimeoutMs(1000, 6000, 1, 3), 6000 - Math.floor(0.5 * 5000)) // log 2 / log 4 = 1/2
+    assert.equal(suspicionTimeoutMs(1000, 6000, 0, 0), 1000)
+    let last = Infinity
+    for (let c = 0; c <= 5; c++) {
+      const t = suspicionTimeoutMs(1000, 6000, c, 5)
+      assert.ok(t <= last)
+      last = t
+    }
+  })
+
+  it('suspicion bounds scale with log10(n), floored at one', () => {
+    assert.deepEqual(suspicionBoundsMs(membershipDefaults, 5), [4000, 12000])
+    assert.deepEqual(suspicionBoundsMs(membershipDefaults, 100), [8000, 24000])
+  })
+
+  it('retransmit limit is lambda * ceil(log10(n + 1))', () => {
+    assert.equal(retransmitLimit(4, 1), 4)
+    assert.equal(retransmitLimit(4, 9), 4)
+    assert.equal(retransmitLimit(4, 10), 8)
+    assert.equal(retransmitLimit(4, 1000), 16)
+  })
+})
+
+describe('membership: a small network on a manual clock', () => {
+  it('all nodes converge to the same member list after joining through one seed', () => {
+    const net = createTestNet({ n: 12, seed: 7 })
+    joinAllThroughSeed(net)
+    const took = net.runUntil(() => converged(net), 60 * period)
+    assert.ok(took !== undefined, 'not converged in 60 periods')
+    const lists = net.ids.map((id) => [id, ...node(net, id).members().map((m) => m.id)].sort().join(','))
+    assert.equal(new Set(lists).size, 1)
+  })
+
+  it('a join answer is bounded by membersPerMessageMax; the rest arrives by gossip', () => {
+    const net = createTestNet({ n: 10, seed: 3, config: { membersPerMessageMax: 3 } })
+    let biggest = 0
+    net.onSend = (_f, _t, m) => {
+      const msg = m as { type: string; members?: unknown[] }
+      if (msg.type === 'm.members') biggest = Math.max(biggest, msg.members?.length ?? 0)
+    }
+    joinAllThroughSeed(net)
+    assert.ok(net.runUntil(() => converged(net), 60 * period) !== undefined)
+    assert.ok(biggest > 0 && biggest <= 3, `largest join answer ${biggest}`)
+  })
+
+  it('a lost join is retried', () => {
+    const net = createTestNet({ n: 3, seed: 5 })
+    net.down.add(net.ids[0] as NodeId)
+    joinAllThroughSeed(net)
+    net.run(5 * period)
+    net.down.delete(net.ids[0] as NodeId)
+    assert.ok(net.runUntil(() => converged(net), 30 * period) !== undefined)
+  })
+
+  it('a crashed node is suspected, then marked offline by every other node within the bound', () => {
+    const n = 10
+    const net = convergedNet(n, 11)
+    net.run(5 * period)
+    const victim = net.ids[4] as NodeId
+    net.down.add(victim)
+    const crashAt = net.nowMs
+    // Probed within two rounds of the shuffled list; then the suspicion runs out (at most the lone max).
+    const [, maxMs] = suspicionBoundsMs(membershipDefaults, n)
+    const boundMs = 2 * (n - 1) * period + maxMs + 10 * period
+    const took = net.runUntil(() => net.ids.every((id) => id === victim || net.statusAt(id, victim) === 'offline'), boundMs)
+    assert.ok(took !== undefined, `not offline everywhere within ${boundMs} ms`)
+    assert.ok(
+      net.changes.some((c) => c.id === victim && c.status === 'suspect' && c.atMs >= crashAt),
+      'offline without passing through suspect',
+    )
+    // Kept, not forgotten, and no one else was touched.
+    for (const id of net.ids) {
+      if (id === victim) continue
+      assert.equal(node(net, id).members().length, n - 1)
+      for (const other of net.ids) if (other !== victim) assert.equal(net.statusAt(id, other), 'alive')
+    }
+  })
+
+  it('a falsely suspected node refutes with a higher incarnation and is never marked offline', () => {
+    const net = convergedNet(6, 13)
+    const [a, b, x] = net.ids as [NodeId, NodeId, NodeId]
+    const inc = node(net, b).member(x)?.incarnation ?? -1
+    // a tells b that x is suspect, as if a's probe of x had failed.
+    const out = node(net, b).receive(a, { type: 'm.ping', seq: 1, updates: [{ id: x, incarnation: inc, status: 'suspect', by: a }] }, net.nowMs)
+    net.inject(b, out)
+    assert.equal(net.statusAt(b, x), 'suspect')
+    const took = net.runUntil(() => net.ids.every((id) => net.statusAt(id, x) === 'alive'), 20 * period)
+    assert.ok(took !== undefined, 'suspicion was not refuted')
+    assert.ok(node(net, x).incarnation() > inc)
+    assert.ok(node(net, x).health() >= 0)
+    assert.ok(!net.changes.some((c) => c.id === x && c.status === 'offline'))
+  })
+
+  it('a node back after being offline is alive again everywhere', () => {
+    const cfg = membershipDefaults
+    const net = convergedNet(8, 17)
+    const x = net.ids[5] as NodeId
+    net.down.add(x)
+    assert.ok(net.runUntil(() => net.ids.every((id) => id === x || net.statusAt(id, x) === 'offline'), 120 * period) !== undefined)
+    net.run(30 * period) // a long sleep
+    net.down.delete(x)
+    const took = net.runUntil(() => converged(net), (2 * cfg.offlineProbeEvery + 40) * period)
+    assert.ok(took !== undefined, 'the node that came back is not alive everywhere')
+  })
+
+  it('a node that hears nothing raises its local health multiplier and probes less often', () => {
+    const net = convergedNet(6, 19)
+    const x = net.ids[2] as NodeId
+    let pings = 0
+    net.onSend = (from, _to, m) => {
+      if (from === x && (m as { type: string }).type === 'm.ping') pings++
+    }
+    net.run(20 * period)
+    const healthyPings = pings
+    net.deaf.add(x)
+    net.run(20 * period) // ramp up
+    pings = 0
+    net.run(20 * period)
+    assert.ok(node(net, x).health() >= 3, `health ${node(net, x).health()}`)
+    assert.ok(pings < healthyPings / 2, `deaf node sent ${pings} pings in 20 periods, healthy ${healthyPings}`)
+    net.deaf.delete(x)
+    assert.ok(net.runUntil(() => node(net, x).health() === 0, 120 * period) !== undefined, 'health never recovered')
+  })
+
+  it('retransmits are bounded: a quiet fleet stops piggybacking', () => {
+    const net = convergedNet(8, 23)
+    net.run(60 * period)
+    let updates = 0
+    net.onSend = (_f, _t, m) => {
+      const u = (m as { updates?: unknown[] }).updates
+      if (u !== undefined) updates += u.length
+    }
+    net.run(10 * period)
+    assert.equal(updates, 0)
+  })
+
+  it('a retired member stays retired and is spread to all', () => {
+    const net = convergedNet(5, 29)
+    const [a, , , , r] = net.ids as [NodeId, NodeId, NodeId, NodeId, NodeId]
+    net.down.add(r)
+    net.inject(a, node(net, a).retire(r, net.nowMs))
+    assert.ok(net.runUntil(() => net.ids.every((id) => id === r || net.statusAt(id, r) === 'retired'), 30 * period) !== undefined)
+    net.down.delete(r)
+    net.run(30 * period)
+    for (const id of net.ids) if (id !== r) assert.equal(net.statusAt(id, r), 'retired')
+  })
+
+  it('10% message loss over 300 periods marks no live node offline (50 seeds)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0x7fffffff }), fc.integer({ min: 4, max: 8 }), (seed, n) => {
+        const net = convergedNet(n, seed)
+        net.loss = 0.1
+        net.run(300 * period)
+        const offline = net.changes.filter((c) => c.status === 'offline')
+        assert.deepEqual(offline, [], `seed ${seed} n ${n}: false offline marks`)
+      }),
+      { numRuns: 50, seed: 42 },
+    )
+  })
+})
+
+describe('membership: bad input', () => {
+  const self = nodeId(0)
+  const peer = nodeId(1)
+  const fresh = () => {
+    const m = createMembership(self, {}, core.prng.create(9))
+    m.receive(peer, { type: 'm.members', members: [{ id: peer, incarnation: 0, status: 'alive' }] }, 0)
+    return m
+  }
+
+  it('rejects wrong types, huge lists and impossible incarnations without throwing or changing state', () => {
+    const bad: unknown[] = [
+      null,
+      42,
+      'm.ping',
+      [],
+      { type: 'm.nope' },
+      { type: 'm.ping' },
+      { type: 'm.ping', seq: -1, updates: [] },
+      { type: 'm.ping', seq: 1.5, updates: [] },
+      { type: 'm.ping', seq: 2 ** 40, updates: [] },
+      { type: 'm.ping', seq: 1, updates: 'x' },
+      { type: 'm.ping', seq: 1, updates: [{ id: '', incarnation: 0, status: 'alive' }] },
+      { type: 'm.ping', seq: 1, updates: [{ id: 'x', incarnation: -1, status: 'alive' }] },
+      { type: 'm.ping', seq: 1, updates: [{ id: 'x', incarnation: 2 ** 53, status: 'alive' }] },
+      { type: 'm.ping', seq: 1, updates: [{ id: 'x', incarnation: 0, status: 'zombie' }] },
+      { type: 'm.ping', seq: 1, updates: [{ id: 'x', incarnation: 0, status: 'suspect', by: 7 }] },
+      { type: 'm.ping', seq: 1, updates: Array.from({ length: piggybackEntriesLimit + 1 }, (_, i) => ({ id: `n${i}`, incarnation: 0, status: 'alive' })) },
+      { type: 'm.ping-req', seq: 1, updates: [], target: '' },
+      { type: 'm.join', self: { id: peer, incarnation: 0, status: 'suspect' } },
+      { type: 'm.members', members: Array.from({ length: 5000 }, (_, i) => ({ id: `n${i}`, incarnation: 0, status: 'alive' })) },
+    ]
+    const m = fresh()
+    const before = JSON.stringify(m.members())
+    for (const b of bad) {
+      const out = m.receive(peer, b, 1)
+      assert.equal(out.rejected.length, 1, `not rejected: ${JSON.stringify(b)?.slice(0, 80)}`)
+      assert.equal(out.send.length, 0)
+    }
+    assert.equal(JSON.stringify(m.members()), before)
+    const huge = m.receive(peer, bad.at(-1), 1)
+    assert.equal(huge.rejected[0]?.reason, 'too_large')
+  })
+
+  it('ignores accusations about unknown members and a join that names another node', () => {
+    const m = fresh()
+    const stranger = core.ids.asNodeId('stranger')
+    m.receive(peer, { type: 'm.ping', seq: 1, updates: [{ id: stranger, incarnation: 99, status: 'suspect', by: peer }] }, 1)
+    m.receive(peer, { type: 'm.ping', seq: 2, updates: [{ id: stranger, incarnation: 99, status: 'offline' }] }, 1)
+    assert.equal(m.member(stranger), undefined)
+    const j = m.receive(peer, { type: 'm.join', self: { id: stranger, incarnation: 0, status: 'alive' } }, 1)
+    assert.equal(j.rejected.length, 1)
+    assert.equal(m.member(stranger), undefined)
+  })
+
+  it('refutes a suspicion of itself at its incarnation or above, and ignores a stale one', () => {
+    const m = fresh()
+    m.receive(peer, { type: 'm.ping', seq: 1, updates: [{ id: self, incarnation: 5, status: 'suspect', by: peer }] }, 1)
+    assert.equal(m.incarnation(), 6)
+    m.receive(peer, { type: 'm.ping', seq: 2, updates: [{ id: self, incarnation: 3, status: 'offline' }] }, 1)
+    assert.equal(m.incarnation(), 6)
+    const ack = m.receive(peer, { type: 'm.ping', seq: 3, updates: [] }, 1)
+    const sent = ack.send[0]?.message as unknown as { updates: { id: string; incarnation: number; status: string }[] }
+    assert.ok(sent.updates.some((u) => u.id === self && u.incarnation === 6 && u.status === 'alive'))
+  })
+
+  it('never throws on arbitrary input (fuzz)', () => {
+    const m = fresh()
+    const update = fc.record({
+      id: fc.oneof(fc.constant(self), fc.constant(peer), fc.string()),
+      incarnation: fc.oneof(fc.integer(), fc.double()),
+      status: fc.oneof(fc.constantFrom('alive', 'suspect', 'offline', 'retired'), fc.string()),
+      by: fc.option(fc.oneof(fc.constant(peer), fc.anything()), { nil: undefined }),
+    })
+    const message = fc.oneof(
+      fc.anything(),
+      fc.record({
+        type: fc.constantFrom('m.ping', 'm.ack', 'm.ping-req', 'm.nack', 'm.join', 'm.members', 'x'),
+        seq: fc.oneof(fc.nat(), fc.integer(), fc.double()),
+        target: fc.oneof(fc.constant(peer), fc.constant(self), fc.anything()),
+        updates: fc.array(update, { maxLength: 20 }),
+        members: fc.array(update, { maxLength: 20 }),
+        self: update,
+      }),
+    )
+    let t = 0
+    fc.assert(
+      fc.property(message, (msg) => {
+        t += 10
+        const out = m.receive(peer, msg, t)
+        m.tick(t)
+        assert.ok(out.rejected.length > 0 || checkMessage(msg).ok)
+      }),
+      { numRuns: 3000, seed: 1 },
+    )
+  })
+})
