@@ -75,6 +75,30 @@ describe('membership: a small network on a manual clock', () => {
     assert.equal(new Set(lists).size, 1)
   })
 
+  it('50 nodes joining through any already-joined member converge', () => {
+    const net = createTestNet({ n: 50, seed: 31 })
+    const pick = core.prng.create(31)
+    for (let i = 1; i < net.ids.length; i++) {
+      const via = net.ids[core.prng.nextInt(pick, i)] as NodeId
+      net.inject(net.ids[i] as NodeId, node(net, net.ids[i] as NodeId).join(via, net.nowMs))
+      net.run(200)
+    }
+    const took = net.runUntil(() => converged(net), 60 * period)
+    assert.ok(took !== undefined, '50 nodes did not converge in 60 periods')
+  })
+
+  it('is deterministic: the same seed gives the same trace', () => {
+    const trace = () => {
+      const net = createTestNet({ n: 8, seed: 37, loss: 0.1 })
+      joinAllThroughSeed(net)
+      net.run(40 * period)
+      net.down.add(net.ids[2] as NodeId)
+      net.run(40 * period)
+      return JSON.stringify(net.changes) + net.delivered
+    }
+    assert.equal(trace(), trace())
+  })
+
   it('a join answer is bounded by membersPerMessageMax; the rest arrives by gossip', () => {
     const net = createTestNet({ n: 10, seed: 3, config: { membersPerMessageMax: 3 } })
     let biggest = 0

@@ -142,6 +142,8 @@ export const piggybackEntriesLimit = 256
 export const membersPerMessageLimit = 1024
 /** Largest incarnation accepted; 2^32 refutations is far beyond any real node's life. */
 export const incarnationMax = 0xffffffff
+/** Most ping-reqs a node relays at once; each lives half a probe timeout, so this is far above honest load. */
+export const relaysMax = 256
 /** Largest probe sequence number; a node wraps its counter below it. */
 export const seqMax = 0xffffffff
 
@@ -712,8 +714,8 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
       case 'm.ping-req': {
         for (const u of msg.updates) apply(u, nowMs, out)
         if (msg.target === self || msg.target === from) break
-        // Bounded: one pending relay per protocol-period's worth of requests is plenty; drop the oldest past the cap.
-        if (relays.size >= cfg.indirectChecks * 64) {
+        // Bounded: past relaysMax pending relays (a flood, or a storm of failures), the oldest is dropped.
+        if (relays.size >= relaysMax) {
           const oldest = relays.keys().next().value
           if (oldest !== undefined) relays.delete(oldest)
         }
