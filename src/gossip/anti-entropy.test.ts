@@ -212,7 +212,7 @@ describe('anti-entropy: two nodes', () => {
     while (queue.length > 0 && messages < 10_000) {
       const d = queue.shift() as { to: 0 | 1; message: AntiEntropyMessage }
       messages++
-      if (d.message.type === 'ae.delta') deltaBytes += messageBytes(d.message)
+      if (d.message.type === 'ae.delta') deltaBytes += encodeMessage(d.message).length
       const out = (d.to === 0 ? a : b).receive(node(d.to === 0 ? 1 : 0), d.message, 0)
       for (const r of out.received) (logs[d.to] as MemLog).ingest(r)
       for (const o of out.send) queue.push({ to: o.to === node(0) ? 0 : 1, message: o.message })
