@@ -227,6 +227,62 @@ describe('membership: a small network on a manual clock', () => {
   })
 })
 
+describe('membership: one machine, by hand', () => {
+  const self = nodeId(0)
+  const peers = Array.from({ length: 9 }, (_, i) => nodeId(i + 1))
+  const machine = () => {
+    const m = createMembership(self, {}, core.prng.create(3))
+    m.receive(peers[0] as NodeId, { type: 'm.members', members: peers.map((id) => ({ id, incarnation: 0, status: 'alive' })) }, 0)
+    return m
+  }
+  /** Time from the first accusation until the target goes offline, with `accusers` distinct accusers. */
+  const offlineAfter = (accusers: number): number => {
+    const m = machine()
+    const target = peers[8] as NodeId
+    for (let i = 0; i < accusers; i++) {
+      const by = peers[i] as NodeId
+      m.receive(by, { type: 'm.ping', seq: i, updates: [{ id: target, incarnation: 0, status: 'suspect', by }] }, 0)
+    }
+    assert.equal(m.member(target)?.status, 'suspect')
+    for (let t = 0; t <= 60_000; t += 100) {
+      m.tick(t)
+      if (m.member(target)?.status === 'offline') return t
+    }
+    return Infinity
+  }
+
+  it('independent confirmations shorten the suspicion timeout down to the minimum (Lifeguard)', () => {
+    const [minMs, maxMs] = suspicionBoundsMs(membershipDefaults, 10)
+    const lone = offlineAfter(1)
+    const two = offlineAfter(2)
+    const full = offlineAfter(1 + membershipDefaults.indirectChecks)
+    assert.ok(lone >= maxMs && lone < maxMs + 200, `lone ${lone}, max ${maxMs}`)
+    assert.ok(two < lone && two > full, `two ${two}`)
+    assert.ok(full >= minMs && full < minMs + 200, `confirmed ${full}, min ${minMs}`)
+  })
+
+  it('an offline member is pinged only every offlineProbeEvery periods', () => {
+    const m = machine()
+    const target = peers[8] as NodeId
+    m.receive(peers[0] as NodeId, { type: 'm.ping', seq: 1, updates: [{ id: target, incarnation: 0, status: 'offline' }] }, 0)
+    let pings = 0
+    let tOffline = 0
+    for (let t = 0; t < 200 * period; t += 100) {
+      for (const o of m.tick(t).send) {
+        if (o.to === target) {
+          pings++
+          // Its own offline entry rides first, so it can refute on contact.
+          const u = (o.message as unknown as { updates: { id: string; status: string }[] }).updates[0]
+          assert.deepEqual([u?.id, u?.status], [target, 'offline'])
+        }
+      }
+      tOffline = t
+    }
+    const expected = tOffline / (membershipDefaults.offlineProbeEvery * period)
+    assert.ok(pings >= expected - 1 && pings <= expected + 1, `${pings} pings in ${tOffline} ms, expected about ${expected}`)
+  })
+})
+
 describe('membership: bad input', () => {
   const self = nodeId(0)
   const peer = nodeId(1)
