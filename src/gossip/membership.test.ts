@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import * as core from '../core/index.ts'
 import type { NodeId } from '../core/index.ts'
-import type { Membership } from './membership.ts'
+import type { Membership, Update } from './membership.ts'
 import {
   checkMessage,
   createMembership,
@@ -13,6 +13,7 @@ import {
   retransmitLimit,
   suspicionBoundsMs,
   suspicionTimeoutMs,
+  updateBytes,
 } from './membership.ts'
 import { converged, createTestNet, joinAllThroughSeed, nodeId } from './membership.test-util.ts'
 
@@ -85,6 +86,25 @@ describe('membership: a small network on a manual clock', () => {
     }
     const took = net.runUntil(() => converged(net), 60 * period)
     assert.ok(took !== undefined, '50 nodes did not converge in 60 periods')
+  })
+
+  it('every message keeps to the piggyback and join-answer limits', () => {
+    const config = { piggybackEntriesMax: 3, piggybackBytesMax: 100, membersPerMessageMax: 5 }
+    const net = createTestNet({ n: 30, seed: 41, loss: 0.05, config })
+    let checked = 0
+    net.onSend = (_f, _t, m) => {
+      const msg = m as { updates?: Update[]; members?: Update[] }
+      if (msg.updates !== undefined) {
+        assert.ok(msg.updates.length <= config.piggybackEntriesMax, `${msg.updates.length} updates`)
+        const bytes = msg.updates.reduce((sum, u) => sum + updateBytes(u), 0)
+        assert.ok(bytes <= config.piggybackBytesMax, `${bytes} piggyback bytes`)
+        checked++
+      }
+      if (msg.members !== undefined) assert.ok(msg.members.length <= config.membersPerMessageMax)
+    }
+    joinAllThroughSeed(net)
+    assert.ok(net.runUntil(() => converged(net), 120 * period) !== undefined, 'not converged under tight limits')
+    assert.ok(checked > 1000)
   })
 
   it('is deterministic: the same seed gives the same trace', () => {
