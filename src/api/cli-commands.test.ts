@@ -479,6 +479,20 @@ test('cli: bad input is one line naming what was wrong, exit 2 for usage and 1 f
   refused(await cli(dir, 'frobnicate'), 2, /unknown command/, 'unknown command')
 })
 
+test('cli: views of another version are rebuilt on open, saying so first; reads are the same after', async () => {
+  const cli = runner(fakeClock())
+  const h = freshHome()
+  ok(await cli(h, 'publish', 'an upgrade keeps this'), 'publish')
+  const before = ok(await cli(h, '--json', 'tail'), 'tail').out
+  const db = new DatabaseSync(join(h, home.storeFile))
+  db.exec("UPDATE views_meta SET value = -1 WHERE key = 'views_version'")
+  db.close()
+  const r = ok(await cli(h, '--json', 'tail'), 'tail after')
+  assert.match(r.err, /building this store's views from its 2 ops/)
+  assert.equal(r.out, before)
+  assert.doesNotMatch(ok(await cli(h, 'tail'), 'tail again').err, /building/)
+})
+
 test('cli: a store from a newer format is refused untouched; a corrupted store is reported in one line (exit 1)', async () => {
   const cli = runner(fakeClock())
   const newer = freshHome()

@@ -47,7 +47,10 @@ export function arg<T>(r: Result<T, string>): T {
 
 /** Opens the node's home, creating its identity on first use (and saying so on stderr). */
 export function openLocal(io: Io): Local {
-  const l = local.openLocal(home.resolveHome(io.env), io.clock)
+  const l = local.openLocal(home.resolveHome(io.env), io.clock, {
+    onViewsUpgrade: (ops) =>
+      io.err(`grapevine: building this store's views from its ${ops} ops (once, after an upgrade)…\n`),
+  })
   if (!l.ok) {
     const hint =
       l.reason === 'newer_format'

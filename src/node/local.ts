@@ -28,10 +28,14 @@ export type Local = {
 
 export type LocalFailure = home.HomeFailure | 'missing' | opLog.OpenFailure
 
-export function openLocal(dir: string, clock: Clock = systemClock): Result<Local, LocalFailure> {
+export function openLocal(
+  dir: string,
+  clock: Clock = systemClock,
+  opts: Pick<opLog.OpenOptions, 'onViewsUpgrade'> = {},
+): Result<Local, LocalFailure> {
   const id = home.loadOrInit(dir)
   if (!id.ok) return id
-  const store = opLog.open(join(dir, home.storeFile))
+  const store = opLog.open(join(dir, home.storeFile), opts)
   if (!store.ok) return store
   const { identity, created } = id.value
   return core.ok({ home: dir, identity, store: store.value, clock, hlc: core.hlc.create(identity.author), created })

@@ -129,7 +129,16 @@ function message(e: unknown): string {
  * Opens (creating if need be) the store at path. A file that is not a SQLite database, or whose schema
  * is not ours, is `corrupt`; a newer format is `newer_format`; neither is ever written to.
  */
-export function open(path: string, opts: { busyMs?: number } = {}): Result<OpLog, OpenFailure> {
+export type OpenOptions = {
+  readonly busyMs?: number
+  /**
+   * Called before the views are built on open (a store of an older format, or views of another version):
+   * that replays the whole log, minutes for millions of ops, so a caller can say so first.
+   */
+  readonly onViewsUpgrade?: (ops: number) => void
+}
+
+export function open(path: string, opts: OpenOptions = {}): Result<OpLog, OpenFailure> {
   let db: DatabaseSync
   try {
     db = new DatabaseSync(path, { timeout: opts.busyMs ?? busyMsDefault })
@@ -168,7 +177,11 @@ export function open(path: string, opts: { busyMs?: number } = {}): Result<OpLog
     // the op log's own tables must be sound (prepare throws if not): else the file is not a usable store
     const s: OpLog = { db, path, st: prepare(db), views: undefined, viewsProblem: undefined }
     try {
-      if (version !== formatVersion || !viewsWrite.viewsCurrent(db)) upgradeViews(s)
+      if (version !== formatVersion || !viewsWrite.viewsCurrent(db)) {
+        const n = opCount(s)
+        if (n > 0) opts.onViewsUpgrade?.(n) // a new store's empty views take no time: nothing to say
+        upgradeViews(s)
+      }
       s.views = viewsWrite.createViewWriter(db)
     } catch (e) {
       s.viewsProblem = `the views are damaged or could not be built (${message(e)}); rebuild them from the op log`
