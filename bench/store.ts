@@ -61,6 +61,7 @@ import * as fmt from './lib/stats.ts'
 import { summarize } from './lib/stats.ts'
 import type { Summary } from './lib/stats.ts'
 import { defined, parseBenchArgs } from './lib/args.ts'
+import { tagNames } from './lib/corpus.ts'
 
 export const systems = [
   'grapevine_ingest',
@@ -212,18 +213,8 @@ const advice = [
   'always pass UTC',
 ] as const
 const channelNames = ['discoveries', 'patterns', 'warnings'] as const
-const tags = [
-  'convex',
-  'latency',
-  'ci',
-  'build',
-  'auth',
-  'postgres',
-  'infra',
-  'flaky',
-  'memory',
-  'network',
-] as const
+/** The first ten tags of the search benchmark's vocabulary: one list of tag names for every bench. */
+const tags = tagNames.slice(0, 10)
 const attributes = ['endpoint', 'owner', 'timeout_ms', 'region', 'version', 'max_connections'] as const
 const healthNames = ['ok', 'ok', 'ok', 'degraded', 'blocked'] as const
 const counterNames = ['builds', 'deploys', 'retries', 'incidents'] as const
