@@ -95,7 +95,7 @@ export type LocalMetrics = StoreMetrics & { readonly wal_bytes: number }
 
 export function metrics(l: Local): LocalMetrics | undefined {
   if (l.store.views === undefined) return undefined
-  const m = views.metrics(l.store, l.clock.nowMs())
+  const m = views.metrics(l.store)
   let wal = 0
   try {
     wal = statSync(`${l.store.path}-wal`).size

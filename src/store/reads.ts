@@ -95,7 +95,8 @@ export type Reads = {
   config(key: string): ConfigRow | undefined
   configs(): ConfigRow[]
   idempotent(author: AuthorId, key: string): IdempotencyRow | undefined
-  counts(nowMs: number): ViewCounts
+  /** Every live version counts, stale or not: no time needed. */
+  counts(): ViewCounts
   /** Every row, canonically ordered: equal dumps are equal views. */
   dump(): Dump
 }
@@ -172,11 +173,10 @@ export function memoryReads(ops: Iterable<EncodedOp>): Reads {
     config: (k) => knowledge.getConfig(v, k),
     configs: () => knowledge.listConfigs(v),
     idempotent: (a, k) => knowledge.idempotent(v, a, k),
-    counts: (nowMs) => {
+    counts: () => {
       const d = knowledge.dump(v)
       const byChannel: Record<Channel, number> = { discoveries: 0, patterns: 0, warnings: 0 }
-      for (const e of knowledge.channelEntries(v, { nowMs, includeStale: true }))
-        byChannel[e.channel as Channel]++
+      for (const r of d.versions) if (r.channel !== null) byChannel[r.channel]++
       const ttv = d.resolved.map((r) => r.time_to_verify_ms)
       return {
         facts: new Set(d.versions.map((r) => r.fact_id)).size,

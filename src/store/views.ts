@@ -565,7 +565,7 @@ export function sqlReads(s: OpLog): Reads {
       const c = st.idem.get(author, key) as IdemCols | undefined
       return c === undefined ? undefined : idempotencyRow(c)
     },
-    counts: (nowMs) => counts(s, nowMs),
+    counts: () => counts(s),
     dump,
   }
 }
@@ -580,7 +580,7 @@ export function ftsQuery(text: string): string | undefined {
   return terms.length === 0 ? undefined : fts.matchExpr(terms)
 }
 
-function counts(s: OpLog, nowMs: number): ViewCounts {
+function counts(s: OpLog): ViewCounts {
   const one = (sql: string, ...args: number[]): number =>
     (s.db.prepare(sql).get(...args) as { n: number | null }).n ?? 0
   const byChannel: Record<Channel, number> = { discoveries: 0, patterns: 0, warnings: 0 }
@@ -588,7 +588,6 @@ function counts(s: OpLog, nowMs: number): ViewCounts {
     .prepare('SELECT channel, count(*) AS n FROM versions WHERE channel IS NOT NULL GROUP BY channel')
     .all() as { channel: Channel; n: number }[])
     byChannel[r.channel] = r.n
-  void nowMs // the counts include stale versions, as memoryReads' do; nowMs is for future use
   const resolved = one('SELECT count(*) AS n FROM resolved')
   return {
     facts: one('SELECT count(DISTINCT fact_id) AS n FROM versions'),
@@ -663,7 +662,7 @@ export type StoreMetrics = {
   readonly views_problem: string | null
 }
 
-export function metrics(s: OpLog, nowMs: number): StoreMetrics {
+export function metrics(s: OpLog): StoreMetrics {
   const w = writerOf(s)
   const db = s.db
   const one = (sql: string): number => (db.prepare(sql).get() as { n: number | null }).n ?? 0
@@ -688,7 +687,7 @@ export function metrics(s: OpLog, nowMs: number): StoreMetrics {
     invalid_ops: viewsWrite.metaValue(w, viewsWrite.meta.invalidOps),
     unknown_kind_ops: viewsWrite.metaValue(w, viewsWrite.meta.unknownKindOps),
     shadowed_ops: one('SELECT count(*) AS n FROM op_entity WHERE shadowed = 1'),
-    views: counts(s, nowMs),
+    views: counts(s),
     ttl_purged_versions: viewsWrite.metaValue(w, viewsWrite.meta.purgedVersions),
     purge_watermark_ms: viewsWrite.metaValue(w, viewsWrite.meta.purgeWatermarkMs),
     db_bytes: one('SELECT page_count AS n FROM pragma_page_count') * pageSize,
