@@ -9,6 +9,7 @@
  *   k.at(timeMs, 'kind', fn) / k.after(delayMs, 'kind', fn)   schedule an event (virtual ms)
  *   k.run(untilMs)                                           run every event due up to untilMs
  *   k.runUntil(done, limitMs, checkEveryMs)                  run until done() holds (checked between slices)
+ *   k.warp(deltaMs)                                          freeze the world while days pass (wall clocks move)
  *   k.count('name', n) / k.counters                          counters of what fired (any name)
  *   k.fault('loss')                                          a fault class fired (k.faultsFired())
  *   k.trace(...parts) / k.traceHash()                        the running hash of every delivered event
@@ -73,7 +74,7 @@ function traceHex(t: TraceHash): string {
 
 // ---- the event queue
 
-type Event = { readonly atMs: number; readonly seq: number; readonly kind: string; readonly fn: () => void }
+type Event = { atMs: number; readonly seq: number; readonly kind: string; readonly fn: () => void }
 
 function before(x: Event, y: Event): boolean {
   return x.atMs < y.atMs || (x.atMs === y.atMs && x.seq < y.seq)
@@ -150,8 +151,15 @@ export type Kernel = {
    * time passes; returns the virtual ms it took, or undefined if done() never held.
    */
   runUntil(done: () => boolean, limitMs: number, checkEveryMs: number): number | undefined
-  /** Jumps virtual time forward to atMs, dropping nothing: events due in between still run, in order. */
-  skipTo(atMs: number): void
+  /**
+   * Freezes the world for deltaMs: virtual time (and so every wall clock) moves on by deltaMs, and every
+   * pending event moves with it, so nothing runs in between and nothing notices except through wall
+   * clocks. Simulated days cost nothing this way. Monotonic clocks (SimClock.monoMs) do not count warps:
+   * protocol timers see no time pass.
+   */
+  warp(deltaMs: number): void
+  /** Total ms warped so far. */
+  warpedMs(): number
   /** Events waiting. */
   pending(): number
   readonly counters: Map<string, number>
@@ -174,6 +182,7 @@ export function createKernel(seed: number): Kernel {
   let now = 0
   let seq = 0
   let executed = 0
+  let warped = 0
   const counters = new Map<string, number>()
   const fired = new Map<FaultClass, number>()
   const th = createTraceHash()
@@ -208,9 +217,14 @@ export function createKernel(seed: number): Kernel {
         k.run(Math.min(now + checkEveryMs, start + limitMs))
       }
     },
-    skipTo(atMs) {
-      k.run(atMs)
+    warp(deltaMs) {
+      core.assert(deltaMs >= 0 && Number.isFinite(deltaMs), 'sim: warp forward only')
+      for (const e of heap) e.atMs += deltaMs // a uniform shift keeps the heap ordered
+      now += deltaMs
+      warped += deltaMs
+      k.trace('warp', now, deltaMs)
     },
+    warpedMs: () => warped,
     pending: () => heap.length,
     counters,
     count(name, n = 1) {
@@ -260,7 +274,7 @@ export function createSimClock(k: Kernel, opts: { epochMs: number; skewMs?: numb
   if (skew !== 0) k.fault('clock.skew')
   return {
     wall: { nowMs: () => opts.epochMs + k.nowMs() + skew },
-    monoMs: () => k.nowMs(),
+    monoMs: () => k.nowMs() - k.warpedMs(),
     skewMs: () => skew,
     jump(deltaMs) {
       skew += deltaMs

@@ -1,2 +1,71 @@
-/** `npm run sim`: the deterministic simulator (design.md section 2) is a placeholder until issue 4. */
-console.log('the simulator arrives with issue 4')
+/**
+ * `npm run sim -- --seed S [--scenario X]`: runs one seed and prints a summary.
+ * `npm run sim -- --seeds N [--seed BASE] [--scenario X]`: runs N seeds from BASE (default 1).
+ * A failure prints `reproduce: npm run sim -- --seed <seed> --scenario <x>`, which replays it exactly.
+ */
+import type { RunResult, ScenarioName } from './scenario.ts'
+import { runScenario, scenarioNames } from './scenario.ts'
+import { faultClasses } from './kernel.ts'
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? process.argv[i + 1] : undefined
+}
+
+export function summary(r: RunResult): string {
+  const p = r.params
+  const faults = [...r.faults].map(([c, n]) => `${c}:${n}`).join(' ')
+  return [
+    `seed ${r.seed} ${p.scenario} n=${p.n} ${r.failures.length === 0 ? 'ok' : 'FAILED'} trace ${r.traceHash}`,
+    `  ops written ${r.opsWritten} acked ${r.opsAcked}; rounds to agree ${r.rounds ?? '-'} (bound ${r.roundsBound})` +
+      (r.catchUpRatio === undefined ? '' : `; days ${p.offlineDays} catch-up ${r.catchUpRatio.toFixed(2)}x`) +
+      `; simulated ${(r.simMs / 1000).toFixed(1)} s`,
+    `  faults: ${faults || 'none'}`,
+    ...r.failures.map((f) => `  FAIL ${f}`),
+  ].join('\n')
+}
+
+export function reproduce(r: RunResult, name: ScenarioName): string {
+  return `reproduce: npm run sim -- --seed ${r.seed}${name === 'mixed' ? '' : ` --scenario ${name}`}`
+}
+
+function main(): number {
+  const name = (arg('scenario') ?? 'mixed') as ScenarioName
+  if (!scenarioNames.includes(name)) {
+    console.error(`sim: unknown scenario ${name}; one of ${scenarioNames.join(', ')}`)
+    return 2
+  }
+  const seeds = arg('seeds')
+  const base = Number(arg('seed') ?? 1)
+  if (!Number.isSafeInteger(base)) {
+    console.error('sim: --seed takes an integer')
+    return 2
+  }
+  if (seeds === undefined) {
+    const r = runScenario(base, name)
+    console.log(summary(r))
+    if (r.failures.length > 0) console.log(reproduce(r, name))
+    return r.failures.length === 0 ? 0 : 1
+  }
+  const count = Number(seeds)
+  const started = performance.now()
+  const fired = new Map<string, number>()
+  let failed = 0
+  for (let s = base; s < base + count; s++) {
+    const r = runScenario(s, name)
+    for (const [c, n] of r.faults) fired.set(c, (fired.get(c) ?? 0) + n)
+    if (r.failures.length > 0) {
+      failed++
+      console.log(summary(r))
+      console.log(reproduce(r, name))
+    }
+  }
+  const secs = (performance.now() - started) / 1000
+  const never = faultClasses.filter((c) => !fired.has(c))
+  console.log(`${count} seeds from ${base}: ${failed} failed, ${secs.toFixed(1)} s (${(count / secs).toFixed(2)} seeds/s)`)
+  console.log(`fault classes fired: ${[...fired].map(([c, n]) => `${c}:${n}`).join(' ')}`)
+  if (never.length > 0 && name !== 'canary') console.log(`FAIL fault classes that never fired: ${never.join(', ')}`)
+  return failed > 0 || (never.length > 0 && name !== 'canary') ? 1 : 0
+}
+
+process.exitCode = main()
