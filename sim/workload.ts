@@ -151,9 +151,7 @@ export function writeOne(node: SimNode, rng: Prng, shape: WorkloadShape, ledger:
       kind = 'status.set'
       body = { text: `working ${prngOps.nextInt(rng, 100)}`, health: pick(rng, knowledge.healths) ?? 'ok' }
       break
-    case 'fact.set':
-    case 'fact.retract':
-    case 'ticket.resolve': {
+    case 'fact.set': {
       // fact.set (and the retract or resolve that found nothing to act on): a new value superseding the versions this writer sees (concurrent sets both stay live)
       kind = 'fact.assert'
       body = { fact_id: factId, value: `v${prngOps.nextInt(rng, 4)}`, supersedes: live(factId).slice(0, knowledge.supersedesMax), verified: false }
