@@ -560,6 +560,16 @@ export function createAntiEntropy(opts: {
     // A partial digest only raises what we know (a late duplicate must not lower it and cause re-sends);
     // a full one is the peer's whole word on its range, and replaces it.
     for (const [a, n] of d.entries) if (r !== undefined || n > (s.theirs.get(a) ?? 0)) s.theirs.set(a, n)
+    // The peer holds ops of an author beyond ours: make sure it learns our seq for that author, or it
+    // answers nothing for it (it only sends authors it knows we hold, at the seq we last listed). Found
+    // by the simulator (seed 3): a node lacking an author entirely, or whose digest naming it was lost,
+    // waited up to fullDigestEvery exchanges per peer for a full digest. An author we hold is listed
+    // again in our next digest; one we lack entirely can only be said by a full digest (no zero entries).
+    for (const [a, n] of d.entries) {
+      const have = ours.get(a)
+      if (have === undefined) s.lastSent = undefined
+      else if (n > have) s.lastSent?.delete(a)
+    }
     // Entries of authors we do not hold yet are kept (once we get their ops, we know what the peer lacks
     // without waiting for its next full digest), but a peer listing made-up authors must not grow this
     // map without bound: past our vector's size plus one digest, they go.
