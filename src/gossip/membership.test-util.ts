@@ -2,6 +2,13 @@
  * A minimal in-test network of membership machines on a manual clock (the real simulator comes later in
  * sim/). Each step advances the clock by `stepMs`, delivers the messages sent in the previous step (one
  * step of latency, each dropped with probability `loss`), then ticks every running node.
+ *
+ * Short pauses (a GC stop, a starved process, a laptop lid closed for a moment): a paused node neither
+ * ticks nor handles messages; what arrives meanwhile waits in its socket buffer and is handled when it
+ * resumes (as with a real kernel buffer), after the same loss draw as any message.
+ *
+ * `measureDetection` and `measureFalsePositives` are the failure-detection scenarios of issue 4, shared by
+ * the tests and the propagation report (`npm run sim -- report`).
  */
 import * as core from '../core/index.ts'
 import type { NodeId, Prng } from '../core/index.ts'
@@ -10,6 +17,15 @@ import { createMembership } from './membership.ts'
 
 type InFlight = { from: NodeId; to: NodeId; message: unknown }
 
+/** Random short pauses: each running node starts one with probability stepMs / everyMs per step. */
+export type Pauses = { readonly everyMs: number; readonly minMs: number; readonly maxMs: number }
+
+/**
+ * The issue's "short pauses": about one per node per minute, 0.1 to 2 s long. Longer than the probe
+ * timeout (so a paused node misses probes and gets suspected), shorter than the suspicion timeout floor.
+ */
+export const shortPauses: Pauses = { everyMs: 60_000, minMs: 100, maxMs: 2000 }
+
 export type TestNet = {
   readonly ids: NodeId[]
   readonly nodes: Map<NodeId, Membership>
@@ -17,6 +33,11 @@ export type TestNet = {
   readonly down: Set<NodeId>
   /** Nodes that run but hear nothing (every message to them is lost). */
   readonly deaf: Set<NodeId>
+  /** Paused nodes and when they resume; their inbound messages wait. */
+  readonly paused: Map<NodeId, number>
+  pauses: Pauses | undefined
+  /** Pauses started so far. */
+  pauseCount: number
   /** Every status change any node reported, in order. */
   readonly changes: { viewer: NodeId; id: NodeId; status: MemberStatus; atMs: number }[]
   /** Called for every message a node sends. */
@@ -45,9 +66,13 @@ export function createTestNet(opts: {
   seed: number
   stepMs?: number
   loss?: number
+  pauses?: Pauses
   config?: Partial<MembershipConfig>
 }): TestNet {
   const rng: Prng = core.prng.create(opts.seed)
+  const pauseRng: Prng = core.prng.create(opts.seed ^ 0x5bd1e995)
+  /** Messages that reached a paused node, handled when it resumes. */
+  const held = new Map<NodeId, InFlight[]>()
   const stepMs = opts.stepMs ?? 100
   const ids = Array.from({ length: opts.n }, (_, i) => nodeId(i))
   const nodes = new Map<NodeId, Membership>()
@@ -65,6 +90,9 @@ export function createTestNet(opts: {
     nodes,
     down: new Set(),
     deaf: new Set(),
+    paused: new Map(),
+    pauses: opts.pauses,
+    pauseCount: 0,
     changes: [],
     onSend: undefined,
     nowMs: 0,
@@ -76,7 +104,22 @@ export function createTestNet(opts: {
     },
     step() {
       net.nowMs += stepMs
-      const batch = pending
+      const p = net.pauses
+      if (p !== undefined) {
+        for (const id of ids) {
+          if (net.down.has(id) || net.paused.has(id) || !core.prng.chance(pauseRng, stepMs / p.everyMs)) continue
+          net.paused.set(id, net.nowMs + p.minMs + Math.floor(core.prng.nextFloat(pauseRng) * (p.maxMs - p.minMs)))
+          net.pauseCount++
+        }
+      }
+      const batch: InFlight[] = []
+      for (const [id, until] of net.paused) {
+        if (net.nowMs < until) continue
+        net.paused.delete(id)
+        batch.push(...(held.get(id) ?? []))
+        held.delete(id)
+      }
+      batch.push(...pending)
       pending = []
       for (const m of batch) {
         const node = nodes.get(m.to)
@@ -84,11 +127,17 @@ export function createTestNet(opts: {
           net.dropped++
           continue
         }
+        if (net.paused.has(m.to)) {
+          const q = held.get(m.to) ?? []
+          q.push(m)
+          held.set(m.to, q)
+          continue
+        }
         net.delivered++
         collect(m.to, node.receive(m.from, m.message, net.nowMs))
       }
       for (const id of ids) {
-        if (net.down.has(id)) continue
+        if (net.down.has(id) || net.paused.has(id)) continue
         collect(id, (nodes.get(id) as Membership).tick(net.nowMs))
       }
     },
@@ -127,4 +176,94 @@ export function converged(net: TestNet): boolean {
     for (const b of up) if (net.statusAt(a, b) !== 'alive') return false
   }
   return true
+}
+
+/** One failure-detection run: a converged fleet under loss and pauses, then one node crashes. */
+export type DetectionRun = {
+  readonly seed: number
+  readonly n: number
+  /** From the crash until every other member holds the crashed node offline; undefined: not within limitMs. */
+  readonly detectMs: number | undefined
+  /** From the crash until the first member suspects it. */
+  readonly firstSuspectMs: number | undefined
+  /** From the crash until the first member holds it offline (the rest is the verdict's dissemination). */
+  readonly firstOfflineMs: number | undefined
+  /** Offline marks of members that never crashed (false positives), during the whole run. */
+  readonly falseOffline: number
+}
+
+/** Converges n nodes joined through node 0 with no loss; returns the net or undefined if they did not. */
+function joinedNet(opts: { n: number; seed: number; config?: Partial<MembershipConfig> | undefined }): TestNet | undefined {
+  const net = createTestNet({ n: opts.n, seed: opts.seed, ...(opts.config === undefined ? {} : { config: opts.config }) })
+  joinAllThroughSeed(net)
+  return net.runUntil(() => converged(net), 120_000) === undefined ? undefined : net
+}
+
+/**
+ * Issue 4's detection scenario: n nodes converge, then run `warmupMs` under `loss` and `pauses`; one node
+ * (chosen by the seed, never the seed node 0) crashes; measures until all others mark it offline.
+ */
+export function measureDetection(opts: {
+  n: number
+  seed: number
+  loss?: number
+  pauses?: Pauses | undefined
+  config?: Partial<MembershipConfig>
+  warmupMs?: number
+  limitMs?: number
+}): DetectionRun {
+  const net = joinedNet(opts)
+  if (net === undefined) {
+    return { seed: opts.seed, n: opts.n, detectMs: undefined, firstSuspectMs: undefined, firstOfflineMs: undefined, falseOffline: 0 }
+  }
+  net.loss = opts.loss ?? 0.1
+  net.pauses = 'pauses' in opts ? opts.pauses : shortPauses
+  net.run(opts.warmupMs ?? 20_000)
+  const victim = net.ids[1 + core.prng.nextInt(core.prng.create(opts.seed), net.ids.length - 1)] as NodeId
+  net.down.add(victim)
+  net.paused.delete(victim)
+  const crashAt = net.nowMs
+  const others = net.ids.filter((id) => id !== victim)
+  const detectMs = net.runUntil(() => others.every((id) => net.statusAt(id, victim) === 'offline'), opts.limitMs ?? 120_000)
+  const first = (status: MemberStatus): number | undefined => {
+    const c = net.changes.find((c) => c.id === victim && c.status === status && c.atMs >= crashAt)
+    return c === undefined ? undefined : c.atMs - crashAt
+  }
+  const falseOffline = net.changes.filter((c) => c.id !== victim && c.status === 'offline').length
+  return { seed: opts.seed, n: opts.n, detectMs, firstSuspectMs: first('suspect'), firstOfflineMs: first('offline'), falseOffline }
+}
+
+/** Issue 4's false-positive scenario: no crash, `durationMs` (default one hour) under loss and pauses. */
+export function measureFalsePositives(opts: {
+  n: number
+  seed: number
+  loss?: number
+  pauses?: Pauses | undefined
+  config?: Partial<MembershipConfig>
+  durationMs?: number
+}): { seed: number; n: number; converged: boolean; falseOffline: number; falseSuspect: number; pauses: number; messages: number } {
+  const net = joinedNet(opts)
+  if (net === undefined) return { seed: opts.seed, n: opts.n, converged: false, falseOffline: 0, falseSuspect: 0, pauses: 0, messages: 0 }
+  net.loss = opts.loss ?? 0.1
+  net.pauses = 'pauses' in opts ? opts.pauses : shortPauses
+  const from = net.changes.length
+  const sent = net.delivered + net.dropped
+  net.run(opts.durationMs ?? 3_600_000)
+  const changes = net.changes.slice(from)
+  return {
+    seed: opts.seed,
+    n: opts.n,
+    converged: true,
+    falseOffline: changes.filter((c) => c.status === 'offline').length,
+    falseSuspect: changes.filter((c) => c.status === 'suspect').length,
+    pauses: net.pauseCount,
+    messages: net.delivered + net.dropped - sent,
+  }
+}
+
+/** min, median, p99 (nearest rank) and max of some values; undefined counts as Infinity (not detected). */
+export function summarize(values: readonly (number | undefined)[]): { min: number; median: number; p99: number; max: number } {
+  const v = values.map((x) => x ?? Infinity).sort((a, b) => a - b)
+  const at = (q: number): number => v[Math.min(v.length - 1, Math.max(0, Math.ceil(q * v.length) - 1))] ?? NaN
+  return { min: v[0] ?? NaN, median: at(0.5), p99: at(0.99), max: v[v.length - 1] ?? NaN }
 }

@@ -364,6 +364,8 @@ type MemberEntry = {
   accusers: Set<NodeId>
   /** Offline only: when to ping it next. */
   offlineProbeAtMs: number
+  /** Suspect only: when this node probes it next, ahead of the round-robin (see pickTarget). */
+  suspectProbeAtMs: number
 }
 
 type Probe = {
@@ -441,24 +443,34 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
     queue.set(u.id, { update: u, sent: 0 })
   }
 
-  /** Piggyback for a message to `to`: its own entry first when we hold it non-alive, then fewest-sent. */
-  const piggyback = (to: NodeId): Update[] => {
+  /**
+   * Piggyback for a message to `to`: the `lead` entries (a refutation, the entry of a probe's target), then
+   * `to`'s own entry when we hold it non-alive (so it refutes), then queued updates, fewest-sent first;
+   * within piggybackEntriesMax and piggybackBytesMax, one entry per member.
+   */
+  const piggyback = (to: NodeId, lead: readonly Update[] = []): Update[] => {
     const out: Update[] = []
+    const ids = new Set<NodeId>()
     let bytes = 0
-    const m = table.get(to)
-    if (m !== undefined && m.status !== 'alive') {
-      const u = entryUpdate(m)
+    const add = (u: Update): void => {
+      const b = updateBytes(u)
+      if (ids.has(u.id) || out.length >= cfg.piggybackEntriesMax || bytes + b > cfg.piggybackBytesMax) return
       out.push(u)
-      bytes += updateBytes(u)
+      ids.add(u.id)
+      bytes += b
     }
+    for (const u of lead) add(u)
+    const m = table.get(to)
+    if (m !== undefined && m.status !== 'alive') add(entryUpdate(m))
     const limit = retransmitLimit(cfg.retransmitMult, table.size + 1)
     const items = [...queue.values()].sort((a, b) => a.sent - b.sent)
     for (const item of items) {
       if (out.length >= cfg.piggybackEntriesMax) break
-      if (item.update.id === to && out.length > 0 && out[0]?.id === to) continue
+      if (ids.has(item.update.id)) continue
       const b = updateBytes(item.update)
       if (bytes + b > cfg.piggybackBytesMax) continue
       out.push(item.update)
+      ids.add(item.update.id)
       bytes += b
       item.sent++
       if (item.sent >= limit) queue.delete(item.update.id)
@@ -472,6 +484,7 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
     m.status = status
     m.incarnation = inc
     if (status !== 'suspect') m.accusers = new Set()
+    if (status === 'suspect' && changed) m.suspectProbeAtMs = nowMs
     if (status === 'offline') {
       m.offlineProbeAtMs = nowMs + (1 + prngOps.nextInt(prng, cfg.offlineProbeEvery)) * cfg.protocolPeriodMs
     }
@@ -499,7 +512,15 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
     if (m === undefined) {
       // Only an alive entry introduces a member: an accusation about a stranger is not evidence of anything.
       if (u.status !== 'alive' || table.size >= cfg.membersMax) return
-      m = { id: u.id, incarnation: u.incarnation, status: 'alive', sinceMs: nowMs, accusers: new Set(), offlineProbeAtMs: 0 }
+      m = {
+        id: u.id,
+        incarnation: u.incarnation,
+        status: 'alive',
+        sinceMs: nowMs,
+        accusers: new Set(),
+        offlineProbeAtMs: 0,
+        suspectProbeAtMs: 0,
+      }
       table.set(u.id, m)
       out.changes.push({ id: m.id, status: 'alive', incarnation: m.incarnation })
       enqueue(u)
@@ -539,16 +560,36 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
     }
   }
 
+  /**
+   * Our probe of `id` failed. An alive member becomes suspect; a member already suspect (someone else's
+   * accusation reached us first) gets our confirmation, which counts here and is gossiped so it counts
+   * everywhere (as memberlist's suspectNode). Without this, a suspicion that spreads faster than probes
+   * collects almost no confirmations and every member waits out the lone maximum.
+   */
   const suspectLocally = (id: NodeId, nowMs: number, out: Output): void => {
     const m = table.get(id)
-    if (m === undefined || m.status !== 'alive') return
+    if (m === undefined || (m.status !== 'alive' && m.status !== 'suspect')) return
     apply({ id, incarnation: m.incarnation, status: 'suspect', by: self }, nowMs, out)
   }
 
   const emptyOutput = (): Output => ({ send: [], rejected: [], changes: [] })
 
-  /** The next member to probe: round-robin over a shuffled list of alive and suspect members. */
-  const pickTarget = (): NodeId | undefined => {
+  /**
+   * The next member to probe. A suspect that is due (see suspectProbeAtMs) goes first: every node that
+   * holds a suspicion probes the suspect itself, at once and then every half suspicion floor, so a live
+   * suspect's refutation comes back in the ack (a lone lost rumour can no longer condemn it) and a dead
+   * one collects confirmations fast. Otherwise round-robin over a shuffled list of alive and suspect
+   * members.
+   */
+  const pickTarget = (nowMs: number, suspectProbeEveryMs: number): NodeId | undefined => {
+    let due: MemberEntry | undefined
+    for (const m of table.values()) {
+      if (m.status === 'suspect' && m.suspectProbeAtMs <= nowMs && (due === undefined || m.suspectProbeAtMs < due.suspectProbeAtMs)) due = m
+    }
+    if (due !== undefined) {
+      due.suspectProbeAtMs = nowMs + suspectProbeEveryMs
+      return due.id
+    }
     for (let pass = 0; pass < 2; pass++) {
       while (orderAt < order.length) {
         const id = order[orderAt++] as NodeId
@@ -610,13 +651,19 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
       if (!probe.indirectSent && nowMs >= probe.directDeadlineMs) {
         probe.indirectSent = true
         const helpers = randomHelpers(cfg.indirectChecks, probe.target)
+        const t = table.get(probe.target)
+        const targetLead = t !== undefined && t.status !== 'alive' ? [entryUpdate(t)] : []
         probe.nacksExpected = helpers.length
         for (const h of helpers) {
-          send(out, h, { type: 'm.ping-req', seq: probe.seq, target: probe.target, updates: piggyback(h) })
+          // The target's entry rides first: a relay that holds it alive passes our suspicion on in its ping,
+          // so a live target refutes in its ack, which the relay forwards.
+          send(out, h, { type: 'm.ping-req', seq: probe.seq, target: probe.target, updates: piggyback(h, targetLead) })
         }
       }
       if (nowMs >= probe.endMs) {
-        adjustHealth(1 + Math.max(0, probe.nacksExpected - probe.nacksGot))
+        // Lifeguard (as memberlist): missing nacks mean our own links are bad; nacks that all came back
+        // mean the target is down and we are fine. Only with no relay to ask does the failure itself count.
+        adjustHealth(probe.nacksExpected > 0 ? probe.nacksExpected - probe.nacksGot : 1)
         suspectLocally(probe.target, nowMs, out)
         probe = undefined
       }
@@ -663,7 +710,7 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
     if (probe === undefined && (nextProbeAtMs === undefined || nowMs >= nextProbeAtMs)) {
       const period = cfg.protocolPeriodMs * scale()
       nextProbeAtMs = nowMs + period
-      const target = pickTarget()
+      const target = pickTarget(nowMs, Math.max(period, Math.floor(suspicionBoundsMs(cfg, liveCount())[0] / 2)))
       if (target !== undefined) {
         const s = nextSeq()
         probe = {
@@ -694,10 +741,13 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
     }
     const msg = c.value
     switch (msg.type) {
-      case 'm.ping':
+      case 'm.ping': {
         for (const u of msg.updates) apply(u, nowMs, out)
-        send(out, from, { type: 'm.ack', seq: msg.seq, updates: piggyback(from) })
+        // Accused by the pinger (it probes us because it suspects us): our refutation leads the ack.
+        const accused = msg.updates.some((u) => u.id === self && u.status !== 'alive')
+        send(out, from, { type: 'm.ack', seq: msg.seq, updates: piggyback(from, accused ? [selfUpdate()] : []) })
         break
+      }
       case 'm.ack': {
         for (const u of msg.updates) apply(u, nowMs, out)
         if (probe !== undefined && probe.seq === msg.seq) {
@@ -707,7 +757,9 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
         const r = relays.get(msg.seq)
         if (r !== undefined && r.target === from) {
           relays.delete(msg.seq)
-          send(out, r.origin, { type: 'm.ack', seq: r.originSeq, updates: piggyback(r.origin) })
+          // The target's entry as we now hold it leads: its refutation, if its ack carried one.
+          const t = table.get(from)
+          send(out, r.origin, { type: 'm.ack', seq: r.originSeq, updates: piggyback(r.origin, t === undefined ? [] : [entryUpdate(t)]) })
         }
         break
       }
