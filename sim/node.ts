@@ -236,20 +236,30 @@ export function createSimNode(o: SimNodeOptions): SimNode {
     logs.set(a, xs)
   }
 
+  /** Alive and suspect members (the gossip targets), recomputed only when membership reports a change. */
+  let peerCache: NodeId[] | undefined
   const peers = (): NodeId[] => {
-    const live: NodeId[] = []
-    for (const m of membership.members()) if (m.status === 'alive' || m.status === 'suspect') live.push(m.id)
-    if (live.length > 0) return live
-    return [...durable.peers].filter((p) => p !== o.id).sort()
+    if (peerCache === undefined) {
+      const live: NodeId[] = []
+      for (const m of membership.members()) if (m.status === 'alive' || m.status === 'suspect') live.push(m.id)
+      peerCache = live.length > 0 ? live : [...durable.peers].filter((p) => p !== o.id).sort()
+    }
+    return peerCache
   }
 
   const send = (to: NodeId, channel: number, body: Uint8Array): void => {
     o.net.send(o.id, to, frame(channel, body))
   }
 
-  const sendMembership = (out: { send: readonly { to: NodeId; message: unknown }[]; changes: readonly unknown[] }): void => {
+  const sendMembership = (out: {
+    send: readonly { to: NodeId; message: unknown }[]
+    changes: readonly { id: NodeId }[]
+  }): void => {
     for (const s of out.send) send(s.to, channelMembership, textEncoder.encode(JSON.stringify(s.message)))
-    for (const m of membership.members()) durable.peers.add(m.id) // a real node persists its peer list lazily; cheap here
+    if (out.changes.length > 0) {
+      peerCache = undefined
+      for (const c of out.changes) if (c.id !== o.id) durable.peers.add(c.id) // the peer list a node persists
+    }
   }
 
   const sendFast = (out: readonly FastPathSend[]): void => {
@@ -450,6 +460,7 @@ export function createSimNode(o: SimNodeOptions): SimNode {
         }
       }
       membership = createMembership(o.id, o.membership ?? {}, prngOps.fork(rng))
+      peerCache = undefined
       startMachines()
       state = 'up'
       k.fault('restart')

@@ -3,30 +3,14 @@
  * `npm run sim -- --seeds N [--seed BASE] [--scenario X]`: runs N seeds from BASE (default 1).
  * A failure prints `reproduce: npm run sim -- --seed <seed> --scenario <x>`, which replays it exactly.
  */
-import type { RunResult, ScenarioName } from './scenario.ts'
+import type { ScenarioName } from './scenario.ts'
+import { reproduceCommand as reproduce, summary } from './summary.ts'
 import { runScenario, scenarioNames } from './scenario.ts'
 import { faultClasses } from './kernel.ts'
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? process.argv[i + 1] : undefined
-}
-
-export function summary(r: RunResult): string {
-  const p = r.params
-  const faults = [...r.faults].map(([c, n]) => `${c}:${n}`).join(' ')
-  return [
-    `seed ${r.seed} ${p.scenario} n=${p.n} ${r.failures.length === 0 ? 'ok' : 'FAILED'} trace ${r.traceHash}`,
-    `  ops written ${r.opsWritten} acked ${r.opsAcked}; rounds to agree ${r.rounds ?? '-'} (bound ${r.roundsBound})` +
-      (r.catchUpRatio === undefined ? '' : `; days ${p.offlineDays} catch-up ${r.catchUpRatio.toFixed(2)}x`) +
-      `; simulated ${(r.simMs / 1000).toFixed(1)} s`,
-    `  faults: ${faults || 'none'}`,
-    ...r.failures.map((f) => `  FAIL ${f}`),
-  ].join('\n')
-}
-
-export function reproduce(r: RunResult, name: ScenarioName): string {
-  return `reproduce: npm run sim -- --seed ${r.seed}${name === 'mixed' ? '' : ` --scenario ${name}`}`
 }
 
 function main(): number {

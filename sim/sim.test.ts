@@ -1,0 +1,76 @@
+/**
+ * The simulator in CI: exact replay, the canary, the regression seeds, and a suite of mixed seeds (small
+ * fleets, 50-node fleets, days offline) that must hold every invariant and fire every fault class.
+ * SIM_SEEDS sets the suite's size (default 300); `npm run sim -- --seeds 10000` is the long run.
+ */
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { describe, it } from 'node:test'
+import { faultClasses } from './kernel.ts'
+import type { FaultClass } from './kernel.ts'
+import { reproduceCommand, summary } from './summary.ts'
+import type { ScenarioName } from './scenario.ts'
+import { runScenario } from './scenario.ts'
+
+const suiteSeeds = Number(process.env['SIM_SEEDS'] ?? 300)
+/** The suite's first seed: fixed, so CI runs the same seeds every time (the long run explores others). */
+const suiteBase = 100_000
+
+type Regression = { seed: number; scenario: ScenarioName; found: string }
+const regressions = JSON.parse(readFileSync(new URL('./regressions.json', import.meta.url), 'utf8')) as {
+  fixed: Regression[]
+  known: Regression[]
+}
+
+describe('simulator', () => {
+  it('replays exactly: three seeds run twice give the same trace hash', () => {
+    for (const [seed, name] of [
+      [11, 'small'],
+      [12, 'days'],
+      [13, 'large'],
+    ] as const) {
+      const a = runScenario(seed, name)
+      const b = runScenario(seed, name)
+      assert.equal(a.traceHash, b.traceHash, `seed ${seed} ${name}`)
+      assert.ok(a.traceEvents > 200, `seed ${seed} traced ${a.traceEvents} events`)
+      assert.equal(a.opsWritten, b.opsWritten)
+      assert.deepEqual([...a.faults], [...b.faults])
+    }
+    assert.notEqual(runScenario(14, 'small').traceHash, runScenario(15, 'small').traceHash)
+  })
+
+  it('catches the canary: a node that merges in arrival order fails convergence and the counter check', () => {
+    for (const seed of [1, 2]) {
+      const r = runScenario(seed, 'canary')
+      assert.ok(r.failures.some((f) => f.startsWith('liveness')), `seed ${seed}: ${r.failures.join('; ')}`)
+      assert.ok(r.failures.some((f) => f.startsWith('I4')), `seed ${seed}: ${r.failures.join('; ')}`)
+    }
+  })
+
+  it('replays the regression seeds', () => {
+    for (const x of regressions.fixed) {
+      const r = runScenario(x.seed, x.scenario)
+      assert.deepEqual(r.failures, [], `${summary(r)}\n${reproduceCommand(r, x.scenario)}\n(once: ${x.found})`)
+    }
+    for (const x of regressions.known) {
+      const r = runScenario(x.seed, x.scenario)
+      assert.notDeepEqual(r.failures, [], `known failure seed ${x.seed} passes now: move it to fixed`)
+    }
+  })
+
+  it(`${suiteSeeds} mixed seeds hold every invariant and fire every fault class`, () => {
+    const fired = new Map<FaultClass, number>()
+    const failed: string[] = []
+    const sizes = new Set<number>()
+    for (let seed = suiteBase; seed < suiteBase + suiteSeeds; seed++) {
+      const r = runScenario(seed)
+      sizes.add(r.params.n)
+      for (const [c, n] of r.faults) fired.set(c, (fired.get(c) ?? 0) + n)
+      if (r.failures.length > 0) failed.push(`${summary(r)}\n${reproduceCommand(r, 'mixed')}`)
+    }
+    assert.deepEqual(failed, [], failed.join('\n'))
+    const never = faultClasses.filter((c) => !fired.has(c))
+    assert.deepEqual(never, [], `fault classes that never fired in ${suiteSeeds} seeds: ${never.join(', ')}`)
+    assert.ok(sizes.has(50) && [...sizes].some((n) => n <= 9), `fleet sizes ${[...sizes].join(',')}`)
+  })
+})
