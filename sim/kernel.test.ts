@@ -47,6 +47,22 @@ describe('sim kernel', () => {
     assert.equal(k.faultsFired().get('clock.skew'), 1)
   })
 
+  it('a warp moves wall clocks and pending events by days, and no monotonic clock sees it', () => {
+    const k = createKernel(4)
+    const c = createSimClock(k, { epochMs: 0 })
+    const seen: number[] = []
+    k.at(50, 'x', () => seen.push(k.nowMs()))
+    k.run(10)
+    k.warp(86_400_000)
+    assert.equal(c.wall.nowMs(), 86_400_010)
+    assert.equal(c.monoMs(), 10)
+    k.run(86_400_049)
+    assert.deepEqual(seen, [])
+    k.run(86_400_050)
+    assert.deepEqual(seen, [86_400_050])
+    assert.equal(k.warpedMs(), 86_400_000)
+  })
+
   /** Sends `count` messages n0 -> n1 one ms apart and returns what arrived, in arrival order. */
   function traffic(seed: number, faults: { loss: number; duplicate: number; jitterMs: number }, count: number) {
     const k = createKernel(seed)
