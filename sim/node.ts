@@ -29,9 +29,11 @@ import type { Membership, MembershipConfig, MemberStatus } from '../src/gossip/i
 import * as knowledge from '../src/knowledge/index.ts'
 import type { Views } from '../src/knowledge/index.ts'
 import type { AuthorId, Draft, Head, Signer, SignedOp } from '../src/log/index.ts'
-import { createOps, createSigner, cutBatches, headOf, signHash, timestampOf, validateOps } from '../src/log/index.ts'
+import { createOps, createSigner, cutBatches, headOf, signHash, timestampOf } from '../src/log/index.ts'
 import type { Json } from '../src/core/index.ts'
 import type { Kernel, Network, SimClock } from './kernel.ts'
+import type { VerifyMemo } from './verify-memo.ts'
+import { validateWithMemo } from './verify-memo.ts'
 
 const { prng: prngOps } = core
 
@@ -80,6 +82,8 @@ export type SimNodeOptions = {
    * assert to arrive is the fact's only version; a counter is its last add) instead of the CRDT rules.
    */
   readonly brokenMerge?: boolean | undefined
+  /** Signatures verified so far in the run, shared by its nodes (verify-memo.ts); undefined: verify every time. */
+  readonly verifyMemo?: VerifyMemo | undefined
   /** Called when a local write is acknowledged (durable). */
   readonly onAck?: ((node: SimNode, op: SignedOp) => void) | undefined
 }
@@ -272,7 +276,7 @@ export function createSimNode(o: SimNodeOptions): SimNode {
     if (rest.length > 0) count('ingest.unsigned_tail', rest.length)
     const stored: SignedOp[] = []
     for (const b of batches) {
-      const v = validateOps(b, logView, { nowMs: o.clock.wall.nowMs() })
+      const v = validateWithMemo(b, logView, { nowMs: o.clock.wall.nowMs() }, o.verifyMemo)
       if (!v.ok) {
         count(`ingest.${v.reason}`)
         continue

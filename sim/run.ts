@@ -1,9 +1,10 @@
 /**
  * `npm run sim -- --seed S [--scenario X]`: runs one seed and prints a summary.
  * `npm run sim -- --seeds N [--seed BASE] [--scenario X]`: runs N seeds from BASE (default 1).
+ * `--fast-path none|push|plumtree` overrides the fast path each seed draws.
  * A failure prints `reproduce: npm run sim -- --seed <seed> --scenario <x>`, which replays it exactly.
  */
-import type { ScenarioName } from './scenario.ts'
+import type { ScenarioName, ScenarioParams } from './scenario.ts'
 import { reproduceCommand as reproduce, summary } from './summary.ts'
 import { runScenario, scenarioNames } from './scenario.ts'
 import { faultClasses } from './kernel.ts'
@@ -19,6 +20,12 @@ function main(): number {
     console.error(`sim: unknown scenario ${name}; one of ${scenarioNames.join(', ')}`)
     return 2
   }
+  const fastPathMode = arg('fast-path') as ScenarioParams['fastPath'] | undefined
+  if (fastPathMode !== undefined && !['none', 'push', 'plumtree'].includes(fastPathMode)) {
+    console.error('sim: --fast-path takes none, push or plumtree')
+    return 2
+  }
+  const opts = { fastPathMode }
   const seeds = arg('seeds')
   const base = Number(arg('seed') ?? 1)
   if (!Number.isSafeInteger(base)) {
@@ -26,9 +33,9 @@ function main(): number {
     return 2
   }
   if (seeds === undefined) {
-    const r = runScenario(base, name)
+    const r = runScenario(base, name, opts)
     console.log(summary(r))
-    if (r.failures.length > 0) console.log(reproduce(r, name))
+    if (r.failures.length > 0) console.log(reproduce(r, name, fastPathMode))
     return r.failures.length === 0 ? 0 : 1
   }
   const count = Number(seeds)
@@ -36,12 +43,12 @@ function main(): number {
   const fired = new Map<string, number>()
   let failed = 0
   for (let s = base; s < base + count; s++) {
-    const r = runScenario(s, name)
+    const r = runScenario(s, name, opts)
     for (const [c, n] of r.faults) fired.set(c, (fired.get(c) ?? 0) + n)
     if (r.failures.length > 0) {
       failed++
       console.log(summary(r))
-      console.log(reproduce(r, name))
+      console.log(reproduce(r, name, fastPathMode))
     }
   }
   const secs = (performance.now() - started) / 1000

@@ -25,6 +25,7 @@ import type { FaultClass, Kernel, Network } from './kernel.ts'
 import { clockJumpMsMax, createKernel, createNetwork, createSimClock } from './kernel.ts'
 import type { FastPathFactory, SimNode } from './node.ts'
 import { createSimNode } from './node.ts'
+import { broadcastFastPath } from './fast-path.ts'
 import * as inv from './invariants.ts'
 import type { Ledger, WorkloadShape } from './workload.ts'
 import { createLedger, dotKey, writeOne } from './workload.ts'
@@ -62,6 +63,8 @@ export type ScenarioParams = {
   readonly flakyOutsider: boolean
   readonly brokenMerge: boolean
   readonly shape: WorkloadShape
+  /** The fast path in front of anti-entropy: none, or broadcast.ts in push or plumtree mode. */
+  readonly fastPath: 'none' | 'push' | 'plumtree'
 }
 
 /** Gossip settings of the simulated nodes (the defaults, stated here so a report can name them). */
@@ -102,7 +105,14 @@ export function drawScenario(seed: number, name: ScenarioName = 'mixed'): Scenar
     flakyOutsider: n >= 5 && maybe(0.4),
     brokenMerge: scenario === 'canary',
     shape: { facts: scenario === 'canary' ? 2 : int(2, 6), tasks: int(1, 4), counters: int(1, 3) },
+    fastPath: drawFastPath(seed),
   }
+}
+
+/** Drawn from a stream of its own, so that the other draws of a seed stay as they were before it existed. */
+function drawFastPath(seed: number): ScenarioParams['fastPath'] {
+  const x = prngOps.nextInt(prngOps.create(seed ^ 0x0fa57fa5), 3)
+  return x === 0 ? 'none' : x === 1 ? 'push' : 'plumtree'
 }
 
 export type RunResult = {
@@ -124,8 +134,12 @@ export type RunResult = {
 }
 
 export type RunOptions = {
-  /** Plugs a fast path into every node (sim/report.ts and broadcast.ts's tests). */
+  /** Plugs a fast path into every node (sim/report.ts and broadcast.ts's tests); overrides fastPathMode. */
   readonly fastPath?: FastPathFactory | undefined
+  /** Overrides the seed's drawn fast path (regression seeds pin the one they failed with). */
+  readonly fastPathMode?: ScenarioParams['fastPath'] | undefined
+  /** Verify every signature at every node instead of remembering verified ones (verify-memo.ts). */
+  readonly verifyEveryTime?: boolean | undefined
 }
 
 /** The seed-derived signing key of node i: 32 bytes. */
@@ -162,6 +176,7 @@ export function createFleet(
   const net = createNetwork(k, { latencyMsMin: p.latencyMsMin, latencyMsMax: p.latencyMsMax })
   const rng = prngOps.fork(k.prng)
   const ledger = createLedger()
+  const verifyMemo = opts.verifyEveryTime === true ? undefined : new Map<string, string>()
   const nodes: SimNode[] = []
   for (let i = 0; i < p.n; i++) {
     const id = core.ids.asNodeId(`n${String(i).padStart(2, '0')}`)
@@ -178,6 +193,7 @@ export function createFleet(
         syncEveryMs: p.syncEveryMs,
         fastPath: opts.fastPath,
         brokenMerge: p.brokenMerge && i === 0,
+        verifyMemo,
         onAck: (_node, e) => {
           ledger.acked.add(dotKey(e))
         },
@@ -190,8 +206,10 @@ export function createFleet(
 }
 
 export function runScenario(seed: number, name: ScenarioName = 'mixed', opts: RunOptions = {}): RunResult {
-  const p = drawScenario(seed, name)
-  const fleet = createFleet(seed, p, opts)
+  const drawn = drawScenario(seed, name)
+  const p: ScenarioParams = opts.fastPathMode === undefined ? drawn : { ...drawn, fastPath: opts.fastPathMode }
+  const fastPath = opts.fastPath ?? (p.fastPath === 'none' ? undefined : broadcastFastPath({ mode: p.fastPath }))
+  const fleet = createFleet(seed, p, { ...opts, fastPath })
   const { k, net, nodes, ledger } = fleet
   const rng = prngOps.fork(k.prng)
   const failures: string[] = []

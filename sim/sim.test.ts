@@ -16,7 +16,7 @@ const suiteSeeds = Number(process.env['SIM_SEEDS'] ?? 300)
 /** The suite's first seed: fixed, so CI runs the same seeds every time (the long run explores others). */
 const suiteBase = 100_000
 
-type Regression = { seed: number; scenario: ScenarioName; found: string }
+type Regression = { seed: number; scenario: ScenarioName; fastPath?: 'none' | 'push' | 'plumtree'; found: string }
 const regressions = JSON.parse(readFileSync(new URL('./regressions.json', import.meta.url), 'utf8')) as {
   fixed: Regression[]
   known: Regression[]
@@ -37,6 +37,8 @@ describe('simulator', () => {
       assert.deepEqual([...a.faults], [...b.faults])
     }
     assert.notEqual(runScenario(14, 'small').traceHash, runScenario(15, 'small').traceHash)
+    // the signature memo changes no decision: the same trace with every signature verified every time
+    assert.equal(runScenario(16, 'small', { verifyEveryTime: true }).traceHash, runScenario(16, 'small').traceHash)
   })
 
   it('catches the canary: a node that merges in arrival order fails convergence and the counter check', () => {
@@ -49,11 +51,11 @@ describe('simulator', () => {
 
   it('replays the regression seeds', () => {
     for (const x of regressions.fixed) {
-      const r = runScenario(x.seed, x.scenario)
-      assert.deepEqual(r.failures, [], `${summary(r)}\n${reproduceCommand(r, x.scenario)}\n(once: ${x.found})`)
+      const r = runScenario(x.seed, x.scenario, { fastPathMode: x.fastPath })
+      assert.deepEqual(r.failures, [], `${summary(r)}\n${reproduceCommand(r, x.scenario, x.fastPath)}\n(once: ${x.found})`)
     }
     for (const x of regressions.known) {
-      const r = runScenario(x.seed, x.scenario)
+      const r = runScenario(x.seed, x.scenario, { fastPathMode: x.fastPath })
       assert.notDeepEqual(r.failures, [], `known failure seed ${x.seed} passes now: move it to fixed`)
     }
   })

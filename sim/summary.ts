@@ -5,7 +5,7 @@ export function summary(r: RunResult): string {
   const p = r.params
   const faults = [...r.faults].map(([c, n]) => `${c}:${n}`).join(' ')
   return [
-    `seed ${r.seed} ${p.scenario} n=${p.n} ${r.failures.length === 0 ? 'ok' : 'FAILED'} trace ${r.traceHash}`,
+    `seed ${r.seed} ${p.scenario} n=${p.n} fast-path ${p.fastPath} ${r.failures.length === 0 ? 'ok' : 'FAILED'} trace ${r.traceHash}`,
     `  ops written ${r.opsWritten} acked ${r.opsAcked}; rounds to agree ${r.rounds ?? '-'} (bound ${r.roundsBound})` +
       (r.catchUpRatio === undefined ? '' : `; days ${p.offlineDays} catch-up ${r.catchUpRatio.toFixed(2)}x`) +
       `; simulated ${(r.simMs / 1000).toFixed(1)} s`,
@@ -15,6 +15,8 @@ export function summary(r: RunResult): string {
 }
 
 /** The line that replays a run exactly. */
-export function reproduceCommand(r: RunResult, name: ScenarioName): string {
-  return `reproduce: npm run sim -- --seed ${r.seed}${name === 'mixed' ? '' : ` --scenario ${name}`}`
+export function reproduceCommand(r: RunResult, name: ScenarioName, fastPathMode?: string): string {
+  return `reproduce: npm run sim -- --seed ${r.seed}${name === 'mixed' ? '' : ` --scenario ${name}`}${
+    fastPathMode === undefined ? '' : ` --fast-path ${fastPathMode}`
+  }`
 }
