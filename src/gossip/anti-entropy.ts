@@ -40,6 +40,7 @@
  */
 import * as core from '../core/index.ts'
 import type { NodeId, Prng, VersionVector } from '../core/index.ts'
+import type { Scores } from './scores.ts'
 import type { AuthorId, SignedOp } from '../log/index.ts'
 import {
   authorBytes,
@@ -505,6 +506,8 @@ export function createAntiEntropy(opts: {
   log: LogSource
   prng: Prng
   config?: Partial<AntiEntropyConfig>
+  /** Peer scoring (scores.ts): rejected messages count against their sender; a blocked peer is ignored. */
+  scores?: Scores
 }): AntiEntropy {
   const parsed = parseConfig(opts.config)
   if (!parsed.ok) throw new RangeError(parsed.detail)
@@ -700,6 +703,8 @@ export function createAntiEntropy(opts: {
       handed.clear()
       const spread = config.intervalMs * config.jitter
       nextAt = nowMs + config.intervalMs - spread + Math.floor(prngOps.nextFloat(prng) * 2 * spread)
+      const scores = opts.scores
+      if (scores !== undefined) candidates = candidates.filter((p) => scores.allowed(p, nowMs))
       if (candidates.length === 0) return out
       const peer = candidates[prngOps.nextInt(prng, candidates.length)] as NodeId
       const s = peerState(peer)
@@ -707,12 +712,14 @@ export function createAntiEntropy(opts: {
       out.send.push({ to: peer, message: { type: 'ae.digest', digest, wantFull: s.heardFull ? undefined : true } })
       return out
     },
-    receive(from, message, _nowMs) {
+    receive(from, message, nowMs) {
       const out = output()
+      if (opts.scores !== undefined && !opts.scores.allowed(from, nowMs)) return out
       const raw = message instanceof Uint8Array ? decodeMessage(message, config) : { ok: true as const, value: message }
       const m = raw.ok ? checkMessage(raw.value, config) : raw
       if (!m.ok) {
         out.rejected.push({ from, reason: m.reason, detail: m.detail })
+        opts.scores?.penalize(from, m.reason, nowMs)
         return out
       }
       const msg = m.value

@@ -1,7 +1,8 @@
 /**
  * A minimal in-test network of membership machines on a manual clock (the real simulator comes later in
  * sim/). Each step advances the clock by `stepMs`, delivers the messages sent in the previous step (one
- * step of latency, each dropped with probability `loss`), then ticks every running node.
+ * step of latency, each dropped with probability `loss`), then ticks every running node. Messages travel
+ * as bytes (encodeMessage, and receive decodes), unless `wire: false`.
  *
  * Short pauses (a GC stop, a starved process, a laptop lid closed for a moment): a paused node neither
  * ticks nor handles messages; what arrives meanwhile waits in its socket buffer and is handled when it
@@ -13,7 +14,7 @@
 import * as core from '../core/index.ts'
 import type { NodeId, Prng } from '../core/index.ts'
 import type { Membership, MembershipConfig, MemberStatus, Output } from './membership.ts'
-import { createMembership } from './membership.ts'
+import { createMembership, encodeMessage } from './membership.ts'
 
 type InFlight = { from: NodeId; to: NodeId; message: unknown }
 
@@ -68,7 +69,9 @@ export function createTestNet(opts: {
   loss?: number
   pauses?: Pauses
   config?: Partial<MembershipConfig>
+  wire?: boolean
 }): TestNet {
+  const wire = opts.wire ?? true
   const rng: Prng = core.prng.create(opts.seed)
   const pauseRng: Prng = core.prng.create(opts.seed ^ 0x5bd1e995)
   /** Messages that reached a paused node, handled when it resumes. */
@@ -82,7 +85,7 @@ export function createTestNet(opts: {
     for (const c of out.changes) net.changes.push({ viewer: from, id: c.id, status: c.status, atMs: net.nowMs })
     for (const o of out.send) {
       net.onSend?.(from, o.to, o.message)
-      pending.push({ from, to: o.to, message: o.message })
+      pending.push({ from, to: o.to, message: wire ? encodeMessage(o.message) : o.message })
     }
   }
   const net: TestNet = {

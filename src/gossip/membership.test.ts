@@ -3,10 +3,14 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import * as core from '../core/index.ts'
 import type { NodeId } from '../core/index.ts'
-import type { Membership, Update } from './membership.ts'
+import type { Membership, MembershipMessage, MemberStatus, Update } from './membership.ts'
 import {
   checkMessage,
   createMembership,
+  decodeMessage,
+  encodeMessage,
+  messageBytes,
+  messageBytesLimit,
   membershipDefaults,
   parseConfig,
   piggybackEntriesLimit,
@@ -402,5 +406,105 @@ describe('membership: bad input', () => {
       }),
       { numRuns: 3000, seed: 1 },
     )
+  })
+})
+
+describe('membership: wire form', () => {
+  const nodeIdArb = fc.oneof(
+    fc.constantFrom(nodeId(0), nodeId(1), nodeId(42)),
+    fc.string({ minLength: 1, maxLength: core.ids.nodeIdCharsMax, unit: 'grapheme' }).map((s) => s as NodeId),
+  )
+  const updateArb: fc.Arbitrary<Update> = fc
+    .record({
+      id: nodeIdArb,
+      incarnation: fc.oneof(fc.nat(10), fc.integer({ min: 0, max: 0xffffffff })),
+      status: fc.constantFrom<MemberStatus>('alive', 'suspect', 'offline', 'retired'),
+      by: fc.option(nodeIdArb, { nil: undefined }),
+    })
+    .map((u) => (u.by === undefined ? { id: u.id, incarnation: u.incarnation, status: u.status } : u))
+  const seqArb = fc.integer({ min: 0, max: 0xffffffff })
+  const updatesArb = fc.array(updateArb, { maxLength: 20 })
+  const messageArb: fc.Arbitrary<MembershipMessage> = fc.oneof(
+    fc.record({ type: fc.constant('m.ping' as const), seq: seqArb, updates: updatesArb }),
+    fc.record({ type: fc.constant('m.ack' as const), seq: seqArb, updates: updatesArb }),
+    fc.record({ type: fc.constant('m.ping-req' as const), seq: seqArb, target: nodeIdArb, updates: updatesArb }),
+    fc.record({ type: fc.constant('m.nack' as const), seq: seqArb }),
+    fc.record({ type: fc.constant('m.join' as const), self: updateArb.map((u) => ({ ...u, status: 'alive' as const })) }),
+    fc.record({ type: fc.constant('m.members' as const), members: updatesArb }),
+    fc.record({ type: fc.constant('m.sync' as const), members: updatesArb }),
+  )
+
+  it('round-trips every valid message, and messageBytes is the exact length', () => {
+    fc.assert(
+      fc.property(messageArb, (m) => {
+        assert.ok(checkMessage(m).ok, JSON.stringify(m))
+        const bytes = encodeMessage(m)
+        assert.equal(bytes.length, messageBytes(m))
+        const back = decodeMessage(bytes)
+        assert.ok(back.ok, back.ok ? '' : back.detail)
+        assert.deepEqual(back.value, JSON.parse(JSON.stringify(m)))
+      }),
+      { numRuns: 2000, seed: 11 },
+    )
+  })
+
+  it('rejects every truncation and any trailing byte, without throwing', () => {
+    fc.assert(
+      fc.property(messageArb, fc.nat(), (m, extra) => {
+        const bytes = encodeMessage(m)
+        for (let cut = 0; cut < bytes.length; cut++) {
+          const r = decodeMessage(bytes.subarray(0, cut))
+          // A cut that lands on a shorter valid message is possible only for the count-prefixed tail.
+          if (r.ok) assert.notDeepEqual(r.value, JSON.parse(JSON.stringify(m)))
+        }
+        const longer = new Uint8Array(bytes.length + 1)
+        longer.set(bytes)
+        longer[bytes.length] = extra & 0xff
+        assert.equal(decodeMessage(longer).ok, false)
+      }),
+      { numRuns: 300, seed: 12 },
+    )
+  })
+
+  it('rejects frames over messageBytesLimit unread, unknown types and flags, out-of-range numbers', () => {
+    const huge = decodeMessage(new Uint8Array(messageBytesLimit + 1))
+    assert.ok(!huge.ok && huge.reason === 'too_large')
+    const ping = encodeMessage({ type: 'm.ping', seq: 1, updates: [{ id: nodeId(3), incarnation: 1, status: 'alive' }] })
+    const badType = ping.slice()
+    badType[0] = 0x09
+    assert.equal(decodeMessage(badType).ok, false)
+    const badFlags = ping.slice()
+    badFlags[1 + 1 + 1 + 1 + nodeId(3).length] = 0x08 // the update's flags byte
+    assert.equal(decodeMessage(badFlags).ok, false)
+    // seq 2^32: a valid varint, out of range (M2).
+    const big = core.codec.encodeWith((w) => {
+      core.codec.writeByte(w, 0x04)
+      core.codec.writeUvarint(w, 2 ** 32)
+    })
+    assert.equal(decodeMessage(big).ok, false)
+    // Too many piggybacked updates (M3), even though each is valid.
+    const many = { type: 'm.ping' as const, seq: 1, updates: Array.from({ length: piggybackEntriesLimit + 1 }, (_, i) => ({ id: nodeId(i), incarnation: 0, status: 'alive' as const })) }
+    const r = decodeMessage(encodeMessage(many))
+    assert.ok(!r.ok && r.detail.includes('over'), JSON.stringify(r))
+  })
+
+  it('a message whose wire form would exceed messageBytesLimit is too_large as an object too (M7)', () => {
+    const longId = (i: number) => `${'\u4e00'.repeat(120)}${i}` as NodeId // 3 UTF-8 bytes a character
+    const members = Array.from({ length: 200 }, (_, i) => ({ id: longId(i), incarnation: 0, status: 'suspect' as const, by: longId(i + 1) }))
+    const c = checkMessage({ type: 'm.members', members })
+    assert.ok(!c.ok && c.reason === 'too_large', JSON.stringify(c).slice(0, 200))
+  })
+
+  it('a member window stays under messageBytesLimit even with long non-ASCII ids', () => {
+    const m = createMembership(nodeId(0), { membersPerMessageMax: 1024 }, core.prng.create(1))
+    const longId = (i: number) => `${'\u4e00'.repeat(120)}${i}` as NodeId
+    for (let i = 0; i < 300; i += 50) {
+      m.receive(nodeId(1), { type: 'm.members', members: Array.from({ length: 50 }, (_, j) => ({ id: longId(i + j), incarnation: 0, status: 'alive' })) }, 0)
+    }
+    const out = m.receive(nodeId(1), { type: 'm.sync', members: [] }, 1)
+    const reply = out.send[0]?.message
+    assert.ok(reply !== undefined && reply.type === 'm.members')
+    assert.ok(reply.members.length > 100 && reply.members.length < 300, `${reply.members.length} members`)
+    assert.ok(encodeMessage(reply).length <= messageBytesLimit)
   })
 })

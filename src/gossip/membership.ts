@@ -46,8 +46,9 @@
  */
 import * as core from '../core/index.ts'
 import type { NodeId, Prng } from '../core/index.ts'
+import type { Scores } from './scores.ts'
 
-const { prng: prngOps } = core
+const { prng: prngOps, codec } = core
 
 // ---- settings
 
@@ -100,7 +101,7 @@ export type MembershipConfig = {
   readonly piggybackEntriesMax: number
   /**
    * Most piggyback bytes on one message (by `updateBytes`). Default 1024: a ping stays well inside one
-   * 1200-byte UDP/QUIC datagram. Limit 64..65536.
+   * 1200-byte UDP/QUIC datagram. Limit 64..32768 (a message stays under messageBytesLimit).
    */
   readonly piggybackBytesMax: number
   /**
@@ -146,6 +147,13 @@ export const incarnationMax = 0xffffffff
 export const relaysMax = 256
 /** Largest probe sequence number; a node wraps its counter below it. */
 export const seqMax = 0xffffffff
+/**
+ * Largest membership message on the wire. A ping is a few hundred bytes plus at most piggybackBytesMax
+ * (32 KiB); a member window stops short of this (membersFor). A frame over it is rejected unread.
+ */
+export const messageBytesLimit = 64 * 1024
+/** Framing allowance of a message beyond its updates: type, seq, a target id, the update count. */
+export const messageOverheadBytes = 1 + 5 + 2 + 3 * core.ids.nodeIdCharsMax + 3
 
 /** Checks a configuration, filling defaults; an error says which setting is out of range and what fits. */
 export function parseConfig(
@@ -163,7 +171,7 @@ export function parseConfig(
     ['awarenessMax', 1, 64],
     ['offlineProbeEvery', 1, 100_000],
     ['piggybackEntriesMax', 1, piggybackEntriesLimit],
-    ['piggybackBytesMax', 64, 65_536],
+    ['piggybackBytesMax', 64, 32_768],
     ['membersPerMessageMax', 1, membersPerMessageLimit],
     ['membersMax', 1, 1_000_000],
     ['syncEveryPeriods', 1, 100_000],
@@ -241,7 +249,8 @@ export type MembershipMessage =
 
 export type Outgoing = { readonly to: NodeId; readonly message: MembershipMessage }
 /** A dropped message, for peer scoring. */
-export type Rejected = { readonly from: NodeId; readonly reason: 'malformed' | 'too_large'; readonly detail: string }
+/** A dropped message, for peer scoring: undecodable or invalid, over a size limit, or against a protocol rule. */
+export type Rejected = { readonly from: NodeId; readonly reason: 'malformed' | 'too_large' | 'protocol'; readonly detail: string }
 /** A member whose status changed in this step, as this node sees it. */
 export type Change = { readonly id: NodeId; readonly status: MemberStatus; readonly incarnation: number }
 
@@ -251,9 +260,37 @@ export type Output = {
   readonly changes: Change[]
 }
 
-/** Bytes an update counts for against piggybackBytesMax: ids, a status byte, a varint incarnation, framing. */
+function utf8Length(s: string): number {
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) n += 1
+    else if (c < 0x800) n += 2
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4
+      i++
+    } else n += 3
+  }
+  return n
+}
+
+function uvarintLength(n: number): number {
+  let len = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    len++
+  }
+  return len
+}
+
+function stringBytes(s: string): number {
+  const n = utf8Length(s)
+  return uvarintLength(n) + n
+}
+
+/** An update's exact bytes on the wire (see encodeMessage); piggybackBytesMax counts these. */
 export function updateBytes(u: Update): number {
-  return u.id.length + (u.by === undefined ? 0 : u.by.length) + 1 + 5 + 4
+  return stringBytes(u.id) + 1 + uvarintLength(u.incarnation) + (u.by === undefined ? 0 : stringBytes(u.by))
 }
 
 type Check<T> = { ok: true; value: T } | { ok: false; reason: 'malformed' | 'too_large'; detail: string }
@@ -262,8 +299,9 @@ function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x)
 }
 
+/** A node id that also has a UTF-8 form (no lone surrogate), so whatever we accept we can encode. */
 function isNodeId(x: unknown): x is NodeId {
-  return core.ids.parseNodeId(x).ok
+  return core.ids.parseNodeId(x).ok && core.codec.isWellFormed(x as string)
 }
 
 function isSeq(x: unknown): x is number {
@@ -312,9 +350,23 @@ function checkUpdates(x: unknown, limit: number, what: string): Check<Update[]> 
  *   (M3) `updates` (ping, ack, ping-req) is an array of at most piggybackEntriesLimit valid updates;
  *   (M4) `target` (ping-req) is a valid node id;
  *   (M5) `self` (join) is a valid update with status alive;
- *   (M6) `members` (members, sync) is an array of at most membersPerMessageLimit valid updates.
+ *   (M6) `members` (members, sync) is an array of at most membersPerMessageLimit valid updates;
+ *   (M7) its wire form (messageBytes) is at most messageBytesLimit.
+ * Never throws: a hostile object (a throwing getter, a proxy) is a malformed message.
  */
 export function checkMessage(x: unknown): Check<MembershipMessage> {
+  try {
+    const c = checkShape(x)
+    if (!c.ok) return c
+    const bytes = messageBytes(c.value)
+    if (bytes > messageBytesLimit) return { ok: false, reason: 'too_large', detail: `message is ${bytes} bytes, over ${messageBytesLimit} (M7)` }
+    return c
+  } catch (err) {
+    return { ok: false, reason: 'malformed', detail: `message could not be read: ${String(err)}` }
+  }
+}
+
+function checkShape(x: unknown): Check<MembershipMessage> {
   if (!isRecord(x)) return { ok: false, reason: 'malformed', detail: 'a message must be an object (M1)' }
   const t = x.type
   const needSeq = t === 'm.ping' || t === 'm.ack' || t === 'm.ping-req' || t === 'm.nack'
@@ -342,6 +394,152 @@ export function checkMessage(x: unknown): Check<MembershipMessage> {
     return { ok: true, value: { type: t, members: ms.value } }
   }
   return { ok: false, reason: 'malformed', detail: `unknown message type ${JSON.stringify(t)} (M1)` }
+}
+
+// ---- the wire form
+
+/**
+ * A message's bytes (all integers are minimal uvarints, strings a uvarint byte length and UTF-8):
+ *
+ *   type      1 byte: 0x01 m.ping, 0x02 m.ack, 0x03 m.ping-req, 0x04 m.nack, 0x05 m.join, 0x06 m.members,
+ *             0x07 m.sync
+ *   seq       (ping, ack, ping-req, nack) uvarint, at most seqMax
+ *   target    (ping-req) string
+ *   updates   (ping, ack, ping-req: at most piggybackEntriesLimit; members, sync: at most
+ *             membersPerMessageLimit) uvarint count, then the updates; join: exactly one update, no count
+ *   update    id string; a flags byte: bits 0-1 the status (0 alive, 1 suspect, 2 offline, 3 retired),
+ *             bit 2 `by` follows, bits 3-7 zero; incarnation uvarint, at most incarnationMax; [by string]
+ *
+ * A frame is valid if it is at most messageBytesLimit bytes, every field reads in full with nothing left
+ * over, and the message it spells passes checkMessage (M1-M7). messageBytes() is the exact length.
+ */
+const typeCodes: Record<MembershipMessage['type'], number> = {
+  'm.ping': 0x01,
+  'm.ack': 0x02,
+  'm.ping-req': 0x03,
+  'm.nack': 0x04,
+  'm.join': 0x05,
+  'm.members': 0x06,
+  'm.sync': 0x07,
+}
+const codeTypes = new Map(Object.entries(typeCodes).map(([t, c]) => [c, t as MembershipMessage['type']]))
+
+/** The exact length of a message's wire form. */
+export function messageBytes(m: MembershipMessage): number {
+  const ups = (us: readonly Update[]): number => us.reduce((n, u) => n + updateBytes(u), uvarintLength(us.length))
+  switch (m.type) {
+    case 'm.ping':
+    case 'm.ack':
+      return 1 + uvarintLength(m.seq) + ups(m.updates)
+    case 'm.ping-req':
+      return 1 + uvarintLength(m.seq) + stringBytes(m.target) + ups(m.updates)
+    case 'm.nack':
+      return 1 + uvarintLength(m.seq)
+    case 'm.join':
+      return 1 + updateBytes(m.self)
+    case 'm.members':
+    case 'm.sync':
+      return 1 + ups(m.members)
+    default:
+      return core.unreachable(m)
+  }
+}
+
+function writeUpdate(w: core.codec.Writer, u: Update): void {
+  codec.writeString(w, u.id)
+  codec.writeByte(w, rank[u.status] | (u.by === undefined ? 0 : 0x04))
+  codec.writeUvarint(w, u.incarnation)
+  if (u.by !== undefined) codec.writeString(w, u.by)
+}
+
+function writeUpdates(w: core.codec.Writer, us: readonly Update[]): void {
+  codec.writeUvarint(w, us.length)
+  for (const u of us) writeUpdate(w, u)
+}
+
+/** A (valid) message to its bytes. */
+export function encodeMessage(m: MembershipMessage): Uint8Array {
+  const w = codec.createWriter(messageBytes(m))
+  codec.writeByte(w, typeCodes[m.type])
+  switch (m.type) {
+    case 'm.ping':
+    case 'm.ack':
+      codec.writeUvarint(w, m.seq)
+      writeUpdates(w, m.updates)
+      break
+    case 'm.ping-req':
+      codec.writeUvarint(w, m.seq)
+      codec.writeString(w, m.target)
+      writeUpdates(w, m.updates)
+      break
+    case 'm.nack':
+      codec.writeUvarint(w, m.seq)
+      break
+    case 'm.join':
+      writeUpdate(w, m.self)
+      break
+    case 'm.members':
+    case 'm.sync':
+      writeUpdates(w, m.members)
+      break
+    default:
+      core.unreachable(m)
+  }
+  return codec.finish(w)
+}
+
+/** Smallest update on the wire: a 1-byte id with its length, flags, incarnation. */
+const updateBytesMin = 4
+
+function readUpdate(r: core.codec.Reader): Update {
+  const id = codec.readString(r)
+  const flags = codec.readByte(r)
+  if ((flags & ~0x07) !== 0) codec.malformed(`unknown update flags ${flags}`)
+  const incarnation = codec.readUvarint(r)
+  const status = statuses[flags & 0x03] as MemberStatus
+  const u = { id: id as NodeId, incarnation, status }
+  return (flags & 0x04) !== 0 ? { ...u, by: codec.readString(r) as NodeId } : u
+}
+
+function readUpdates(r: core.codec.Reader, limit: number): Update[] {
+  const n = codec.readCount(r, updateBytesMin)
+  if (n > limit) codec.malformed(`${n} updates, over ${limit}`)
+  const out: Update[] = []
+  for (let i = 0; i < n; i++) out.push(readUpdate(r))
+  return out
+}
+
+/** Untrusted bytes to a checked message (decoded, then checkMessage). Never throws. */
+export function decodeMessage(bytes: Uint8Array): Check<MembershipMessage> {
+  if (!(bytes instanceof Uint8Array)) return { ok: false, reason: 'malformed', detail: 'a frame must be bytes' }
+  if (bytes.length > messageBytesLimit) {
+    return { ok: false, reason: 'too_large', detail: `frame is ${bytes.length} bytes, over ${messageBytesLimit} (M7)` }
+  }
+  const d = codec.decodeWith(bytes, (r): unknown => {
+    const type = codeTypes.get(codec.readByte(r))
+    if (type === undefined) return codec.malformed('unknown message type (M1)')
+    switch (type) {
+      case 'm.ping':
+      case 'm.ack':
+        return { type, seq: codec.readUvarint(r), updates: readUpdates(r, piggybackEntriesLimit) }
+      case 'm.ping-req': {
+        const seq = codec.readUvarint(r)
+        const target = codec.readString(r)
+        return { type, seq, target, updates: readUpdates(r, piggybackEntriesLimit) }
+      }
+      case 'm.nack':
+        return { type, seq: codec.readUvarint(r) }
+      case 'm.join':
+        return { type, self: readUpdate(r) }
+      case 'm.members':
+      case 'm.sync':
+        return { type, members: readUpdates(r, membersPerMessageLimit) }
+      default:
+        return core.unreachable(type)
+    }
+  })
+  if (!d.ok) return { ok: false, reason: 'malformed', detail: d.detail }
+  return checkMessage(d.value)
 }
 
 // ---- the machine
@@ -401,7 +599,11 @@ export type Membership = {
   health(): number
 }
 
-export function createMembership(self: NodeId, config: Partial<MembershipConfig> = {}, prng: Prng): Membership {
+/**
+ * A membership machine for node `self`. With `scores`, every rejected message counts against its sender,
+ * and a blocked peer is neither heard (its messages are dropped unread) nor picked to probe, relay or sync.
+ */
+export function createMembership(self: NodeId, config: Partial<MembershipConfig> = {}, prng: Prng, scores?: Scores): Membership {
   const parsed = parseConfig(config)
   if (!parsed.ok) throw new RangeError(parsed.detail)
   const cfg = parsed.value
@@ -421,6 +623,7 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
   /** Updates waiting to be piggybacked, one per member (the newest), with how often each was sent. */
   const queue = new Map<NodeId, { update: Update; sent: number }>()
 
+  const allowed = (id: NodeId, nowMs: number): boolean => scores === undefined || scores.allowed(id, nowMs)
   const nextSeq = (): number => {
     seq = seq >= seqMax ? 0 : seq + 1
     return seq
@@ -584,7 +787,8 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
   const pickTarget = (nowMs: number, suspectProbeEveryMs: number): NodeId | undefined => {
     let due: MemberEntry | undefined
     for (const m of table.values()) {
-      if (m.status === 'suspect' && m.suspectProbeAtMs <= nowMs && (due === undefined || m.suspectProbeAtMs < due.suspectProbeAtMs)) due = m
+      if (m.status !== 'suspect' || m.suspectProbeAtMs > nowMs || !allowed(m.id, nowMs)) continue
+      if (due === undefined || m.suspectProbeAtMs < due.suspectProbeAtMs) due = m
     }
     if (due !== undefined) {
       due.suspectProbeAtMs = nowMs + suspectProbeEveryMs
@@ -594,7 +798,7 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
       while (orderAt < order.length) {
         const id = order[orderAt++] as NodeId
         const m = table.get(id)
-        if (m !== undefined && (m.status === 'alive' || m.status === 'suspect')) return id
+        if (m !== undefined && (m.status === 'alive' || m.status === 'suspect') && allowed(id, nowMs)) return id
       }
       order = [...table.values()].filter((m) => m.status === 'alive' || m.status === 'suspect').map((m) => m.id)
       order.sort(core.ids.compareNodeIds)
@@ -610,8 +814,8 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
   }
 
   /** Up to k distinct alive members other than `exclude`, chosen at random. */
-  const randomHelpers = (k: number, exclude: NodeId): NodeId[] => {
-    const pool = [...table.values()].filter((m) => m.status === 'alive' && m.id !== exclude).map((m) => m.id)
+  const randomHelpers = (k: number, exclude: NodeId, nowMs: number): NodeId[] => {
+    const pool = [...table.values()].filter((m) => m.status === 'alive' && m.id !== exclude && allowed(m.id, nowMs)).map((m) => m.id)
     pool.sort(core.ids.compareNodeIds)
     const out: NodeId[] = []
     while (out.length < k && pool.length > 0) {
@@ -634,8 +838,16 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
     let start = ids.findIndex((id) => id >= windowFrom)
     if (start < 0) start = 0
     const room = cfg.membersPerMessageMax - members.length
-    const take = Math.min(room, ids.length)
-    for (let i = 0; i < take; i++) members.push(entryUpdate(table.get(ids[(start + i) % ids.length] as NodeId) as MemberEntry))
+    // Bytes bound too: long non-ASCII ids could otherwise push a window past messageBytesLimit.
+    let bytes = 1 + 3 + members.reduce((n, u) => n + updateBytes(u), 0)
+    let take = 0
+    while (take < Math.min(room, ids.length)) {
+      const u = entryUpdate(table.get(ids[(start + take) % ids.length] as NodeId) as MemberEntry)
+      bytes += updateBytes(u)
+      if (bytes > messageBytesLimit) break
+      members.push(u)
+      take++
+    }
     windowFrom = ids.length > take ? (ids[(start + take) % ids.length] as NodeId) : ''
     return members
   }
@@ -650,7 +862,7 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
     if (probe !== undefined) {
       if (!probe.indirectSent && nowMs >= probe.directDeadlineMs) {
         probe.indirectSent = true
-        const helpers = randomHelpers(cfg.indirectChecks, probe.target)
+        const helpers = randomHelpers(cfg.indirectChecks, probe.target, nowMs)
         const t = table.get(probe.target)
         const targetLead = t !== undefined && t.status !== 'alive' ? [entryUpdate(t)] : []
         probe.nacksExpected = helpers.length
@@ -679,7 +891,7 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
           setStatus(m, 'offline', m.incarnation, nowMs, out)
           enqueue(entryUpdate(m))
         }
-      } else if (m.status === 'offline' && nowMs >= m.offlineProbeAtMs) {
+      } else if (m.status === 'offline' && nowMs >= m.offlineProbeAtMs && allowed(m.id, nowMs)) {
         m.offlineProbeAtMs = nowMs + cfg.offlineProbeEvery * cfg.protocolPeriodMs
         send(out, m.id, { type: 'm.ping', seq: nextSeq(), updates: piggyback(m.id) })
       }
@@ -703,7 +915,7 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
       nextSyncAtMs = nowMs + (1 + prngOps.nextInt(prng, cfg.syncEveryPeriods)) * cfg.protocolPeriodMs
     } else if (nowMs >= nextSyncAtMs) {
       nextSyncAtMs = nowMs + cfg.syncEveryPeriods * cfg.protocolPeriodMs
-      const [peer] = randomHelpers(1, self)
+      const [peer] = randomHelpers(1, self, nowMs)
       if (peer !== undefined) send(out, peer, { type: 'm.sync', members: membersFor(peer) })
     }
     // 6. A new probe when one is due.
@@ -729,12 +941,20 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
   }
 
   const receive = (from: NodeId, message: unknown, nowMs: number): Output => {
+    if (scores === undefined) return handle(from, message, nowMs)
+    if (!scores.allowed(from, nowMs)) return emptyOutput()
+    const out = handle(from, message, nowMs)
+    if (isNodeId(from)) scores.penalizeAll(out.rejected, nowMs)
+    return out
+  }
+
+  const handle = (from: NodeId, message: unknown, nowMs: number): Output => {
     const out = emptyOutput()
     if (!isNodeId(from)) {
       out.rejected.push({ from, reason: 'malformed', detail: 'sender is not a node id' })
       return out
     }
-    const c = checkMessage(message)
+    const c = message instanceof Uint8Array ? decodeMessage(message) : checkMessage(message)
     if (!c.ok) {
       out.rejected.push({ from, reason: c.reason, detail: c.detail })
       return out
@@ -765,7 +985,7 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
       }
       case 'm.ping-req': {
         for (const u of msg.updates) apply(u, nowMs, out)
-        if (msg.target === self || msg.target === from) break
+        if (msg.target === self || msg.target === from || !allowed(msg.target, nowMs)) break
         // Bounded: past relaysMax pending relays (a flood, or a storm of failures), the oldest is dropped.
         if (relays.size >= relaysMax) {
           const oldest = relays.keys().next().value
@@ -781,7 +1001,7 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
         break
       case 'm.join': {
         if (msg.self.id !== from) {
-          out.rejected.push({ from, reason: 'malformed', detail: 'a join must come from the node it names' })
+          out.rejected.push({ from, reason: 'protocol', detail: 'a join must come from the node it names' })
           break
         }
         apply(msg.self, nowMs, out)
