@@ -247,20 +247,6 @@ describe('broadcast dedupe', () => {
     assert.equal(y.publish(b, 1).send.length, 0)
   })
 
-  it('an item the log already holds (anti-entropy was first) is not relayed', () => {
-    const b = items(0, 1)[0] as SignedOp[]
-    const x = createBroadcast({
-      self: nodeId(0),
-      prng: core.prng.create(1),
-      config: { mode: 'push', flushIntervalMs: 0 },
-      holds: (a, s) => a === b[0]!.op.author && s <= 1,
-    })
-    x.setPeers([nodeId(1), nodeId(2)])
-    const out = x.receive(nodeId(1), { type: 'bc.gossip', batches: [b] }, 0)
-    assert.equal(out.received.length, 0)
-    assert.equal(out.send.length, 0)
-  })
-
   it('an item admit refuses is neither delivered nor relayed', () => {
     const b = items(0, 1)[0] as SignedOp[]
     const x = createBroadcast({

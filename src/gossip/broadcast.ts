@@ -8,8 +8,11 @@
  *
  * The unit is an *item*: one author's run of consecutive ops ending at a signed op (a batch, as
  * anti-entropy moves it), published once by its author and relayed unchanged. Its id is (author, seq of
- * its last op). Every node keeps a bounded set of ids it has seen (oldest evicted first) and, optionally,
- * asks the caller's log (`holds`) so that an op anti-entropy brought first is not relayed as new.
+ * its last op). Every node keeps a bounded set of ids it has seen (oldest evicted first). "Seen" means
+ * seen by this machine, not held by the log: an op anti-entropy brought first is still relayed when its
+ * broadcast copy arrives (a hub that let the rumor die there would leave every spoke to anti-entropy; in
+ * the efficient-broadcast simulation, asking the log instead raised the max time to everyone from 200 ms
+ * to 2.4 s). The caller's log dedupes what is delivered twice.
  *
  * Modes:
  *   - push: a node relays an item once, the first time it sees it (infect-and-die), to `fanout` peers
@@ -63,7 +66,16 @@ export type BroadcastMode = 'push' | 'plumtree'
 export type Topology = 'mesh' | 'hub-spoke'
 
 export type BroadcastConfig = {
-  /** Push (infect-and-die gossip) or plumtree (eager tree plus lazy announcements). Default 'plumtree' (see bench/results/propagation.json). */
+  /**
+   * Push (infect-and-die gossip) or plumtree (eager tree plus lazy announcements). Default 'push': in the
+   * efficient-broadcast simulation (sim/report.ts, bench/results/propagation.json; 25 nodes, 100 ms links,
+   * 50 new ops a second from every node) push with 100 ms batching over one hub took 2.9 messages per op,
+   * median 355 ms, max 415 ms; plumtree there sent the same gossip (a star is already a tree), and with two
+   * hubs or in a mesh its tree churned under many concurrent sources (prunes cut more links than a tree
+   * can spare, grafts add them back): 6.8 messages per op and a 2.1 s max with two hubs against push's
+   * 6.8 and 415 ms; in a mesh 18 messages per op against push's 5.5 (plumtree's median 806 ms against
+   * 920). Plumtree pays off with one or few sources and larger views; choose it there.
+   */
   readonly mode: BroadcastMode
   /** Default 'mesh'. 'hub-spoke' needs at least one hub in `hubs`. */
   readonly topology: Topology
@@ -81,8 +93,10 @@ export type BroadcastConfig = {
    */
   readonly viewSize: number
   /**
-   * Items wait this long to be sent together (0: at once). Default 100 ms: at 100 ms links this about
-   * halves messages per op under load and adds at most 100 ms per hop. Limit 0..60000.
+   * Items wait this long to be sent together (0: at once). Default 100 ms: under load one message per
+   * peer per 100 ms carries every new item, and a hop takes up to 100 ms longer. In the efficient-broadcast
+   * simulation (one hub) 0 took 12.5 messages per op at a 200 ms max, 50 ms 4.5 at 315 ms, 100 ms 2.9 at
+   * 415 ms, 150 ms 2.5 at 515 ms. Limit 0..60000.
    */
   readonly flushIntervalMs: number
   /**
@@ -127,7 +141,7 @@ export type BroadcastConfig = {
 }
 
 export const broadcastDefaults: BroadcastConfig = {
-  mode: 'plumtree',
+  mode: 'push',
   topology: 'mesh',
   hubs: [],
   fanout: 3,
@@ -469,6 +483,8 @@ type Item = {
   readonly from: NodeId | undefined
   /** Plumtree: peers sent the item itself; the lazy flush announces it to the other view peers. */
   readonly sentTo: Set<NodeId>
+  /** Has the item left the outbox (sent eagerly, or dropped by the outbox limit)? Only then is it announced. */
+  flushed: boolean
 }
 
 /** Plumtree: each announcer of a missing item is asked at most this many times. */
@@ -484,8 +500,6 @@ export function createBroadcast(opts: {
   self: NodeId
   prng: Prng
   config?: Partial<BroadcastConfig>
-  /** Does the local log already hold this op? An item whose last op it holds is not new (anti-entropy was first). */
-  holds?: (author: AuthorId, seq: number) => boolean
   /** Should a first-seen item be delivered and relayed? (The node checks signatures here.) Default: yes. */
   admit?: (batch: readonly SignedOp[]) => boolean
 }): Broadcast {
@@ -646,6 +660,7 @@ export function createBroadcast(opts: {
     if (outbox.length === 0) return
     const items = outbox
     outbox = []
+    for (const it of items) it.flushed = true
     for (const p of eager) {
       const xs = items.filter((it) => it.from !== p)
       if (xs.length > 0) sendItems(p, xs, out)
@@ -654,8 +669,10 @@ export function createBroadcast(opts: {
 
   const flushLazy = (out: Output): void => {
     if (lazyQueue.length === 0) return
-    const q = lazyQueue
-    lazyQueue = []
+    // An item still in the outbox waits: announcing it before its eager flush would announce it to
+    // the eager peers too.
+    const q = lazyQueue.filter((it) => it.flushed)
+    lazyQueue = lazyQueue.filter((it) => !it.flushed)
     // Every view peer not sent the item gets its id: the lazy peers, and a peer that became eager after
     // the item's eager flush (otherwise it would get neither).
     for (const p of [...lazy, ...eager]) {
@@ -686,6 +703,7 @@ export function createBroadcast(opts: {
     outbox.push(item)
     if (outbox.length > config.outboxMax) {
       stats.dropped += outbox.length - config.outboxMax
+      for (const it of outbox.slice(0, outbox.length - config.outboxMax)) it.flushed = true // announced lazily
       outbox = outbox.slice(outbox.length - config.outboxMax)
     }
     if (config.mode === 'plumtree') {
@@ -698,9 +716,7 @@ export function createBroadcast(opts: {
   }
 
   const isKnown = (author: AuthorId, seq: number): boolean => {
-    const k = idKey(author, seq)
-    if (seen.has(k)) return true
-    return opts.holds?.(author, seq) ?? false
+    return seen.has(idKey(author, seq))
   }
 
   const output = (): Output => ({ send: [], received: [], rejected: [] })
@@ -721,7 +737,7 @@ export function createBroadcast(opts: {
       }
       if (opts.admit !== undefined && !opts.admit(b)) continue
       fresh++
-      accept({ id: idKey(a, s), ops: b, from, sentTo: new Set() }, out)
+      accept({ id: idKey(a, s), ops: b, from, sentTo: new Set(), flushed: false }, out)
     }
     if (config.mode === 'plumtree') {
       if (fresh > 0) makeEager(from)
@@ -825,7 +841,7 @@ export function createBroadcast(opts: {
       )
       const [a, s] = itemIdOf(batch)
       if (seen.has(idKey(a, s))) return out
-      accept({ id: idKey(a, s), ops: batch, from: undefined, sentTo: new Set() }, undefined)
+      accept({ id: idKey(a, s), ops: batch, from: undefined, sentTo: new Set(), flushed: false }, undefined)
       if (config.flushIntervalMs === 0) flush(out)
       else nextFlushMs ??= nowMs + config.flushIntervalMs
       return out
