@@ -30,7 +30,6 @@ import * as core from '../src/core/index.ts'
 import type { NodeId } from '../src/core/index.ts'
 import { antiEntropy, broadcast } from '../src/gossip/index.ts'
 import type { BroadcastConfig } from '../src/gossip/index.ts'
-import type { AntiEntropyConfig } from '../src/gossip/anti-entropy.ts'
 import type { AuthorId, SignedOp, Signer } from '../src/log/index.ts'
 import { createOps, createSigner, signOps } from '../src/log/index.ts'
 import { createKernel, createNetwork } from './kernel.ts'
@@ -60,7 +59,7 @@ export type ClusterOptions = {
   /** Tick phases: all at 0 (synchronous rounds) or spread at random over a tick. */
   readonly phases: 'aligned' | 'random'
   readonly bc: Partial<BroadcastConfig>
-  readonly ae: Partial<AntiEntropyConfig>
+  readonly ae: Partial<antiEntropy.AntiEntropyConfig>
   /** Most broadcast peers a node is given (a random sample of the others); Infinity for all. */
   readonly bcPeersMax: number
   /** Hub-spoke: the first `hubs` nodes are hubs (0: mesh). */
