@@ -19,7 +19,15 @@ import {
   suspicionTimeoutMs,
   updateBytes,
 } from './membership.ts'
-import { converged, createTestNet, joinAllThroughSeed, nodeId } from './membership.test-util.ts'
+import {
+  converged,
+  createTestNet,
+  joinAllThroughSeed,
+  measureDetection,
+  measureFalsePositives,
+  nodeId,
+  summarize,
+} from './membership.test-util.ts'
 
 const period = membershipDefaults.protocolPeriodMs
 const node = (net: { nodes: Map<NodeId, Membership> }, id: NodeId): Membership => net.nodes.get(id) as Membership
@@ -251,6 +259,26 @@ describe('membership: a small network on a manual clock', () => {
   })
 })
 
+describe('membership: failure detection scenario (issue 4, small)', () => {
+  it('N = 30, 10% loss, short pauses: every member marks a crash offline within 25 s, no false offline (8 seeds)', () => {
+    const runs = Array.from({ length: 8 }, (_, i) => measureDetection({ n: 30, seed: 500 + i }))
+    for (const r of runs) {
+      assert.ok(r.detectMs !== undefined && r.detectMs <= 25_000, `seed ${r.seed}: ${r.detectMs} ms`)
+      assert.equal(r.falseOffline, 0, `seed ${r.seed}`)
+    }
+    const s = summarize(runs.map((r) => r.detectMs))
+    assert.ok(s.min <= s.median && s.median <= s.p99 && s.p99 <= s.max)
+  })
+
+  it('N = 30, 10% loss, short pauses, 10 simulated minutes: pauses cause suspicions but no offline mark', () => {
+    const r = measureFalsePositives({ n: 30, seed: 77, durationMs: 600_000 })
+    assert.ok(r.converged)
+    assert.ok(r.pauses > 100, `${r.pauses} pauses`)
+    assert.ok(r.falseSuspect > 0, 'no pause was long enough to be suspected: the scenario tests nothing')
+    assert.equal(r.falseOffline, 0)
+  })
+})
+
 describe('membership: one machine, by hand', () => {
   const self = nodeId(0)
   const peers = Array.from({ length: 9 }, (_, i) => nodeId(i + 1))
@@ -309,6 +337,75 @@ describe('membership: one machine, by hand', () => {
     }
     const expected = tOffline / (membershipDefaults.offlineProbeEvery * period)
     assert.ok(pings >= expected - 1 && pings <= expected + 1, `${pings} pings in ${tOffline} ms, expected about ${expected}`)
+  })
+})
+
+describe('membership: suspicion is checked by every holder', () => {
+  const ids = Array.from({ length: 10 }, (_, i) => nodeId(i))
+  const machine = (self: NodeId, seed = 3) => {
+    const m = createMembership(self, {}, core.prng.create(seed))
+    m.receive(ids[1] === self ? (ids[2] as NodeId) : (ids[1] as NodeId), { type: 'm.members', members: ids.filter((id) => id !== self).map((id) => ({ id, incarnation: 0, status: 'alive' })) }, 0)
+    return m
+  }
+  const [a, b, x] = ids as [NodeId, NodeId, NodeId]
+
+  it('a node that hears a suspicion probes the suspect first, and its failed probe confirms it', () => {
+    const m = machine(a)
+    m.receive(b, { type: 'm.ping', seq: 1, updates: [{ id: x, incarnation: 0, status: 'suspect', by: b }] }, 0)
+    const first = m.tick(0).send.find((o) => o.message.type === 'm.ping')
+    assert.equal(first?.to, x, 'the suspect was not probed first')
+    // No ack: ping-reqs go out, then the period ends and our own confirmation is gossiped.
+    const sent: Update[] = []
+    for (let t = 100; t <= 3000; t += 100) {
+      for (const o of m.tick(t).send) {
+        const msg = o.message
+        if (msg.type === 'm.ping-req' && msg.target === x) assert.deepEqual(msg.updates[0], { id: x, incarnation: 0, status: 'suspect', by: b }, 'the target entry leads a ping-req')
+        if (msg.type === 'm.ping' || msg.type === 'm.ping-req') sent.push(...msg.updates)
+      }
+    }
+    assert.ok(sent.some((u) => u.id === x && u.status === 'suspect' && u.by === a), 'no confirmation by a was gossiped')
+  })
+
+  it('the suspect refutes in its ack, first, so the prober clears the suspicion itself', () => {
+    const prober = machine(a)
+    const suspect = machine(x, 4)
+    prober.receive(b, { type: 'm.ping', seq: 1, updates: [{ id: x, incarnation: 0, status: 'suspect', by: b }] }, 0)
+    const ping = prober.tick(0).send.find((o) => o.to === x)
+    assert.ok(ping !== undefined && ping.message.type === 'm.ping')
+    assert.deepEqual(ping.message.updates[0], { id: x, incarnation: 0, status: 'suspect', by: b })
+    const ack = suspect.receive(a, ping.message, 50).send[0]
+    assert.ok(ack !== undefined && ack.message.type === 'm.ack')
+    assert.deepEqual(ack.message.updates[0], { id: x, incarnation: 1, status: 'alive' })
+    prober.receive(x, ack.message, 100)
+    assert.deepEqual([prober.member(x)?.status, prober.member(x)?.incarnation], ['alive', 1])
+  })
+
+  it('a relay passes the suspicion to the target and forwards its refutation to the origin', () => {
+    const relay = machine(b, 5)
+    const suspect = machine(x, 6)
+    const req = { type: 'm.ping-req', seq: 7, target: x, updates: [{ id: x, incarnation: 0, status: 'suspect', by: a }] }
+    const ping = relay.receive(a, req, 0).send.find((o) => o.to === x)
+    assert.ok(ping !== undefined && ping.message.type === 'm.ping')
+    assert.equal(ping.message.updates[0]?.id, x)
+    const ack = suspect.receive(b, ping.message, 50).send[0]
+    assert.ok(ack !== undefined)
+    const fwd = relay.receive(x, ack.message, 100).send.find((o) => o.to === a)
+    assert.ok(fwd !== undefined && fwd.message.type === 'm.ack')
+    assert.equal(fwd.message.seq, 7)
+    assert.deepEqual(fwd.message.updates[0], { id: x, incarnation: 1, status: 'alive' })
+  })
+
+  it('probing a dead member raises health only for missing nacks (Lifeguard)', () => {
+    const m = machine(a)
+    const dead = x
+    m.receive(b, { type: 'm.ping', seq: 1, updates: [{ id: dead, incarnation: 0, status: 'suspect', by: b }] }, 0)
+    // Every relay answers nack: our links are fine, the target is down.
+    for (let t = 0; t <= 1000; t += 100) {
+      for (const o of m.tick(t).send) {
+        if (o.message.type === 'm.ping-req') m.receive(o.to, { type: 'm.nack', seq: o.message.seq }, t)
+      }
+    }
+    assert.equal(m.health(), 0)
   })
 })
 
