@@ -194,6 +194,31 @@ describe('broadcast delivery', () => {
     }
   }
 
+  it('push, hub-spoke: an item costs hubFanout messages up and one per node down, whatever the number of hubs', () => {
+    const n = 16
+    const pubs2 = workload(n, 24, 40)
+    for (const hubs of [1, 2, 3]) {
+      for (const hubFanout of [1, 2]) {
+        const r = simulate({
+          n,
+          config: { mode: 'push', flushIntervalMs: 0, hubFanout },
+          seed: 4,
+          publish: pubs2,
+          untilMs: 2000,
+          hubs,
+        })
+        assert.ok(allDone(r))
+        // A spoke's item: min(hubFanout, hubs) up, then each of those hubs to everyone else but the sender.
+        let expected = 0
+        for (const [, i] of pubs2) {
+          const up = Math.min(hubFanout, hubs)
+          expected += i < hubs ? n - 1 : up + up * (n - 2)
+        }
+        assert.equal(r.sent['bc.gossip'], expected, `${hubs} hubs, hubFanout ${hubFanout}`)
+      }
+    }
+  })
+
   it('push reaches most nodes even at fanout 2, and each node relays an item once (infect-and-die)', () => {
     const pubs2 = workload(30, 12, 100)
     let reached = 0

@@ -31,8 +31,10 @@
  *   - mesh: any peer may be used.
  *   - hub-spoke (`hubs` lists the hubs; several allowed): a spoke talks only to hubs; a hub talks to
  *     everyone. In push mode a hub relays an item it got from a spoke (or published) to all its peers,
- *     and one it got from another hub to nobody (that hub already reached everyone); a spoke sends to
- *     `fanout` hubs. In plumtree mode a hub's view is all its peers, a spoke's view is the hubs.
+ *     and one it got from another hub to nobody (that hub already reached everyone); a spoke sends what
+ *     it publishes to `hubFanout` hubs and relays nothing (a hub reached everyone). So an item costs
+ *     hubFanout messages up and one per node down, whatever the number of hubs. In plumtree mode a hub's
+ *     view is all its peers, a spoke's view is the hubs.
  *
  * Batching: with `flushIntervalMs` 0 every publish or receive sends at once (one message per item and
  * peer). Above 0, items wait for the next flush in `tick` and go together, one message per peer per flush
@@ -73,8 +75,8 @@ export type BroadcastConfig = {
    * median 355 ms, max 415 ms; plumtree there sent the same gossip (a star is already a tree), and with two
    * hubs or in a mesh its tree churned under many concurrent sources (prunes cut more links than a tree
    * can spare, grafts add them back): 6.8 messages per op and a 2.1 s max with two hubs against push's
-   * 6.8 and 415 ms; in a mesh 18 messages per op against push's 5.5 (plumtree's median 806 ms against
-   * 920). Plumtree pays off with one or few sources and larger views; choose it there.
+   * 4.6 and 415 ms; in a mesh 18 messages per op against push's 5.5 (plumtree's median 800 ms against
+   * 925). Plumtree pays off with one or few sources and larger views; choose it there.
    */
   readonly mode: BroadcastMode
   /** Default 'mesh'. 'hub-spoke' needs at least one hub in `hubs`. */
@@ -86,6 +88,12 @@ export type BroadcastConfig = {
    * lazy). Default 3: in push, a rumor reaches all but about 6% of the nodes before anti-entropy helps; higher reaches more at once and costs fanout messages per item per node. Limit 1..64.
    */
   readonly fanout: number
+  /**
+   * Push in hub-spoke: hubs a spoke sends what it publishes to. Default 1: one message up, and the hub
+   * relays to everyone; 2 survives the loss of one upward message (or a hub that died before membership
+   * noticed) at twice the messages, as every hub then relays to everyone. Limit 1..64.
+   */
+  readonly hubFanout: number
   /**
    * Plumtree: peers in a node's view (eager + lazy), a random sample of the peers it is given (a hub uses
    * all). Default 6: enough redundant lazy links to repair the tree after a loss or a departure; larger
@@ -145,6 +153,7 @@ export const broadcastDefaults: BroadcastConfig = {
   topology: 'mesh',
   hubs: [],
   fanout: 3,
+  hubFanout: 1,
   viewSize: 6,
   flushIntervalMs: 100,
   lazyIntervalMs: 250,
@@ -179,6 +188,7 @@ export function parseConfig(
     return bad('hub-spoke topology needs at least one hub')
   const checks: [keyof BroadcastConfig, number, number][] = [
     ['fanout', 1, 64],
+    ['hubFanout', 1, 64],
     ['viewSize', 1, 1024],
     ['flushIntervalMs', 0, 60_000],
     ['lazyIntervalMs', 1, 60_000],
@@ -617,6 +627,7 @@ export function createBroadcast(opts: {
       if (from !== undefined && hubs.has(from)) return [] // the sending hub reached everyone
       return peers
     }
+    if (hubSpoke) return from === undefined ? sample(peers, config.hubFanout) : [] // a spoke relays nothing
     return sample(
       peers.filter((p) => p !== from),
       config.fanout,
@@ -627,8 +638,8 @@ export function createBroadcast(opts: {
     if (outbox.length === 0) return
     const items = outbox
     outbox = []
-    if (config.flushIntervalMs === 0 || selfIsHub) {
-      // Per source: a hub's rule depends on where the item came from, and an item never goes back.
+    if (config.flushIntervalMs === 0 || hubSpoke) {
+      // Per source: hub-spoke's rules depend on where the item came from, and an item never goes back.
       const bySource = new Map<NodeId | undefined, Item[]>()
       for (const it of items) {
         const xs = bySource.get(it.from) ?? []
