@@ -321,6 +321,8 @@ export type Network = {
    * liveness phase's healed core). A link with one end outside keeps the faults.
    */
   readonly calm: Set<NodeId>
+  /** Sees every delivered message before its node does (tracing, reports). */
+  tap: Deliver | undefined
   register(id: NodeId, deliver: Deliver): void
   /** Sends bytes from one node to another; they arrive after the link's latency, or not at all. */
   send(from: NodeId, to: NodeId, bytes: Uint8Array): void
@@ -394,6 +396,7 @@ export function createNetwork(
       k.count('net.delivered')
       k.count('net.bytes.delivered', bytes.length)
       k.trace('d', k.nowMs(), from, to, bytes)
+      net.tap?.(from, to, bytes)
       h(from, to, bytes)
     })
   }
@@ -403,6 +406,7 @@ export function createNetwork(
     latencyMsMax: hi,
     faults: { loss: 0, duplicate: 0, jitterMs: 0, ...opts.faults },
     calm: new Set(),
+    tap: undefined,
     register(id, deliver) {
       handlers.set(id, deliver)
     },

@@ -81,12 +81,21 @@ function pick<T>(rng: Prng, xs: readonly T[]): T | undefined {
   return xs.length === 0 ? undefined : xs[prngOps.nextInt(rng, xs.length)]
 }
 
-/** One write by `node`, chosen from what it sees now. Returns the op, or undefined if the node is not up. */
-export function writeOne(node: SimNode, rng: Prng, shape: WorkloadShape, ledger: Ledger): SignedOp | undefined {
+/**
+ * One write by `node`, chosen from what it sees now (from `among` if given). Returns the op, or undefined
+ * if the node is not up.
+ */
+export function writeOne(
+  node: SimNode,
+  rng: Prng,
+  shape: WorkloadShape,
+  ledger: Ledger,
+  among?: readonly Action[],
+): SignedOp | undefined {
   if (node.state() !== 'up') return undefined
   const v = node.views()
   const nowMs = node.clock.wall.nowMs()
-  let action = pickAction(rng)
+  let action = among === undefined ? pickAction(rng) : (pick(rng, among) ?? pickAction(rng))
   const factId = `fact/${prngOps.nextInt(rng, shape.facts)}`
   const live = (fid: string): string[] =>
     (knowledge.getFact(v, fid, { nowMs, includeStale: true })?.versions ?? []).map((x) => x.dot)
