@@ -407,6 +407,24 @@ describe('membership: suspicion is checked by every holder', () => {
     }
     assert.equal(m.health(), 0)
   })
+
+  it('nacks that arrive after the probe period still count (a slow link is not a bad node)', () => {
+    const run = (nackDelayMs: number): number => {
+      const m = machine(a)
+      m.receive(b, { type: 'm.ping', seq: 1, updates: [{ id: x, incarnation: 0, status: 'suspect', by: b }] }, 0)
+      const late: { from: NodeId; seq: number; atMs: number }[] = []
+      // Up to just before the next probe (started at 1000, no acks either) would be judged.
+      for (let t = 0; t <= 1900; t += 100) {
+        for (const l of late.filter((n) => n.atMs === t)) m.receive(l.from, { type: 'm.nack', seq: l.seq }, t)
+        for (const o of m.tick(t).send) {
+          if (o.message.type === 'm.ping-req' && o.message.target === x) late.push({ from: o.to, seq: o.message.seq, atMs: t + nackDelayMs })
+        }
+      }
+      return m.health()
+    }
+    assert.equal(run(700), 0, 'nacks 200 ms after the period end were ignored')
+    assert.ok(run(2000) > 0, 'nacks that never came in time must raise health')
+  })
 })
 
 describe('membership: bad input', () => {

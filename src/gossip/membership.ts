@@ -613,6 +613,8 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
   let seq = 0
   let nextProbeAtMs: number | undefined
   let probe: Probe | undefined
+  /** The last failed probe, until its late nacks have had time to arrive (health is judged then). */
+  let settling: { seq: number; nacksExpected: number; nacksGot: number; atMs: number } | undefined
   let order: NodeId[] = []
   let orderAt = 0
   const relays = new Map<number, Relay>()
@@ -873,12 +875,18 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
         }
       }
       if (nowMs >= probe.endMs) {
-        // Lifeguard (as memberlist): missing nacks mean our own links are bad; nacks that all came back
-        // mean the target is down and we are fine. Only with no relay to ask does the failure itself count.
-        adjustHealth(probe.nacksExpected > 0 ? probe.nacksExpected - probe.nacksGot : 1)
         suspectLocally(probe.target, nowMs, out)
+        // Nacks may still be on their way (a relay waits half a probe timeout, and two link latencies
+        // follow): they are counted for one more probe timeout before health is judged.
+        settling = { seq: probe.seq, nacksExpected: probe.nacksExpected, nacksGot: probe.nacksGot, atMs: nowMs + cfg.probeTimeoutMs }
         probe = undefined
       }
+    }
+    if (settling !== undefined && nowMs >= settling.atMs) {
+      // Lifeguard (as memberlist): missing nacks mean our own links are bad; nacks that all came back
+      // mean the target is down and we are fine. Only with no relay to ask does the failure itself count.
+      adjustHealth(settling.nacksExpected > 0 ? settling.nacksExpected - settling.nacksGot : 1)
+      settling = undefined
     }
     // 2. Suspicion timeouts, and offline pings.
     const [minMs, maxMs] = suspicionBoundsMs(cfg, liveCount())
@@ -996,9 +1004,11 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
         send(out, msg.target, { type: 'm.ping', seq: s, updates: piggyback(msg.target) })
         break
       }
-      case 'm.nack':
-        if (probe !== undefined && probe.seq === msg.seq && probe.nacksGot < probe.nacksExpected) probe.nacksGot++
+      case 'm.nack': {
+        const p = probe !== undefined && probe.seq === msg.seq ? probe : settling !== undefined && settling.seq === msg.seq ? settling : undefined
+        if (p !== undefined && p.nacksGot < p.nacksExpected) p.nacksGot++
         break
+      }
       case 'm.join': {
         if (msg.self.id !== from) {
           out.rejected.push({ from, reason: 'protocol', detail: 'a join must come from the node it names' })
