@@ -6,3 +6,6 @@ export type { Membership, MembershipConfig, MembershipMessage, Member, MemberSta
 export * as broadcast from './broadcast.ts'
 export { createBroadcast, broadcastDefaults } from './broadcast.ts'
 export type { Broadcast, BroadcastConfig, BroadcastMessage, BroadcastMode, Topology } from './broadcast.ts'
+export * as scores from './scores.ts'
+export { createScores, scoreDefaults } from './scores.ts'
+export type { Scores, ScoreConfig, Offence } from './scores.ts'
