@@ -26,22 +26,71 @@ export const inputsPathOf = (bundle) => bundle.replace(/\.mjs$/, '') + '.inputs.
  * Built-in modules loaded on first use rather than when the bundle starts: the common commands (tail,
  * search, fact get) never call them, and loading one costs a start 1-5 ms. Named imports of their
  * functions become wrappers that load the module when called (process.getBuiltinModule, Node >= 22.3).
- * Importing anything but a function (a class, a constant) from them fails the build.
+ * Importing anything but a function (a class, a constant) from them fails the build. node:crypto is one:
+ * only signing, verifying and hashing call it, and loading it costs ~5 ms; node:tty loads net and the
+ * streams, and only a command that paints on a character device asks it (src/api/cli.ts).
  */
-const lazyBuiltins = ['node:readline', 'node:timers/promises', 'node:child_process']
+const lazyBuiltins = ['node:readline', 'node:timers/promises', 'node:child_process', 'node:crypto', 'node:tty']
+
+/**
+ * Every built-in module is taken from process.getBuiltinModule, never through an ES `import`: importing
+ * a built-in builds its ES facade, which reads every export, and node:fs's ReadStream, WriteStream and
+ * promises are getters that load the whole streams machinery (~5 ms of a start that prints 20 lines).
+ * Eager built-ins export their data properties (functions, classes, constants) bound once, and their
+ * module as the default export; their accessors (fs.ReadStream ...) are left out: importing one fails
+ * the build. Lazy ones export only wrappers of their functions.
+ */
+/** @type {import('esbuild').Plugin} */
+const builtinsPlugin = {
+  name: 'builtins',
+  setup(build) {
+    build.onResolve({ filter: /^node:/ }, (a) => ({ path: a.path, namespace: 'builtin' }))
+    build.onLoad({ filter: /.*/, namespace: 'builtin' }, async (a) => {
+      const mod = /** @type {Record<string, unknown>} */ (process.getBuiltinModule(a.path))
+      if (mod === undefined) throw new Error(`${a.path} is not a built-in module`)
+      const id = /^[A-Za-z_$][\w$]*$/
+      const lines = []
+      if (lazyBuiltins.includes(a.path)) {
+        lines.push(`const m = () => process.getBuiltinModule(${JSON.stringify(a.path)})`)
+        const fns = Object.keys(mod).filter((k) => typeof mod[k] === 'function' && /^[a-z][\w$]*$/.test(k))
+        for (const k of fns) lines.push(`export const ${k} = (...args) => m().${k}(...args)`)
+      } else {
+        lines.push(`const m = process.getBuiltinModule(${JSON.stringify(a.path)})`, 'export default m')
+        const own = Object.getOwnPropertyDescriptors(mod)
+        for (const [k, d] of Object.entries(own)) {
+          if ('value' in d && id.test(k) && k !== 'default') lines.push(`export const ${k} = m.${k}`)
+        }
+      }
+      return { contents: lines.join('\n'), loader: 'js' }
+    })
+  },
+}
+
+/**
+ * Packages the bundle initialises on first use, not at start: an ES import is hoisted and run when the
+ * bundle loads, but a CommonJS `require` of a package is run when called. Imports of these become a
+ * module of wrappers of the package's functions that `require` it (its CommonJS build) when one is first
+ * called. zod: src/knowledge/kinds.ts builds its schemas on first use, so the reading commands never
+ * load zod (~4 ms). Importing anything but a function from them fails the build.
+ */
+const lazyPackages = ['zod']
 
 /** @type {import('esbuild').Plugin} */
-const lazyBuiltinsPlugin = {
-  name: 'lazy-builtins',
+const lazyPackagesPlugin = {
+  name: 'lazy-packages',
   setup(build) {
-    const filter = new RegExp(`^(${lazyBuiltins.map((b) => b.replace(/[/]/g, '\\/')).join('|')})$`)
-    build.onResolve({ filter }, (a) => ({ path: a.path, namespace: 'lazy-builtin' }))
-    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (a) => {
+    const filter = new RegExp(`^(${lazyPackages.join('|')})$`)
+    build.onResolve({ filter }, (a) =>
+      a.kind === 'require-call' ? undefined : { path: a.path, namespace: 'lazy-package', pluginData: a.resolveDir },
+    )
+    build.onLoad({ filter: /.*/, namespace: 'lazy-package' }, async (a) => {
       const mod = /** @type {Record<string, unknown>} */ (await import(a.path))
-      const fns = Object.keys(mod).filter((k) => typeof mod[k] === 'function' && /^[a-z][\w$]*$/.test(k))
-      const lines = [`const m = () => process.getBuiltinModule(${JSON.stringify(a.path)})`]
-      for (const k of fns) lines.push(`export const ${k} = (...args) => m().${k}(...args)`)
-      return { contents: lines.join('\n'), loader: 'js' }
+      const fns = Object.keys(mod).filter((k) => typeof mod[k] === 'function' && /^[A-Za-z_$][\w$]*$/.test(k))
+      const lines = [`let p; const m = () => (p ??= require(${JSON.stringify(a.path)}))`]
+      // through a local name: some exports are reserved words (z.catch)
+      for (const k of fns)
+        lines.push(`function f_${k}(...args) { return new.target ? new (m().${k})(...args) : m().${k}(...args) }`, `export { f_${k} as ${k} }`)
+      return { contents: lines.join('\n'), loader: 'js', resolveDir: /** @type {string} */ (a.pluginData) }
     })
   },
 }
@@ -88,7 +137,7 @@ export async function buildCli(out = bundlePath) {
       metafile: true,
       logLevel: 'warning',
       banner: { js: requireShim },
-      plugins: [lazyBuiltinsPlugin],
+      plugins: [builtinsPlugin, lazyPackagesPlugin],
     })
     // files only (not the lazy-builtin shims), and not node_modules': npm's lock file stands for them
     const inputs = Object.keys(r.metafile.inputs).filter((f) => !f.startsWith('node_modules/') && !f.includes(':'))

@@ -6,7 +6,7 @@ import { after, test } from 'node:test'
 import { DatabaseSync } from 'node:sqlite'
 import { home, local } from '../node/index.ts'
 import { Command } from 'commander'
-import { commandModules, createProgram, main } from './cli.ts'
+import { commandModules, createProgram, fdWriter, main } from './cli.ts'
 import { parseDuration, parseTime } from './parse.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'grapevine-cli-'))
@@ -93,6 +93,53 @@ test('cli: a damaged identity or a newer store is reported in one line, and noth
   assert.equal(newer.code, 1)
   assert.match(newer.err, /format 9.*Upgrade grapevine/)
   assert.deepEqual(readFileSync(join(dir, home.storeFile)), before)
+})
+
+test('cli: an identity whose seed is not its author\'s key reads, and refuses to write in one line', async () => {
+  const dir = freshHome()
+  assert.equal((await cli(dir, 'init')).code, 0)
+  const idFile = join(dir, home.identityFile)
+  const doc = JSON.parse(readFileSync(idFile, 'utf8')) as { seed: string }
+  writeFileSync(idFile, JSON.stringify({ ...doc, seed: doc.seed.replace(/^../, (x) => (x === '00' ? '01' : '00')) }))
+  assert.equal((await cli(dir, 'tail')).code, 0, 'reading needs no key')
+  const w = await cli(dir, 'publish', 'x')
+  assert.equal(w.code, 1)
+  assert.match(w.err, /^grapevine: .*cannot sign as [0-9a-f]{64}\n$/)
+})
+
+test('cli: the stdout writer writes whole strings, survives partial writes, and falls back to the stream on EAGAIN', () => {
+  const got: Buffer[] = []
+  let calls = 0
+  const partial = (fd: number, buf: Uint8Array, off = 0) => {
+    calls++
+    const n = Math.min(3, buf.length - off) // at most 3 bytes a call
+    got.push(Buffer.from(buf.subarray(off, off + n)))
+    return n
+  }
+  fdWriter(1, partial as never)('héllo wörld\n')
+  assert.equal(Buffer.concat(got).toString('utf8'), 'héllo wörld\n')
+  assert.ok(calls > 4)
+  const streamed: string[] = []
+  const write = process.stdout.write
+  process.stdout.write = ((b: Uint8Array | string) => (streamed.push(Buffer.from(b).toString('utf8')), true)) as never
+  try {
+    let first = true
+    const eagain = (_fd: number, buf: Uint8Array, off = 0) => {
+      if (first) {
+        first = false
+        return 2
+      }
+      void buf
+      void off
+      throw Object.assign(new Error('EAGAIN'), { code: 'EAGAIN' })
+    }
+    const out = fdWriter(1, eagain as never)
+    out('abcdef')
+    out('gh')
+    assert.deepEqual(streamed, ['cdef', 'gh'], 'the rest, then everything after, goes through the stream in order')
+  } finally {
+    process.stdout.write = write
+  }
 })
 
 test('cli: durations and times parse, and say what is accepted when they do not', () => {

@@ -4,6 +4,8 @@
  * object per line for streams), everything else to stderr. Exit codes: 0 success, 1 failure, 2 bad
  * usage. Errors are mapped here, once: one line on stderr saying what was wrong and what to do.
  */
+import { fstatSync, writeSync } from 'node:fs'
+import { isatty } from 'node:tty'
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { home } from '../node/index.ts'
 import { CliError, withLocal } from './cli-context.ts'
@@ -94,19 +96,73 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
 }
 
+/**
+ * A writer of one of this process's standard streams (1 or 2) that writes each string whole before it
+ * returns, straight to the file descriptor: process.stdout and process.stderr build Node's streams
+ * machinery on first use (~5 ms of a start that prints 20 lines), and a synchronous write also keeps
+ * stdout and stderr in the order they were written. A descriptor in non-blocking mode (a pipe shared with
+ * a parent that made it so) can refuse with EAGAIN: the rest of the run then goes through the stream,
+ * which waits for the reader. A reader that went away (EPIPE, `| head`) ends the run with exit 0 on stdout,
+ * and is ignored on stderr.
+ */
+export function fdWriter(fd: 1 | 2, write: typeof writeSync = writeSync): (s: string) => void {
+  let stream: NodeJS.WriteStream | undefined
+  const gone = (e: unknown) => (e as NodeJS.ErrnoException).code === 'EPIPE'
+  return (s) => {
+    if (stream !== undefined) {
+      stream.write(s)
+      return
+    }
+    const buf = Buffer.from(s, 'utf8')
+    let off = 0
+    try {
+      while (off < buf.length) off += write(fd, buf, off)
+    } catch (e) {
+      if (gone(e)) {
+        if (fd === 1) process.exit(0)
+        return
+      }
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e
+      stream = fd === 1 ? process.stdout : process.stderr
+      stream.on('error', (err) => {
+        if (!gone(err)) throw err
+        if (fd === 1) process.exit(0)
+      })
+      stream.write(buf.subarray(off))
+    }
+  }
+}
+
+let tty: boolean | undefined
+
+/**
+ * Whether stdout is a terminal, asked only when a command paints (NO_COLOR unset): node:tty loads net and
+ * the streams (~5 ms). A terminal is a character device, so anything else (a pipe, a file) is answered by
+ * one fstat without loading it.
+ */
+function stdoutIsTty(): boolean {
+  if (tty === undefined) {
+    try {
+      tty = fstatSync(1).isCharacterDevice() && isatty(1)
+    } catch {
+      tty = false // reason: a closed stdout is no terminal
+    }
+  }
+  return tty
+}
+
 /** Runs the CLI on this process's arguments and streams (bin/grapevine.js calls it). */
 export async function run(): Promise<void> {
   const stop = new AbortController()
   const onSigint = () => stop.abort()
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0) // the reader went away (| head): not a failure
-  })
   try {
     process.exitCode = await main(process.argv.slice(2), {
-      out: (s) => process.stdout.write(s),
-      err: (s) => process.stderr.write(s),
+      out: fdWriter(1),
+      err: fdWriter(2),
       env: process.env,
-      isTTY: process.stdout.isTTY,
+      get isTTY() {
+        return stdoutIsTty()
+      },
       interrupts: () => {
         process.once('SIGINT', onSigint)
         return stop.signal

@@ -150,7 +150,7 @@ export type Paint = {
 
 export function paint(io: Io): Paint {
   const noColor = io.env['NO_COLOR'] !== undefined && io.env['NO_COLOR'] !== ''
-  const on = io.isTTY === true && !noColor
+  const on = !noColor && io.isTTY === true // NO_COLOR first: asking stdout costs a start (cli.ts)
   const sgr = (code: string) => (s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s)
   return { dim: sgr('2'), bold: sgr('1'), red: sgr('31'), green: sgr('32'), yellow: sgr('33'), cyan: sgr('36'), magenta: sgr('35') }
 }

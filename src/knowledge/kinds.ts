@@ -230,156 +230,193 @@ function distinctList<T extends z.ZodType<string>>(item: T, max: number, noun: s
     })
 }
 
-const timeMs = z
-  .int({ error: typeError('ms since the Unix epoch (an integer)') })
-  .min(0, { error: 'must be ms since the Unix epoch (>= 0)' })
+/**
+ * The body schemas, built on first use (`schemas()`): zod and these ~40 schemas cost a start ~7 ms, and
+ * the commands that only read (tail, search, fact get) never check a body. The CLI's bundle loads zod
+ * itself on first use too (bin/build-cli.js).
+ */
+function buildSchemas() {
+  const timeMs = z
+    .int({ error: typeError('ms since the Unix epoch (an integer)') })
+    .min(0, { error: 'must be ms since the Unix epoch (>= 0)' })
 
-const factId = idString(factIdBytesMax, 'a fact id')
-const taskId = idString(idBytesMax, 'a task id')
+  const factId = idString(factIdBytesMax, 'a fact id')
+  const taskId = idString(idBytesMax, 'a task id')
 
-const tag = z.string({ error: typeError('a tag (a string)') }).superRefine((s, ctx) => {
-  const n = utf8Bytes(s)
-  if (n === 0) ctx.addIssue({ code: 'custom', message: 'must not be empty' })
-  else if (n > tagBytesMax)
-    ctx.addIssue({ code: 'custom', message: `is ${n} bytes, over the limit of ${tagBytesMax}` })
-  else if (hasControl(s) || hasSpace(s))
-    ctx.addIssue({ code: 'custom', message: 'must not contain whitespace or control characters' })
-})
-
-const channel = z.enum(channels, {
-  error: (iss) =>
-    iss.input === undefined
-      ? 'is required'
-      : `must be one of ${channels.join(', ')}, not ${describe(iss.input)}`,
-})
-
-const health = z.enum(healths, {
-  error: (iss) =>
-    iss.input === undefined
-      ? 'is required'
-      : `must be one of ${healths.join(', ')}, not ${describe(iss.input)}`,
-})
-
-// ---- the bodies
-
-const factAssertFields = z.strictObject({
-    fact_id: factId.optional(),
-    value: jsonValue(valueBytesMax),
-    supersedes: dotList(supersedesMax),
-    verified: z.boolean({ error: typeError('true or false') }),
-    ttl_seconds: z
-      .int({ error: typeError('a whole number of seconds') })
-      .min(1, { error: 'must be at least 1 second' })
-      .max(ttlSecondsMax, { error: `must be at most ${ttlSecondsMax} seconds (10 years)` })
-      .optional(),
-    valid_from: timeMs.optional(),
-    valid_to: timeMs.optional(),
-    causal_id: idString(idBytesMax).optional(),
-    channel: channel.optional(),
-    tags: distinctList(tag, tagsMax, 'tag').optional(),
-    text: freeText(textBytesMax).optional(),
-})
-
-/** What fact.assert requires across its fields (each field's own checks passed). */
-function factAssertCross(b: z.output<typeof factAssertFields>): CrossIssue[] {
-  const out: CrossIssue[] = []
-  if (b.fact_id === undefined && b.channel === undefined)
-    out.push({
-      path: ['fact_id'],
-      message: 'is required unless channel is set (a channel entry gets a generated fact_id)',
-    })
-  if (b.valid_from !== undefined && b.valid_to !== undefined && b.valid_to < b.valid_from)
-    out.push({ path: ['valid_to'], message: 'must not be before valid_from' })
-  return out
-}
-
-/** An issue between fields, found after each field passed its own checks. */
-type CrossIssue = { readonly path: (string | number)[]; readonly message: string }
-
-/** A schema of fields with its cross-field checks as a refinement: the schema of the registry. */
-function withCross<T extends z.ZodType>(fields: T, cross: (b: z.output<T>) => CrossIssue[]) {
-  return fields.superRefine((b, ctx) => {
-    for (const i of cross(b)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message })
+  const tag = z.string({ error: typeError('a tag (a string)') }).superRefine((s, ctx) => {
+    const n = utf8Bytes(s)
+    if (n === 0) ctx.addIssue({ code: 'custom', message: 'must not be empty' })
+    else if (n > tagBytesMax)
+      ctx.addIssue({ code: 'custom', message: `is ${n} bytes, over the limit of ${tagBytesMax}` })
+    else if (hasControl(s) || hasSpace(s))
+      ctx.addIssue({ code: 'custom', message: 'must not contain whitespace or control characters' })
   })
-}
 
-const factAssert = withCross(factAssertFields, factAssertCross)
+  const channel = z.enum(channels, {
+    error: (iss) =>
+      iss.input === undefined
+        ? 'is required'
+        : `must be one of ${channels.join(', ')}, not ${describe(iss.input)}`,
+  })
 
-const factRetract = z.strictObject({
-  fact_id: factId,
-  observed: dotList(supersedesMax).refine((xs) => xs.length > 0, {
-    error: 'must name at least one version (a retract removes the versions it saw)',
-  }),
-  reason: freeText(reasonBytesMax).optional(),
-})
+  const health = z.enum(healths, {
+    error: (iss) =>
+      iss.input === undefined
+        ? 'is required'
+        : `must be one of ${healths.join(', ')}, not ${describe(iss.input)}`,
+  })
 
-const statusSet = z.strictObject({
-  text: freeText(statusTextBytesMax),
-  health,
-  working_on: idString(workingOnBytesMax).optional(),
-})
+  // ---- the bodies
 
-const taskCreateFields = z.strictObject({
-  task_id: taskId,
-  title: idString(taskTitleBytesMax, 'a title'),
-  depends: distinctList(taskId, dependsMax, 'task id'),
-  assignee: idString(idBytesMax, 'an agent').optional(),
-})
+  const factAssertFields = z.strictObject({
+      fact_id: factId.optional(),
+      value: jsonValue(valueBytesMax),
+      supersedes: dotList(supersedesMax),
+      verified: z.boolean({ error: typeError('true or false') }),
+      ttl_seconds: z
+        .int({ error: typeError('a whole number of seconds') })
+        .min(1, { error: 'must be at least 1 second' })
+        .max(ttlSecondsMax, { error: `must be at most ${ttlSecondsMax} seconds (10 years)` })
+        .optional(),
+      valid_from: timeMs.optional(),
+      valid_to: timeMs.optional(),
+      causal_id: idString(idBytesMax).optional(),
+      channel: channel.optional(),
+      tags: distinctList(tag, tagsMax, 'tag').optional(),
+      text: freeText(textBytesMax).optional(),
+  })
 
-function taskCreateCross(b: z.output<typeof taskCreateFields>): CrossIssue[] {
-  const i = b.depends.indexOf(b.task_id)
-  return i >= 0 ? [{ path: ['depends', i], message: 'names the task itself' }] : []
-}
+  /** What fact.assert requires across its fields (each field's own checks passed). */
+  function factAssertCross(b: z.output<typeof factAssertFields>): CrossIssue[] {
+    const out: CrossIssue[] = []
+    if (b.fact_id === undefined && b.channel === undefined)
+      out.push({
+        path: ['fact_id'],
+        message: 'is required unless channel is set (a channel entry gets a generated fact_id)',
+      })
+    if (b.valid_from !== undefined && b.valid_to !== undefined && b.valid_to < b.valid_from)
+      out.push({ path: ['valid_to'], message: 'must not be before valid_from' })
+    return out
+  }
 
-const taskCreate = withCross(taskCreateFields, taskCreateCross)
+  /** An issue between fields, found after each field passed its own checks. */
+  type CrossIssue = { readonly path: (string | number)[]; readonly message: string }
 
-const taskRef = z.strictObject({ task_id: taskId })
+  /** A schema of fields with its cross-field checks as a refinement: the schema of the registry. */
+  function withCross<T extends z.ZodType>(fields: T, cross: (b: z.output<T>) => CrossIssue[]) {
+    return fields.superRefine((b, ctx) => {
+      for (const i of cross(b)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message })
+    })
+  }
 
-const taskDone = z.strictObject({ task_id: taskId, result: jsonValue(resultBytesMax).optional() })
+  const factAssert = withCross(factAssertFields, factAssertCross)
 
-const counterAdd = z.strictObject({
-  name: idString(idBytesMax, 'a counter name'),
-  n: z
-    .int({ error: typeError('a whole number') })
-    .refine((n) => n !== 0 && Math.abs(n) <= counterStepAbsMax, {
-      error: `must be a non-zero integer from -${counterStepAbsMax} to ${counterStepAbsMax}`,
+  const factRetract = z.strictObject({
+    fact_id: factId,
+    observed: dotList(supersedesMax).refine((xs) => xs.length > 0, {
+      error: 'must name at least one version (a retract removes the versions it saw)',
     }),
-})
+    reason: freeText(reasonBytesMax).optional(),
+  })
 
-const configSet = z.strictObject({
-  key: idString(idBytesMax, 'a config key'),
-  value: jsonValue(valueBytesMax),
-  version: z.int({ error: typeError('a whole number') }).min(0, { error: 'must be >= 0' }),
-})
+  const statusSet = z.strictObject({
+    text: freeText(statusTextBytesMax),
+    health,
+    working_on: idString(workingOnBytesMax).optional(),
+  })
 
-const agentHello = z.strictObject({ name: idString(agentNameBytesMax, 'a name') })
+  const taskCreateFields = z.strictObject({
+    task_id: taskId,
+    title: idString(taskTitleBytesMax, 'a title'),
+    depends: distinctList(taskId, dependsMax, 'task id'),
+    assignee: idString(idBytesMax, 'an agent').optional(),
+  })
 
-/** The registry: every kind the knowledge layer gives a meaning to, and its body's schema. */
-export const kinds = {
-  'fact.assert': factAssert,
-  'fact.retract': factRetract,
-  'status.set': statusSet,
-  'task.create': taskCreate,
-  'task.claim': taskRef,
-  'task.release': taskRef,
-  'task.done': taskDone,
-  'counter.add': counterAdd,
-  'config.set': configSet,
-  'agent.hello': agentHello,
-} as const
+  function taskCreateCross(b: z.output<typeof taskCreateFields>): CrossIssue[] {
+    const i = b.depends.indexOf(b.task_id)
+    return i >= 0 ? [{ path: ['depends', i], message: 'names the task itself' }] : []
+  }
 
-export type KindName = keyof typeof kinds
-export const kindNames = Object.keys(kinds) as KindName[]
+  const taskCreate = withCross(taskCreateFields, taskCreateCross)
 
-export type FactAssertBody = z.output<typeof factAssert>
-export type FactRetractBody = z.output<typeof factRetract>
-export type StatusSetBody = z.output<typeof statusSet>
-export type TaskCreateBody = z.output<typeof taskCreate>
-export type TaskRefBody = z.output<typeof taskRef>
-export type TaskDoneBody = z.output<typeof taskDone>
-export type CounterAddBody = z.output<typeof counterAdd>
-export type ConfigSetBody = z.output<typeof configSet>
-export type AgentHelloBody = z.output<typeof agentHello>
+  const taskRef = z.strictObject({ task_id: taskId })
+
+  const taskDone = z.strictObject({ task_id: taskId, result: jsonValue(resultBytesMax).optional() })
+
+  const counterAdd = z.strictObject({
+    name: idString(idBytesMax, 'a counter name'),
+    n: z
+      .int({ error: typeError('a whole number') })
+      .refine((n) => n !== 0 && Math.abs(n) <= counterStepAbsMax, {
+        error: `must be a non-zero integer from -${counterStepAbsMax} to ${counterStepAbsMax}`,
+      }),
+  })
+
+  const configSet = z.strictObject({
+    key: idString(idBytesMax, 'a config key'),
+    value: jsonValue(valueBytesMax),
+    version: z.int({ error: typeError('a whole number') }).min(0, { error: 'must be >= 0' }),
+  })
+
+  const agentHello = z.strictObject({ name: idString(agentNameBytesMax, 'a name') })
+
+  /** The registry: every kind the knowledge layer gives a meaning to, and its body's schema. */
+  const kinds = {
+    'fact.assert': factAssert,
+    'fact.retract': factRetract,
+    'status.set': statusSet,
+    'task.create': taskCreate,
+    'task.claim': taskRef,
+    'task.release': taskRef,
+    'task.done': taskDone,
+    'counter.add': counterAdd,
+    'config.set': configSet,
+    'agent.hello': agentHello,
+  } as const
+
+  const built = { kinds, factAssertFields, factAssertCross, taskCreateFields, taskCreateCross }
+  const names = Object.keys(kinds)
+  core.assert(
+    names.length === kindNames.length && names.every((k, i) => k === kindNames[i]),
+    'knowledge: kindNames lists the registry in order',
+  )
+  return built
+}
+
+type Schemas = ReturnType<typeof buildSchemas>
+let builtSchemas: Schemas | undefined
+
+/** The body schemas (built on first call). */
+export function schemas(): Schemas {
+  builtSchemas ??= buildSchemas()
+  return builtSchemas
+}
+
+type Kinds = Schemas['kinds']
+export type KindName = keyof Kinds
+/** The registry's kinds, in its order (known without building it). */
+export const kindNames: readonly KindName[] = [
+  'fact.assert',
+  'fact.retract',
+  'status.set',
+  'task.create',
+  'task.claim',
+  'task.release',
+  'task.done',
+  'counter.add',
+  'config.set',
+  'agent.hello',
+]
+
+export type FactAssertBody = z.output<Kinds['fact.assert']>
+export type FactRetractBody = z.output<Kinds['fact.retract']>
+export type StatusSetBody = z.output<Kinds['status.set']>
+export type TaskCreateBody = z.output<Kinds['task.create']>
+export type TaskRefBody = z.output<Kinds['task.claim']>
+export type TaskDoneBody = z.output<Kinds['task.done']>
+export type CounterAddBody = z.output<Kinds['counter.add']>
+export type ConfigSetBody = z.output<Kinds['config.set']>
+export type AgentHelloBody = z.output<Kinds['agent.hello']>
 
 /** A body that passed its kind's schema, tagged with the kind. */
 export type KnownBody =
@@ -435,7 +472,7 @@ function failure(kind: string, reason: BodyFailure['reason'], issues: BodyIssue[
 }
 
 function isKindName(kind: string): kind is KindName {
-  return Object.hasOwn(kinds, kind)
+  return (kindNames as readonly string[]).includes(kind)
 }
 
 /** Messages for the issues no field builder words itself (a body that is not an object, mostly). */
@@ -461,7 +498,7 @@ export function parseBody(kind: string, body: unknown): BodyResult {
   }
   const quick = quickParse(kind, body)
   if (quick !== undefined) return { ok: true, value: { kind, body: quick } as KnownBody }
-  const r = kinds[kind].safeParse(body, { error: fallbackMessage })
+  const r = schemas().kinds[kind].safeParse(body, { error: fallbackMessage })
   if (r.success) return { ok: true, value: { kind, body: r.data } as KnownBody }
   const issues: BodyIssue[] = []
   for (const iss of r.error.issues) {
@@ -487,19 +524,20 @@ export function parseBody(kind: string, body: unknown): BodyResult {
  * registry's schema, for the same issues as ever. undefined: not accepted here.
  */
 function quickParse(kind: KindName, body: unknown): unknown {
+  const s = schemas()
   if (kind === 'fact.assert') {
-    const r = factAssertFields.safeParse(body)
-    return r.success && factAssertCross(r.data).length === 0 ? r.data : undefined
+    const r = s.factAssertFields.safeParse(body)
+    return r.success && s.factAssertCross(r.data).length === 0 ? r.data : undefined
   }
   if (kind === 'task.create') {
-    const r = taskCreateFields.safeParse(body)
-    return r.success && taskCreateCross(r.data).length === 0 ? r.data : undefined
+    const r = s.taskCreateFields.safeParse(body)
+    return r.success && s.taskCreateCross(r.data).length === 0 ? r.data : undefined
   }
   return undefined
 }
 
 function kindShape(kind: KindName): Record<string, unknown> {
-  const s = kinds[kind] as unknown as {
+  const s = schemas().kinds[kind] as unknown as {
     shape?: Record<string, unknown>
     def?: { in?: { shape?: Record<string, unknown> } }
   }

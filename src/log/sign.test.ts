@@ -40,6 +40,24 @@ test('keys: raw bytes and KeyObjects name the same author; a raw seed and its Ke
   assert.notEqual(alice.author, bob.author)
 })
 
+test('keys: a seed signer signs as createSigner does, and a seed that is not the author\'s never signs', () => {
+  const { privateKey } = generateKeyPairSync('ed25519')
+  const seed = log.privateKeyBytes(privateKey)
+  const eager = log.createSigner(seed)
+  assert.ok(eager.ok)
+  const lazy = log.seedSigner(seed, eager.value.author)
+  assert.ok(lazy.ok)
+  assert.equal(lazy.value.author, eager.value.author)
+  seed.fill(0) // the signer keeps its own copy
+  const h = new Uint8Array(32).fill(9)
+  assert.deepEqual(log.signHash(lazy.value, h), log.signHash(eager.value, h))
+  assert.equal(lazy.value.key, lazy.value.key, 'the key is made once')
+  const wrong = log.seedSigner(log.privateKeyBytes(generateKeyPairSync('ed25519').privateKey), eager.value.author)
+  assert.ok(wrong.ok, 'nothing is checked before it signs')
+  assert.throws(() => log.signHash(wrong.value, h), /cannot sign as/)
+  assert.equal((log.seedSigner(new Uint8Array(31), eager.value.author) as { reason?: string }).reason, 'invalid_key')
+})
+
 test('keys: anything but an Ed25519 key is refused as a value', () => {
   const x = generateKeyPairSync('x25519')
   assert.equal((log.authorOf(x.publicKey) as { reason?: string }).reason, 'invalid_key')

@@ -112,6 +112,32 @@ export function createSigner(privateKey: KeyObject | Uint8Array): Result<Signer,
   return author.ok ? core.ok({ author: author.value, key }) : author
 }
 
+/**
+ * A signer from a stored 32-byte seed and the author it is recorded with (an identity file), built
+ * without node:crypto: the key is made, and checked against that author, when it first signs (`key` is
+ * read). Loading node:crypto costs a start ~10 ms (it loads Node's streams), and most commands (tail,
+ * search, fact get) read only. A seed that does not give the author never signs: reading `key` throws.
+ */
+export function seedSigner(seed: Uint8Array, author: AuthorId): Result<Signer, KeyFailure> {
+  if (seed.length !== rawKeyLength)
+    return core.fail('invalid_key', `a raw Ed25519 private key is a 32-byte seed, not ${seed.length} bytes`)
+  const copy = seed.slice()
+  let key: KeyObject | undefined
+  return core.ok({
+    author,
+    get key(): KeyObject {
+      if (key === undefined) {
+        const s = createSigner(copy)
+        if (!s.ok) throw new Error(`log: ${s.detail}`)
+        if (s.value.author !== author)
+          throw new Error(`log: the seed is the key of ${s.value.author}, not of ${author}: it cannot sign as ${author}`)
+        key = s.value.key
+      }
+      return key
+    },
+  })
+}
+
 /** The raw 32-byte seed of an Ed25519 private key, to store it (src/node keeps the identity file). */
 export function privateKeyBytes(key: KeyObject): Uint8Array {
   core.assert(

@@ -98,10 +98,12 @@ export function load(home: string): Result<Identity, 'missing' | 'unreadable'> {
   if (typeof d !== 'object' || d === null || d.format !== 1) return core.fail('unreadable', `${path}: unknown identity format`)
   if (typeof d.name !== 'string' || !parseName(d.name).ok) return core.fail('unreadable', `${path}: bad name`)
   if (typeof d.seed !== 'string' || !/^[0-9a-f]{64}$/.test(d.seed)) return core.fail('unreadable', `${path}: bad seed`)
-  const signer = log.createSigner(Uint8Array.from(Buffer.from(d.seed, 'hex')))
+  const author = log.parseAuthorId(d.author)
+  if (!author.ok) return core.fail('unreadable', `${path}: bad author (${author.detail})`)
+  // the key is made, and checked to be the author's, when it first signs: reads never load node:crypto
+  const signer = log.seedSigner(Uint8Array.from(Buffer.from(d.seed, 'hex')), author.value)
   if (!signer.ok) return core.fail('unreadable', `${path}: ${signer.detail}`)
-  if (d.author !== signer.value.author) return core.fail('unreadable', `${path}: the author does not match the key`)
-  return core.ok({ name: d.name, author: signer.value.author, signer: signer.value })
+  return core.ok({ name: d.name, author: author.value, signer: signer.value })
 }
 
 /**
