@@ -182,6 +182,8 @@ export function createSimNode(o: SimNodeOptions): SimNode {
   let arrivalFacts = new Map<string, string>()
   let arrivalCounters = new Map<string, number>()
   let dataBytesIn = 0
+  /** Ops the last crash dropped (for its restart record). */
+  let crashedLost = 0
   const stats = new Map<string, number>()
   const count = (name: string, n = 1): void => {
     stats.set(name, (stats.get(name) ?? 0) + n)
@@ -506,7 +508,6 @@ export function createSimNode(o: SimNodeOptions): SimNode {
     dataBytesIn: () => dataBytesIn,
     stats,
   }
-  let crashedLost = 0
   return node
 }
 

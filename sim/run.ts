@@ -2,6 +2,7 @@
  * `npm run sim -- --seed S [--scenario X]`: runs one seed and prints a summary.
  * `npm run sim -- --seeds N [--seed BASE] [--scenario X]`: runs N seeds from BASE (default 1).
  * `--fast-path none|push|plumtree` overrides the fast path each seed draws.
+ * `npm run sim -- report [--quick]`: the propagation report (sim/report.ts).
  * A failure prints `reproduce: npm run sim -- --seed <seed> --scenario <x>`, which replays it exactly.
  */
 import type { ScenarioName, ScenarioParams } from './scenario.ts'
@@ -59,4 +60,8 @@ function main(): number {
   return failed > 0 || (never.length > 0 && name !== 'canary') ? 1 : 0
 }
 
-process.exitCode = main()
+if (process.argv[2] === 'report') {
+  // the propagation report (sim/report.ts) lives beside the simulator and shares its kernel
+  const report = await import('./report.ts')
+  report.main(process.argv.slice(3))
+} else process.exitCode = main()
