@@ -1,7 +1,10 @@
 /**
  * `npm run sim -- --seed S [--scenario X]`: runs one seed and prints a summary.
  * `npm run sim -- --seeds N [--seed BASE] [--scenario X]`: runs N seeds from BASE (default 1).
- * `--fast-path none|push|plumtree` overrides the fast path each seed draws.
+ * `--fast-path none|push|plumtree` overrides the fast path each seed draws; `--override '<json>'` any
+ * drawn parameter (ScenarioParams).
+ * `npm run sim -- --seed S --minimize`: switches faults off one by one while the seed still fails the same
+ * way, and prints the smallest failing override (what regressions.json keeps).
  * `npm run sim -- report [--quick]`: the propagation report (sim/report.ts).
  * A failure prints `reproduce: npm run sim -- --seed <seed> --scenario <x>`, which replays it exactly.
  */
@@ -9,6 +12,7 @@ import type { ScenarioName, ScenarioParams } from './scenario.ts'
 import { reproduceCommand as reproduce, summary } from './summary.ts'
 import { runScenario, scenarioNames } from './scenario.ts'
 import { faultClasses } from './kernel.ts'
+import { minimize } from './minimize.ts'
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`)
@@ -26,17 +30,38 @@ function main(): number {
     console.error('sim: --fast-path takes none, push or plumtree')
     return 2
   }
-  const opts = { fastPathMode }
+  let override: Partial<ScenarioParams> = {}
+  const rawOverride = arg('override')
+  if (rawOverride !== undefined) {
+    try {
+      override = JSON.parse(rawOverride) as Partial<ScenarioParams>
+    } catch {
+      console.error("sim: --override takes JSON, e.g. '{\"loss\":0}'")
+      return 2
+    }
+  }
+  if (fastPathMode !== undefined) override = { ...override, fastPath: fastPathMode }
+  const opts = { override }
   const seeds = arg('seeds')
   const base = Number(arg('seed') ?? 1)
   if (!Number.isSafeInteger(base)) {
     console.error('sim: --seed takes an integer')
     return 2
   }
+  if (process.argv.includes('--minimize')) {
+    const m = minimize(base, name, override, (line) => console.log(line))
+    if (m === undefined) {
+      console.log(`seed ${base} passes: nothing to minimize`)
+      return 0
+    }
+    console.log(summary(m.result))
+    console.log(reproduce(m.result, name, m.override))
+    return 1
+  }
   if (seeds === undefined) {
     const r = runScenario(base, name, opts)
     console.log(summary(r))
-    if (r.failures.length > 0) console.log(reproduce(r, name, fastPathMode))
+    if (r.failures.length > 0) console.log(reproduce(r, name, override))
     return r.failures.length === 0 ? 0 : 1
   }
   const count = Number(seeds)
@@ -49,7 +74,7 @@ function main(): number {
     if (r.failures.length > 0) {
       failed++
       console.log(summary(r))
-      console.log(reproduce(r, name, fastPathMode))
+      console.log(reproduce(r, name, override))
     }
   }
   const secs = (performance.now() - started) / 1000

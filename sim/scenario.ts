@@ -138,6 +138,8 @@ export type RunOptions = {
   readonly fastPath?: FastPathFactory | undefined
   /** Overrides the seed's drawn fast path (regression seeds pin the one they failed with). */
   readonly fastPathMode?: ScenarioParams['fastPath'] | undefined
+  /** Overrides any drawn parameter (a minimized failure: the seed with some faults switched off). */
+  readonly override?: Partial<ScenarioParams> | undefined
   /** Called once the fleet exists, before anything runs (tracing: set fleet.net.tap; reports). */
   readonly onFleet?: ((fleet: Fleet) => void) | undefined
   /** Verify every signature at every node instead of remembering verified ones (verify-memo.ts). */
@@ -210,7 +212,11 @@ export function createFleet(
 
 export function runScenario(seed: number, name: ScenarioName = 'mixed', opts: RunOptions = {}): RunResult {
   const drawn = drawScenario(seed, name)
-  const p: ScenarioParams = opts.fastPathMode === undefined ? drawn : { ...drawn, fastPath: opts.fastPathMode }
+  const p: ScenarioParams = {
+    ...drawn,
+    ...opts.override,
+    ...(opts.fastPathMode === undefined ? {} : { fastPath: opts.fastPathMode }),
+  }
   const fastPath = opts.fastPath ?? (p.fastPath === 'none' ? undefined : broadcastFastPath({ mode: p.fastPath }))
   const fleet = createFleet(seed, p, { ...opts, fastPath })
   opts.onFleet?.(fleet)

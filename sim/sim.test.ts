@@ -9,14 +9,14 @@ import { describe, it } from 'node:test'
 import { faultClasses } from './kernel.ts'
 import type { FaultClass } from './kernel.ts'
 import { reproduceCommand, summary } from './summary.ts'
-import type { ScenarioName } from './scenario.ts'
+import type { ScenarioName, ScenarioParams } from './scenario.ts'
 import { runScenario } from './scenario.ts'
 
 const suiteSeeds = Number(process.env['SIM_SEEDS'] ?? 300)
 /** The suite's first seed: fixed, so CI runs the same seeds every time (the long run explores others). */
 const suiteBase = 100_000
 
-type Regression = { seed: number; scenario: ScenarioName; fastPath?: 'none' | 'push' | 'plumtree'; found: string }
+type Regression = { seed: number; scenario: ScenarioName; override?: Partial<ScenarioParams>; found: string }
 const regressions = JSON.parse(readFileSync(new URL('./regressions.json', import.meta.url), 'utf8')) as {
   fixed: Regression[]
   known: Regression[]
@@ -53,11 +53,11 @@ describe('simulator', () => {
 
   it('replays the regression seeds', () => {
     for (const x of regressions.fixed) {
-      const r = runScenario(x.seed, x.scenario, { fastPathMode: x.fastPath })
-      assert.deepEqual(r.failures, [], `${summary(r)}\n${reproduceCommand(r, x.scenario, x.fastPath)}\n(once: ${x.found})`)
+      const r = runScenario(x.seed, x.scenario, { override: x.override })
+      assert.deepEqual(r.failures, [], `${summary(r)}\n${reproduceCommand(r, x.scenario, x.override)}\n(once: ${x.found})`)
     }
     for (const x of regressions.known) {
-      const r = runScenario(x.seed, x.scenario, { fastPathMode: x.fastPath })
+      const r = runScenario(x.seed, x.scenario, { override: x.override })
       assert.notDeepEqual(r.failures, [], `known failure seed ${x.seed} passes now: move it to fixed`)
       assert.ok(r.failures.every(isKnown), `known failure seed ${x.seed} fails otherwise now: ${r.failures.join('; ')}`)
     }

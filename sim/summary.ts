@@ -1,5 +1,5 @@
 /** One run's summary lines and the command that replays it (run.ts prints them; tests put them in failures). */
-import type { RunResult, ScenarioName } from './scenario.ts'
+import type { RunResult, ScenarioName, ScenarioParams } from './scenario.ts'
 
 export function summary(r: RunResult): string {
   const p = r.params
@@ -15,8 +15,7 @@ export function summary(r: RunResult): string {
 }
 
 /** The line that replays a run exactly. */
-export function reproduceCommand(r: RunResult, name: ScenarioName, fastPathMode?: string): string {
-  return `reproduce: npm run sim -- --seed ${r.seed}${name === 'mixed' ? '' : ` --scenario ${name}`}${
-    fastPathMode === undefined ? '' : ` --fast-path ${fastPathMode}`
-  }`
+export function reproduceCommand(r: RunResult, name: ScenarioName, override?: Partial<ScenarioParams>): string {
+  const o = override === undefined || Object.keys(override).length === 0 ? '' : ` --override '${JSON.stringify(override)}'`
+  return `reproduce: npm run sim -- --seed ${r.seed}${name === 'mixed' ? '' : ` --scenario ${name}`}${o}`
 }
