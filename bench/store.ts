@@ -470,6 +470,7 @@ export type RawPlan = {
   readonly viewRows: number
 }
 
+const insertAuthorSql = 'INSERT INTO authors (no, author) VALUES (?, ?)'
 const insertOpSql =
   'INSERT INTO ops (author, seq, hash, wall_ms, logical, kind, idempotency_key, bytes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
 
@@ -506,32 +507,37 @@ const rawTables: readonly { table: string; place: 'op' | ((r: Record<string, SQL
 export function rawPlan(h: History, dir: string): RawPlan {
   const path = join(dir, 'plan.db')
   const s = openFresh(dir, 'plan.db')
-  const sql: string[] = [insertOpSql]
+  const sql: string[] = [insertAuthorSql, insertOpSql]
   const batches: RawStmt[][] = h.batches.map(() => [])
   const batchOf = new Map<string, number>()
   let viewRows = 0
   try {
     h.batches.forEach((b, k) => {
-      const ops = decodeOk(b)
-      for (const e of ops) {
-        const o = e.op
-        batchOf.set(`${o.author}\n${o.seq}`, k)
-        const args = [
-          o.author,
-          o.seq,
-          e.hash,
-          o.hlc.wallMs,
-          o.hlc.logical,
-          o.kind,
-          o.idempotencyKey ?? null,
-          e.bytes,
-          e.sig ?? null,
-        ]
-        ;(batches[k] as RawStmt[]).push([0, args])
-      }
+      for (const e of decodeOk(b)) batchOf.set(`${e.op.author}\n${e.op.seq}`, k)
     })
     ingestRun(s, h)
     checkViews(s.db, h)
+    // the op rows as the store holds them (the author by its number), each in its batch, after its
+    // author's row (in the batch of the author's first op)
+    for (const r of s.db.prepare('SELECT no, author FROM authors ORDER BY no').all()) {
+      const k = batchOf.get(`${String(r.author)}\n1`)
+      assertBench(k !== undefined, 'an author of the store has no op 1 in the history')
+      ;(batches[k] as RawStmt[]).push([0, [r.no as number, r.author as string]])
+    }
+    const opRows = s.db
+      .prepare(
+        'SELECT a.author AS key, o.author, o.seq, o.hash, o.wall_ms, o.logical, o.kind, o.idempotency_key, o.bytes, o.sig ' +
+          'FROM ops o JOIN authors a ON a.no = o.author ORDER BY o.author, o.seq',
+      )
+      .all()
+    for (const r of opRows) {
+      const k = batchOf.get(`${String(r.key)}\n${String(r.seq)}`)
+      assertBench(k !== undefined, 'a stored op is not in the history')
+      const args = [r.author, r.seq, r.hash, r.wall_ms, r.logical, r.kind, r.idempotency_key, r.bytes, r.sig]
+      ;(batches[k] as RawStmt[]).push([1, args as SQLInputValue[]])
+    }
+    const authorKeys = new Map<number, string>()
+    for (const r of s.db.prepare('SELECT no, author FROM authors').all()) authorKeys.set(r.no as number, r.author as string)
     const opBatch = (author: SQLOutputValue | undefined, seq: SQLOutputValue | undefined): number => {
       const k = batchOf.get(`${String(author)}\n${String(seq)}`)
       assertBench(k !== undefined, `a view row names op ${String(seq)} of an author not in the history`)
@@ -544,7 +550,7 @@ export function rawPlan(h: History, dir: string): RawPlan {
     for (const r of s.db.prepare('SELECT id, entity FROM entities').all())
       names.set(r.id as number, r.entity as string)
     for (const r of s.db.prepare('SELECT author, seq, entity FROM op_entity').all()) {
-      const k = opBatch(r.author, r.seq)
+      const k = opBatch(authorKeys.get(r.author as number), r.seq)
       const id = r.entity as number
       firstOf.set(id, Math.min(firstOf.get(id) ?? k, k))
       const name = names.get(id) as string
@@ -565,7 +571,9 @@ export function rawPlan(h: History, dir: string): RawPlan {
       const select =
         table === 'versions' ? 'SELECT rowid AS rowid, * FROM versions' : `SELECT * FROM ${table}`
       for (const r of s.db.prepare(select).all()) {
-        const k = place === 'op' ? opBatch(r.author, r.seq) : lastOf.get(place(r))
+        // op_entity names the author by its number, the other tables by its key
+        const author = table === 'op_entity' ? authorKeys.get(r.author as number) : r.author
+        const k = place === 'op' ? opBatch(author, r.seq) : lastOf.get(place(r))
         assertBench(k !== undefined, `a row of ${table} belongs to no op of the history`)
         add(k, table, r)
         if (table === 'versions' && r.channel !== null) {
@@ -641,7 +649,9 @@ export function checkStore(s: OpLog, h: History, opts: { deep?: boolean } = {}):
 
 /** The raw table holds every row: count and highest seq per author. */
 function checkRaw(db: DatabaseSync, h: History): number {
-  const got = db.prepare('SELECT author, count(*) AS n, max(seq) AS top FROM ops GROUP BY author').all() as {
+  const got = db
+    .prepare('SELECT a.author AS author, count(*) AS n, max(seq) AS top FROM ops o JOIN authors a ON a.no = o.author GROUP BY a.author')
+    .all() as {
     author: string
     n: number
     top: number

@@ -15,10 +15,18 @@
  *     several processes (CLI, MCP server, daemon) appending for one author allocate seqs atomically: no
  *     two ops ever share a seq (no forks) and none is lost. A writer waits for the lock up to busyMs.
  *
- * Format version: PRAGMA user_version. 0 is a new file (the schema is created), 2 is this format (the
- * op log and the views of views-schema.ts), 1 an op log without views: opened, its views are built from
- * its ops. Anything newer is refused untouched: an older binary never rewrites a newer store (nor, since
- * format 2, writes ops without their view rows).
+ * Format version: PRAGMA user_version. 0 is a new file (the schema is created), 3 is this format (the
+ * op log and the views of views-schema.ts). Older formats are upgraded on open, in one transaction: 2
+ * (the op log with views, the author's 64-character key in every op row and a UNIQUE index on the hash)
+ * and 1 (the same op log without views) have their ops moved into format 3's tables (authors numbered,
+ * ops keyed by (author number, seq), no hash index: nothing looks an op up by its hash, and a hash names
+ * its author and seq) and their views built from them. Anything newer is refused untouched: an older
+ * binary never rewrites a newer store (nor, since format 2, writes ops without their view rows).
+ *
+ * Authors: the ops table and its indexes name an author by its number in `authors` (given in order of
+ * first appearance in this store; never changed or reused), which saves the 64-character key in every
+ * row of the log and its indexes (~250 bytes per op). Numbers are local to a store: nothing outside
+ * this file and the views' writer sees them.
  *
  * Views: every insert of ops is followed, in the same transaction, by views-write.ts applyOps. A views
  * schema that is missing or of another version is rebuilt on open; one that is damaged (a statement
@@ -35,17 +43,21 @@ import * as viewsWrite from './views-write.ts'
 import type { ViewWriter } from './views-write.ts'
 
 /** The on-disk format this code reads and writes. */
-export const formatVersion = 2
+export const formatVersion = 3
 
 /** How long a writer waits for another process's write transaction before giving up. */
 export const busyMsDefault = 10_000
 
 
-const schema = `
+const opsSchema = `
+CREATE TABLE authors (
+  no     INTEGER PRIMARY KEY,
+  author TEXT    NOT NULL UNIQUE
+) STRICT;
 CREATE TABLE ops (
-  author          TEXT    NOT NULL,
+  author          INTEGER NOT NULL,
   seq             INTEGER NOT NULL CHECK (seq >= 1),
-  hash            BLOB    NOT NULL UNIQUE,
+  hash            BLOB    NOT NULL,
   wall_ms         INTEGER NOT NULL,
   logical         INTEGER NOT NULL,
   kind            TEXT    NOT NULL,
@@ -58,6 +70,9 @@ CREATE INDEX ops_by_time ON ops (wall_ms, logical, author);
 -- not UNIQUE: a peer's signed chain may reuse a key, and the chain needs every op; local appends
 -- check for the key before they write, and the knowledge layer lets the first op with a key win
 CREATE INDEX ops_by_idempotency_key ON ops (author, idempotency_key) WHERE idempotency_key IS NOT NULL;
+`
+
+const schema = `${opsSchema}
 CREATE TABLE heads (
   author  TEXT    PRIMARY KEY,
   seq     INTEGER NOT NULL,
@@ -74,6 +89,12 @@ CREATE TABLE forks (
 ) STRICT, WITHOUT ROWID;
 `
 
+/**
+ * Format 2's ops table (the author's key in every row, a UNIQUE index on the hash): open moves its rows
+ * into format 3's tables (upgradeFormat2).
+ */
+const opsFormat2Columns = 'author, seq, hash, wall_ms, logical, kind, idempotency_key, bytes, sig'
+
 export type OpLog = {
   readonly db: DatabaseSync
   readonly path: string
@@ -82,9 +103,13 @@ export type OpLog = {
   views: ViewWriter | undefined
   /** Why the views are unusable, until a rebuild repairs them. */
   viewsProblem: string | undefined
+  /** Authors' numbers (authors table) this connection read or gave; dropped when a transaction rolls back. */
+  readonly authorNos: Map<string, number>
 }
 
 type Statements = {
+  authorNo: StatementSync
+  newAuthor: StatementSync
   head: StatementSync
   hashAt: StatementSync
   byKey: StatementSync
@@ -98,14 +123,19 @@ type Statements = {
 
 export type OpenFailure = 'newer_format' | 'corrupt' | 'unavailable'
 
+/** SQL for an author's number, given its key as the parameter (no row: NULL, which matches no op). */
+export const authorNoSql = '(SELECT no FROM authors WHERE author = ?)'
+
 function prepare(db: DatabaseSync): Statements {
   return {
+    authorNo: db.prepare('SELECT no FROM authors WHERE author = ?'),
+    newAuthor: db.prepare('INSERT INTO authors (author) VALUES (?)'),
     head: db.prepare('SELECT seq, hash, wall_ms, logical FROM heads WHERE author = ?'),
-    hashAt: db.prepare('SELECT hash FROM ops WHERE author = ? AND seq = ?'),
+    hashAt: db.prepare(`SELECT hash FROM ops WHERE author = ${authorNoSql} AND seq = ?`),
     // INDEXED BY: SQLite 3.53 otherwise walks the author's whole primary key (ORDER BY seq LIMIT 1 looks cheap
     // to it): 24 ms per lookup on a 100k-op author, so a keyed import went quadratic
     byKey: db.prepare(
-      'SELECT bytes, sig FROM ops INDEXED BY ops_by_idempotency_key WHERE author = ? AND idempotency_key = ? ORDER BY seq LIMIT 1',
+      `SELECT bytes, sig FROM ops INDEXED BY ops_by_idempotency_key WHERE author = ${authorNoSql} AND idempotency_key = ? ORDER BY seq LIMIT 1`,
     ),
     insertOp: db.prepare(
       'INSERT INTO ops (author, seq, hash, wall_ms, logical, kind, idempotency_key, bytes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -115,7 +145,7 @@ function prepare(db: DatabaseSync): Statements {
         'ON CONFLICT (author) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, wall_ms = excluded.wall_ms, logical = excluded.logical',
     ),
     heads: db.prepare('SELECT author, seq FROM heads'),
-    after: db.prepare('SELECT bytes, sig FROM ops WHERE author = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    after: db.prepare(`SELECT bytes, sig FROM ops WHERE author = ${authorNoSql} AND seq > ? ORDER BY seq LIMIT ?`),
     insertFork: db.prepare('INSERT OR IGNORE INTO forks (author, seq, known, received) VALUES (?, ?, ?, ?)'),
     count: db.prepare('SELECT count(*) AS n FROM ops'),
   }
@@ -156,6 +186,7 @@ export function open(path: string, opts: OpenOptions = {}): Result<OpLog, OpenFa
     }
     db.exec('PRAGMA journal_mode = WAL')
     db.exec('PRAGMA synchronous = FULL')
+    if (version === 1 || version === 2) upgradeFormat(db)
     if (version === 0) {
       db.exec('BEGIN IMMEDIATE')
       try {
@@ -175,7 +206,7 @@ export function open(path: string, opts: OpenOptions = {}): Result<OpLog, OpenFa
       }
     }
     // the op log's own tables must be sound (prepare throws if not): else the file is not a usable store
-    const s: OpLog = { db, path, st: prepare(db), views: undefined, viewsProblem: undefined }
+    const s: OpLog = { db, path, st: prepare(db), views: undefined, viewsProblem: undefined, authorNos: new Map() }
     try {
       if (version !== formatVersion || !viewsWrite.viewsCurrent(db)) {
         const n = opCount(s)
@@ -194,6 +225,38 @@ export function open(path: string, opts: OpenOptions = {}): Result<OpLog, OpenFa
       // reason: closing a handle on a broken file may fail too; the open failure is what matters
     }
     return core.fail('corrupt', `${path} is not a readable Grapevine store: ${message(e)}`)
+  }
+}
+
+/**
+ * Moves the ops of a format 1 or 2 store into format 3's tables (one transaction; the views, if any,
+ * are rebuilt right after, as their version mark says). Another process may have done it while this one
+ * waited for the lock: then there is nothing to do.
+ */
+function upgradeFormat(db: DatabaseSync): void {
+  db.exec('BEGIN IMMEDIATE')
+  try {
+    const again = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
+    if (again === 1 || again === 2) {
+      db.exec('ALTER TABLE ops RENAME TO ops_format2')
+      db.exec('DROP INDEX IF EXISTS ops_by_time')
+      db.exec('DROP INDEX IF EXISTS ops_by_idempotency_key')
+      db.exec(opsSchema)
+      db.exec('INSERT INTO authors (author) SELECT DISTINCT author FROM ops_format2 ORDER BY author')
+      db.exec(
+        `INSERT INTO ops (${opsFormat2Columns}) SELECT a.no, o.seq, o.hash, o.wall_ms, o.logical, o.kind, ` +
+          'o.idempotency_key, o.bytes, o.sig FROM ops_format2 o JOIN authors a ON a.author = o.author',
+      )
+      db.exec('DROP TABLE ops_format2')
+      // the views (if any) name ops the old way: without their version mark, open rebuilds them
+      if (db.prepare("SELECT 1 AS x FROM sqlite_schema WHERE name = 'views_meta'").get() !== undefined)
+        db.prepare('DELETE FROM views_meta WHERE key = ?').run(viewsWrite.meta.version)
+      db.exec(`PRAGMA user_version = ${formatVersion}`)
+    }
+    db.exec('COMMIT')
+  } catch (e) {
+    db.exec('ROLLBACK')
+    throw e
   }
 }
 
@@ -231,7 +294,8 @@ export function transaction<T>(s: OpLog, fn: () => T): T {
     return out
   } catch (e) {
     if (s.db.isTransaction) s.db.exec('ROLLBACK')
-    // the view writer may have cached what the rollback undid
+    // the view writer may have cached what the rollback undid, and so may authorNo
+    s.authorNos.clear()
     if (s.views !== undefined) viewsWrite.dropCaches(s.views)
     throw e
   }
@@ -294,7 +358,7 @@ export function recent(s: OpLog, q: RecentQuery): SignedOp[] {
   const where: string[] = []
   const args: (string | number)[] = []
   if (q.author !== undefined) {
-    where.push('author = ?')
+    where.push(`author = ${authorNoSql}`)
     args.push(q.author)
   }
   if (q.asOfMs !== undefined) {
@@ -303,15 +367,21 @@ export function recent(s: OpLog, q: RecentQuery): SignedOp[] {
   }
   const sql =
     `SELECT bytes, sig FROM ops ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ` +
-    'ORDER BY wall_ms DESC, logical DESC, author DESC LIMIT ?'
+    // ties of time by the author's key (its number is local to this store)
+    'ORDER BY wall_ms DESC, logical DESC, (SELECT author FROM authors WHERE no = ops.author) DESC LIMIT ?'
   return (s.db.prepare(sql).all(...args, q.limit) as { bytes: Uint8Array; sig: Uint8Array | null }[]).map(decodeRow)
 }
 
 /** Inserts validated ops of one author, moves its head and updates the views; call inside a transaction. */
 function insert(s: OpLog, ops: readonly SignedOp[]): void {
+  const first = ops[0]
+  if (first === undefined) return
+  const no = authorNo(s, first.op.author)
   for (const e of ops) {
     const o = e.op
-    s.st.insertOp.run(o.author, o.seq, e.hash, o.hlc.wallMs, o.hlc.logical, o.kind, o.idempotencyKey ?? null, e.bytes, e.sig ?? null)
+    // reason: callers pass one author's ops (validateOps and append make them so)
+    if (o.author !== first.op.author) throw new core.AssertionFailed('store: insert of several authors\' ops')
+    s.st.insertOp.run(no, o.seq, e.hash, o.hlc.wallMs, o.hlc.logical, o.kind, o.idempotencyKey ?? null, e.bytes, e.sig ?? null)
   }
   const last = ops[ops.length - 1]
   if (last !== undefined) {
@@ -319,6 +389,16 @@ function insert(s: OpLog, ops: readonly SignedOp[]): void {
   }
   if (s.views !== undefined) viewsWrite.applyOps(s.views, ops)
   else if (ops.length > 0) markViewsStale(s)
+}
+
+/** The author's number in this store, given now if it has none (inside the caller's transaction). */
+export function authorNo(s: OpLog, author: AuthorId): number {
+  const known = s.authorNos.get(author)
+  if (known !== undefined) return known
+  const r = s.st.authorNo.get(author) as { no: number } | undefined
+  const no = r !== undefined ? r.no : Number(s.st.newAuthor.run(author).lastInsertRowid)
+  s.authorNos.set(author, no)
+  return no
 }
 
 /** The views missed ops: make sure the next open rebuilds them (the version mark goes). */

@@ -6,10 +6,13 @@
  *   entities      entity name (knowledge entityOf: `fact:<id>`, `task:<id>` ...) -> a number, given in order
  *                 of first appearance, so the per-entity indexes below grow at their end (a new entity
  *                 costs one insert at a random place, here, instead of one per index).
- *   op_entity     every stored op that belongs to an entity (valid body, known kind), shadowed = 1 once an
- *                 earlier op of its author with the same idempotency key displaced it (rule 3). An
+ *   op_entity     every stored op that belongs to an entity (valid body, known kind), keyed by (entity,
+ *                 author number, seq) (op-log.ts authors; one B-tree, no second index: what reads it asks
+ *                 by entity, and a displacement finds its op's entity in `idempotency`), shadowed = 1 once
+ *                 an earlier op of its author with the same idempotency key displaced it (rule 3). An
  *                 entity's effective ops are its rows with shadowed = 0.
- *   idempotency   (author, key) -> the author's first op with the key, whatever its kind or validity.
+ *   idempotency   (author, key) -> the author's first op with the key, whatever its kind or validity,
+ *                 with that op's entity number (NULL: it has none).
  *   versions      live versions (facts and channel entries), one row per assert, with the columns tail
  *                 and search filter and sort on; `expires_ms` is created_at + ttl (NULL without a TTL).
  *                 Versions that expired at or before the purge watermark are left out (purge).
@@ -33,7 +36,7 @@
 import { ftsSchema, ftsTables } from './fts.ts'
 
 /** Bump when a table changes: a store with other views is rebuilt from its op log on open. */
-export const viewsVersion = 4
+export const viewsVersion = 5
 
 /** Every table of the views, in drop order (triggers go with their tables). */
 export const viewTables = [
@@ -64,19 +67,19 @@ CREATE TABLE entities (
   entity TEXT    NOT NULL UNIQUE
 ) STRICT;
 CREATE TABLE op_entity (
-  author   TEXT    NOT NULL,
-  seq      INTEGER NOT NULL,
   entity   INTEGER NOT NULL,
+  author   INTEGER NOT NULL,
+  seq      INTEGER NOT NULL,
   shadowed INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (author, seq)
+  PRIMARY KEY (entity, author, seq)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX op_entity_by_entity ON op_entity (entity, shadowed);
 CREATE TABLE idempotency (
   author  TEXT    NOT NULL,
   key     TEXT    NOT NULL,
   seq     INTEGER NOT NULL,
   kind    TEXT    NOT NULL,
   fact_id TEXT,
+  entity  INTEGER,
   PRIMARY KEY (author, key)
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE versions (

@@ -61,6 +61,8 @@ export type ViewWriter = {
   readonly facts: Cache<number, knowledge.Views>
   /** PRAGMA data_version when this writer last looked: another connection's commit changes it. */
   dataVersion: number
+  /** Authors' numbers (op-log.ts authors), as read: a number never changes once committed. */
+  readonly authorNos: Map<string, number>
 }
 
 /** Ops kept by a writer's opCache: with their decoded bodies and checks, ~2 KB each: ~30 MB at most. */
@@ -96,6 +98,7 @@ export function dropCaches(w: ViewWriter): void {
   w.opCache.old.clear()
   w.facts.young.clear()
   w.facts.old.clear()
+  w.authorNos.clear()
   fts.dropPending(w.db)
 }
 
@@ -110,25 +113,28 @@ function prepare(db: DatabaseSync) {
     metaAdd: p(
       'INSERT INTO views_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value',
     ),
-    idemGet: p('SELECT seq FROM idempotency WHERE author = ? AND key = ?'),
+    idemGet: p('SELECT seq, entity FROM idempotency WHERE author = ? AND key = ?'),
     idemPut: p(
-      'INSERT INTO idempotency (author, key, seq, kind, fact_id) VALUES (?, ?, ?, ?, ?) ' +
-        'ON CONFLICT (author, key) DO UPDATE SET seq = excluded.seq, kind = excluded.kind, fact_id = excluded.fact_id',
+      'INSERT INTO idempotency (author, key, seq, kind, fact_id, entity) VALUES (?, ?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (author, key) DO UPDATE SET seq = excluded.seq, kind = excluded.kind, fact_id = excluded.fact_id, ' +
+        'entity = excluded.entity',
     ),
-    entityOfOp: p(
-      'SELECT n.entity AS entity FROM op_entity e JOIN entities n ON n.id = e.entity WHERE e.author = ? AND e.seq = ?',
-    ),
-    shadow: p('UPDATE op_entity SET shadowed = 1 WHERE author = ? AND seq = ?'),
+    entityName: p('SELECT entity FROM entities WHERE id = ?'),
+    authorNo: p('SELECT no FROM authors WHERE author = ?'),
+    shadow: p('UPDATE op_entity SET shadowed = 1 WHERE entity = ? AND author = ? AND seq = ?'),
     entityId: p('SELECT id FROM entities WHERE entity = ?'),
     // a plain insert that tells by its change count whether it made the row (RETURNING costs more)
     newEntity: p('INSERT INTO entities (entity) VALUES (?) ON CONFLICT (entity) DO NOTHING'),
-    idemNew: p('INSERT INTO idempotency (author, key, seq, kind, fact_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
-    insertEntity: p('INSERT INTO op_entity (author, seq, entity, shadowed) VALUES (?, ?, ?, ?)'),
+    idemNew: p(
+      'INSERT INTO idempotency (author, key, seq, kind, fact_id, entity) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    ),
+    insertEntity: p('INSERT INTO op_entity (entity, author, seq, shadowed) VALUES (?, ?, ?, ?)'),
     entityOps: p(
-      'SELECT o.author AS author, o.seq AS seq, o.hash AS hash FROM op_entity e JOIN ops o ON o.author = e.author AND o.seq = e.seq ' +
+      'SELECT a.author AS author, o.seq AS seq, o.hash AS hash FROM op_entity e ' +
+        'JOIN ops o ON o.author = e.author AND o.seq = e.seq JOIN authors a ON a.no = e.author ' +
         'WHERE e.entity = ? AND e.shadowed = 0',
     ),
-    opAt: p('SELECT bytes, hash FROM ops WHERE author = ? AND seq = ?'),
+    opAt: p('SELECT bytes, hash FROM ops WHERE author = (SELECT no FROM authors WHERE author = ?) AND seq = ?'),
     insertVersion: p(
       'INSERT INTO versions (entity, fact_id, author, seq, wall_ms, logical, value, verified, ttl_seconds, expires_ms, ' +
         'valid_from, valid_to, causal_id, idempotency_key, channel, tags, text, supersedes) ' +
@@ -192,7 +198,20 @@ export function viewsCurrent(db: DatabaseSync): boolean {
 export function createViewWriter(db: DatabaseSync): ViewWriter {
   const st = prepare(db)
   const dataVersion = (st.dataVersion.get() as { data_version: number }).data_version
-  return { db, st, opCache: cache(opCacheMax), facts: cache(factCacheMax), dataVersion }
+  return { db, st, opCache: cache(opCacheMax), facts: cache(factCacheMax), dataVersion, authorNos: new Map() }
+}
+
+/** The number of an author whose ops are stored (the caller inserted them first). */
+function authorNo(w: ViewWriter, author: string): number {
+  let no = w.authorNos.get(author)
+  if (no === undefined) {
+    const r = w.st.authorNo.get(author) as { no: number } | undefined
+    // reason: applyOps runs after the ops' insert, which numbers their author
+    if (r === undefined) throw new core.AssertionFailed(`store: ops of an author without a number (${author})`)
+    no = r.no
+    w.authorNos.set(author, no)
+  }
+  return no
 }
 
 function cacheKey(author: string, seq: number): string {
@@ -228,6 +247,8 @@ type Touch = {
   readonly fresh: boolean
   /** An op left it (rule 3): derive from every effective op. */
   displaced: boolean
+  /** Its rows are to be derived again (an op joined or left it). */
+  touched: boolean
   readonly ops: EncodedOp[]
 }
 
@@ -247,16 +268,17 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
   const touched = new Map<string, Touch>()
   let invalid = 0
   let unknown = 0
-  const touch = (entity: string, displaced: boolean): Touch => {
+  /** The entity's Touch, numbered now if new; `derive` only those marked touched. */
+  const entry = (entity: string): Touch => {
     let t = touched.get(entity)
     if (t === undefined) {
       // most entities are new (every channel entry): try the insert first
       const made = st.newEntity.run(entity)
       const fresh = made.changes === 1
       const id = fresh ? Number(made.lastInsertRowid) : (st.entityId.get(entity) as { id: number }).id
-      t = { id, fresh, displaced, ops: [] }
+      t = { id, fresh, displaced: false, touched: false, ops: [] }
       touched.set(entity, t)
-    } else if (displaced) t.displaced = true
+    }
     return t
   }
   for (const e of ops) {
@@ -267,47 +289,52 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
     if (r.ok) entity = knowledge.entityOfKnown(op, r.value)
     else if (r.reason === 'unknown_kind') unknown++
     else invalid++
+    const t = entity === undefined ? undefined : entry(entity)
+    const no = authorNo(w, op.author)
     let shadowed = false
     const key = op.idempotencyKey
     if (key !== undefined) {
       // most keys are new: try the insert first; only a key already held needs its holder read
       const factId = entity?.startsWith('fact:') === true ? entity.slice(5) : null
-      if (st.idemNew.run(op.author, key, op.seq, op.kind, factId).changes === 0) {
-        const holder = st.idemGet.get(op.author, key) as { seq: number }
+      const eid = t === undefined ? null : t.id
+      if (st.idemNew.run(op.author, key, op.seq, op.kind, factId, eid).changes === 0) {
+        const holder = st.idemGet.get(op.author, key) as { seq: number; entity: number | null }
         if (holder.seq < op.seq) shadowed = true
         else {
-          st.idemPut.run(op.author, key, op.seq, op.kind, factId)
-          displace(w, op.author, holder.seq, touch)
+          st.idemPut.run(op.author, key, op.seq, op.kind, factId, eid)
+          if (holder.entity !== null) displace(w, no, op.author, holder.seq, holder.entity, entry)
         }
       }
     }
-    if (entity === undefined) continue
-    if (shadowed) {
-      st.insertEntity.run(op.author, op.seq, entityId(w, entity), 1)
-      continue
-    }
-    const t = touch(entity, false)
-    st.insertEntity.run(op.author, op.seq, t.id, 0)
+    if (t === undefined) continue
+    st.insertEntity.run(t.id, no, op.seq, shadowed ? 1 : 0)
+    if (shadowed) continue
+    t.touched = true
     t.ops.push(e)
   }
   const watermark = metaValue(w, meta.purgeWatermarkMs)
-  for (const [entity, t] of touched) derive(w, entity, t, watermark)
+  for (const [entity, t] of touched) if (t.touched) derive(w, entity, t, watermark)
   fts.flushIndex(w.db) // the batch's search index rows, in key order
   addToMeta(w, meta.invalidOps, invalid)
   addToMeta(w, meta.unknownKindOps, unknown)
 }
 
-/** Rule (3): the op at (author, seq) is no longer its key's first op. */
+/** Rule (3): the op at (author, seq), of the entity numbered entityNo, is no longer its key's first op. */
 function displace(
   w: ViewWriter,
+  no: number,
   author: AuthorId,
   seq: number,
-  touch: (entity: string, displaced: boolean) => Touch,
+  entityNo: number,
+  entry: (entity: string) => Touch,
 ): void {
-  const r = w.st.entityOfOp.get(author, seq) as { entity: string } | undefined
-  if (r === undefined) return // the holder had no entity (an invalid body, an unknown kind)
-  w.st.shadow.run(author, seq)
-  const t = touch(r.entity, true)
+  w.st.shadow.run(entityNo, no, seq)
+  const name = (w.st.entityName.get(entityNo) as { entity: string } | undefined)?.entity
+  // reason: idempotency rows name entities this writer numbered in the same transactions
+  if (name === undefined) throw new core.AssertionFailed(`store: entity ${entityNo} has no name`)
+  const t = entry(name)
+  t.displaced = true
+  t.touched = true
   const i = t.ops.findIndex((e) => e.op.author === author && e.op.seq === seq)
   if (i >= 0) t.ops.splice(i, 1)
 }
@@ -317,12 +344,6 @@ function decodeStored(r: { bytes: Uint8Array; hash: Uint8Array }): EncodedOp {
   // reason: these bytes passed validation on the way in; a failure here means the file was altered
   if (!d.ok) throw new core.AssertionFailed(`store: a stored op does not decode: ${d.detail}`)
   return { op: d.value, bytes: r.bytes, hash: r.hash }
-}
-
-/** The entity's number, given now if it has none. */
-function entityId(w: ViewWriter, entity: string): number {
-  const made = w.st.newEntity.run(entity)
-  return made.changes === 1 ? Number(made.lastInsertRowid) : (w.st.entityId.get(entity) as { id: number }).id
 }
 
 /** The entity's effective ops, from the log. */
@@ -581,17 +602,17 @@ export function rebuildViews(db: DatabaseSync): ViewWriter {
   const w = createViewWriter(db)
   for (const [k, v] of kept) w.st.metaSet.run(k, v)
   const page = db.prepare(
-    'SELECT bytes, hash FROM ops WHERE author > ? OR (author = ? AND seq > ?) ORDER BY author, seq LIMIT ?',
+    'SELECT author, bytes, hash FROM ops WHERE author > ? OR (author = ? AND seq > ?) ORDER BY author, seq LIMIT ?',
   )
-  let author = ''
+  let author = 0
   let seq = 0
   for (;;) {
-    const rows = page.all(author, author, seq, rebuildPageOps) as { bytes: Uint8Array; hash: Uint8Array }[]
+    const rows = page.all(author, author, seq, rebuildPageOps) as { author: number; bytes: Uint8Array; hash: Uint8Array }[]
     if (rows.length === 0) break
     const ops = rows.map(decodeStored)
     applyOps(w, ops)
     const last = ops[ops.length - 1] as EncodedOp
-    author = last.op.author
+    author = (rows[rows.length - 1] as { author: number }).author
     seq = last.op.seq
   }
   return w

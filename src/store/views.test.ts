@@ -267,6 +267,91 @@ test('views: search quotes every word (FTS syntax in the text never throws) and 
   drop(s)
 })
 
+/** A few authors' batches of every sort (entries, a rewritten keyed fact, keys, a counter, a status). */
+function randomOpsForUpgrade(): [log.Signer, log.EncodedOp[]][] {
+  return signers.slice(0, 3).map((signer, k) => {
+    const at = (i: number) => ({ wallMs: t0Ms + i * 1000 + k, logical: 0 })
+    const drafts: log.Draft[] = [
+      { hlc: at(1), kind: 'fact.assert', body: { fact_id: 'shared', value: k, supersedes: [], verified: false } },
+      {
+        hlc: at(2),
+        kind: 'fact.assert',
+        body: { value: `entry ${k} deploy`, supersedes: [], verified: false, channel: 'discoveries', tags: ['x'] },
+        idempotencyKey: `key-${k}`,
+      },
+      {
+        hlc: at(3),
+        kind: 'fact.assert',
+        body: { value: `again ${k}`, supersedes: [], verified: false, channel: 'warnings', tags: [] },
+        idempotencyKey: `key-${k}`,
+      },
+      { hlc: at(4), kind: 'counter.add', body: { name: 'c', n: k + 1 } },
+      { hlc: at(5), kind: 'status.set', body: { text: `s${k}`, health: 'ok' } },
+      {
+        hlc: at(6),
+        kind: 'fact.assert',
+        body: { fact_id: 'shared', value: k + 10, supersedes: [`${signer.author}:1`], verified: false },
+      },
+    ]
+    const r = log.createOps(signer.author, undefined, drafts)
+    assert.ok(r.ok)
+    return [signer, r.value]
+  })
+}
+
+/** Rewrites a store's op log as format 1 and 2 had it: the author's key in every op row, a UNIQUE hash. */
+function toFormat2Ops(s: OpLog): void {
+  s.db.exec(`
+    ALTER TABLE ops RENAME TO ops3;
+    DROP INDEX ops_by_time;
+    DROP INDEX ops_by_idempotency_key;
+    CREATE TABLE ops (
+      author TEXT NOT NULL, seq INTEGER NOT NULL CHECK (seq >= 1), hash BLOB NOT NULL UNIQUE,
+      wall_ms INTEGER NOT NULL, logical INTEGER NOT NULL, kind TEXT NOT NULL, idempotency_key TEXT,
+      bytes BLOB NOT NULL, sig BLOB, PRIMARY KEY (author, seq)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX ops_by_time ON ops (wall_ms, logical, author);
+    CREATE INDEX ops_by_idempotency_key ON ops (author, idempotency_key) WHERE idempotency_key IS NOT NULL;
+    INSERT INTO ops SELECT a.author, o.seq, o.hash, o.wall_ms, o.logical, o.kind, o.idempotency_key, o.bytes, o.sig
+      FROM ops3 o JOIN authors a ON a.no = o.author;
+    DROP TABLE ops3;
+    DROP TABLE authors;
+  `)
+}
+
+test('views: a format 2 store (authors\' keys in the op rows) is upgraded on open: same log, same views', () => {
+  const s = fresh()
+  const ops = randomOpsForUpgrade()
+  for (const [signer, batch] of ops) assert.ok(opLog.ingest(s, log.signOps(signer, batch, 'batch_head'), ingestNowMs).ok)
+  const want = views.sqlReads(s).dump()
+  const count = opLog.opCount(s)
+  const vv = [...opLog.versionVector(s)].sort()
+  const path = s.path
+  toFormat2Ops(s)
+  s.db.exec('PRAGMA user_version = 2')
+  opLog.close(s)
+  let told = 0
+  const r = opLog.open(path, { onViewsUpgrade: () => told++ })
+  assert.ok(r.ok, r.ok ? '' : r.detail)
+  const u = r.value
+  assert.equal(told, 1)
+  assert.equal(u.viewsProblem, undefined)
+  assert.equal((u.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 3)
+  assert.equal(opLog.opCount(u), count)
+  assert.deepEqual([...opLog.versionVector(u)].sort(), vv)
+  assert.deepEqual(views.sqlReads(u).dump(), want)
+  assert.deepEqual(opLog.integrityCheck(u), ['ok'])
+  // the log goes on where it was: the next op of an author chains onto its stored head
+  const [signer, batch] = ops[0] as [log.Signer, log.EncodedOp[]]
+  const more = log.createOps(signer.author, opLog.head(u, signer.author), [
+    { hlc: { wallMs: t0Ms + 10_000_000, logical: 0 }, kind: 'counter.add', body: { name: 'after', n: 2 } },
+  ])
+  assert.ok(more.ok && batch.length > 0)
+  assert.ok(opLog.ingest(u, log.signOps(signer, more.value, 'batch_head'), ingestNowMs).ok)
+  assert.equal(opLog.opCount(u), count + 1)
+  drop(u)
+})
+
 test('views: a v1 store (an op log without views) gets its views on open; damaged views do not stop open, rebuild repairs them', () => {
   const s = fresh()
   const signer = signers[2] as log.Signer
@@ -279,7 +364,8 @@ test('views: a v1 store (an op log without views) gets its views on open; damage
   )
   const want = views.sqlReads(s).dump()
   const path = s.path
-  // make it a v1 store: no view tables
+  // make it a v1 store: format 2's op log (authors' keys in the rows), no view tables
+  toFormat2Ops(s)
   for (const t of viewTables) s.db.exec(`DROP TABLE ${t}`)
   const left = s.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all()
   assert.deepEqual(
@@ -330,7 +416,7 @@ test('views: rule 3 displacement (an earlier op with the key arriving later) re-
         for (const { e } of order) {
           const o = e.op
           s.st.insertOp.run(
-            o.author,
+            opLog.authorNo(s, o.author),
             o.seq,
             e.hash,
             o.hlc.wallMs,
@@ -443,7 +529,7 @@ test('views: a rolled-back batch leaves nothing in the writer’s cached fact vi
     () =>
       opLog.transaction(s, () => {
         const o = w3.op
-        s.st.insertOp.run(o.author, o.seq, w3.hash, o.hlc.wallMs, o.hlc.logical, o.kind, null, w3.bytes, null)
+        s.st.insertOp.run(opLog.authorNo(s, o.author), o.seq, w3.hash, o.hlc.wallMs, o.hlc.logical, o.kind, null, w3.bytes, null)
         viewsWrite.applyOps(s.views as viewsWrite.ViewWriter, [w3])
         throw new Error('disk full')
       }),
