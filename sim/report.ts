@@ -342,6 +342,8 @@ export type EfficientVariant = {
   readonly bc: Partial<BroadcastConfig>
   readonly hubs: number
   readonly tickMs: number
+  /** Client ops a second (default efficientParams.opsPerS); the low-rate rows are plumtree's home ground. */
+  readonly opsPerS?: number | undefined
 }
 
 export type EfficientResult = {
@@ -376,11 +378,12 @@ export function efficientBroadcast(v: EfficientVariant, seed: number): Efficient
     hubs: v.hubs,
   })
   const rng = prngOps.fork(c.k.prng)
-  const ops = p.opsPerS * p.seconds
+  const opsPerS = v.opsPerS ?? p.opsPerS
+  const ops = opsPerS * p.seconds
   const dots: { dot: string; atMs: number }[] = []
   const startMs = 1000
   for (let j = 0; j < ops; j++) {
-    const at = startMs + Math.floor((j * 1000) / p.opsPerS)
+    const at = startMs + Math.floor((j * 1000) / opsPerS)
     const node = prngOps.nextInt(rng, p.nodes)
     const isBroadcast = prngOps.chance(rng, 0.5)
     c.k.at(at, 'client', () => {
@@ -437,6 +440,15 @@ export function efficientVariants(): EfficientVariant[] {
     v('plumtree, hub-spoke 1 hub, flush 100 ms', { mode: 'plumtree', flushIntervalMs: 100 }, 1),
     v('push, hub-spoke 2 hubs, flush 100 ms', { mode: 'push', flushIntervalMs: 100 }, 2),
     v('plumtree, hub-spoke 2 hubs, flush 100 ms', { mode: 'plumtree', flushIntervalMs: 100 }, 2),
+    {
+      ...v('10 ops/s: push, mesh, fanout 3, flush 0', { mode: 'push', fanout: 3, flushIntervalMs: 0 }, 0),
+      opsPerS: 10,
+    },
+    {
+      ...v('10 ops/s: push, mesh, fanout 6, flush 0', { mode: 'push', fanout: 6, flushIntervalMs: 0 }, 0),
+      opsPerS: 10,
+    },
+    { ...v('10 ops/s: plumtree, mesh, flush 0', { mode: 'plumtree', flushIntervalMs: 0 }, 0), opsPerS: 10 },
   ]
 }
 
@@ -562,7 +574,7 @@ export function runReport(opts: ReportOptions, print: (line: string) => void): R
     const med = median(rs.map((r) => r.medianMs))
     const p99 = Math.max(...rs.map((r) => r.p99Ms))
     const max = Math.max(...rs.map((r) => r.maxMs))
-    const met = mpo <= 5 && med <= 400 && max <= 600
+    const met = v.opsPerS !== undefined ? '-' : mpo <= 5 && med <= 400 && max <= 600 ? 'met' : 'missed'
     const w = vi === 0 ? 'efficient-broadcast' : `efficient-broadcast/${v.name.replace(/[ ,]+/g, '-')}`
     rows.push(
       row(w, 'msgs_per_op', mpo, 'msgs/op'),
@@ -573,7 +585,7 @@ export function runReport(opts: ReportOptions, print: (line: string) => void): R
     )
     const byType = rs[0]?.byType ?? {}
     print(
-      `${v.name.padEnd(46)}${mpo.toFixed(2).padEnd(9)}${mpb.toFixed(2).padEnd(12)}${String(med).padEnd(11)}${String(p99).padEnd(8)}${String(max).padEnd(8)}${met ? 'met' : 'missed'}  ${JSON.stringify(byType)}`,
+      `${v.name.padEnd(46)}${mpo.toFixed(2).padEnd(9)}${mpb.toFixed(2).padEnd(12)}${String(med).padEnd(11)}${String(p99).padEnd(8)}${String(max).padEnd(8)}${met}  ${JSON.stringify(byType)}`,
     )
   }
   print('target: msgs/op <= 5 AND median <= 400 ms AND max <= 600 ms')
