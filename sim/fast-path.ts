@@ -14,13 +14,14 @@ import type { FastPath, FastPathFactory, FastPathSend } from './node.ts'
 export function broadcastFastPath(config: Partial<BroadcastConfig> = {}): FastPathFactory {
   return ({ id, prng }): FastPath => {
     const b = createBroadcast({ self: id, prng, config })
-    let peersKey = ''
+    // the node hands the same array until membership changes (node.ts peerCache): identity first, then
+    // content, so that a change that leaves the same peers (alive -> suspect) does not reset the machine
+    let last: readonly NodeId[] = []
     const follow = (peers: readonly NodeId[]): void => {
-      const key = peers.join('\n')
-      if (key !== peersKey) {
-        peersKey = key
-        b.setPeers(peers)
-      }
+      if (peers === last) return
+      const same = peers.length === last.length && peers.every((p, i) => p === last[i])
+      last = peers
+      if (!same) b.setPeers(peers)
     }
     const encode = (out: broadcast.Output): FastPathSend[] =>
       out.send.map((s) => ({ to: s.to, bytes: broadcast.encodeMessage(s.message) }))
