@@ -29,7 +29,7 @@
  *     with items from many sources in flight at once, nodes on one cycle each see a different item's
  *     duplicate and prune different links of it, cutting the tree; grafts mend it a timeout later. In a
  *     25-node mesh at 5 items a second over 100 ms links the eager links were 16 to 27 of the 24 a tree
- *     needs and 7-65% of node pairs could not reach each other eagerly at a given moment, so the median
+ *     needs and 8-68% of node pairs could not reach each other eagerly at a given moment, so the median
  *     time to everyone was about 1 s. A single source settles (20 nodes: about 25 messages an item,
  *     against 114 for the first flood).
  *
