@@ -130,6 +130,8 @@ export type SimNode = {
   restart(): void
   /** Stops ticking for durationMs; messages meanwhile wait (up to pausedInboxMax) and arrive at resume. */
   pause(durationMs: number): void
+  /** Ends a pause now (the liveness phase stops faults on the core). */
+  resume(): void
   /** Goes offline (a closed laptop): state kept, no ticks, messages lost, until goOnline. */
   goOffline(): void
   goOnline(): void
@@ -177,13 +179,14 @@ export function createSimNode(o: SimNodeOptions): SimNode {
   let unacked: SignedOp[] = []
   let state: NodeState = 'up'
   let pausedInbox: { from: NodeId; bytes: Uint8Array }[] = []
-  let generation = 0
   /** Canary state: per fact the last assert to arrive; per counter the last add to arrive. */
   let arrivalFacts = new Map<string, string>()
   let arrivalCounters = new Map<string, number>()
   let dataBytesIn = 0
   /** Ops the last crash dropped (for its restart record). */
   let crashedLost = 0
+  /** Pauses so far: a resume event ends only its own pause. */
+  let pauses = 0
   const stats = new Map<string, number>()
   const count = (name: string, n = 1): void => {
     stats.set(name, (stats.get(name) ?? 0) + n)
@@ -427,7 +430,6 @@ export function createSimNode(o: SimNodeOptions): SimNode {
     crash() {
       if (state === 'down') return
       state = 'down'
-      generation++
       let lost = 0
       for (const [a, xs] of logs) lost += xs.length - (durable.len.get(a) ?? 0)
       k.fault('crash')
@@ -487,14 +489,17 @@ export function createSimNode(o: SimNodeOptions): SimNode {
       if (state !== 'up') return
       state = 'paused'
       k.fault('pause')
-      const gen = generation
+      const token = ++pauses
       k.after(durationMs, 'node.resume', () => {
-        if (state !== 'paused' || gen !== generation) return
-        state = 'up'
-        const inbox = pausedInbox
-        pausedInbox = []
-        for (const m of inbox) if (state === 'up') receive(m.from, m.bytes)
+        if (token === pauses) node.resume()
       })
+    },
+    resume() {
+      if (state !== 'paused') return
+      state = 'up'
+      const inbox = pausedInbox
+      pausedInbox = []
+      for (const m of inbox) if (state === 'up') receive(m.from, m.bytes)
     },
     goOffline() {
       if (state !== 'up') return

@@ -314,6 +314,7 @@ export function runScenario(seed: number, name: ScenarioName = 'mixed', opts: Ru
   for (const x of coreNodes) {
     if (x.state() === 'down') x.restart()
     if (x.state() === 'offline') x.goOnline()
+    if (x.state() === 'paused') x.resume()
   }
   // what the core (the away node is in it) holds that the away node lacks: the outsider's ops may not
   // reach the core during liveness, so they are not counted
@@ -344,6 +345,7 @@ export function runScenario(seed: number, name: ScenarioName = 'mixed', opts: Ru
     net.calm.add(x.id)
     if (x.state() === 'down') x.restart()
     if (x.state() === 'offline') x.goOnline()
+    if (x.state() === 'paused') x.resume()
   }
   const settled = k.runUntil(() => inv.agree(nodes), 120_000, 200)
   if (settled === undefined) failures.push(`settle: the whole fleet did not agree within 120 s after calming every link (${inv.disagreement(nodes)})`)
