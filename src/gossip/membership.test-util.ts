@@ -270,3 +270,55 @@ export function summarize(values: readonly (number | undefined)[]): { min: numbe
   const at = (q: number): number => v[Math.min(v.length - 1, Math.max(0, Math.ceil(q * v.length) - 1))] ?? NaN
   return { min: v[0] ?? NaN, median: at(0.5), p99: at(0.99), max: v[v.length - 1] ?? NaN }
 }
+
+/** What the propagation report prints for failure detection (issue 4). */
+export type FailureDetectionReport = {
+  readonly n: number
+  readonly loss: number
+  readonly pauses: Pauses
+  readonly seeds: number
+  /** Time until every member marks the crashed node offline, over the seeds (Infinity: not within 120 s). */
+  readonly detectMs: { min: number; median: number; p99: number; max: number }
+  /** Offline marks of live members during the detection runs. */
+  readonly detectFalseOffline: number
+  /** Simulated hours without a crash, and the offline marks of live members in them (should be 0). */
+  readonly quietHours: number
+  readonly quietFalseOffline: number
+  /** Suspicions raised in the quiet hours (pauses cause them; each must end refuted, not offline). */
+  readonly quietFalseSuspect: number
+  /** Messages per node per second in the quiet hours. */
+  readonly messagesPerNodeSecond: number
+}
+
+/**
+ * Issue 4's failure-detection figures: `seeds` crash runs (measureDetection) and `quietHours` hours
+ * without a crash (measureFalsePositives), N = n, 10% loss and short pauses unless told otherwise.
+ * Defaults: N = 50, 300 seeds from 1000, 10 quiet hours from seed 500 (about a minute of CPU on one core).
+ */
+export function reportFailureDetection(
+  opts: { n?: number; seeds?: number; seed0?: number; quietHours?: number; quietSeed0?: number; loss?: number; pauses?: Pauses; config?: Partial<MembershipConfig> } = {},
+): FailureDetectionReport {
+  const n = opts.n ?? 50
+  const loss = opts.loss ?? 0.1
+  const pauses = opts.pauses ?? shortPauses
+  const seeds = opts.seeds ?? 300
+  const seed0 = opts.seed0 ?? 1000
+  const quietHours = opts.quietHours ?? 10
+  const quietSeed0 = opts.quietSeed0 ?? 500
+  const config = opts.config ?? {}
+  const runs = Array.from({ length: seeds }, (_, i) => measureDetection({ n, seed: seed0 + i, loss, pauses, config }))
+  const quiet = Array.from({ length: quietHours }, (_, i) => measureFalsePositives({ n, seed: quietSeed0 + i, loss, pauses, config }))
+  const messages = quiet.reduce((s, q) => s + q.messages, 0)
+  return {
+    n,
+    loss,
+    pauses,
+    seeds,
+    detectMs: summarize(runs.map((r) => r.detectMs)),
+    detectFalseOffline: runs.reduce((s, r) => s + r.falseOffline, 0),
+    quietHours,
+    quietFalseOffline: quiet.reduce((s, q) => s + q.falseOffline + (q.converged ? 0 : 1), 0),
+    quietFalseSuspect: quiet.reduce((s, q) => s + q.falseSuspect, 0),
+    messagesPerNodeSecond: quietHours === 0 ? 0 : messages / (quietHours * 3600 * n),
+  }
+}

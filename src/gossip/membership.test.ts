@@ -26,6 +26,7 @@ import {
   measureDetection,
   measureFalsePositives,
   nodeId,
+  reportFailureDetection,
   summarize,
 } from './membership.test-util.ts'
 
@@ -269,6 +270,14 @@ describe('membership: failure detection scenario (issue 4, small)', () => {
     }
     const s = summarize(runs.map((r) => r.detectMs))
     assert.ok(s.min <= s.median && s.median <= s.p99 && s.p99 <= s.max)
+  })
+
+  it('the report function the propagation report calls gives consistent figures', () => {
+    const r = reportFailureDetection({ n: 12, seeds: 3, quietHours: 0 })
+    assert.equal(r.seeds, 3)
+    assert.ok(Number.isFinite(r.detectMs.max) && r.detectMs.min <= r.detectMs.p99, JSON.stringify(r))
+    assert.equal(r.detectFalseOffline, 0)
+    assert.equal(r.quietFalseOffline, 0)
   })
 
   it('N = 30, 10% loss, short pauses, 10 simulated minutes: pauses cause suspicions but no offline mark', () => {
