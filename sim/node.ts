@@ -502,6 +502,7 @@ export function createSimNode(o: SimNodeOptions): SimNode {
       for (const m of inbox) if (state === 'up') receive(m.from, m.bytes)
     },
     goOffline() {
+      if (state === 'paused') node.resume() // the lid closes on a stalled process too
       if (state !== 'up') return
       state = 'offline'
       k.fault('offline-days')
