@@ -7,7 +7,7 @@
 // Run by `npm install` / `npm ci` (the `prepare` script) and by hand: `npm run build:cli`. Without esbuild
 // (a production install leaves devDependencies out) it says so and exits 0: the CLI runs from the sources.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { basename, dirname, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = new URL('../', import.meta.url)
@@ -67,33 +67,45 @@ const builtinsPlugin = {
 }
 
 /**
- * Packages the bundle initialises on first use, not at start: an ES import is hoisted and run when the
- * bundle loads, but a CommonJS `require` of a package is run when called. Imports of these become a
- * module of wrappers of the package's functions that `require` it (its CommonJS build) when one is first
- * called. zod: src/knowledge/kinds.ts builds its schemas on first use, so the reading commands never
- * load zod (~4 ms). Importing anything but a function from them fails the build.
+ * Packages the bundle loads on first use, not at start. They are bundled apart, as CommonJS, into a file
+ * beside the bundle (lazyPathOf), and imports of them become a module of wrappers of their functions that
+ * require that file when one is first called. zod: src/knowledge/kinds.ts builds its schemas on first
+ * use, so the reading commands never load zod, nor even read its code (138 kB of the 390 kB bundle;
+ * ~4 ms of a start). Importing anything but a function from them fails the build.
  */
 const lazyPackages = ['zod']
 
-/** @type {import('esbuild').Plugin} */
-const lazyPackagesPlugin = {
+/** The file of a bundle's lazy package, beside it: `grapevine.mjs` -> `grapevine.zod.cjs`. */
+export const lazyPathOf = (bundle, pkg) => bundle.replace(/\.mjs$/, '') + `.${pkg}.cjs`
+
+/** The names of a package's functions (what the wrappers stand for, and all its lazy file exports). */
+async function functionsOf(pkg) {
+  const mod = /** @type {Record<string, unknown>} */ (await import(pkg))
+  return Object.keys(mod).filter((k) => typeof mod[k] === 'function' && /^[A-Za-z_$][\w$]*$/.test(k))
+}
+
+/**
+ * @param {string} bundle the bundle's path (its lazy files are beside it)
+ * @returns {import('esbuild').Plugin}
+ */
+const lazyPackagesPlugin = (bundle) => ({
   name: 'lazy-packages',
   setup(build) {
     const filter = new RegExp(`^(${lazyPackages.join('|')})$`)
-    build.onResolve({ filter }, (a) =>
-      a.kind === 'require-call' ? undefined : { path: a.path, namespace: 'lazy-package', pluginData: a.resolveDir },
-    )
+    build.onResolve({ filter }, (a) => ({ path: a.path, namespace: 'lazy-package' }))
     build.onLoad({ filter: /.*/, namespace: 'lazy-package' }, async (a) => {
-      const mod = /** @type {Record<string, unknown>} */ (await import(a.path))
-      const fns = Object.keys(mod).filter((k) => typeof mod[k] === 'function' && /^[A-Za-z_$][\w$]*$/.test(k))
-      const lines = [`let p; const m = () => (p ??= require(${JSON.stringify(a.path)}))`]
+      const fns = await functionsOf(a.path)
+      const file = `./${basename(lazyPathOf(bundle, a.path))}`
+      const lines = [
+        `let p; const m = () => (p ??= process.getBuiltinModule('node:module').createRequire(import.meta.url)(${JSON.stringify(file)}))`,
+      ]
       // through a local name: some exports are reserved words (z.catch)
       for (const k of fns)
         lines.push(`function f_${k}(...args) { return new.target ? new (m().${k})(...args) : m().${k}(...args) }`, `export { f_${k} as ${k} }`)
-      return { contents: lines.join('\n'), loader: 'js', resolveDir: /** @type {string} */ (a.pluginData) }
+      return { contents: lines.join('\n'), loader: 'js' }
     })
   },
-}
+})
 
 /**
  * The `require` of the bundle's CommonJS parts (commander): they require only built-ins, which
@@ -121,7 +133,33 @@ export async function buildCli(out = bundlePath) {
   }
   mkdirSync(dirname(out), { recursive: true })
   const tmp = `${out}.${process.pid}.tmp`
+  const lazyOuts = lazyPackages.map((pkg) => lazyPathOf(out, pkg))
+  const lazyTmp = (f) => `${f}.${process.pid}.tmp`
   try {
+    // the lazy packages first, so a bundle is never there without the files it requires; each as
+    // CommonJS, of the package's functions only (its ES build, tree-shaken: zod's CommonJS build would
+    // bring every locale, 714 kB)
+    for (const [i, pkg] of lazyPackages.entries()) {
+      const f = /** @type {string} */ (lazyOuts[i])
+      await esbuild.build({
+        absWorkingDir: fileURLToPath(root),
+        stdin: {
+          contents: `export { ${(await functionsOf(pkg)).join(', ')} } from ${JSON.stringify(pkg)}`,
+          resolveDir: fileURLToPath(root),
+          loader: 'js',
+        },
+        outfile: lazyTmp(f),
+        bundle: true,
+        platform: 'node',
+        format: 'cjs',
+        target: 'node22',
+        minifyWhitespace: true,
+        minifySyntax: true,
+        legalComments: 'eof',
+        logLevel: 'warning',
+      })
+      renameSync(lazyTmp(f), f)
+    }
     const r = await esbuild.build({
       absWorkingDir: fileURLToPath(root), // metafile paths are relative to the repo root
       entryPoints: [entry],
@@ -137,11 +175,13 @@ export async function buildCli(out = bundlePath) {
       metafile: true,
       logLevel: 'warning',
       banner: { js: requireShim },
-      plugins: [builtinsPlugin, lazyPackagesPlugin],
+      plugins: [builtinsPlugin, lazyPackagesPlugin(out)],
     })
     // files only (not the lazy-builtin shims), and not node_modules': npm's lock file stands for them
     const inputs = Object.keys(r.metafile.inputs).filter((f) => !f.startsWith('node_modules/') && !f.includes(':'))
     inputs.push('bin/build-cli.js') // a bundle built another way is stale too
+    // written first, so never newer; missing: stale
+    for (const f of lazyOuts) inputs.push(relative(fileURLToPath(root), f))
     // npm rewrites this on every change to node_modules (other package managers do not write it)
     if (existsSync(new URL('node_modules/.package-lock.json', root))) inputs.push('node_modules/.package-lock.json')
     writeFileSync(`${tmp}.inputs`, JSON.stringify({ bundle: 'grapevine.mjs', inputs }, null, 1) + '\n')
@@ -151,6 +191,7 @@ export async function buildCli(out = bundlePath) {
   } finally {
     rmSync(tmp, { force: true })
     rmSync(`${tmp}.inputs`, { force: true })
+    for (const f of lazyOuts) rmSync(lazyTmp(f), { force: true })
   }
   return true
 }

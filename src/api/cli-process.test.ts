@@ -126,6 +126,42 @@ for (const { mode, skip } of modes) {
   )
 }
 
+test(
+  'cli process (bundle): a read loads neither node:crypto, Node\'s streams, zod nor tty; a write loads them when it needs them',
+  { skip: modes[1]?.skip ?? false },
+  () => {
+    assert.equal(buildBundle().status, 0, 'bin/build-cli.js')
+    const dir = join(root, 'd-bundle')
+    // what a run loaded: the built-in modules, and any of the bundle's lazy files
+    const probe = (...argv: string[]) => {
+      const script = [
+        `process.argv.splice(1, Infinity, "grapevine", ...${JSON.stringify(argv)})`,
+        `process.on('exit', () => {`,
+        `  const cjs = Object.keys(process.getBuiltinModule('node:module')._cache).filter((f) => f.endsWith('.cjs'))`,
+        `  const loaded = JSON.stringify([...process.moduleLoadList, ...cjs]) // before process.stderr loads more`,
+        `  process.stderr.write('\\nLOADED ' + loaded + '\\n')`,
+        `})`,
+        `await (await import(${JSON.stringify(new URL('../../dist/grapevine.mjs', import.meta.url).href)})).run()`,
+      ].join('\n')
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, GRAPEVINE_HOME: dir, NO_COLOR: '' },
+        encoding: 'utf8',
+        timeout: 30_000,
+      })
+      assert.equal(r.status, 0, r.stderr)
+      const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED ')) ?? 'LOADED []'
+      const loaded = JSON.parse(line.slice('LOADED '.length)) as string[]
+      return (m: string) => loaded.some((x) => x === `NativeModule ${m}` || (m.startsWith('.') && x.endsWith(m)))
+    }
+    assert.ok(probe('publish', 'first')('crypto'), 'a write signs')
+    const read = probe('tail', '-n', '20')
+    for (const m of ['crypto', 'stream', 'tty', 'net', '.zod.cjs']) assert.ok(!read(m), `tail loaded ${m}`)
+    assert.ok(read('sqlite'), 'the probe sees what is loaded')
+    const write = probe('publish', 'second', '--tag', 'x')
+    assert.ok(write('.zod.cjs') && write('crypto'), 'a write checks its body (zod) and signs (crypto)')
+  },
+)
+
 test('cli process: a GRAPEVINE_CLI that is neither source nor bundle is bad usage, said in one line', () => {
   const r = spawnSync(process.execPath, [bin, 'tail'], {
     env: { ...process.env, GRAPEVINE_HOME: join(root, 'c'), GRAPEVINE_CLI: 'fast' },
