@@ -20,7 +20,8 @@
  * (the op log with views, the author's 64-character key in every op row and a UNIQUE index on the hash)
  * and 1 (the same op log without views) have their ops moved into format 3's tables (authors numbered,
  * ops keyed by (author number, seq), no hash index: nothing looks an op up by its hash, and a hash names
- * its author and seq) and their views built from them. Anything newer is refused untouched: an older
+ * its author and seq; no index by idempotency key: the views' idempotency table answers that lookup) and
+ * their views built from them. Anything newer is refused untouched: an older
  * binary never rewrites a newer store (nor, since format 2, writes ops without their view rows).
  *
  * Authors: the ops table and its indexes name an author by its number in `authors` (given in order of
@@ -67,9 +68,6 @@ CREATE TABLE ops (
   PRIMARY KEY (author, seq)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX ops_by_time ON ops (wall_ms, logical, author);
--- not UNIQUE: a peer's signed chain may reuse a key, and the chain needs every op; local appends
--- check for the key before they write, and the knowledge layer lets the first op with a key win
-CREATE INDEX ops_by_idempotency_key ON ops (author, idempotency_key) WHERE idempotency_key IS NOT NULL;
 `
 
 const schema = `${opsSchema}
@@ -112,7 +110,7 @@ type Statements = {
   newAuthor: StatementSync
   head: StatementSync
   hashAt: StatementSync
-  byKey: StatementSync
+  byKeyScan: StatementSync
   insertOp: StatementSync
   upsertHead: StatementSync
   heads: StatementSync
@@ -132,10 +130,9 @@ function prepare(db: DatabaseSync): Statements {
     newAuthor: db.prepare('INSERT INTO authors (author) VALUES (?)'),
     head: db.prepare('SELECT seq, hash, wall_ms, logical FROM heads WHERE author = ?'),
     hashAt: db.prepare(`SELECT hash FROM ops WHERE author = ${authorNoSql} AND seq = ?`),
-    // INDEXED BY: SQLite 3.53 otherwise walks the author's whole primary key (ORDER BY seq LIMIT 1 looks cheap
-    // to it): 24 ms per lookup on a 100k-op author, so a keyed import went quadratic
-    byKey: db.prepare(
-      `SELECT bytes, sig FROM ops INDEXED BY ops_by_idempotency_key WHERE author = ${authorNoSql} AND idempotency_key = ? ORDER BY seq LIMIT 1`,
+    // without the views (damaged, until a rebuild): a walk of the author's ops (priorWithKey)
+    byKeyScan: db.prepare(
+      `SELECT bytes, sig FROM ops WHERE author = ${authorNoSql} AND idempotency_key = ? ORDER BY seq LIMIT 1`,
     ),
     insertOp: db.prepare(
       'INSERT INTO ops (author, seq, hash, wall_ms, logical, kind, idempotency_key, bytes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -410,6 +407,26 @@ function markViewsStale(s: OpLog): void {
   }
 }
 
+/** The author's first op with the idempotency key, if any. */
+function priorWithKey(s: OpLog, author: AuthorId, key: string): { bytes: Uint8Array; sig: Uint8Array | null } | undefined {
+  type Row = { bytes: Uint8Array; sig: Uint8Array | null }
+  if (s.views === undefined) return s.st.byKeyScan.get(author, key) as Row | undefined
+  // the views' idempotency table holds every (author, key)'s first op, written in the transaction that
+  // stores the op (format 2 also kept an index of the ops by key: the same lookup, kept twice)
+  let st = byKeyStatements.get(s.db)
+  if (st === undefined) {
+    st = s.db.prepare(
+      `SELECT o.bytes AS bytes, o.sig AS sig FROM idempotency i JOIN ops o ON o.author = ${authorNoSql} AND o.seq = i.seq ` +
+        'WHERE i.author = ? AND i.key = ?',
+    )
+    byKeyStatements.set(s.db, st)
+  }
+  return st.get(author, author, key) as Row | undefined
+}
+
+/** priorWithKey's statement (over a views table: prepared once the views are known to be sound). */
+const byKeyStatements = new WeakMap<DatabaseSync, StatementSync>()
+
 /** A local write: what to append. The store stamps it with the next seq and a fresh HLC time. */
 export type Intent = { readonly kind: string; readonly body: core.Json; readonly idempotencyKey?: string | undefined }
 
@@ -448,7 +465,7 @@ export function append(
     const seen = new Set<string>()
     for (const it of intents) {
       const key = it.idempotencyKey
-      const prior = key === undefined ? undefined : (s.st.byKey.get(signer.author, key) as { bytes: Uint8Array; sig: Uint8Array | null } | undefined)
+      const prior = key === undefined ? undefined : priorWithKey(s, signer.author, key)
       if (prior !== undefined) {
         existing.push(decodeRow(prior))
         continue

@@ -304,7 +304,6 @@ function toFormat2Ops(s: OpLog): void {
   s.db.exec(`
     ALTER TABLE ops RENAME TO ops3;
     DROP INDEX ops_by_time;
-    DROP INDEX ops_by_idempotency_key;
     CREATE TABLE ops (
       author TEXT NOT NULL, seq INTEGER NOT NULL CHECK (seq >= 1), hash BLOB NOT NULL UNIQUE,
       wall_ms INTEGER NOT NULL, logical INTEGER NOT NULL, kind TEXT NOT NULL, idempotency_key TEXT,
