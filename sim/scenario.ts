@@ -127,6 +127,8 @@ export type RunResult = {
   readonly roundsBound: number
   /** Days scenario: bytes the returning node received to catch up / bytes of the ops it missed. */
   readonly catchUpRatio: number | undefined
+  /** Days scenario: stored bytes of the ops the returning node missed (I7 is checked from catchUpCheckBytesMin). */
+  readonly catchUpMissedBytes: number | undefined
   readonly opsWritten: number
   readonly opsAcked: number
   readonly simMs: number
@@ -370,6 +372,7 @@ export function runScenario(seed: number, name: ScenarioName = 'mixed', opts: Ru
     rounds,
     roundsBound,
     catchUpRatio,
+    catchUpMissedBytes: missed?.bytes,
     opsWritten: ledger.written.size,
     opsAcked: ledger.acked.size,
     simMs: k.nowMs() - k.warpedMs(),

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
+import { catchUpCheckBytesMin } from './invariants.ts'
 import { faultClasses } from './kernel.ts'
 import type { FaultClass } from './kernel.ts'
 import { reproduceCommand, summary } from './summary.ts'
@@ -51,15 +52,17 @@ describe('simulator', () => {
     }
   })
 
-  it('replays the regression seeds', () => {
+  it('replays the regression seeds', (t) => {
     for (const x of regressions.fixed) {
       const r = runScenario(x.seed, x.scenario, { override: x.override })
       assert.deepEqual(r.failures, [], `${summary(r)}\n${reproduceCommand(r, x.scenario, x.override)}\n(once: ${x.found})`)
     }
+    // Known failures are replayed and reported. Any change to the code reshuffles what a seed does, so one
+    // may pass by chance: it must then fail, if at all, only in its known class.
     for (const x of regressions.known) {
       const r = runScenario(x.seed, x.scenario, { override: x.override })
-      assert.notDeepEqual(r.failures, [], `known failure seed ${x.seed} passes now: move it to fixed`)
       assert.ok(r.failures.every(isKnown), `known failure seed ${x.seed} fails otherwise now: ${r.failures.join('; ')}`)
+      t.diagnostic(`known failure seed ${x.seed} ${x.scenario}: ${r.failures.length === 0 ? 'passes now' : r.failures.join('; ')}`)
     }
   })
 
@@ -68,9 +71,11 @@ describe('simulator', () => {
     const failed: string[] = []
     const known: string[] = []
     const sizes = new Set<number>()
+    let catchUpsChecked = 0
     for (let seed = suiteBase; seed < suiteBase + suiteSeeds; seed++) {
       const r = runScenario(seed)
       sizes.add(r.params.n)
+      if ((r.catchUpMissedBytes ?? 0) >= catchUpCheckBytesMin) catchUpsChecked++
       for (const [c, n] of r.faults) fired.set(c, (fired.get(c) ?? 0) + n)
       if (r.failures.length === 0) continue
       const line = `${summary(r)}\n${reproduceCommand(r, 'mixed')}`
@@ -82,5 +87,6 @@ describe('simulator', () => {
     const never = faultClasses.filter((c) => !fired.has(c))
     assert.deepEqual(never, [], `fault classes that never fired in ${suiteSeeds} seeds: ${never.join(', ')}`)
     assert.ok(sizes.has(50) && [...sizes].some((n) => n <= 9), `fleet sizes ${[...sizes].join(',')}`)
+    assert.ok(catchUpsChecked >= 5, `the days catch-up bound (I7) was checked in ${catchUpsChecked} seeds`)
   })
 })
