@@ -2,7 +2,6 @@
  * What every command of the CLI shares: the streams it writes to, the one error type it maps to an exit
  * code, opening the node's home, and turning what a user typed into a checked op body.
  */
-import { InvalidArgumentError } from 'commander'
 import type { Clock, Json, Result } from '../core/index.ts'
 import * as core from '../core/index.ts'
 import * as knowledge from '../knowledge/index.ts'
@@ -39,9 +38,22 @@ export class CliError extends Error {
   }
 }
 
-/** Unwraps a parser result for commander: a failure is bad usage (exit 2). */
+/**
+ * Bad usage found in a value (exit 2). Thrown by an option's parser, commander reports it as its own
+ * InvalidArgumentError, which it knows by this `code` (commander's Command._callParseArg: "error: option
+ * ... argument ... is invalid." and the message); thrown by an action, main() prints it. So this module
+ * does not load commander, which tail's fast path (cli.ts) never does.
+ */
+export class UsageError extends CliError {
+  readonly code = 'commander.invalidArgument'
+  constructor(message: string) {
+    super(message, 2)
+  }
+}
+
+/** Unwraps a parser result: a failure is bad usage (exit 2). */
 export function arg<T>(r: Result<T, string>): T {
-  if (!r.ok) throw new InvalidArgumentError(r.detail)
+  if (!r.ok) throw new UsageError(r.detail)
   return r.value
 }
 

@@ -20,6 +20,8 @@ import { opLog, searchWords } from '../store/index.ts'
 import type { Reads } from '../store/index.ts'
 import { arg, CliError, collect, commit, draft, parseChannel, parseValue, withLocal } from './cli-context.ts'
 import type { Ctx } from './cli-context.ts'
+import { addOptions } from './cli-options.ts'
+import type { OptionSpec } from './cli-options.ts'
 import * as fmt from './format.ts'
 import { parseCount, parseDuration, parseTime } from './parse.ts'
 
@@ -74,6 +76,41 @@ function factOrFail(r: Reads, factId: string, nowMs: number, includeStale: boole
   )
 }
 
+const tailDescription = 'the latest entries, oldest of them first (like tail on discoveries.jsonl)'
+
+/** tail's options: commander's, and the fast path's (cli.ts), from this one table. */
+export const tailOptions: readonly OptionSpec[] = [
+  { flags: '-n <count>', key: 'n', description: 'how many entries', parse: (v) => parseCount(v, 10_000), default: 20 },
+  { flags: '--channel <channel>', key: 'channel', description: 'only this channel', parse: parseChannel },
+  { flags: '--include-stale', key: 'includeStale', description: 'also entries past their TTL' },
+  { flags: '--follow', key: 'follow', description: 'keep printing new entries as they arrive (Ctrl-C ends)' },
+  { flags: '--as-of <time>', key: 'asOf', description: 'the entries as they were at a time (ISO date, or an age like 2h)' },
+]
+
+export type TailOptions = { n: number; channel?: Channel; includeStale?: boolean; follow?: boolean; asOf?: string }
+
+/** `grapevine tail`. */
+export async function tail(ctx: Ctx, opts: TailOptions): Promise<void> {
+  const { io } = ctx
+  const out = (s: string) => io.out(s)
+  if (opts.follow === true && opts.asOf !== undefined) throw new CliError('--follow and --as-of do not go together: the past does not change', 2)
+  await withLocal(io, async (l) => {
+    const { r, nowMs } = readsAt(l, opts.asOf)
+    const q = { nowMs, channel: opts.channel, includeStale: opts.includeStale === true }
+    const first = r.entries({ ...q, limit: opts.n }).reverse()
+    const names = fmt.namesOf(r.agents())
+    const p = fmt.paint(io)
+    const show = (e: EntryRead, n: fmt.Names, now: number) => out(ctx.json() ? JSON.stringify(fmt.entryJson(e, n)) + '\n' : fmt.entryLine(e, n, now, p) + '\n')
+    if (opts.follow !== true) {
+      if (ctx.json()) out(JSON.stringify(first.map((e) => fmt.entryJson(e, names))) + '\n')
+      else for (const e of first) show(e, names, nowMs)
+      return
+    }
+    for (const e of first) show(e, names, nowMs)
+    await follow(l, ctx, q.channel, q.includeStale, new Set(first.map((e) => e.dot)), show)
+  })
+}
+
 export function registerFacts(program: Command, ctx: Ctx): void {
   const { io } = ctx
   const out = (s: string) => io.out(s)
@@ -115,32 +152,7 @@ export function registerFacts(program: Command, ctx: Ctx): void {
       })
     })
 
-  program
-    .command('tail')
-    .description('the latest entries, oldest of them first (like tail on discoveries.jsonl)')
-    .option('-n <count>', 'how many entries', (v) => arg(parseCount(v, 10_000)), 20)
-    .option('--channel <channel>', 'only this channel', (v) => arg(parseChannel(v)))
-    .option('--include-stale', 'also entries past their TTL')
-    .option('--follow', 'keep printing new entries as they arrive (Ctrl-C ends)')
-    .option('--as-of <time>', 'the entries as they were at a time (ISO date, or an age like 2h)')
-    .action(async (opts: { n: number; channel?: Channel; includeStale?: boolean; follow?: boolean; asOf?: string }) => {
-      if (opts.follow === true && opts.asOf !== undefined) throw new CliError('--follow and --as-of do not go together: the past does not change', 2)
-      await withLocal(io, async (l) => {
-        const { r, nowMs } = readsAt(l, opts.asOf)
-        const q = { nowMs, channel: opts.channel, includeStale: opts.includeStale === true }
-        const first = r.entries({ ...q, limit: opts.n }).reverse()
-        const names = fmt.namesOf(r.agents())
-        const p = fmt.paint(io)
-        const show = (e: EntryRead, n: fmt.Names, now: number) => out(ctx.json() ? JSON.stringify(fmt.entryJson(e, n)) + '\n' : fmt.entryLine(e, n, now, p) + '\n')
-        if (opts.follow !== true) {
-          if (ctx.json()) out(JSON.stringify(first.map((e) => fmt.entryJson(e, names))) + '\n')
-          else for (const e of first) show(e, names, nowMs)
-          return
-        }
-        for (const e of first) show(e, names, nowMs)
-        await follow(l, ctx, q.channel, q.includeStale, new Set(first.map((e) => e.dot)), show)
-      })
-    })
+  addOptions(program.command('tail').description(tailDescription), tailOptions).action((opts: TailOptions) => tail(ctx, opts))
 
   program
     .command('search <query>')

@@ -6,7 +6,7 @@ import { after, test } from 'node:test'
 import { DatabaseSync } from 'node:sqlite'
 import { home, local } from '../node/index.ts'
 import { Command } from 'commander'
-import { commandModules, createProgram, fdWriter, main } from './cli.ts'
+import { commandModules, createProgram, fastRun, fdWriter, main } from './cli.ts'
 import { parseDuration, parseTime } from './parse.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'grapevine-cli-'))
@@ -140,6 +140,71 @@ test('cli: the stdout writer writes whole strings, survives partial writes, and 
   } finally {
     process.stdout.write = write
   }
+})
+
+test('cli: tail\'s fast path takes only plain lines, and prints what commander\'s path prints for them', async () => {
+  const dir = freshHome()
+  let t = 1_800_000_000_000
+  const clock = { nowMs: () => t }
+  const io = (sink: { out: string; err: string }) => ({
+    out: (s: string) => (sink.out += s),
+    err: (s: string) => (sink.err += s),
+    env: { GRAPEVINE_HOME: dir },
+    clock,
+  })
+  for (const [i, ch] of ['warnings', 'patterns', 'discoveries', 'warnings'].entries()) {
+    const sink = { out: '', err: '' }
+    assert.equal(await main(['publish', `entry ${i}`, '--channel', ch, '--ttl', i === 0 ? '1h' : '7d'], io(sink)), 0, sink.err)
+    t += 1000
+  }
+  t += 2 * 3_600_000 // entry 0 is stale now
+  const plain = [
+    ['tail'],
+    ['--json', 'tail'],
+    ['tail', '-n', '2'],
+    ['tail', '--channel', 'warnings', '-n', '5'],
+    ['--json', 'tail', '--include-stale', '--channel', 'warnings'],
+    ['tail', '--as-of', '2h'],
+  ]
+  for (const argv of plain) {
+    assert.notEqual(await fastRun(argv, io({ out: '', err: '' })), undefined, `fast: ${argv.join(' ')}`)
+    const fast = { out: '', err: '' }
+    assert.equal(await main(argv, io(fast)), 0, fast.err)
+    const slow = { out: '', err: '' }
+    await (await createProgram(io(slow), argv)).parseAsync(argv, { from: 'user' })
+    assert.deepEqual(fast, slow, argv.join(' '))
+    assert.ok(fast.out.length > 0, argv.join(' '))
+  }
+  // everything else goes to commander, which words its own errors
+  const other = [
+    ['tail', '-n', 'lots'],
+    ['tail', '-n', '0'],
+    ['tail', '-n'],
+    ['tail', '-n', '-3'],
+    ['tail', '-n20'],
+    ['tail', '--channel=warnings'],
+    ['tail', '--channel', 'rumours'],
+    ['tail', '-n', '2', '-n', '3'],
+    ['tail', 'extra'],
+    ['tail', '--help'],
+    ['tail', '--json'],
+    ['tail', '--as-of', 'last tuesday', '--follow'],
+    ['publish', 'x'],
+  ]
+  for (const argv of other.slice(0, -2)) assert.equal(await fastRun(argv, io({ out: '', err: '' })), undefined, argv.join(' '))
+  const bad = { out: '', err: '' }
+  assert.equal(await main(['tail', '-n', 'lots'], io(bad)), 2)
+  assert.match(bad.err, /^error: option '-n <count>' argument 'lots' is invalid\. bad count "lots": use a whole number from 1 to 10000\n/)
+  const channel = { out: '', err: '' }
+  assert.equal(await main(['tail', '--channel', 'rumours'], io(channel)), 2)
+  assert.match(channel.err, /unknown channel "rumours": use one of discoveries, patterns, warnings/)
+  // a fast line whose action refuses is reported as commander's path reports it
+  const both = { out: '', err: '' }
+  assert.equal(await main(['tail', '--as-of', '2h', '--follow'], io(both)), 2)
+  assert.equal(both.err, 'grapevine: --follow and --as-of do not go together: the past does not change\n')
+  const asOf = { out: '', err: '' }
+  assert.equal(await main(['tail', '--as-of', 'last tuesday'], io(asOf)), 2)
+  assert.match(asOf.err, /^grapevine: bad time "last tuesday"/)
 })
 
 test('cli: durations and times parse, and say what is accepted when they do not', () => {

@@ -6,10 +6,11 @@
  */
 import { fstatSync, writeSync } from 'node:fs'
 import { isatty } from 'node:tty'
-import { Command, CommanderError, InvalidArgumentError } from 'commander'
+import type { Command } from 'commander'
 import { home } from '../node/index.ts'
 import { CliError, withLocal } from './cli-context.ts'
 import type { Ctx, Io } from './cli-context.ts'
+import { parsePlain } from './cli-options.ts'
 
 export { CliError } from './cli-context.ts'
 export type { Io } from './cli-context.ts'
@@ -37,6 +38,7 @@ function commandOf(argv: readonly string[]): string | undefined {
 
 /** The program for argv: `init` and every command of the modules argv needs (all of them when unsure). */
 export async function createProgram(io: Io, argv?: readonly string[]): Promise<Command> {
+  const { Command } = await import('commander')
   const program = new Command('grapevine')
     .description('Peer-to-peer, offline-first knowledge for fleets of AI agents')
     .option('--json', 'print JSON (one document; one object per line for streams)')
@@ -65,35 +67,73 @@ export async function createProgram(io: Io, argv?: readonly string[]): Promise<C
   return program
 }
 
+/**
+ * The commands with a fast path: a plain command line of one of them (cli-options.ts parsePlain: each
+ * option once, as its exact flag, every value accepted by the option's own parser) runs its action
+ * directly, without commander (loading it and building the program is ~5 ms of a start that tail, the
+ * command every agent session starts with, spends mostly starting Node). Any other line of them, help
+ * and every mistake included, goes to commander as ever. The options and the action are the command's
+ * own, the ones commander registers. cli.test.ts runs the command lines of both paths.
+ */
+export const fastCommands = {
+  tail: async () => {
+    const m = await import('./cli-facts.ts')
+    return { options: m.tailOptions, run: (ctx: Ctx, opts: Record<string, unknown>) => m.tail(ctx, opts as never) }
+  },
+} as const
+
+/** The fast path's run of argv, or undefined when argv is not a plain line of a fast command. */
+export async function fastRun(argv: readonly string[], io: Io): Promise<(() => Promise<void>) | undefined> {
+  const json = argv[0] === '--json'
+  const name = argv[json ? 1 : 0]
+  if (name === undefined || !Object.hasOwn(fastCommands, name)) return undefined
+  const c = await fastCommands[name as keyof typeof fastCommands]()
+  const opts = parsePlain(c.options, argv.slice(json ? 2 : 1))
+  if (opts === undefined) return undefined
+  const ctx: Ctx = { io, json: () => json }
+  return () => c.run(ctx, opts)
+}
+
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const fast = await fastRun(argv, io)
+  if (fast !== undefined) {
+    try {
+      await fast()
+      return 0
+    } catch (e) {
+      return failed(e, io)
+    }
+  }
+  const { CommanderError } = await import('commander')
   const program = await createProgram(io, argv)
   try {
     await program.parseAsync(argv as string[], { from: 'user' })
     return 0
   } catch (e) {
-    if (e instanceof InvalidArgumentError) {
-      // thrown by a parser inside an action (commander prints the ones its own option parsing catches,
-      // and rethrows them as plain CommanderErrors)
-      io.err(`grapevine: ${e.message}\n`)
-      return 2
-    }
     if (e instanceof CommanderError) {
-      // help and version are not failures; everything else commander reports is bad usage
+      // help and version are not failures; everything else commander reports is bad usage (a value
+      // refused by an option's parser included: cli-context.ts UsageError)
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0 ? 0 : 2
     }
-    if (e instanceof CliError) {
-      io.err(`grapevine: ${e.message}\n`)
-      return e.exitCode
-    }
-    // Anything else is a store that failed under us (a damaged file, a full disk) or a bug: one line,
-    // never a stack trace, unless GRAPEVINE_DEBUG asks for it.
-    const msg = e instanceof Error ? e.message : String(e)
-    const damaged = /malformed|not a database|corrupt|does not decode/i.test(msg)
-    io.err(`grapevine: ${damaged ? `the store is damaged (${msg}): move it aside or restore a backup, then sync from a peer` : msg}\n`)
-    if (io.env['GRAPEVINE_DEBUG'] !== undefined && e instanceof Error && e.stack !== undefined) io.err(`${e.stack}\n`)
-    return 1
+    return failed(e, io)
   }
+}
+
+/** An action's failure as one line on stderr; returns the exit code. */
+function failed(e: unknown, io: Io): number {
+  if (e instanceof CliError) {
+    // a UsageError (a CliError, exit 2) thrown by a parser inside an action comes here too
+    io.err(`grapevine: ${e.message}\n`)
+    return e.exitCode
+  }
+  // Anything else is a store that failed under us (a damaged file, a full disk) or a bug: one line,
+  // never a stack trace, unless GRAPEVINE_DEBUG asks for it.
+  const msg = e instanceof Error ? e.message : String(e)
+  const damaged = /malformed|not a database|corrupt|does not decode/i.test(msg)
+  io.err(`grapevine: ${damaged ? `the store is damaged (${msg}): move it aside or restore a backup, then sync from a peer` : msg}\n`)
+  if (io.env['GRAPEVINE_DEBUG'] !== undefined && e instanceof Error && e.stack !== undefined) io.err(`${e.stack}\n`)
+  return 1
 }
 
 /**
