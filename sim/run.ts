@@ -68,8 +68,13 @@ function main(): number {
   const started = performance.now()
   const fired = new Map<string, number>()
   let failed = 0
+  /** Rounds the core took to agree, as a share of its bound: how much room the liveness bound leaves. */
+  const roundShares: number[] = []
+  let catchUpMax = 0
   for (let s = base; s < base + count; s++) {
     const r = runScenario(s, name, opts)
+    if (r.rounds !== undefined) roundShares.push(r.rounds / r.roundsBound)
+    if (r.catchUpRatio !== undefined) catchUpMax = Math.max(catchUpMax, r.catchUpRatio)
     for (const [c, n] of r.faults) fired.set(c, (fired.get(c) ?? 0) + n)
     if (r.failures.length > 0) {
       failed++
@@ -80,6 +85,9 @@ function main(): number {
   const secs = (performance.now() - started) / 1000
   const never = faultClasses.filter((c) => !fired.has(c))
   console.log(`${count} seeds from ${base}: ${failed} failed, ${secs.toFixed(1)} s (${(count / secs).toFixed(2)} seeds/s)`)
+  roundShares.sort((a, b) => a - b)
+  const at = (q: number): string => ((roundShares[Math.min(roundShares.length - 1, Math.floor(q * roundShares.length))] ?? 0) * 100).toFixed(0)
+  console.log(`rounds to agree as % of the bound: median ${at(0.5)}%, p99 ${at(0.99)}%, max ${at(1)}%; days catch-up max ${catchUpMax.toFixed(2)}x`)
   console.log(`fault classes fired: ${[...fired].map(([c, n]) => `${c}:${n}`).join(' ')}`)
   if (never.length > 0 && name !== 'canary') console.log(`FAIL fault classes that never fired: ${never.join(', ')}`)
   return failed > 0 || (never.length > 0 && name !== 'canary') ? 1 : 0
