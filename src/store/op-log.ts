@@ -183,6 +183,12 @@ export function open(path: string, opts: OpenOptions = {}): Result<OpLog, OpenFa
     }
     db.exec('PRAGMA journal_mode = WAL')
     db.exec('PRAGMA synchronous = FULL')
+    // a 32 MiB page cache (SQLite's default is 2 MiB) and a checkpoint every 4000 WAL pages (16 MiB; default
+    // 1000): ingest touches pages all over the random-keyed indexes (entities, idempotency, search), and a
+    // page changed in several commits between checkpoints is copied to the file once. Measured side by
+    // side on 100k ops, three pairs: 5% less CPU per op (91-95 against 97-100 us)
+    db.exec(`PRAGMA cache_size = -32768`)
+    db.exec('PRAGMA wal_autocheckpoint = 4000')
     if (version === 1 || version === 2) upgradeFormat(db)
     if (version === 0) {
       db.exec('BEGIN IMMEDIATE')
