@@ -813,7 +813,8 @@ export function createMembership(self: NodeId, config: Partial<MembershipConfig>
    * holds a suspicion probes the suspect itself, at once and then every half suspicion floor, so a live
    * suspect's refutation comes back in the ack (a lone lost rumour can no longer condemn it) and a dead
    * one collects confirmations fast. Otherwise round-robin over a shuffled list of alive and suspect
-   * members.
+   * members. Limit: with many suspects at once (a partition), probes go to them first and the round-robin
+   * waits until the suspicions end (refuted or offline, within the suspicion timeout).
    */
   const pickTarget = (nowMs: number, suspectProbeEveryMs: number): NodeId | undefined => {
     let due: MemberEntry | undefined
