@@ -21,6 +21,9 @@
  *    all client ops, reads included, as Maelstrom counts), and the median and max time until an op is in
  *    every node's log. Several variants side by side; the default configuration's rows carry the
  *    workload name `efficient-broadcast`.
+ * 3. Failure detection at N = 50: the real membership machine on membership.test-util.ts's deterministic
+ *    network (10% loss, short pauses): time until every member marks a crashed node offline, and offline
+ *    marks of live members over quiet simulated hours (failureDetectionRows).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
@@ -34,6 +37,7 @@ import type { AuthorId, SignedOp, Signer } from '../src/log/index.ts'
 import { createOps, createSigner, signOps } from '../src/log/index.ts'
 import { createKernel, createNetwork } from './kernel.ts'
 import type { Kernel } from './kernel.ts'
+import { reportFailureDetection } from '../src/gossip/membership.test-util.ts'
 
 const { prng: prngOps } = core
 
@@ -485,6 +489,9 @@ export type ReportOptions = {
   /** [N, fanout] cells also run with a brand-new author (see roundsToAll). */
   newAuthor: readonly (readonly [number, number])[]
   efficientSeeds: number
+  /** Failure detection at N = 50 (membership.test-util's deterministic network): crash seeds, quiet hours. */
+  failureSeeds: number
+  quietHours: number
 }
 
 export const fullReport: ReportOptions = {
@@ -498,6 +505,8 @@ export const fullReport: ReportOptions = {
     [1000, 3],
   ],
   efficientSeeds: 2,
+  failureSeeds: 300,
+  quietHours: 10,
 }
 
 export function runReport(opts: ReportOptions, print: (line: string) => void): Row[] {
@@ -589,7 +598,37 @@ export function runReport(opts: ReportOptions, print: (line: string) => void): R
     )
   }
   print('target: msgs/op <= 5 AND median <= 400 ms AND max <= 600 ms')
+  if (opts.failureSeeds > 0) rows.push(...failureDetectionRows(opts, print))
   return rows
+}
+
+/**
+ * Failure detection (issue 4): the real membership machine on the deterministic network of
+ * membership.test-util.ts (10% loss, short pauses, messages as bytes): time until every member marks a
+ * crashed node offline at N = 50, over `failureSeeds` seeds, and offline marks of live members in
+ * `quietHours` simulated hours without a crash.
+ */
+function failureDetectionRows(opts: ReportOptions, print: (line: string) => void): Row[] {
+  const r = reportFailureDetection({ n: 50, seeds: opts.failureSeeds, quietHours: opts.quietHours })
+  const w = 'failure-detection/n50'
+  const s = (ms: number): string => (ms / 1000).toFixed(1)
+  print('')
+  print(
+    `failure detection, N ${r.n}, ${r.loss * 100}% loss, short pauses, ${r.seeds} seeds: all members mark a crashed node offline in ${s(r.detectMs.min)} / ${s(r.detectMs.median)} / ${s(r.detectMs.p99)} / ${s(r.detectMs.max)} s (min / median / p99 / max); target p99 <= 15 s: ${r.detectMs.p99 <= 15_000 ? 'met' : 'MISSED'}`,
+  )
+  print(
+    `false positives: ${r.detectFalseOffline} offline marks of live members in the crash runs, ${r.quietFalseOffline} in ${r.quietHours} quiet hours (${r.quietFalseSuspect} suspicions raised and refuted); ${r.messagesPerNodeSecond.toFixed(2)} messages per node per second`,
+  )
+  return [
+    row(w, 'detect_ms_median', r.detectMs.median, 'ms'),
+    row(w, 'detect_ms_p99', r.detectMs.p99, 'ms'),
+    row(w, 'detect_ms_max', r.detectMs.max, 'ms'),
+    row(w, 'seeds', r.seeds, 'runs'),
+    row(w, 'false_offline_in_crash_runs', r.detectFalseOffline, 'marks'),
+    row(w, 'quiet_hours', r.quietHours, 'hours'),
+    row(w, 'false_offline_in_quiet_hours', r.quietFalseOffline, 'marks'),
+    row(w, 'messages_per_node_s', r.messagesPerNodeSecond, 'msgs/s'),
+  ]
 }
 
 export function writeReport(rows: readonly Row[], path: string): void {
@@ -604,7 +643,7 @@ export const reportPath = join(here, '..', 'bench', 'results', 'propagation.json
 export function main(args: readonly string[]): void {
   const quick = args.includes('--quick')
   const opts: ReportOptions = quick
-    ? { sizes: [7, 50], fanouts: [1, 2], seeds: () => 3, newAuthor: [[7, 2]], efficientSeeds: 1 }
+    ? { sizes: [7, 50], fanouts: [1, 2], seeds: () => 3, newAuthor: [[7, 2]], efficientSeeds: 1, failureSeeds: 3, quietHours: 0 }
     : fullReport
   const rows = runReport(opts, (l) => console.log(l))
   if (!quick) {
