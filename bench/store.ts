@@ -10,8 +10,10 @@
  *                     applyOps: op_entity, idempotency, entities, versions + FTS rows, and for an entity
  *                     touched before, its rows deleted and derived again), one transaction per batch;
  *   raw_sqlite:       the same rows as plain INSERTs with prepared statements into the same tables of a
- *                     fresh store file (opLog.open makes the schema, indexes included, so it cannot drift):
- *                     every op row, and every view row ingest leaves at the end (read back from an untimed
+ *                     fresh store file (opLog.open makes the schema, indexes included, and sets the same
+ *                     pragmas, so it cannot drift): every op row as the store holds it (with its author's
+ *                     row in `authors`, in the batch of the author's first op), and every view row ingest
+ *                     leaves at the end (read back from an untimed
  *                     ingest of the same history: rawPlan), each inserted once, in the batch of the op
  *                     that made it, one BEGIN IMMEDIATE ... COMMIT per batch. Nothing validated, derived,
  *                     read, deleted or upserted, no head kept, no metrics counter: a floor;
