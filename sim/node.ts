@@ -15,7 +15,8 @@
  * fork of its own log.
  *
  * The wire. Every message is bytes: one channel byte, then the machine's own encoding (anti-entropy's
- * wire form; membership as JSON, which its receive validates; the fast path's own bytes).
+ * wire form; membership's byte form, which its receive decodes and validates; the fast path's own
+ * bytes).
  *
  * Timers. The gossip machines read the monotonic clock (a daemon times protocol periods with one); ops
  * and the HLC read the wall clock, which skews and jumps.
@@ -24,8 +25,8 @@ import { createHash } from 'node:crypto'
 import * as core from '../src/core/index.ts'
 import type { NodeId, VersionVector } from '../src/core/index.ts'
 type Hlc = core.hlc.Hlc
-import { antiEntropy as ae, createMembership } from '../src/gossip/index.ts'
-import type { Membership, MembershipConfig, MemberStatus } from '../src/gossip/index.ts'
+import { antiEntropy as ae, createMembership, membership as membershipCodec } from '../src/gossip/index.ts'
+import type { Membership, MembershipConfig, MembershipMessage, MemberStatus } from '../src/gossip/index.ts'
 import * as knowledge from '../src/knowledge/index.ts'
 import type { Views } from '../src/knowledge/index.ts'
 import type { AuthorId, Draft, Head, Signer, SignedOp } from '../src/log/index.ts'
@@ -144,8 +145,6 @@ export type SimNode = {
 /** Most messages a paused node holds for its resume (a socket buffer); the rest are lost. */
 export const pausedInboxMax = 256
 
-const textEncoder = new TextEncoder()
-const textDecoder = new TextDecoder('utf-8', { fatal: false })
 
 function frame(channel: number, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(body.length + 1)
@@ -261,10 +260,12 @@ export function createSimNode(o: SimNodeOptions): SimNode {
   }
 
   const sendMembership = (out: {
-    send: readonly { to: NodeId; message: unknown }[]
+    send: readonly { to: NodeId; message: MembershipMessage }[]
     changes: readonly { id: NodeId }[]
+    rejected: readonly unknown[]
   }): void => {
-    for (const s of out.send) send(s.to, channelMembership, textEncoder.encode(JSON.stringify(s.message)))
+    if (out.rejected.length > 0) count('membership.rejected', out.rejected.length)
+    for (const s of out.send) send(s.to, channelMembership, membershipCodec.encodeMessage(s.message))
     if (out.changes.length > 0) {
       peerCache = undefined
       for (const c of out.changes) if (c.id !== o.id) durable.peers.add(c.id) // the peer list a node persists
@@ -316,14 +317,8 @@ export function createSimNode(o: SimNodeOptions): SimNode {
     const body = bytes.subarray(1)
     const now = o.clock.monoMs()
     if (channel === channelMembership) {
-      let message: unknown
-      try {
-        message = JSON.parse(textDecoder.decode(body))
-      } catch {
-        count('membership.undecodable')
-        return
-      }
-      sendMembership(membership.receive(from, message, now))
+      // bytes: membership decodes and validates them (a bad frame is reported in `rejected`)
+      sendMembership(membership.receive(from, body, now))
     } else if (channel === channelAntiEntropy) {
       dataBytesIn += bytes.length
       handleAe(antiEntropy.receive(from, body, now), from)
