@@ -3,9 +3,9 @@
 // Grapevine's sources are TypeScript run by Node's type stripping (Node >= 22.18 or 23.6 by default, or
 // 22.13+ with --experimental-strip-types). On an older Node this shim re-runs itself with the Node that
 // `npm install` put in this package's node_modules (the `node` devDependency), if there is one.
-import { existsSync, readFileSync, statSync } from 'node:fs'
-import module from 'node:module'
-import { fileURLToPath } from 'node:url'
+// No static import of a built-in: an ES import of node:fs builds its ES facade, which loads Node's streams
+// (~5 ms of every start). The recent-Node path takes them from process.getBuiltinModule (Node >= 22.3);
+// the old-Node path imports them, once it knows it must re-run.
 
 const reexecMark = 'GRAPEVINE_SHIM_REEXEC'
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
@@ -17,11 +17,13 @@ if (recentEnough && stripsTypes) {
   // Cache the compiled (type-stripped) modules on disk: an agent runs grapevine at every step, and this
   // takes the start-up from ~300 ms to ~100 ms here. The cache lives in the OS temp dir (or
   // NODE_COMPILE_CACHE); a stale or missing cache only costs a recompile.
-  module.enableCompileCache?.()
+  process.getBuiltinModule('node:module').enableCompileCache?.()
   const bundle = freshBundle()
   const mod = await import(bundle ?? new URL('../src/api/cli.ts', import.meta.url).href)
   await mod.run()
 } else {
+  const { existsSync } = await import('node:fs')
+  const { fileURLToPath } = await import('node:url')
   const localNode = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url))
   const again = process.env[reexecMark] === '1' // never loop if the re-run Node is no better
   if (!again && existsSync(localNode)) {
@@ -46,6 +48,7 @@ if (recentEnough && stripsTypes) {
  * @returns {string | undefined}
  */
 function freshBundle() {
+  const { readFileSync, statSync } = process.getBuiltinModule('node:fs')
   const mode = process.env.GRAPEVINE_CLI
   if (mode !== undefined && mode !== '' && mode !== 'source' && mode !== 'bundle') {
     console.error(`grapevine: GRAPEVINE_CLI is ${JSON.stringify(mode)}: use source or bundle, or leave it unset`)
@@ -85,6 +88,7 @@ function freshBundle() {
  */
 async function rerun(node, flags) {
   const { spawn } = await import('node:child_process') // only here: loading it costs every start ~2 ms
+  const { fileURLToPath } = await import('node:url')
   const child = spawn(node, [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
     env: { ...process.env, [reexecMark]: '1' },
