@@ -5,7 +5,7 @@ export function summary(r: RunResult): string {
   const p = r.params
   const faults = [...r.faults].map(([c, n]) => `${c}:${n}`).join(' ')
   return [
-    `seed ${r.seed} ${p.scenario} n=${p.n} fast-path ${p.fastPath} ${r.failures.length === 0 ? 'ok' : 'FAILED'} trace ${r.traceHash}`,
+    `seed ${r.seed} ${p.scenario} n=${p.n} fast-path ${p.fastPath}${p.fastPath !== 'none' && p.hubs > 0 ? ` hub-spoke(${p.hubs})` : ''} ${r.failures.length === 0 ? 'ok' : 'FAILED'} trace ${r.traceHash}`,
     `  ops written ${r.opsWritten} acked ${r.opsAcked}; rounds to agree ${r.rounds ?? '-'} (bound ${r.roundsBound})` +
       (r.catchUpRatio === undefined ? '' : `; days ${p.offlineDays} catch-up ${r.catchUpRatio.toFixed(2)}x`) +
       `; simulated ${(r.simMs / 1000).toFixed(1)} s`,
