@@ -225,6 +225,59 @@ describe('anti-entropy: two nodes', () => {
     assert.ok(messages > 10 && ratio < 1.5, `${messages} messages, ${deltaBytes} delta bytes for ${opBytes} op bytes`)
   })
 
+  it('does not answer a digest that crossed a delta in flight with the same ops, and resends once inFlightMs passed', () => {
+    const opsOf = (m: AntiEntropyMessage | undefined): string[] =>
+      m?.type === 'ae.delta' ? m.batches.flat().map((e) => `${e.op.author.slice(0, 4)}:${e.op.seq}`) : []
+    const run = (inFlightMs: number) => {
+      const config = { messageBytesMax: 8192, digestEntriesMax: 16, inFlightMs }
+      const la = memLog([chains.big])
+      const lb = memLog([chains.big.slice(0, 64)])
+      const a = createAntiEntropy({ log: la.source, prng: core.prng.create(1), config })
+      const b = createAntiEntropy({ log: lb.source, prng: core.prng.create(2), config })
+      // b's digest, twice: its follow-up and its interval digest cross a's first delta
+      const first = a.receive(node(1), { type: 'ae.digest', digest: b.digestFor(node(0)) }, 0).send[0]?.message
+      const crossing = a.receive(node(1), { type: 'ae.digest', digest: b.digestFor(node(0)) }, 10).send[0]?.message
+      const late = a.receive(node(1), { type: 'ae.digest', digest: b.digestFor(node(0)) }, 10 + inFlightMs).send[0]?.message
+      return { first: opsOf(first), crossing: opsOf(crossing), late: opsOf(late) }
+    }
+    const on = run(1000)
+    assert.ok(on.first.length > 0 && on.crossing.length > 0)
+    assert.deepEqual(on.crossing.filter((x) => on.first.includes(x)), [], 'the crossing digest got ops already in flight')
+    assert.deepEqual(on.late.slice(0, 3), on.first.slice(0, 3), 'after inFlightMs, the unconfirmed ops are sent again')
+    const off = run(0)
+    assert.deepEqual(off.crossing, off.first, 'with inFlightMs 0 the crossing digest fetches the same ops')
+  })
+
+  it('while one peer streams an author, digests to other peers list it as busy and they send none of its ops', () => {
+    const config = { messageBytesMax: 8192, digestEntriesMax: 16, inFlightMs: 5000 }
+    const [lp, lq, lr] = [memLog([chains.big, chains.small]), memLog([chains.big, chains.small]), memLog([])]
+    const [p, q, r] = [lp, lq, lr].map((l, i) => createAntiEntropy({ log: l.source, prng: core.prng.create(i + 1), config })) as [
+      AntiEntropy,
+      AntiEntropy,
+      AntiEntropy,
+    ]
+    const big = (chains.big[0] as SignedOp).op.author
+    // p streams to r
+    const fromP = p.receive(node(2), { type: 'ae.digest', digest: r.digestFor(node(0)) }, 0).send[0]?.message as AntiEntropyMessage
+    assert.ok(fromP.type === 'ae.delta' && fromP.more)
+    const got = r.receive(node(0), fromP, 5)
+    for (const x of got.received) lr.ingest(x)
+    // r's interval digest goes to q: big is busy (p is moving it), so q answers without its ops
+    r.tick(6, [node(1)]) // the first tick only schedules
+    const toQ = r.tick(1006, [node(1)]).send[0]?.message
+    assert.ok(toQ?.type === 'ae.digest')
+    assert.ok(toQ.busy?.includes(big), `busy: ${String(toQ.busy)}`)
+    const fromQ = q.receive(node(2), toQ, 7).send[0]?.message
+    assert.ok(fromQ?.type === 'ae.delta')
+    assert.ok(fromQ.batches.every((b) => (b[0] as SignedOp).op.author !== big), 'q sent ops of the busy author')
+    // the follow-up to p itself does not list p's own stream as busy
+    const followUp = got.send.find((o) => o.to === node(0))?.message
+    assert.ok(followUp?.type === 'ae.digest' && !(followUp.busy ?? []).includes(big))
+    // p's stream goes quiet: after inFlightMs, q may send the author again
+    const later = r.tick(7000, [node(1)]).send[0]?.message
+    assert.ok(later?.type === 'ae.digest' && later.busy === undefined)
+  })
+
   it('pages full digests when authors outnumber digestEntriesMax, and still converge', () => {
     const many = Array.from({ length: 40 }, (_, i) => chain(10 + i, 2, 2))
     const logs = [memLog(many.slice(0, 25)), memLog(many.slice(20))]
@@ -461,6 +514,11 @@ describe('anti-entropy: bad messages', () => {
     ['op without bytes', { type: 'ae.delta', batches: [[{ op: good[0]?.op, hash: good[0]?.hash, sig: new Uint8Array(64) }]], more: false }],
     ['short sig', { type: 'ae.delta', batches: [[{ ...good[6], sig: new Uint8Array(3) }]], more: false }],
     ['hostile getter', { type: 'ae.digest', get digest() { throw new Error('boom') } }],
+    ['busy not an array', { type: 'ae.digest', digest: { entries: [] }, busy: hex('a') }],
+    ['busy unsorted', { type: 'ae.digest', digest: { entries: [] }, busy: [hex('b'), hex('a')] }],
+    ['busy bad author', { type: 'ae.digest', digest: { entries: [] }, busy: ['XYZ'] }],
+    ['busy too long', { type: 'ae.digest', digest: { entries: [] }, busy: Array.from({ length: 600 }, (_, i) => i.toString(16).padStart(64, '0')) }],
+    ['busy on a delta without a digest', { type: 'ae.delta', batches: [], more: false, busy: [hex('a')] }],
   ]
   for (const [name, m] of cases) {
     it(`drops and reports: ${name}`, () => {
@@ -494,6 +552,7 @@ describe('anti-entropy: bad messages', () => {
       more: true,
       wantFull: true,
       digest: { entries: [[a, 3]], range: { from: '', to: hex('f') } },
+      busy: [hex('0') as AuthorId, hex('f') as AuthorId],
     }
     const bytes = encodeMessage(m)
     const back = decodeMessage(bytes, ae.config)
@@ -504,7 +563,7 @@ describe('anti-entropy: bad messages', () => {
     const digestOnly: AntiEntropyMessage = { type: 'ae.digest', digest: { entries: [[a, 1]] } }
     const d2 = decodeMessage(encodeMessage(digestOnly), ae.config)
     assert.ok(d2.ok)
-    assert.deepEqual(d2.value, { type: 'ae.digest', digest: { entries: [[a, 1]], range: undefined }, wantFull: undefined })
+    assert.deepEqual(d2.value, { type: 'ae.digest', digest: { entries: [[a, 1]], range: undefined }, wantFull: undefined, busy: undefined })
     fc.assert(
       fc.property(
         fc.oneof(

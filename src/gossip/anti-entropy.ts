@@ -25,6 +25,22 @@
  * to that peer, and a node that never heard a full digest from a peer (the first was lost) sets
  * `wantFull`, so the peer's next digest is full.
  *
+ * Catch-up without duplicates. A backlog bigger than one message streams over several round trips, and
+ * other messages cross it: the receiver's interval digest and follow-ups, other peers' exchanges. Two
+ * rules keep a node from being sent the same ops twice (the simulator's days scenario checks that a node
+ * back from days offline receives at most 2x the bytes it missed; without them, up to 4.1x):
+ *   - Sender side: per peer and author, the highest seq sent and when. For `inFlightMs` after sending, an
+ *     answer to that peer starts past it, not at what the peer's (possibly crossing) digest says; the
+ *     entry goes once a digest of the peer shows the seq, or when it expires, so a lost delta is re-sent
+ *     after at most inFlightMs. One entry per author per peer.
+ *   - Receiver side: while a peer's deltas say `more`, the authors it is moving (those in its last delta
+ *     and those it holds more of than we do) are that peer's stream: one stream per author. Our digests
+ *     to other peers list them as `busy` and those peers send none of their ops. A stream ends with a
+ *     delta without `more` or inFlightMs after its last delta (a lost or dead stream frees its authors
+ *     for any peer). One entry per author named, pruned as they expire.
+ * A clock that goes back ends what was in flight (nothing is trusted past `now < sent`). inFlightMs 0
+ * turns both rules off.
+ *
  * A run of ops can only end at a signed op (sign.ts, batch_head): the unit a sender moves is the run from
  * the peer's seq up to the author's next signed op. Units that do not fit the remaining budget are
  * skipped (that author stops for this message, so what is sent stays gap-free) while smaller units of
@@ -108,6 +124,16 @@ export type AntiEntropyConfig = {
    * reordering network, 4 took more intervals than 1 (298 vs 213 over its 20 runs). Limit 1..64.
    */
   readonly deltasPerReply: number
+  /**
+   * How long a sent delta is presumed in flight, and a peer's `more` stream presumed alive (see "Catch-up
+   * without duplicates" in the header). Default 1000 ms (one interval): a sender does not resend ops to a
+   * peer that it sent them less than this ago, and a node being streamed an author's backlog asks other
+   * peers not to send that author for this long after the stream's last delta. Longer saves bytes on slow
+   * links and delays the repair of a lost delta by up to this much; 0 turns both off (every crossing
+   * digest is answered with the same ops, and concurrent streams overlap: the simulator's days scenario
+   * then saw up to 4.1x the missed bytes to catch up). Limit 0..3600000.
+   */
+  readonly inFlightMs: number
 }
 
 export const antiEntropyDefaults: AntiEntropyConfig = {
@@ -117,6 +143,7 @@ export const antiEntropyDefaults: AntiEntropyConfig = {
   digestEntriesMax: 512,
   fullDigestEvery: 10,
   deltasPerReply: 1,
+  inFlightMs: 1000,
 }
 
 /** Bytes one digest entry counts for: a 32-byte author and an up to 9-byte uvarint seq. */
@@ -157,6 +184,7 @@ export function parseConfig(
   if (!intIn(c.fullDigestEvery, 1, 10000))
     return bad(`fullDigestEvery must be an integer in 1..10000, not ${c.fullDigestEvery}`)
   if (!intIn(c.deltasPerReply, 1, 64)) return bad(`deltasPerReply must be an integer in 1..64, not ${c.deltasPerReply}`)
+  if (!intIn(c.inFlightMs, 0, 3_600_000)) return bad(`inFlightMs must be an integer in 0..3600000, not ${c.inFlightMs}`)
   return core.ok(c)
 }
 
@@ -180,12 +208,21 @@ export type Digest = {
  * (the first was lost), so it cannot tell which authors the receiver lacks entirely; the receiver's next
  * digest to it is full.
  */
-export type DigestMessage = { readonly type: 'ae.digest'; readonly digest: Digest; readonly wantFull?: boolean | undefined }
+export type DigestMessage = {
+  readonly type: 'ae.digest'
+  readonly digest: Digest
+  readonly wantFull?: boolean | undefined
+  readonly busy?: readonly AuthorId[] | undefined
+}
 
 /**
  * The ops the receiver lacks: batches, each a run of one author's consecutive ops ending at a signed op;
  * one author's batches are adjacent and consecutive. `digest`, when present, asks for what the sender
  * lacks in turn. `more`: the budget cut the reply short; ask again.
+ *
+ * `busy` (on either message, with a digest): authors whose backlog another peer is streaming to the
+ * sender right now; the receiver sends no ops of theirs in its answer (it still learns the digest).
+ * Sorted strictly ascending, at most digestEntriesMax.
  */
 export type DeltaMessage = {
   readonly type: 'ae.delta'
@@ -193,6 +230,7 @@ export type DeltaMessage = {
   readonly more: boolean
   readonly digest?: Digest | undefined
   readonly wantFull?: boolean | undefined
+  readonly busy?: readonly AuthorId[] | undefined
 }
 
 export type AntiEntropyMessage = DigestMessage | DeltaMessage
@@ -217,6 +255,11 @@ function digestBytes(d: Digest | undefined): number {
   return d === undefined ? 0 : d.entries.length * digestEntryBytes
 }
 
+/** Bytes a busy list counts for: 32 per author and a count. */
+function busyBytes(busy: readonly AuthorId[] | undefined): number {
+  return busy === undefined ? 0 : 4 + busy.length * authorLength
+}
+
 /** A batch's bytes as the delta counts them: its batch_head form plus framing. */
 export function batchBytes(batch: readonly SignedOp[]): number {
   let ops = 0
@@ -226,7 +269,7 @@ export function batchBytes(batch: readonly SignedOp[]): number {
 
 /** The bytes a message counts for against messageBytesMax (its wire form is at most this). */
 export function messageBytes(m: AntiEntropyMessage): number {
-  let n = messageOverheadBytes + digestBytes(m.digest)
+  let n = messageOverheadBytes + digestBytes(m.digest) + busyBytes(m.busy)
   if (m.type === 'ae.delta') for (const b of m.batches) n += batchBytes(b)
   return n
 }
@@ -274,6 +317,20 @@ function checkDigest(x: unknown, entriesMax: number): Check<Digest> {
   return { ok: true, value: { entries: entries as DigestEntry[], range } }
 }
 
+function checkBusy(x: unknown, entriesMax: number): Check<AuthorId[] | undefined> {
+  if (x === undefined) return { ok: true, value: undefined }
+  if (!Array.isArray(x)) return bad('busy is not an array')
+  if (x.length > entriesMax) return bad(`busy lists ${x.length} authors, over the limit ${entriesMax}`, 'too_large')
+  let prev = ''
+  for (let i = 0; i < x.length; i++) {
+    const a: unknown = x[i]
+    if (typeof a !== 'string' || !authorPattern.test(a)) return bad(`busy ${i}: author is not 64 lowercase hex characters`)
+    if (i > 0 && !(a > prev)) return bad(`busy ${i}: authors must be strictly ascending`)
+    prev = a
+  }
+  return { ok: true, value: x as AuthorId[] }
+}
+
 function isBytes(x: unknown, length?: number): x is Uint8Array {
   return x instanceof Uint8Array && (length === undefined || x.length === length)
 }
@@ -288,11 +345,14 @@ function checkDelta(x: Record<string, unknown>, config: AntiEntropyConfig): Chec
     if (!d.ok) return d
     digest = d.value
   }
+  const busy = checkBusy(x['busy'], config.digestEntriesMax)
+  if (!busy.ok) return busy
+  if (busy.value !== undefined && digest === undefined) return bad('delta.busy without a digest')
   const batches = x['batches']
   if (!Array.isArray(batches)) return bad('delta.batches is not an array')
   if (batches.length > deltaBatchesMax) return bad(`delta has ${batches.length} batches, over ${deltaBatchesMax}`, 'too_large')
   const seen = new Set<string>()
-  let bytes = messageOverheadBytes + digestBytes(digest)
+  let bytes = messageOverheadBytes + digestBytes(digest) + busyBytes(busy.value)
   let lastAuthor = ''
   let lastSeq = 0
   for (let i = 0; i < batches.length; i++) {
@@ -329,7 +389,7 @@ function checkDelta(x: Record<string, unknown>, config: AntiEntropyConfig): Chec
   }
   const limit = deltaBytesLimit(config)
   if (bytes > limit) return bad(`delta counts ${bytes} bytes, over the limit ${limit}`, 'too_large')
-  return { ok: true, value: { type: 'ae.delta', batches: batches as SignedOp[][], more: x['more'], digest, wantFull } }
+  return { ok: true, value: { type: 'ae.delta', batches: batches as SignedOp[][], more: x['more'], digest, wantFull, busy: busy.value } }
 }
 
 /** Checks a message from a peer: shape, bounds, author ids, seq ranges. Never throws. */
@@ -340,7 +400,10 @@ export function checkMessage(x: unknown, config: AntiEntropyConfig): Check<AntiE
       const d = checkDigest(x['digest'], config.digestEntriesMax)
       const wantFull = x['wantFull']
       if (wantFull !== undefined && typeof wantFull !== 'boolean') return bad('digest message wantFull is not a boolean')
-      return d.ok ? { ok: true, value: { type: 'ae.digest', digest: d.value, wantFull } } : d
+      if (!d.ok) return d
+      const busy = checkBusy(x['busy'], config.digestEntriesMax)
+      if (!busy.ok) return busy
+      return { ok: true, value: { type: 'ae.digest', digest: d.value, wantFull, busy: busy.value } }
     }
     if (x['type'] === 'ae.delta') return checkDelta(x, config)
     return bad('message type is not ae.digest or ae.delta')
@@ -357,9 +420,10 @@ export function checkMessage(x: unknown, config: AntiEntropyConfig): Check<AntiE
  *
  *   type     1 byte: 0x01 ae.digest, 0x02 ae.delta
  *   flags    1 byte: 0x01 more, 0x02 wantFull, 0x04 has a digest, 0x08 the digest has a range,
- *            0x10 the range has an upper bound, 0x20 the range's lower bound is not ""
+ *            0x10 the range has an upper bound, 0x20 the range's lower bound is not "", 0x40 has a busy list
  *   digest   [range.from: 32-byte author] [range.to: 32-byte author], uvarint entry count, then per entry
  *            the 32-byte author and a uvarint seq
+ *   busy     uvarint count, then the 32-byte authors
  *   batches  (delta only) uvarint count, then per batch a uvarint length and the batch (batch.ts,
  *            batch_head form: a relay keeps only each batch's last signature)
  *
@@ -368,7 +432,7 @@ export function checkMessage(x: unknown, config: AntiEntropyConfig): Check<AntiE
 export function encodeMessage(m: AntiEntropyMessage): Uint8Array {
   const batches = m.type === 'ae.delta' ? m.batches.map((b) => encodeBatch(b, 'batch_head')) : []
   const d = m.digest
-  let size = 2 + 2 * authorLength + 10 + (d?.entries.length ?? 0) * (authorLength + 9) + 10
+  let size = 2 + 2 * authorLength + 10 + (d?.entries.length ?? 0) * (authorLength + 9) + 10 + busyBytes(m.busy) + 6
   for (const b of batches) size += 5 + b.length
   const w = codec.createWriter(size)
   codec.writeByte(w, m.type === 'ae.digest' ? 0x01 : 0x02)
@@ -381,7 +445,8 @@ export function encodeMessage(m: AntiEntropyMessage): Uint8Array {
       (d !== undefined ? 0x04 : 0) |
       (r !== undefined ? 0x08 : 0) |
       (r !== undefined && r.to !== null ? 0x10 : 0) |
-      (r !== undefined && r.from !== '' ? 0x20 : 0),
+      (r !== undefined && r.from !== '' ? 0x20 : 0) |
+      (m.busy !== undefined ? 0x40 : 0),
   )
   if (d !== undefined) {
     if (r !== undefined && r.from !== '') writeRaw(w, authorBytes(r.from as AuthorId))
@@ -391,6 +456,10 @@ export function encodeMessage(m: AntiEntropyMessage): Uint8Array {
       writeRaw(w, authorBytes(a))
       codec.writeUvarint(w, n)
     }
+  }
+  if (m.busy !== undefined) {
+    codec.writeUvarint(w, m.busy.length)
+    for (const a of m.busy) writeRaw(w, authorBytes(a))
   }
   if (m.type === 'ae.delta') {
     codec.writeUvarint(w, batches.length)
@@ -423,7 +492,7 @@ export function decodeMessage(bytes: Uint8Array, config: AntiEntropyConfig): Che
     const type = codec.readByte(r)
     if (type !== 0x01 && type !== 0x02) codec.malformed(`unknown message type ${type}`)
     const flags = codec.readByte(r)
-    if ((flags & ~0x3f) !== 0) codec.malformed(`unknown flags ${flags}`)
+    if ((flags & ~0x7f) !== 0) codec.malformed(`unknown flags ${flags}`)
     let digest: Digest | undefined
     if ((flags & 0x04) !== 0) {
       let range: Digest['range']
@@ -441,11 +510,18 @@ export function decodeMessage(bytes: Uint8Array, config: AntiEntropyConfig): Che
       }
       digest = { entries, range }
     } else if ((flags & 0x38) !== 0) codec.malformed('range flags without a digest')
+    let busy: AuthorId[] | undefined
+    if ((flags & 0x40) !== 0) {
+      const count = codec.readCount(r, authorLength)
+      if (count > config.digestEntriesMax) codec.malformed(`busy lists ${count} authors, over ${config.digestEntriesMax}`)
+      busy = []
+      for (let i = 0; i < count; i++) busy.push(authorIdFromBytes(readRaw(r, authorLength)))
+    }
     const wantFull = (flags & 0x02) !== 0 ? true : undefined
     if (type === 0x01) {
       if (digest === undefined) return codec.malformed('a digest message without a digest')
       if ((flags & 0x01) !== 0) codec.malformed('a digest message has no "more"')
-      return { type: 'ae.digest', digest, wantFull }
+      return { type: 'ae.digest', digest, wantFull, busy }
     }
     const n = codec.readCount(r, 2)
     if (n > deltaBatchesMax) codec.malformed(`delta has ${n} batches, over ${deltaBatchesMax}`)
@@ -460,7 +536,7 @@ export function decodeMessage(bytes: Uint8Array, config: AntiEntropyConfig): Che
       batches.push([...b.value.ops])
     }
     if (codec.remaining(r) !== 0) codec.malformed(`${codec.remaining(r)} trailing bytes`)
-    return { type: 'ae.delta', batches, more: (flags & 0x01) !== 0, digest, wantFull }
+    return { type: 'ae.delta', batches, more: (flags & 0x01) !== 0, digest, wantFull, busy }
   })
   return d.ok ? { ok: true, value: d.value } : bad(failure ?? d.detail)
 }
@@ -480,6 +556,12 @@ type PeerState = {
   heardFull: boolean
   /** Where the next delta to the peer starts its round-robin (an index into the sorted authors). */
   rotation: number
+  /**
+   * Per author, the highest seq we sent the peer and when: for inFlightMs we answer from past it, not from
+   * `theirs` (a digest of the peer that crossed our delta would otherwise fetch the same ops again).
+   * Entries go once the peer's digest shows the seq, or when they expire; at most one per author we hold.
+   */
+  sent: Map<AuthorId, { seq: number; atMs: number }>
 }
 
 export type AntiEntropy = {
@@ -521,11 +603,29 @@ export function createAntiEntropy(opts: {
    * again rather than trusted.
    */
   const handed: VersionVector = new Map()
+  /**
+   * Authors whose backlog a peer is streaming to us (its last delta had `more`), and when that delta came:
+   * for inFlightMs our digests to other peers list them as `busy`. One stream per author; at most one
+   * entry per author that a live stream names, pruned as they expire.
+   */
+  const streams = new Map<AuthorId, { peer: NodeId; atMs: number }>()
+  /** Is something stamped at `atMs` still in flight at `nowMs`? (A clock that went back ends it.) */
+  const live = (atMs: number, nowMs: number): boolean => nowMs >= atMs && nowMs - atMs < config.inFlightMs
+  /** The authors other peers than `peer` are streaming to us: what `peer` should not send now. */
+  const busyFor = (peer: NodeId, nowMs: number): AuthorId[] | undefined => {
+    const busy: AuthorId[] = []
+    for (const [a, x] of streams) {
+      if (!live(x.atMs, nowMs)) streams.delete(a)
+      else if (x.peer !== peer) busy.push(a)
+    }
+    if (busy.length === 0) return undefined
+    return busy.sort(compareAuthors).slice(0, config.digestEntriesMax)
+  }
 
   const peerState = (p: NodeId): PeerState => {
     let s = peers.get(p)
     if (s === undefined) {
-      s = { theirs: new Map(), lastSent: undefined, digests: 0, fullFrom: '', rotation: 0, heardFull: false }
+      s = { theirs: new Map(), lastSent: undefined, digests: 0, fullFrom: '', rotation: 0, heardFull: false, sent: new Map() }
       peers.set(p, s)
     }
     return s
@@ -665,19 +765,43 @@ export function createAntiEntropy(opts: {
 
   const output = (): Output => ({ send: [], received: [], rejected: [], gapOpsDropped: 0 })
 
-  const reply = (to: NodeId, s: PeerState, ours: VersionVector, digest: Digest | undefined, out: Output): void => {
+  const reply = (
+    to: NodeId,
+    s: PeerState,
+    ours: VersionVector,
+    digest: Digest | undefined,
+    out: Output,
+    nowMs: number,
+    busy: readonly AuthorId[] | undefined,
+  ): void => {
+    // Where each author starts: what the peer said it holds, or past what we sent it while that is in
+    // flight; authors the peer's other streams are moving (busy) are left out.
+    const known = new Map(s.theirs)
+    for (const [a, x] of s.sent) {
+      const t = s.theirs.get(a)
+      if (!live(x.atMs, nowMs) || (t !== undefined && t >= x.seq)) s.sent.delete(a)
+      else if (t !== undefined) known.set(a, x.seq)
+    }
+    for (const a of busy ?? []) known.delete(a)
+    const askBusy = digest === undefined ? undefined : busyFor(to, nowMs)
     // A burst of up to deltasPerReply messages; only the first carries our digest, and only the last can
     // say more (one follow-up digest per burst).
-    const known = new Map(s.theirs)
     for (let i = 0; i < config.deltasPerReply; i++) {
       const d = i === 0 ? digest : undefined
-      const budget = config.messageBytesMax - messageOverheadBytes - digestBytes(d)
+      const b = i === 0 ? askBusy : undefined
+      const budget = config.messageBytesMax - messageOverheadBytes - digestBytes(d) - busyBytes(b)
       const { batches, more } = lacking(s, known, ours, budget)
       const asks = d !== undefined && (d.entries.length > 0 || d.range !== undefined)
       if (batches.length === 0 && !asks) return
       const last = !more || i === config.deltasPerReply - 1
       const wantFull = d !== undefined && !s.heardFull ? true : undefined
-      out.send.push({ to, message: { type: 'ae.delta', batches, more: more && last, digest: d, wantFull } })
+      if (config.inFlightMs > 0) {
+        for (const run of batches) {
+          const e = run[run.length - 1] as SignedOp
+          s.sent.set(e.op.author, { seq: e.op.seq, atMs: nowMs })
+        }
+      }
+      out.send.push({ to, message: { type: 'ae.delta', batches, more: more && last, digest: d, wantFull, busy: b } })
       if (last) return
     }
   }
@@ -709,7 +833,8 @@ export function createAntiEntropy(opts: {
       const peer = candidates[prngOps.nextInt(prng, candidates.length)] as NodeId
       const s = peerState(peer)
       const digest = makeDigest(peer, log.versionVector())
-      out.send.push({ to: peer, message: { type: 'ae.digest', digest, wantFull: s.heardFull ? undefined : true } })
+      const busy = busyFor(peer, nowMs)
+      out.send.push({ to: peer, message: { type: 'ae.digest', digest, wantFull: s.heardFull ? undefined : true, busy } })
       return out
     },
     receive(from, message, nowMs) {
@@ -723,12 +848,14 @@ export function createAntiEntropy(opts: {
         return out
       }
       const msg = m.value
+
+
       const s = peerState(from)
       const ours = log.versionVector()
       if (msg.wantFull === true) s.lastSent = undefined // our next digest to it is full
       if (msg.type === 'ae.digest') {
         learn(s, msg.digest, ours)
-        reply(from, s, ours, makeDigest(from, ours), out)
+        reply(from, s, ours, makeDigest(from, ours), out, nowMs, msg.busy)
         return out
       }
       // A delta: hand its ops over, grouped per author (its batches of one author are adjacent). A batch
@@ -758,13 +885,27 @@ export function createAntiEntropy(opts: {
       }
       if (msg.digest !== undefined) {
         learn(s, msg.digest, ours)
-        reply(from, s, ours, undefined, out)
+        reply(from, s, ours, undefined, out, nowMs, msg.busy)
+      }
+      // The peer's stream: while its deltas say `more`, the authors it is moving (those of this delta and
+      // those it holds more of than we now do) are its own; other peers are asked not to send them.
+      if (config.inFlightMs > 0) {
+        for (const [a, x] of streams) if (x.peer === from) streams.delete(a)
+        if (msg.more && advanced) {
+          const claim = (a: AuthorId): void => {
+            const x = streams.get(a)
+            if (x === undefined || x.peer === from || !live(x.atMs, nowMs)) streams.set(a, { peer: from, atMs: nowMs })
+          }
+          for (const b of msg.batches) claim((b[0] as SignedOp).op.author)
+          for (const [a, n] of s.theirs) if (n > vvOps.get(after, a)) claim(a)
+        }
       }
       // Ask again only if this delta moved us on: a duplicated or stale delta must not start a second
       // stream of digests and replies (duplication would otherwise multiply messages).
       if (msg.more && advanced) {
         const digest = makeDigest(from, after)
-        out.send.push({ to: from, message: { type: 'ae.digest', digest, wantFull: s.heardFull ? undefined : true } })
+        const busy = busyFor(from, nowMs)
+        out.send.push({ to: from, message: { type: 'ae.digest', digest, wantFull: s.heardFull ? undefined : true, busy } })
       }
       return out
     },
