@@ -278,6 +278,35 @@ describe('anti-entropy: two nodes', () => {
     assert.ok(later?.type === 'ae.digest' && later.busy === undefined)
   })
 
+  it('asks for a full digest before streaming a backlog from a stale view (a peer whose digests were lost)', () => {
+    const config = { messageBytesMax: 8192, digestEntriesMax: 16 }
+    const la = memLog([chains.big])
+    const lb = memLog([chains.big.slice(0, 64)])
+    const a = createAntiEntropy({ log: la.source, prng: core.prng.create(1), config })
+    const b = createAntiEntropy({ log: lb.source, prng: core.prng.create(2), config })
+    a.receive(node(1), { type: 'ae.digest', digest: b.digestFor(node(0)) }, 0)
+    // b gets ops 65..512 elsewhere; its digest saying so is lost, so its next one (partial) is empty
+    lb.ingest({ author: (chains.big[0] as SignedOp).op.author, ops: chains.big.slice(64, 512) })
+    b.digestFor(node(0))
+    const empty = b.digestFor(node(0))
+    assert.deepEqual(empty.entries, [])
+    const first = a.receive(node(1), { type: 'ae.digest', digest: empty }, 60_000).send[0]?.message
+    assert.ok(first?.type === 'ae.delta' && first.batches.length === 0 && first.more && first.wantFull === true, JSON.stringify(first))
+    const again = b.receive(node(0), first, 60_010).send[0]?.message
+    assert.ok(again?.type === 'ae.digest' && again.digest.range !== undefined, 'b asks again at once, with a full digest')
+    const backlog = a.receive(node(1), again, 60_020).send[0]?.message
+    assert.ok(backlog?.type === 'ae.delta')
+    assert.equal(backlog.batches[0]?.[0]?.op.seq, 513, 'the backlog starts past what b holds')
+    // a fresh view (a digest heard within fullDigestEvery intervals) streams at once
+    const la2 = memLog([chains.big])
+    const a2 = createAntiEntropy({ log: la2.source, prng: core.prng.create(3), config })
+    const lc = memLog([chains.big.slice(0, 64)])
+    const c = createAntiEntropy({ log: lc.source, prng: core.prng.create(4), config })
+    a2.receive(node(2), { type: 'ae.digest', digest: c.digestFor(node(0)) }, 0)
+    const fresh = a2.receive(node(2), { type: 'ae.digest', digest: c.digestFor(node(0)) }, 5000).send[0]?.message
+    assert.ok(fresh?.type === 'ae.delta' && fresh.batches.length > 0)
+  })
+
   it('pages full digests when authors outnumber digestEntriesMax, and still converge', () => {
     const many = Array.from({ length: 40 }, (_, i) => chain(10 + i, 2, 2))
     const logs = [memLog(many.slice(0, 25)), memLog(many.slice(20))]

@@ -38,6 +38,11 @@
  *     to other peers list them as `busy` and those peers send none of their ops. A stream ends with a
  *     delta without `more` or inFlightMs after its last delta (a lost or dead stream frees its authors
  *     for any peer). One entry per author named, pruned as they expire.
+ * And a backlog (more than one message) is not streamed from a stale view: if the peer's last digest
+ * reached us over fullDigestEvery x intervalMs ago and its new one is partial, its digests in between may
+ * have been lost (a partial digest then omits what it got since), so the answer is an empty delta with
+ * `more` and `wantFull`, and the peer asks again at once with a full digest. One round trip, only before
+ * a backlog.
  * A clock that goes back ends what was in flight (nothing is trusted past `now < sent`). inFlightMs 0
  * turns both rules off.
  *
@@ -562,6 +567,8 @@ type PeerState = {
    * Entries go once the peer's digest shows the seq, or when they expire; at most one per author we hold.
    */
   sent: Map<AuthorId, { seq: number; atMs: number }>
+  /** When the peer's last digest reached us (undefined: never). */
+  heardAtMs: number | undefined
 }
 
 export type AntiEntropy = {
@@ -625,7 +632,7 @@ export function createAntiEntropy(opts: {
   const peerState = (p: NodeId): PeerState => {
     let s = peers.get(p)
     if (s === undefined) {
-      s = { theirs: new Map(), lastSent: undefined, digests: 0, fullFrom: '', rotation: 0, heardFull: false, sent: new Map() }
+      s = { theirs: new Map(), lastSent: undefined, digests: 0, fullFrom: '', rotation: 0, heardFull: false, sent: new Map(), heardAtMs: undefined }
       peers.set(p, s)
     }
     return s
@@ -773,6 +780,7 @@ export function createAntiEntropy(opts: {
     out: Output,
     nowMs: number,
     busy: readonly AuthorId[] | undefined,
+    stale = false,
   ): void => {
     // Where each author starts: what the peer said it holds, or past what we sent it while that is in
     // flight; authors the peer's other streams are moving (busy) are left out.
@@ -793,6 +801,12 @@ export function createAntiEntropy(opts: {
       const { batches, more } = lacking(s, known, ours, budget)
       const asks = d !== undefined && (d.entries.length > 0 || d.range !== undefined)
       if (batches.length === 0 && !asks) return
+      if (stale && more && d !== undefined) {
+        // A backlog from a view of the peer we have not refreshed for long: its digests may have been
+        // lost (partial ones then say nothing of what it got since), so ask for a full digest first.
+        out.send.push({ to, message: { type: 'ae.delta', batches: [], more: true, digest: d, wantFull: true, busy: b } })
+        return
+      }
       const last = !more || i === config.deltasPerReply - 1
       const wantFull = d !== undefined && !s.heardFull ? true : undefined
       if (config.inFlightMs > 0) {
@@ -850,12 +864,16 @@ export function createAntiEntropy(opts: {
       const msg = m.value
 
 
+
       const s = peerState(from)
       const ours = log.versionVector()
       if (msg.wantFull === true) s.lastSent = undefined // our next digest to it is full
       if (msg.type === 'ae.digest') {
+        const staleMs = config.fullDigestEvery * config.intervalMs
+        const stale = msg.digest.range === undefined && (s.heardAtMs === undefined || !(nowMs >= s.heardAtMs && nowMs - s.heardAtMs < staleMs))
         learn(s, msg.digest, ours)
-        reply(from, s, ours, makeDigest(from, ours), out, nowMs, msg.busy)
+        s.heardAtMs = nowMs
+        reply(from, s, ours, makeDigest(from, ours), out, nowMs, msg.busy, stale)
         return out
       }
       // A delta: hand its ops over, grouped per author (its batches of one author are adjacent). A batch
@@ -885,6 +903,7 @@ export function createAntiEntropy(opts: {
       }
       if (msg.digest !== undefined) {
         learn(s, msg.digest, ours)
+        s.heardAtMs = nowMs
         reply(from, s, ours, undefined, out, nowMs, msg.busy)
       }
       // The peer's stream: while its deltas say `more`, the authors it is moving (those of this delta and
@@ -902,7 +921,9 @@ export function createAntiEntropy(opts: {
       }
       // Ask again only if this delta moved us on: a duplicated or stale delta must not start a second
       // stream of digests and replies (duplication would otherwise multiply messages).
-      if (msg.more && advanced) {
+      // A peer about to stream us a backlog from an old view asks for a full digest first (no batches).
+      const asksFull = msg.more && msg.batches.length === 0 && msg.wantFull === true
+      if (msg.more && (advanced || asksFull)) {
         const digest = makeDigest(from, after)
         const busy = busyFor(from, nowMs)
         out.send.push({ to: from, message: { type: 'ae.digest', digest, wantFull: s.heardFull ? undefined : true, busy } })
