@@ -117,7 +117,9 @@ export type AntiEntropyConfig = {
   /**
    * Every how many digests to a peer one is full (the rest list only changed authors). Default 10:
    * a lost digest or a stale view of a peer is repaired within 10 exchanges with it; 1 sends full digests
-   * always (simplest, most bytes). Limit 1..10000.
+   * always (simplest, most bytes). Also sets when a view of a peer counts as stale: not refreshed by its
+   * digest for fullDigestEvery x intervalMs, a backlog to it waits for its full digest (see the header).
+   * Limit 1..10000.
    */
   readonly fullDigestEvery: number
   /**
