@@ -36,7 +36,10 @@
  *   - Receiver side: while a peer's deltas say `more`, the authors it is moving (those in its last delta
  *     and those it holds more of than we do) are that peer's stream: one stream per author. Our digests
  *     to other peers list them as `busy` and those peers send none of their ops. A stream ends with a
- *     delta without `more` or inFlightMs after its last delta (a lost or dead stream frees its authors
+ *     delta without `more` or inFlightMs after its last delta. A peer's digest showing it holds more of
+ *     an author than we do claims that author the same way (our answer carries our digest, and the peer
+ *     answers it with those ops): two peers that start exchanges with a returning node at once do not
+ *     both send it the same backlog (a lost or dead stream frees its authors
  *     for any peer). One entry per author named, pruned as they expire.
  * And a backlog (more than one message) is not streamed from a stale view: if the peer's last digest
  * reached us over fullDigestEvery x intervalMs ago and its new one is partial, its digests in between may
@@ -620,6 +623,11 @@ export function createAntiEntropy(opts: {
   const streams = new Map<AuthorId, { peer: NodeId; atMs: number }>()
   /** Is something stamped at `atMs` still in flight at `nowMs`? (A clock that went back ends it.) */
   const live = (atMs: number, nowMs: number): boolean => nowMs >= atMs && nowMs - atMs < config.inFlightMs
+  /** Marks `author` as coming from `peer` (unless another peer's live stream has it). */
+  const claim = (author: AuthorId, peer: NodeId, nowMs: number): void => {
+    const x = streams.get(author)
+    if (x === undefined || x.peer === peer || !live(x.atMs, nowMs)) streams.set(author, { peer, atMs: nowMs })
+  }
   /** The authors other peers than `peer` are streaming to us: what `peer` should not send now. */
   const busyFor = (peer: NodeId, nowMs: number): AuthorId[] | undefined => {
     const busy: AuthorId[] = []
@@ -867,6 +875,7 @@ export function createAntiEntropy(opts: {
 
 
 
+
       const s = peerState(from)
       const ours = log.versionVector()
       if (msg.wantFull === true) s.lastSent = undefined // our next digest to it is full
@@ -875,6 +884,9 @@ export function createAntiEntropy(opts: {
         const stale = msg.digest.range === undefined && (s.heardAtMs === undefined || !(nowMs >= s.heardAtMs && nowMs - s.heardAtMs < staleMs))
         learn(s, msg.digest, ours)
         s.heardAtMs = nowMs
+        // Our answer carries our digest, and the peer answers it with what it holds more of than we do:
+        // those authors are coming from it, and other peers are asked not to send them meanwhile.
+        if (config.inFlightMs > 0) for (const [a, n] of msg.digest.entries) if (n > vvOps.get(ours, a)) claim(a, from, nowMs)
         reply(from, s, ours, makeDigest(from, ours), out, nowMs, msg.busy, stale)
         return out
       }
@@ -913,12 +925,8 @@ export function createAntiEntropy(opts: {
       if (config.inFlightMs > 0) {
         for (const [a, x] of streams) if (x.peer === from) streams.delete(a)
         if (msg.more && advanced) {
-          const claim = (a: AuthorId): void => {
-            const x = streams.get(a)
-            if (x === undefined || x.peer === from || !live(x.atMs, nowMs)) streams.set(a, { peer: from, atMs: nowMs })
-          }
-          for (const b of msg.batches) claim((b[0] as SignedOp).op.author)
-          for (const [a, n] of s.theirs) if (n > vvOps.get(after, a)) claim(a)
+          for (const b of msg.batches) claim((b[0] as SignedOp).op.author, from, nowMs)
+          for (const [a, n] of s.theirs) if (n > vvOps.get(after, a)) claim(a, from, nowMs)
         }
       }
       // Ask again only if this delta moved us on: a duplicated or stale delta must not start a second
