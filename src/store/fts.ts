@@ -135,15 +135,34 @@ function stmt(db: DatabaseSync, sql: string): StatementSync {
  */
 const trackedCache = new WeakMap<DatabaseSync, { version: number; terms: Set<string> }>()
 
+/**
+ * Connections inside a batch whose writer already read PRAGMA data_version (beginBatch): no other
+ * connection can commit while this one holds the write transaction, so the version read at the batch's
+ * start holds until flushIndex ends the batch (one pragma per batch instead of one per entry).
+ */
+const inBatch = new WeakSet<DatabaseSync>()
+
 function trackedTerms(db: DatabaseSync): Set<string> {
-  const version = (stmt(db, 'PRAGMA data_version').get() as { data_version: number }).data_version
   let c = trackedCache.get(db)
+  if (c !== undefined && inBatch.has(db)) return c.terms
+  const version = (stmt(db, 'PRAGMA data_version').get() as { data_version: number }).data_version
   if (c === undefined || c.version !== version) {
     const rows = stmt(db, 'SELECT term FROM search_term_df').all() as { term: string }[]
     c = { version, terms: new Set(rows.map((r) => r.term)) }
     trackedCache.set(db, c)
   }
   return c.terms
+}
+
+/**
+ * The writer starts a batch inside its write transaction: the tracked terms are checked against PRAGMA
+ * data_version once here, not again until flushIndex (the batch's end) or dropPending.
+ */
+export function beginBatch(db: DatabaseSync): void {
+  if (!db.isTransaction) fail('beginBatch runs inside the transaction that stores the ops')
+  inBatch.delete(db)
+  trackedTerms(db)
+  inBatch.add(db)
 }
 
 /** Adds delta to the counts of the entry's terms that are tracked (most entries hold few or none). */
@@ -208,6 +227,7 @@ const pending = new WeakMap<DatabaseSync, Map<number, { body: string; tags: stri
  * batch, inside its transaction (before the commit).
  */
 export function flushIndex(db: DatabaseSync): void {
+  inBatch.delete(db)
   const p = pending.get(db)
   if (p === undefined || p.size === 0) return
   if (!db.isTransaction) fail('flushIndex runs inside the transaction that stores the ops')
@@ -221,6 +241,7 @@ export function flushIndex(db: DatabaseSync): void {
 
 /** Forgets queued FTS5 rows: the transaction that queued them rolled back (the writer's dropCaches). */
 export function dropPending(db: DatabaseSync): void {
+  inBatch.delete(db)
   pending.get(db)?.clear()
 }
 

@@ -59,6 +59,19 @@ export type ViewWriter = {
    * (op-log.ts transaction calls dropCaches); a fact an op left (rule 3) is derived again in full.
    */
   readonly facts: Cache<number, knowledge.Views>
+  /**
+   * Facts in `facts` whose rows, as this writer last wrote them, hold no ticket, resolution or trust
+   * share (most facts: those need two versions): rewriting one skips those three deletes. Kept and
+   * dropped with `facts`.
+   */
+  readonly factsPlain: Set<number>
+  /**
+   * Entity names -> numbers this writer made or read lately: a number never changes once committed,
+   * but a rebuild by another connection renumbers them, so this is dropped with `facts` (another
+   * connection committed, or a rollback). Saves the insert attempt and the lookup of an entity met
+   * again (a keyed fact rewritten, a task claimed).
+   */
+  readonly entityIds: Cache<string, number>
   /** PRAGMA data_version when this writer last looked: another connection's commit changes it. */
   dataVersion: number
   /** Authors' numbers (op-log.ts authors), as read: a number never changes once committed. */
@@ -96,11 +109,22 @@ function cacheSet<K, V>(c: Cache<K, V>, k: K, v: V): void {
 export function dropCaches(w: ViewWriter): void {
   w.opCache.young.clear()
   w.opCache.old.clear()
-  w.facts.young.clear()
-  w.facts.old.clear()
+  dropFacts(w)
   w.authorNos.clear()
   fts.dropPending(w.db)
 }
+
+/** Forgets the cached fact views and entity numbers. */
+function dropFacts(w: ViewWriter): void {
+  w.facts.young.clear()
+  w.facts.old.clear()
+  w.factsPlain.clear()
+  w.entityIds.young.clear()
+  w.entityIds.old.clear()
+}
+
+/** Entity numbers a writer remembers (about 100 B each). */
+export const entityCacheMax = 16_384
 
 function prepare(db: DatabaseSync) {
   const p = (sql: string): StatementSync => db.prepare(sql)
@@ -198,7 +222,16 @@ export function viewsCurrent(db: DatabaseSync): boolean {
 export function createViewWriter(db: DatabaseSync): ViewWriter {
   const st = prepare(db)
   const dataVersion = (st.dataVersion.get() as { data_version: number }).data_version
-  return { db, st, opCache: cache(opCacheMax), facts: cache(factCacheMax), dataVersion, authorNos: new Map() }
+  return {
+    db,
+    st,
+    opCache: cache(opCacheMax),
+    facts: cache(factCacheMax),
+    factsPlain: new Set(),
+    entityIds: cache(entityCacheMax),
+    dataVersion,
+    authorNos: new Map(),
+  }
 }
 
 /** The number of an author whose ops are stored (the caller inserted them first). */
@@ -261,10 +294,10 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
   const dv = (st.dataVersion.get() as { data_version: number }).data_version
   if (dv !== w.dataVersion) {
     // another connection committed since this writer last looked: its cached fact views may be stale
-    w.facts.young.clear()
-    w.facts.old.clear()
+    dropFacts(w)
     w.dataVersion = dv
   }
+  fts.beginBatch(w.db)
   const touched = new Map<string, Touch>()
   let invalid = 0
   let unknown = 0
@@ -272,10 +305,15 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
   const entry = (entity: string): Touch => {
     let t = touched.get(entity)
     if (t === undefined) {
-      // most entities are new (every channel entry): try the insert first
-      const made = st.newEntity.run(entity)
-      const fresh = made.changes === 1
-      const id = fresh ? Number(made.lastInsertRowid) : (st.entityId.get(entity) as { id: number }).id
+      let id = cacheGet(w.entityIds, entity)
+      let fresh = false
+      if (id === undefined) {
+        // most entities are new (every channel entry): try the insert first
+        const made = st.newEntity.run(entity)
+        fresh = made.changes === 1
+        id = fresh ? Number(made.lastInsertRowid) : (st.entityId.get(entity) as { id: number }).id
+        cacheSet(w.entityIds, entity, id)
+      }
       t = { id, fresh, displaced: false, touched: false, ops: [] }
       touched.set(entity, t)
     }
@@ -410,15 +448,19 @@ function derive(w: ViewWriter, entity: string, t: Touch, watermarkMs: number): v
   } else if (type === 'fact') {
     // the fact's model views: cached ones with the new ops applied, else derived from all its ops
     let v = incremental ? cacheGet(w.facts, t.id) : undefined
+    // the rows written from the cached views had no ticket, resolution or trust share: none to delete
+    const plain = v !== undefined && w.factsPlain.has(t.id)
     if (v === undefined) v = knowledge.viewsOf(loadEntityId(w, t.id))
     else for (const e of t.ops) knowledge.apply(v, e)
-    cacheSet(w.facts, t.id, v)
     const d = knowledge.dump(v)
     deleteVersions(w, st.deleteVersions.all(t.id))
-    st.deleteTickets.run(id)
-    st.deleteResolved.run(id)
-    st.deleteTrust.run(id)
+    if (!plain) {
+      st.deleteTickets.run(id)
+      st.deleteResolved.run(id)
+      st.deleteTrust.run(id)
+    }
     writeFact(w, d, t.id, id, watermarkMs)
+    rememberFact(w, t.id, v, d)
     return
   } else ops = loadEntityId(w, t.id)
   const d = knowledge.dump(knowledge.viewsOf(ops))
@@ -495,6 +537,18 @@ function derive(w: ViewWriter, entity: string, t: Touch, watermarkMs: number): v
     default:
       throw new core.AssertionFailed(`store: an op of an unknown entity ${entity}`)
   }
+}
+
+/** Caches a fact's model views after its rows (d) were written. */
+function rememberFact(w: ViewWriter, id: number, v: knowledge.Views, d: Dump): void {
+  const young = w.facts.young
+  cacheSet(w.facts, id, v)
+  if (w.facts.young !== young) {
+    // a generation went: keep the plain marks of the facts still cached only
+    for (const f of w.factsPlain) if (!w.facts.young.has(f) && !w.facts.old.has(f)) w.factsPlain.delete(f)
+  }
+  if (d.tickets.length === 0 && d.resolved.length === 0 && d.trust.length === 0) w.factsPlain.add(id)
+  else w.factsPlain.delete(id)
 }
 
 function winnerDot(
