@@ -42,8 +42,14 @@ const tokenRe =
  * letters, digits and `_`, as the FTS5 tokenizer has tokenchars '_'; and the letters of `tokenRe`).
  */
 export function tokenize(text: string): string[] {
+  // ASCII text (most of it) is its own NFKD form, has no combining marks, and only [a-z0-9_] of tokenRe
+  // can match in it: the same tokens, without the normalization and the Unicode classes
+  if (asciiRe.test(text)) return text.toLowerCase().match(asciiTokenRe) ?? []
   return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().match(tokenRe) ?? []
 }
+
+const asciiRe = /^[\x00-\x7f]*$/
+const asciiTokenRe = /[a-z0-9_]+/g
 
 /** An entry as the index sees it, its two FTS5 columns: body text, then tags. */
 export type EntryTokens = { readonly body: string[]; readonly tags: string[]; readonly length: number }

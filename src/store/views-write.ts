@@ -43,7 +43,8 @@ export type ViewWriter = {
   readonly db: DatabaseSync
   readonly st: ReturnType<typeof prepare>
   /**
-   * Ops this writer decoded lately, by author and seq, each with its body check remembered (parseOpOnce
+   * Ops this writer derived rows from lately (all but lone new channel entries, which are seldom touched
+   * again: caching them cost ~2% of ingest CPU), by author and seq, each with its body check remembered (parseOpOnce
    * keys on the op object): re-deriving an entity touched again (a keyed fact rewritten) reads its ops'
    * dots and hashes from the log and decodes and checks only those not here. An entry is used only if
    * its hash is the stored op's (a dot names one op in a store, forks are refused; the hash check also
@@ -158,7 +159,9 @@ function prepare(db: DatabaseSync) {
         'JOIN ops o ON o.author = e.author AND o.seq = e.seq JOIN authors a ON a.no = e.author ' +
         'WHERE e.entity = ? AND e.shadowed = 0',
     ),
-    opAt: p('SELECT bytes, hash FROM ops WHERE author = (SELECT no FROM authors WHERE author = ?) AND seq = ?'),
+    opAt: p(
+      'SELECT bytes, hash FROM ops WHERE author = (SELECT no FROM authors WHERE author = ?) AND seq = ?',
+    ),
     insertVersion: p(
       'INSERT INTO versions (entity, fact_id, author, seq, wall_ms, logical, value, verified, ttl_seconds, expires_ms, ' +
         'valid_from, valid_to, causal_id, idempotency_key, channel, tags, text, supersedes) ' +
@@ -172,7 +175,9 @@ function prepare(db: DatabaseSync) {
         'resolved_wall_ms, resolved_logical, value, time_to_verify_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     insertTrust: p('INSERT INTO trust_shares (fact_id, author, agreed, disagreed) VALUES (?, ?, ?, ?)'),
-    deleteVersions: p('DELETE FROM versions WHERE entity = ? RETURNING rowid AS id, channel, text, value, tags'),
+    deleteVersions: p(
+      'DELETE FROM versions WHERE entity = ? RETURNING rowid AS id, channel, text, value, tags',
+    ),
     deleteTickets: p('DELETE FROM tickets WHERE fact_id = ?'),
     deleteResolved: p('DELETE FROM resolved WHERE fact_id = ?'),
     deleteTrust: p('DELETE FROM trust_shares WHERE fact_id = ?'),
@@ -240,7 +245,8 @@ function authorNo(w: ViewWriter, author: string): number {
   if (no === undefined) {
     const r = w.st.authorNo.get(author) as { no: number } | undefined
     // reason: applyOps runs after the ops' insert, which numbers their author
-    if (r === undefined) throw new core.AssertionFailed(`store: ops of an author without a number (${author})`)
+    if (r === undefined)
+      throw new core.AssertionFailed(`store: ops of an author without a number (${author})`)
     no = r.no
     w.authorNos.set(author, no)
   }
@@ -312,7 +318,8 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
         const made = st.newEntity.run(entity)
         fresh = made.changes === 1
         id = fresh ? Number(made.lastInsertRowid) : (st.entityId.get(entity) as { id: number }).id
-        cacheSet(w.entityIds, entity, id)
+        // remembered when met again (not fresh), or by derive (not a lone channel entry)
+        if (!fresh) cacheSet(w.entityIds, entity, id)
       }
       t = { id, fresh, displaced: false, touched: false, ops: [] }
       touched.set(entity, t)
@@ -322,7 +329,6 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
   for (const e of ops) {
     const op = e.op
     const r = knowledge.parseOpOnce(op)
-    if (r.ok) remember(w, e)
     let entity: string | undefined
     if (r.ok) entity = knowledge.entityOfKnown(op, r.value)
     else if (r.reason === 'unknown_kind') unknown++
@@ -427,12 +433,15 @@ function derive(w: ViewWriter, entity: string, t: Touch, watermarkMs: number): v
     // observes nothing present and makes no row
     const e = t.ops[0] as EncodedOp
     const r = knowledge.parseOpOnce(e.op)
+    // neither the op nor the entity number is cached: most such facts are never touched again
     if (r.ok && r.value.kind === 'fact.assert') {
       const dot = knowledge.formatDot({ node: e.op.author, seq: e.op.seq })
       writeVersion(w, knowledge.versionRowOf(e.op, dot, id, r.value.body), t.id, watermarkMs)
     }
     return
   }
+  if (t.fresh) cacheSet(w.entityIds, entity, t.id)
+  for (const e of t.ops) remember(w, e)
   let ops: EncodedOp[]
   if (t.fresh) ops = t.ops
   else if (incremental && (type === 'status' || type === 'agent' || type === 'config')) {
@@ -661,7 +670,11 @@ export function rebuildViews(db: DatabaseSync): ViewWriter {
   let author = 0
   let seq = 0
   for (;;) {
-    const rows = page.all(author, author, seq, rebuildPageOps) as { author: number; bytes: Uint8Array; hash: Uint8Array }[]
+    const rows = page.all(author, author, seq, rebuildPageOps) as {
+      author: number
+      bytes: Uint8Array
+      hash: Uint8Array
+    }[]
     if (rows.length === 0) break
     const ops = rows.map(decodeStored)
     applyOps(w, ops)
