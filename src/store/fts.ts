@@ -48,7 +48,7 @@ export function tokenize(text: string): string[] {
   return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().match(tokenRe) ?? []
 }
 
-const asciiRe = /^[\x00-\x7f]*$/
+const asciiRe = /^\p{ASCII}*$/u
 const asciiTokenRe = /[a-z0-9_]+/g
 
 /** An entry as the index sees it, its two FTS5 columns: body text, then tags. */
