@@ -104,6 +104,38 @@ export function writeBytes(w: Writer, bytes: Uint8Array): void {
   w.pos += bytes.length
 }
 
+/** Fixed-length raw bytes, no length prefix (hashes, keys, signatures; or bytes framed by the caller). */
+export function writeFixed(w: Writer, bytes: Uint8Array): void {
+  ensure(w, bytes.length)
+  w.buf.set(bytes, w.pos)
+  w.pos += bytes.length
+}
+
+/** Bytes writeUvarint takes for n. */
+export function uvarintLength(n: number): number {
+  let len = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    len++
+  }
+  return len
+}
+
+/** UTF-8 length of a string without encoding it (a lone surrogate counts as 3, as the encoder's U+FFFD). */
+export function utf8Length(s: string): number {
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) n += 1
+    else if (c < 0x800) n += 2
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4
+      i++
+    } else n += 3
+  }
+  return n
+}
+
 /** Writes a well-formed string as UTF-8. A lone surrogate is a caller bug (validate at the edge). */
 export function writeString(w: Writer, s: string): void {
   const n = s.length
@@ -281,6 +313,14 @@ export function readCount(r: Reader, bytesEach = 1): number {
   const n = readUvarint(r)
   if (n * bytesEach > remaining(r)) malformed(`count ${n} exceeds the input`)
   return n
+}
+
+/** n raw bytes: a view into the input (copy what must outlive it). */
+export function readFixed(r: Reader, n: number): Uint8Array {
+  if (remaining(r) < n) malformed('unexpected end of input')
+  const out = r.buf.subarray(r.pos, r.pos + n)
+  r.pos += n
+  return out
 }
 
 export function readBytes(r: Reader): Uint8Array {

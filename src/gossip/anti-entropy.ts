@@ -459,39 +459,29 @@ export function encodeMessage(m: AntiEntropyMessage): Uint8Array {
       (m.busy !== undefined ? 0x40 : 0),
   )
   if (d !== undefined) {
-    if (r !== undefined && r.from !== '') writeRaw(w, authorBytes(r.from as AuthorId))
-    if (r !== undefined && r.to !== null) writeRaw(w, authorBytes(r.to as AuthorId))
+    if (r !== undefined && r.from !== '') codec.writeFixed(w, authorBytes(r.from as AuthorId))
+    if (r !== undefined && r.to !== null) codec.writeFixed(w, authorBytes(r.to as AuthorId))
     codec.writeUvarint(w, d.entries.length)
     for (const [a, n] of d.entries) {
-      writeRaw(w, authorBytes(a))
+      codec.writeFixed(w, authorBytes(a))
       codec.writeUvarint(w, n)
     }
   }
   if (m.busy !== undefined) {
     codec.writeUvarint(w, m.busy.length)
-    for (const a of m.busy) writeRaw(w, authorBytes(a))
+    for (const a of m.busy) codec.writeFixed(w, authorBytes(a))
   }
   if (m.type === 'ae.delta') {
     codec.writeUvarint(w, batches.length)
     for (const b of batches) {
       codec.writeUvarint(w, b.length)
-      writeRaw(w, b)
+      codec.writeFixed(w, b)
     }
   }
   return codec.finish(w)
 }
 
-function writeRaw(w: core.codec.Writer, bytes: Uint8Array): void {
-  w.buf.set(bytes, w.pos)
-  w.pos += bytes.length
-}
 
-function readRaw(r: core.codec.Reader, n: number): Uint8Array {
-  if (codec.remaining(r) < n) codec.malformed('unexpected end of input')
-  const out = r.buf.subarray(r.pos, r.pos + n)
-  r.pos += n
-  return out
-}
 
 /** Untrusted bytes to a message object (its protocol rules are checkMessage's). Never throws. */
 export function decodeMessage(bytes: Uint8Array, config: AntiEntropyConfig): Check<unknown> {
@@ -507,15 +497,15 @@ export function decodeMessage(bytes: Uint8Array, config: AntiEntropyConfig): Che
     if ((flags & 0x04) !== 0) {
       let range: Digest['range']
       if ((flags & 0x08) !== 0) {
-        const from = (flags & 0x20) !== 0 ? authorIdFromBytes(readRaw(r, authorLength)) : ''
-        const to = (flags & 0x10) !== 0 ? authorIdFromBytes(readRaw(r, authorLength)) : null
+        const from = (flags & 0x20) !== 0 ? authorIdFromBytes(codec.readFixed(r, authorLength)) : ''
+        const to = (flags & 0x10) !== 0 ? authorIdFromBytes(codec.readFixed(r, authorLength)) : null
         range = { from, to }
       } else if ((flags & 0x30) !== 0) codec.malformed('range bounds without a range')
       const count = codec.readCount(r, authorLength + 1)
       if (count > config.digestEntriesMax) codec.malformed(`digest has ${count} entries, over ${config.digestEntriesMax}`)
       const entries: DigestEntry[] = []
       for (let i = 0; i < count; i++) {
-        const a = authorIdFromBytes(readRaw(r, authorLength))
+        const a = authorIdFromBytes(codec.readFixed(r, authorLength))
         entries.push([a, codec.readUvarint(r)])
       }
       digest = { entries, range }
@@ -525,7 +515,7 @@ export function decodeMessage(bytes: Uint8Array, config: AntiEntropyConfig): Che
       const count = codec.readCount(r, authorLength)
       if (count > config.digestEntriesMax) codec.malformed(`busy lists ${count} authors, over ${config.digestEntriesMax}`)
       busy = []
-      for (let i = 0; i < count; i++) busy.push(authorIdFromBytes(readRaw(r, authorLength)))
+      for (let i = 0; i < count; i++) busy.push(authorIdFromBytes(codec.readFixed(r, authorLength)))
     }
     const wantFull = (flags & 0x02) !== 0 ? true : undefined
     if (type === 0x01) {
@@ -538,7 +528,7 @@ export function decodeMessage(bytes: Uint8Array, config: AntiEntropyConfig): Che
     const batches: SignedOp[][] = []
     for (let i = 0; i < n; i++) {
       const len = codec.readCount(r)
-      const b = decodeBatch(readRaw(r, len))
+      const b = decodeBatch(codec.readFixed(r, len))
       if (!b.ok) {
         failure = `batch ${i}: ${b.detail}`
         return codec.malformed(failure)

@@ -407,34 +407,19 @@ export function encodeMessage(m: BroadcastMessage): Uint8Array {
     for (const b of m.batches) {
       const bytes = encodeBatch(b, 'batch_head')
       codec.writeUvarint(w, bytes.length)
-      writeRaw(w, bytes)
+      codec.writeFixed(w, bytes)
     }
   } else if (m.type === 'bc.ihave' || m.type === 'bc.graft') {
     codec.writeUvarint(w, m.ids.length)
     for (const [a, s] of m.ids) {
-      writeRaw(w, authorBytes(a))
+      codec.writeFixed(w, authorBytes(a))
       codec.writeUvarint(w, s)
     }
   }
   return codec.finish(w)
 }
 
-function writeRaw(w: core.codec.Writer, bytes: Uint8Array): void {
-  if (w.buf.length < w.pos + bytes.length) {
-    const grown = new Uint8Array(Math.max(w.buf.length * 2, w.pos + bytes.length))
-    grown.set(w.buf.subarray(0, w.pos))
-    w.buf = grown
-  }
-  w.buf.set(bytes, w.pos)
-  w.pos += bytes.length
-}
 
-function readRaw(r: core.codec.Reader, n: number): Uint8Array {
-  if (codec.remaining(r) < n) codec.malformed('unexpected end of input')
-  const out = r.buf.subarray(r.pos, r.pos + n)
-  r.pos += n
-  return out
-}
 
 /** Untrusted bytes to a message object (its protocol rules are checkMessage's). Never throws. */
 export function decodeMessage(bytes: Uint8Array, config: BroadcastConfig): Check<unknown> {
@@ -451,7 +436,7 @@ export function decodeMessage(bytes: Uint8Array, config: BroadcastConfig): Check
       const batches: SignedOp[][] = []
       for (let i = 0; i < n; i++) {
         const len = codec.readCount(r)
-        const b = decodeBatch(readRaw(r, len))
+        const b = decodeBatch(codec.readFixed(r, len))
         if (!b.ok) {
           failure = `item ${i}: ${b.detail}`
           return codec.malformed(failure)
@@ -464,7 +449,7 @@ export function decodeMessage(bytes: Uint8Array, config: BroadcastConfig): Check
       if (n > config.idsPerMessageMax) codec.malformed(`${n} ids, over ${config.idsPerMessageMax}`)
       const ids: ItemId[] = []
       for (let i = 0; i < n; i++)
-        ids.push([authorIdFromBytes(readRaw(r, authorLength)), codec.readUvarint(r)])
+        ids.push([authorIdFromBytes(codec.readFixed(r, authorLength)), codec.readUvarint(r)])
       out = { type: type === 0x12 ? 'bc.ihave' : 'bc.graft', ids }
     } else if (type === 0x14) out = { type: 'bc.prune' }
     else codec.malformed(`unknown message type ${type}`)

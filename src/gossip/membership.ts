@@ -289,37 +289,16 @@ export type Output = {
   readonly changes: Change[]
 }
 
-function utf8Length(s: string): number {
-  let n = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x80) n += 1
-    else if (c < 0x800) n += 2
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4
-      i++
-    } else n += 3
-  }
-  return n
-}
 
-function uvarintLength(n: number): number {
-  let len = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    len++
-  }
-  return len
-}
 
 function stringBytes(s: string): number {
-  const n = utf8Length(s)
-  return uvarintLength(n) + n
+  const n = codec.utf8Length(s)
+  return codec.uvarintLength(n) + n
 }
 
 /** An update's exact bytes on the wire (see encodeMessage); piggybackBytesMax counts these. */
 export function updateBytes(u: Update): number {
-  return stringBytes(u.id) + 1 + uvarintLength(u.incarnation) + (u.by === undefined ? 0 : stringBytes(u.by))
+  return stringBytes(u.id) + 1 + codec.uvarintLength(u.incarnation) + (u.by === undefined ? 0 : stringBytes(u.by))
 }
 
 type Check<T> = { ok: true; value: T } | { ok: false; reason: 'malformed' | 'too_large'; detail: string }
@@ -455,15 +434,15 @@ const codeTypes = new Map(Object.entries(typeCodes).map(([t, c]) => [c, t as Mem
 
 /** The exact length of a message's wire form. */
 export function messageBytes(m: MembershipMessage): number {
-  const ups = (us: readonly Update[]): number => us.reduce((n, u) => n + updateBytes(u), uvarintLength(us.length))
+  const ups = (us: readonly Update[]): number => us.reduce((n, u) => n + updateBytes(u), codec.uvarintLength(us.length))
   switch (m.type) {
     case 'm.ping':
     case 'm.ack':
-      return 1 + uvarintLength(m.seq) + ups(m.updates)
+      return 1 + codec.uvarintLength(m.seq) + ups(m.updates)
     case 'm.ping-req':
-      return 1 + uvarintLength(m.seq) + stringBytes(m.target) + ups(m.updates)
+      return 1 + codec.uvarintLength(m.seq) + stringBytes(m.target) + ups(m.updates)
     case 'm.nack':
-      return 1 + uvarintLength(m.seq)
+      return 1 + codec.uvarintLength(m.seq)
     case 'm.join':
       return 1 + updateBytes(m.self)
     case 'm.members':

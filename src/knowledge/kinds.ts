@@ -89,19 +89,6 @@ export type Health = (typeof healths)[number]
 
 // ---- field builders
 
-function utf8Bytes(s: string): number {
-  let n = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x80) n += 1
-    else if (c < 0x800) n += 2
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4
-      i++
-    } else n += 3
-  }
-  return n
-}
 
 function hasControl(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
@@ -136,7 +123,7 @@ function describe(v: unknown): string {
 /** An id: 1..bytesMax bytes of UTF-8, no control characters, no surrounding whitespace. */
 function idString(bytesMax: number, noun = 'an id') {
   return z.string({ error: typeError(`${noun} (a string)`) }).superRefine((s, ctx) => {
-    const n = utf8Bytes(s)
+    const n = core.codec.utf8Length(s)
     if (n === 0) ctx.addIssue({ code: 'custom', message: 'must not be empty' })
     else if (n > bytesMax)
       ctx.addIssue({ code: 'custom', message: `is ${n} bytes, over the limit of ${bytesMax}` })
@@ -149,7 +136,7 @@ function idString(bytesMax: number, noun = 'an id') {
 /** Free text: 0..bytesMax bytes of UTF-8 (newlines allowed). */
 function freeText(bytesMax: number) {
   return z.string({ error: typeError('a string') }).superRefine((s, ctx) => {
-    const n = utf8Bytes(s)
+    const n = core.codec.utf8Length(s)
     if (n > bytesMax)
       ctx.addIssue({ code: 'custom', message: `is ${n} bytes, over the limit of ${bytesMax}` })
   })
@@ -244,7 +231,7 @@ function buildSchemas() {
   const taskId = idString(idBytesMax, 'a task id')
 
   const tag = z.string({ error: typeError('a tag (a string)') }).superRefine((s, ctx) => {
-    const n = utf8Bytes(s)
+    const n = core.codec.utf8Length(s)
     if (n === 0) ctx.addIssue({ code: 'custom', message: 'must not be empty' })
     else if (n > tagBytesMax)
       ctx.addIssue({ code: 'custom', message: `is ${n} bytes, over the limit of ${tagBytesMax}` })

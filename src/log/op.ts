@@ -187,45 +187,20 @@ function invalidField(op: Op): string | undefined {
     if (typeof k !== 'string' || k.length === 0 || !codec.isWellFormed(k)) {
       return 'idempotency key must be a non-empty, well-formed string'
     }
-    if (utf8Length(k) > idempotencyKeyBytesMax)
+    if (codec.utf8Length(k) > idempotencyKeyBytesMax)
       return `idempotency key is over ${idempotencyKeyBytesMax} bytes`
   }
   return undefined
 }
 
-function utf8Length(s: string): number {
-  let n = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x80) n += 1
-    else if (c < 0x800) n += 2
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4
-      i++
-    } else n += 3
-  }
-  return n
-}
 
-/** Fixed-length raw bytes (the core codec writes only length-prefixed ones). */
-function writeFixed(w: Writer, bytes: Uint8Array): void {
-  if (w.pos + bytes.length > w.buf.length) {
-    let size = w.buf.length * 2
-    while (size < w.pos + bytes.length) size *= 2
-    const next = new Uint8Array(size)
-    next.set(w.buf.subarray(0, w.pos))
-    w.buf = next
-  }
-  w.buf.set(bytes, w.pos)
-  w.pos += bytes.length
-}
 
 /** Writes a checked op; returns the encoded body's length. */
 function writeOp(w: Writer, op: Op): number {
   codec.writeByte(w, formatVersion)
-  writeFixed(w, fromHex(op.author))
+  codec.writeFixed(w, fromHex(op.author))
   codec.writeUvarint(w, op.seq)
-  if (op.prev !== undefined) writeFixed(w, op.prev)
+  if (op.prev !== undefined) codec.writeFixed(w, op.prev)
   codec.writeUvarint(w, op.hlc.wallMs)
   codec.writeUvarint(w, op.hlc.logical)
   codec.writeString(w, op.kind)
@@ -322,12 +297,6 @@ class TooLarge extends Error {
   override name = 'TooLarge'
 }
 
-function readFixed(r: Reader, n: number): Uint8Array {
-  if (codec.remaining(r) < n) codec.malformed('unexpected end of input')
-  const out = r.buf.slice(r.pos, r.pos + n)
-  r.pos += n
-  return out
-}
 
 /** A string field whose byte length is bounded before it is read. */
 function readBoundedString(r: Reader, bytesMax: number, what: string): string {
@@ -347,7 +316,7 @@ function readOp(r: Reader): Op {
   r.pos += authorLength
   const seq = codec.readUvarint(r) // rule (3): minimal uvarint
   if (seq < 1) codec.malformed('seq 0: seqs count from 1')
-  const prev = seq > 1 ? readFixed(r, hashLength) : undefined // rule (3)
+  const prev = seq > 1 ? codec.readFixed(r, hashLength).slice() : undefined // rule (3)
   const wallMs = codec.readUvarint(r) // rule (4): readUvarint bounds it to 2^53-1
   const logical = codec.readUvarint(r)
   if (logical > core.hlc.logicalMax) codec.malformed('hlc logical counter beyond 2^32-1')

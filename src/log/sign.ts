@@ -202,23 +202,15 @@ export function verifyHash(author: AuthorId, hash: Hash, sig: Uint8Array): boole
 
 // ---- batches
 
-function uvarintLength(n: number): number {
-  let len = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    len++
-  }
-  return len
-}
 
 /** Encoded size of a batch of ops whose byte lengths sum (with their length prefixes) to `opsBytes`. */
 export function batchBytesOf(count: number, opsBytes: number, scheme: SignScheme): number {
-  return 1 + uvarintLength(count) + opsBytes + (scheme === 'per_op' ? count : 1) * signatureLength
+  return 1 + core.codec.uvarintLength(count) + opsBytes + (scheme === 'per_op' ? count : 1) * signatureLength
 }
 
 /** An op's share of a batch: its bytes and their length prefix. */
 export function opShareBytes(e: EncodedOp): number {
-  return uvarintLength(e.bytes.length) + e.bytes.length
+  return core.codec.uvarintLength(e.bytes.length) + e.bytes.length
 }
 
 /**
