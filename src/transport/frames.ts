@@ -1,0 +1,119 @@
+/**
+ * Frames: how messages travel on a peer link (a byte stream: TCP). A frame is
+ *
+ *   length  u32, big-endian: the payload's byte count
+ *   payload `length` bytes
+ *
+ * A frame is valid if and only if:
+ *   (1) its length is at most the receiver's `frameBytesMax` (checked on the four prefix bytes, before
+ *       a byte of the payload is buffered or allocated: a lying prefix costs the receiver nothing);
+ *   (2) the stream carries all `length` payload bytes before it ends (a stream ending inside a frame is
+ *       `truncated`).
+ * A zero-length payload is a valid frame (links use none, but the format does not forbid it).
+ *
+ * The decoder takes the stream in chunks cut anywhere (one byte at a time, or many frames in one chunk)
+ * and returns the same frames. Once it has failed it stays failed: the link is closed, never resynced,
+ * since nothing after a bad prefix can be trusted to be a frame boundary.
+ */
+import * as core from '../core/index.ts'
+import type { Result } from '../core/index.ts'
+
+/** Bytes of the length prefix. */
+export const prefixBytes = 4
+
+/**
+ * Default largest payload: 2 MiB. The largest message a node sends is an anti-entropy delta of one signed
+ * run (up to 1 MiB of ops, log batchBytesMax) with its digest, plus the session's sealing overhead.
+ */
+export const frameBytesMaxDefault = 2 * 1024 * 1024
+
+/** Hard ceiling whatever the configuration (u32, and a limit that still means something). */
+export const frameBytesLimit = 64 * 1024 * 1024
+
+export type FrameFailure = 'too_large' | 'truncated'
+
+/** One frame's bytes: the prefix then the payload. Throws (a bug) on a payload over frameBytesLimit. */
+export function encodeFrame(payload: Uint8Array): Uint8Array {
+  core.assert(payload.length <= frameBytesLimit, 'frames: payload over frameBytesLimit')
+  const out = new Uint8Array(prefixBytes + payload.length)
+  new DataView(out.buffer).setUint32(0, payload.length, false)
+  out.set(payload, prefixBytes)
+  return out
+}
+
+export type FrameDecoder = {
+  /** Feeds the next chunk of the stream; returns the frames it completed, in order, or the failure. */
+  push(chunk: Uint8Array): Result<Uint8Array[], FrameFailure>
+  /** The stream ended: ok if it ended on a frame boundary, `truncated` otherwise. */
+  end(): Result<void, FrameFailure>
+  /** Bytes held for the frame in progress (at most prefixBytes + frameBytesMax). */
+  buffered(): number
+}
+
+export function createFrameDecoder(frameBytesMax: number = frameBytesMaxDefault): FrameDecoder {
+  core.assert(Number.isInteger(frameBytesMax) && frameBytesMax >= 0 && frameBytesMax <= frameBytesLimit, 'frames: frameBytesMax out of range')
+  const prefix = new Uint8Array(prefixBytes)
+  let prefixHave = 0
+  /** The payload being filled (allocated once its length passed rule 1), or undefined while reading a prefix. */
+  let payload: Uint8Array | undefined
+  let payloadHave = 0
+  let failed: core.Fail<FrameFailure> | undefined
+
+  const fail = (reason: FrameFailure, detail: string): core.Fail<FrameFailure> => {
+    failed = core.fail(reason, detail)
+    payload = undefined
+    return failed
+  }
+
+  return {
+    push(chunk) {
+      if (failed !== undefined) return failed
+      const out: Uint8Array[] = []
+      let i = 0
+      while (i < chunk.length) {
+        if (payload === undefined) {
+          const take = Math.min(prefixBytes - prefixHave, chunk.length - i)
+          prefix.set(chunk.subarray(i, i + take), prefixHave)
+          prefixHave += take
+          i += take
+          if (prefixHave < prefixBytes) break
+          const length = new DataView(prefix.buffer).getUint32(0, false)
+          prefixHave = 0
+          // rule (1), before anything is allocated
+          if (length > frameBytesMax) return fail('too_large', `frame of ${length} bytes, over the limit of ${frameBytesMax}`)
+          if (length === 0) {
+            out.push(new Uint8Array(0))
+            continue
+          }
+          // a whole frame inside the chunk: a view, no copy (the caller owns the chunk from here)
+          if (chunk.length - i >= length) {
+            out.push(chunk.subarray(i, i + length))
+            i += length
+            continue
+          }
+          payload = new Uint8Array(length)
+          payloadHave = 0
+        }
+        const take = Math.min(payload.length - payloadHave, chunk.length - i)
+        payload.set(chunk.subarray(i, i + take), payloadHave)
+        payloadHave += take
+        i += take
+        if (payloadHave === payload.length) {
+          out.push(payload)
+          payload = undefined
+        }
+      }
+      return core.ok(out)
+    },
+    end() {
+      if (failed !== undefined) return failed
+      // rule (2)
+      if (payload !== undefined) return fail('truncated', `the stream ended ${payload.length - payloadHave} bytes short of a ${payload.length}-byte frame`)
+      if (prefixHave > 0) return fail('truncated', `the stream ended inside a length prefix (${prefixHave} of ${prefixBytes} bytes)`)
+      return core.ok(undefined)
+    },
+    buffered() {
+      return prefixHave + (payload === undefined ? 0 : payloadHave)
+    },
+  }
+}
