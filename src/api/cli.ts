@@ -25,6 +25,7 @@ export const commandModules = {
   facts: { commands: ['publish', 'tail', 'search', 'fact', 'conflicts', 'verify'], load: async () => (await import('./cli-facts.ts')).registerFacts },
   tasks: { commands: ['status', 'fleet', 'task', 'counter'], load: async () => (await import('./cli-tasks.ts')).registerTasks },
   io: { commands: ['export', 'import', 'log', 'metrics', 'rebuild'], load: async () => (await import('./cli-io.ts')).registerIo },
+  agents: { commands: ['brief', 'hooks', 'mcp'], load: async () => (await import('./cli-agents.ts')).registerAgents },
 } as const
 
 /** The command argv names: its first word that is not an option (the only global option, --json, takes no value). */
@@ -79,6 +80,10 @@ export const fastCommands = {
   tail: async () => {
     const m = await import('./cli-facts.ts')
     return { options: m.tailOptions, run: (ctx: Ctx, opts: Record<string, unknown>) => m.tail(ctx, opts as never) }
+  },
+  brief: async () => {
+    const m = await import('./cli-agents.ts')
+    return { options: m.briefOptions, run: (ctx: Ctx, opts: Record<string, unknown>) => m.runBrief(ctx, opts as never) }
   },
 } as const
 
