@@ -4,11 +4,13 @@
  */
 import type { Clock, Json, Result } from '../core/index.ts'
 import * as core from '../core/index.ts'
-import * as knowledge from '../knowledge/index.ts'
+import type * as knowledge from '../knowledge/index.ts'
 import type { SignedOp } from '../log/index.ts'
 import { home, local } from '../node/index.ts'
 import type { Local } from '../node/index.ts'
 import type { Intent } from '../store/index.ts'
+import * as service from './service.ts'
+import { ServiceError } from './service.ts'
 
 /**
  * The CLI's outside world, passed in so tests run it in process. `isTTY` says whether stdout is a
@@ -79,42 +81,43 @@ export function openLocal(io: Io): Local {
   return l.value
 }
 
-/** Runs fn with the node's home open, and closes it whatever happens. */
+/**
+ * The CLI's one mapping of the service's errors (service.ts): bad input is bad usage (exit 2), anything
+ * else (not found, a conflict, the store unavailable) a failure (exit 1), with the service's message.
+ */
+export function cliError(e: ServiceError): CliError {
+  return new CliError(e.message, e.kind === 'bad_input' ? 2 : 1)
+}
+
+/** Runs fn, turning a ServiceError it throws into the CliError it maps to. */
+export function cli<T>(fn: () => T): T {
+  try {
+    return fn()
+  } catch (e) {
+    throw e instanceof ServiceError ? cliError(e) : e
+  }
+}
+
+/** Runs fn with the node's home open, and closes it whatever happens; a ServiceError becomes its CliError. */
 export async function withLocal<T>(io: Io, fn: (l: Local) => T | Promise<T>): Promise<T> {
   const l = openLocal(io)
   try {
     return await fn(l)
+  } catch (e) {
+    throw e instanceof ServiceError ? cliError(e) : e
   } finally {
     local.closeLocal(l)
   }
 }
 
-/** A body for a new op, checked by the knowledge layer: a refused field is bad usage (exit 2). */
+/** A body for a new op (service.draft): a refused field is bad usage (exit 2). */
 export function draft(kind: knowledge.KindName, input: Record<string, unknown>, idempotencyKey?: string): Intent {
-  const d = knowledge.draftBody(kind, input)
-  if (!d.ok) throw new CliError(explain(d), 2)
-  return { kind: d.value.kind, body: d.value.body, idempotencyKey }
+  return cli(() => service.draft(kind, input, idempotencyKey))
 }
 
-/** A body failure as one line, with a hint for the fields people type. */
-function explain(f: knowledge.BodyFailure): string {
-  const hints: Record<string, string> = {
-    fact_id: `a fact id is 1..${knowledge.factIdBytesMax} bytes with no control characters`,
-    value: `keep values under ${knowledge.valueBytesMax} bytes; put files elsewhere and publish their path`,
-    text: `shorten the text to at most ${knowledge.textBytesMax} bytes`,
-    supersedes: `the fact has more than ${knowledge.supersedesMax} live versions: verify it first`,
-    observed: `the fact has more than ${knowledge.supersedesMax} live versions: verify it first`,
-  }
-  const field = f.field.replace(/\[.*$/, '').replace(/\..*$/, '')
-  const hint = hints[field]
-  return hint === undefined ? f.detail : `${f.detail} (${hint})`
-}
-
-/** Writes intents as this node (local.commit); a store that refuses them is a failure (exit 1). */
+/** Writes intents as this node (service.commit); a store that refuses them is a failure (exit 1). */
 export function commit(l: Local, intents: readonly Intent[]): { ops: readonly SignedOp[]; written: readonly boolean[] } {
-  const r = local.commit(l, intents)
-  if (!r.ok) throw new CliError(`the store refused the write: ${r.detail}`)
-  return r.value
+  return cli(() => service.commit(l, intents))
 }
 
 /** A VALUE typed on the command line: JSON if it parses as JSON, else the text as a string. */
@@ -128,21 +131,8 @@ export function parseValue(text: string): Json {
   return text
 }
 
-/** A --channel value: one of the channels, or bad usage naming them. */
-export function parseChannel(text: string): Result<knowledge.Channel, 'bad_channel'> {
-  const c = knowledge.channels.find((x) => x === text)
-  return c === undefined
-    ? core.fail('bad_channel', `unknown channel ${JSON.stringify(text)}: use one of ${knowledge.channels.join(', ')}`)
-    : core.ok(c)
-}
-
-/** A --health value. */
-export function parseHealth(text: string): Result<knowledge.Health, 'bad_health'> {
-  const h = knowledge.healths.find((x) => x === text)
-  return h === undefined
-    ? core.fail('bad_health', `unknown health ${JSON.stringify(text)}: use one of ${knowledge.healths.join(', ')}`)
-    : core.ok(h)
-}
+/** A --channel value and a --health value: the service's parsers, so every edge says the same. */
+export { parseChannel, parseHealth } from './service.ts'
 
 /** Collects a repeatable option (--tag a --tag b). */
 export function collect(v: string, prev: string[] | undefined): string[] {

@@ -8,73 +8,23 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Command } from 'commander'
-import * as core from '../core/index.ts'
-import type { Result } from '../core/index.ts'
-import * as knowledge from '../knowledge/index.ts'
-import type { Channel, DotRef, EntryRead, FactRead } from '../knowledge/index.ts'
-import * as log from '../log/index.ts'
-import type { AuthorId } from '../log/index.ts'
+import type { Channel, EntryRead, FactRead } from '../knowledge/index.ts'
 import { local } from '../node/index.ts'
 import type { Local } from '../node/index.ts'
-import { opLog, searchWords } from '../store/index.ts'
-import type { Reads } from '../store/index.ts'
-import { arg, CliError, collect, commit, draft, parseChannel, parseValue, withLocal } from './cli-context.ts'
+import { opLog } from '../store/index.ts'
+import { arg, CliError, collect, parseChannel, parseValue, withLocal } from './cli-context.ts'
 import type { Ctx } from './cli-context.ts'
 import { addOptions } from './cli-options.ts'
 import type { OptionSpec } from './cli-options.ts'
 import * as fmt from './format.ts'
-import { parseCount, parseDuration, parseTime } from './parse.ts'
+import { parseCount, parseDuration } from './parse.ts'
+import * as service from './service.ts'
 
 /** How often `tail --follow` looks at the store for new entries. */
 export const followPollMs = 200
 
-const utf8 = new TextEncoder()
-
-/** An --idempotency-key: 1..256 bytes of UTF-8 (the log's limit). */
-export function parseKey(text: string): Result<string, 'bad_key'> {
-  const n = utf8.encode(text).length
-  if (n === 0 || n > log.idempotencyKeyBytesMax || !text.isWellFormed()) {
-    return core.fail('bad_key', `bad idempotency key: use 1..${log.idempotencyKeyBytesMax} bytes of text (it is ${n})`)
-  }
-  return core.ok(text)
-}
-
-/** Reads now, or as of a time (--as-of): the reference model over the ops recorded by then. */
-function readsAt(l: Local, asOf: string | undefined): { r: Reads; nowMs: number } {
-  const nowMs = l.clock.nowMs()
-  if (asOf === undefined) return { r: local.reads(l), nowMs }
-  const t = arg(parseTime(asOf, nowMs))
-  return { r: local.readsAsOf(l, t), nowMs: t }
-}
-
-/** An --author: 64 hex characters, or the name of an agent this node has heard of. */
-export function resolveAuthor(r: Reads, text: string): AuthorId {
-  const id = log.parseAuthorId(text)
-  if (id.ok) return id.value
-  const named = r.agents().filter((a) => a.name === text)
-  if (named.length === 1) return (named[0] as knowledge.AgentRow).author
-  if (named.length > 1) throw new CliError(`${named.length} agents are named ${JSON.stringify(text)}: give the author id (grapevine fleet lists them)`, 2)
-  throw new CliError(`no agent named ${JSON.stringify(text)} and not an author id (64 hex characters): grapevine fleet lists the agents`, 2)
-}
-
-/** The live versions of a fact as this node sees them, stale ones included: what a new write supersedes. */
-function liveDots(r: Reads, factId: string, nowMs: number): DotRef[] {
-  return r.fact(factId, { nowMs, includeStale: true })?.versions.map((v) => v.dot) ?? []
-}
-
-function factOrFail(r: Reads, factId: string, nowMs: number, includeStale: boolean): FactRead {
-  const f = r.fact(factId, { nowMs, includeStale })
-  if (f !== undefined) return f
-  if (!includeStale && r.fact(factId, { nowMs, includeStale: true }) !== undefined) {
-    throw new CliError(`fact ${JSON.stringify(factId)} has only stale versions (past their TTL): add --include-stale to see them`)
-  }
-  const past = r.history(factId).length > 0
-  throw new CliError(
-    past
-      ? `fact ${JSON.stringify(factId)} has no live version (it was retracted or superseded): grapevine fact history ${factId} shows its past`
-      : `unknown fact ${JSON.stringify(factId)}: nothing was ever written under this id here (check the id, or sync first)`,
-  )
-}
+/** The value parsers the CLI shares with every edge (service.ts). */
+export { parseKey, resolveAuthor } from './service.ts'
 
 const tailDescription = 'the latest entries, oldest of them first (like tail on discoveries.jsonl)'
 
@@ -95,10 +45,7 @@ export async function tail(ctx: Ctx, opts: TailOptions): Promise<void> {
   const out = (s: string) => io.out(s)
   if (opts.follow === true && opts.asOf !== undefined) throw new CliError('--follow and --as-of do not go together: the past does not change', 2)
   await withLocal(io, async (l) => {
-    const { r, nowMs } = readsAt(l, opts.asOf)
-    const q = { nowMs, channel: opts.channel, includeStale: opts.includeStale === true }
-    const first = r.entries({ ...q, limit: opts.n }).reverse()
-    const names = fmt.namesOf(r.agents())
+    const { rows: first, names, nowMs } = service.entries(l, { n: opts.n, channel: opts.channel, include_stale: opts.includeStale, as_of: opts.asOf })
     const p = fmt.paint(io)
     const show = (e: EntryRead, n: fmt.Names, now: number) => out(ctx.json() ? JSON.stringify(fmt.entryJson(e, n)) + '\n' : fmt.entryLine(e, n, now, p) + '\n')
     if (opts.follow !== true) {
@@ -107,13 +54,14 @@ export async function tail(ctx: Ctx, opts: TailOptions): Promise<void> {
       return
     }
     for (const e of first) show(e, names, nowMs)
-    await follow(l, ctx, q.channel, q.includeStale, new Set(first.map((e) => e.dot)), show)
+    await follow(l, ctx, opts.channel, opts.includeStale === true, new Set(first.map((e) => e.dot)), show)
   })
 }
 
 export function registerFacts(program: Command, ctx: Ctx): void {
   const { io } = ctx
   const out = (s: string) => io.out(s)
+  const note = (m: string) => io.err(`grapevine: note: ${m}\n`)
 
   program
     .command('publish <text>')
@@ -124,31 +72,11 @@ export function registerFacts(program: Command, ctx: Ctx): void {
     .option('--idempotency-key <key>', 'publishing again with the same key writes nothing and returns the same fact')
     .option('--verified', 'you checked it')
     .action(async (text: string, opts: { channel: Channel; tag?: string[]; ttl?: number; idempotencyKey?: string; verified?: boolean }) => {
-      if (text.trim() === '') throw new CliError('nothing to publish: give the text of the entry', 2)
-      const key = opts.idempotencyKey === undefined ? undefined : arg(parseKey(opts.idempotencyKey))
-      const intent = draft(
-        'fact.assert',
-        { value: text, channel: opts.channel, tags: opts.tag, ttl_seconds: opts.ttl, verified: opts.verified === true, supersedes: [] },
-        key,
-      )
       await withLocal(io, (l) => {
-        const w = commit(l, [intent])
-        const op = (w.ops[0] as log.SignedOp).op
-        const factId = knowledge.entryFactId(op.author, op.idempotencyKey, op.seq)
-        const nowMs = l.clock.nowMs()
-        const r = local.reads(l)
-        const f = r.fact(factId, { nowMs, includeStale: true })
-        const written = w.written[0] === true
-        const firstBody = op.body as { value?: unknown } | null
-        if (!written && (firstBody === null || firstBody.value !== text)) {
-          io.err(`grapevine: note: idempotency key ${JSON.stringify(key)} was first used for a different text; that entry stands and nothing was written\n`)
-        }
-        if (ctx.json()) {
-          const doc = f === undefined ? { fact_id: factId } : fmt.factJson(f, fmt.namesOf(r.agents()))
-          out(JSON.stringify({ ...doc, written }) + '\n')
-        } else {
-          out(written ? `published ${factId} to ${opts.channel}\n` : `already published ${factId} with idempotency key ${JSON.stringify(key)}: nothing written\n`)
-        }
+        const i = { text, channel: opts.channel, tags: opts.tag, ttl: opts.ttl, idempotency_key: opts.idempotencyKey, verified: opts.verified }
+        const doc = service.publish(l, i, note)
+        if (ctx.json()) out(JSON.stringify(doc) + '\n')
+        else out(doc['written'] === true ? `published ${String(doc['fact_id'])} to ${opts.channel}\n` : `already published ${String(doc['fact_id'])} with idempotency key ${JSON.stringify(opts.idempotencyKey)}: nothing written\n`)
       })
     })
 
@@ -163,14 +91,8 @@ export function registerFacts(program: Command, ctx: Ctx): void {
     .option('--author <author>', 'only entries of this agent (a name, or its 64-hex author id)')
     .option('--since <time>', 'only entries recorded since (ISO date, or an age like 2h)')
     .action(async (query: string, opts: { limit: number; channel?: Channel; tag?: string; author?: string; since?: string }) => {
-      if (searchWords(query).length === 0) throw new CliError('search needs at least one word (letters or digits)', 2)
       await withLocal(io, (l) => {
-        const nowMs = l.clock.nowMs()
-        const sinceMs = opts.since === undefined ? undefined : arg(parseTime(opts.since, nowMs))
-        const r = local.reads(l)
-        const author = opts.author === undefined ? undefined : resolveAuthor(r, opts.author)
-        const hits = r.search({ text: query, limit: opts.limit, channel: opts.channel, tag: opts.tag, author, sinceMs, nowMs })
-        const names = fmt.namesOf(r.agents())
+        const { hits, names, nowMs } = service.searchHits(l, { q: query, ...opts })
         if (ctx.json()) out(JSON.stringify(hits.map((h) => fmt.entryJson(h, names))) + '\n')
         else {
           const p = fmt.paint(io)
@@ -189,11 +111,9 @@ export function registerFacts(program: Command, ctx: Ctx): void {
     .option('--ttl <duration>', 'stale after this long (90s, 2h, 7d)', (v) => arg(parseDuration(v)))
     .action(async (id: string, value: string, opts: { verified?: boolean; ttl?: number }) => {
       await withLocal(io, (l) => {
-        const r0 = local.reads(l)
-        const supersedes = liveDots(r0, id, l.clock.nowMs())
-        const intent = draft('fact.assert', { fact_id: id, value: parseValue(value), supersedes, verified: opts.verified === true, ttl_seconds: opts.ttl })
-        commit(l, [intent])
-        printFact(ctx, l, id)
+        const doc = service.factSet(l, { id, value: parseValue(value), verified: opts.verified, ttl: opts.ttl })
+        if (ctx.json()) out(JSON.stringify(doc) + '\n')
+        else showFact(ctx, service.factRead(l, { id, include_stale: true }))
       })
     })
 
@@ -203,11 +123,7 @@ export function registerFacts(program: Command, ctx: Ctx): void {
     .option('--include-stale', 'also versions past their TTL')
     .option('--as-of <time>', 'the fact as it was at a time (ISO date, or an age like 2h)')
     .action(async (id: string, opts: { includeStale?: boolean; asOf?: string }) => {
-      await withLocal(io, (l) => {
-        const { r, nowMs } = readsAt(l, opts.asOf)
-        const f = factOrFail(r, id, nowMs, opts.includeStale === true)
-        showFact(ctx, f, fmt.namesOf(r.agents()), nowMs)
-      })
+      await withLocal(io, (l) => showFact(ctx, service.factRead(l, { id, include_stale: opts.includeStale, as_of: opts.asOf })))
     })
 
   fact
@@ -216,13 +132,10 @@ export function registerFacts(program: Command, ctx: Ctx): void {
     .option('--reason <reason>', 'why')
     .action(async (id: string, opts: { reason?: string }) => {
       await withLocal(io, (l) => {
-        const r = local.reads(l)
-        const observed = liveDots(r, id, l.clock.nowMs())
-        if (observed.length === 0) factOrFail(r, id, l.clock.nowMs(), true) // says why there is nothing to retract
-        const w = commit(l, [draft('fact.retract', { fact_id: id, observed, reason: opts.reason })])
-        const dot = knowledge.formatDot({ node: (w.ops[0] as log.SignedOp).op.author, seq: (w.ops[0] as log.SignedOp).op.seq })
-        if (ctx.json()) out(JSON.stringify({ fact_id: id, retracted: observed, dot, reason: opts.reason ?? null }) + '\n')
-        else out(`retracted ${observed.length} version${observed.length === 1 ? '' : 's'} of ${id}\n`)
+        const doc = service.factRetract(l, { id, reason: opts.reason })
+        const n = (doc['retracted'] as unknown[]).length
+        if (ctx.json()) out(JSON.stringify(doc) + '\n')
+        else out(`retracted ${n} version${n === 1 ? '' : 's'} of ${id}\n`)
       })
     })
 
@@ -231,10 +144,7 @@ export function registerFacts(program: Command, ctx: Ctx): void {
     .description('every write and retract of a fact, oldest first')
     .action(async (id: string) => {
       await withLocal(io, (l) => {
-        const r = local.reads(l)
-        const rows = r.history(id)
-        if (rows.length === 0) throw new CliError(`unknown fact ${JSON.stringify(id)}: nothing was ever written under this id here`)
-        const names = fmt.namesOf(r.agents())
+        const { rows, names } = service.historyRows(l, { id })
         if (ctx.json()) {
           out(JSON.stringify(rows.map((h) => fmt.historyJson(h, names))) + '\n')
           return
@@ -258,10 +168,7 @@ export function registerFacts(program: Command, ctx: Ctx): void {
     .description('open verify tickets: facts whose live versions disagree (grapevine verify resolves one)')
     .action(async () => {
       await withLocal(io, (l) => {
-        const nowMs = l.clock.nowMs()
-        const r = local.reads(l)
-        const names = fmt.namesOf(r.agents())
-        const tickets = r.openTickets().map((t) => ({ t, f: r.fact(t.fact_id, { nowMs, includeStale: true }) }))
+        const { tickets, names, nowMs } = service.conflictRows(l)
         if (ctx.json()) {
           out(JSON.stringify(tickets.map(({ t, f }) => fmt.ticketJson(t, f, names))) + '\n')
           return
@@ -280,57 +187,16 @@ export function registerFacts(program: Command, ctx: Ctx): void {
     .description('resolve a conflict: write a verified VALUE (JSON, else a string) superseding every version of the ticket (or fact) ID')
     .action(async (id: string, value: string) => {
       await withLocal(io, (l) => {
-        const nowMs = l.clock.nowMs()
-        const r = local.reads(l)
-        const t = r.ticket(id)
-        let factId: string
-        let supersedes: DotRef[]
-        if (t?.state === 'resolved') {
-          const by = knowledge.parseDotRef(t.ticket.resolved_by)
-          const name = by === undefined ? t.ticket.resolved_by : fmt.authorLabel(by.node, fmt.namesOf(r.agents()))
-          throw new CliError(`ticket ${id} was already resolved by ${name} with ${fmt.oneLine(fmt.valueText(t.ticket.value), 60)}: grapevine fact get ${t.ticket.fact_id} shows the fact now`)
-        }
-        if (t?.state === 'open') {
-          factId = t.ticket.fact_id
-          supersedes = [...new Set([...t.ticket.dots, ...liveDots(r, factId, nowMs)])]
-        } else {
-          factId = id
-          supersedes = liveDots(r, id, nowMs)
-          if (supersedes.length === 0) {
-            throw new CliError(`unknown ticket or fact ${JSON.stringify(id)}: grapevine conflicts lists the open tickets (use grapevine fact set for a new fact)`)
-          }
-        }
-        const current = r.fact(factId, { nowMs, includeStale: true })
-        const winner = current?.winner
         const v = parseValue(value)
-        const input: Record<string, unknown> = { fact_id: factId, value: v, supersedes, verified: true }
-        if (winner !== undefined && winner.channel !== null) {
-          // an entry stays an entry of its channel once verified
-          input['channel'] = winner.channel
-          input['tags'] = winner.tags
-          if (typeof v !== 'string') input['text'] = JSON.stringify(v) // a string value is its own search text
-        }
-        const ticketBefore = current?.ticket_id ?? null
-        commit(l, [draft('fact.assert', input)])
-        const after = local.reads(l)
-        const resolved = ticketBefore === null ? null : after.ticket(ticketBefore)?.state === 'resolved' ? ticketBefore : null
-        const f = after.fact(factId, { nowMs: l.clock.nowMs(), includeStale: true })
-        const names = fmt.namesOf(after.agents())
-        if (ctx.json()) out(JSON.stringify({ resolved_ticket: resolved, fact: f === undefined ? null : fmt.factJson(f, names) }) + '\n')
-        else out(`${resolved === null ? 'verified' : `resolved ticket ${resolved}:`} ${factId} = ${fmt.oneLine(fmt.valueText(v), 80)}\n`)
+        const doc = service.verify(l, { id, value: v })
+        const factId = doc.fact === null ? id : String(doc.fact['fact_id'])
+        if (ctx.json()) out(JSON.stringify(doc) + '\n')
+        else out(`${doc.resolved_ticket === null ? 'verified' : `resolved ticket ${doc.resolved_ticket}:`} ${factId} = ${fmt.oneLine(fmt.valueText(v), 80)}\n`)
       })
     })
 }
 
-function printFact(ctx: Ctx, l: Local, id: string): void {
-  const nowMs = l.clock.nowMs()
-  const r = local.reads(l)
-  const f = r.fact(id, { nowMs, includeStale: true })
-  core.assert(f !== undefined, 'cli: a fact just written has a live version')
-  showFact(ctx, f, fmt.namesOf(r.agents()), nowMs)
-}
-
-function showFact(ctx: Ctx, f: FactRead, names: fmt.Names, nowMs: number): void {
+function showFact(ctx: Ctx, { f, names, nowMs }: { f: FactRead; names: fmt.Names; nowMs: number }): void {
   if (ctx.json()) {
     ctx.io.out(JSON.stringify(fmt.factJson(f, names)) + '\n')
     return

@@ -200,6 +200,8 @@ function buildSchemas() {
   const num = z.union([z.number(), z.string()])
   /** true/false, or their text (a query parameter: true, false, 1, 0). */
   const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+  // reason: zod's JSON type is the same set of values as core's Json, spelled differently
+  const json = z.json() as unknown as z.ZodType<Json>
   const none = z.strictObject({})
   const id = z.strictObject({ id: text })
   return {
@@ -221,17 +223,17 @@ function buildSchemas() {
       since: text.optional(),
     }),
     factGet: z.strictObject({ id: text, include_stale: flag.optional(), as_of: text.optional() }),
-    factSet: z.strictObject({ id: text, value: z.json(), verified: flag.optional(), ttl: num.optional() }),
+    factSet: z.strictObject({ id: text, value: json, verified: flag.optional(), ttl: num.optional() }),
     factRetract: z.strictObject({ id: text, reason: text.optional() }),
     factHistory: id,
     conflicts: none,
-    verify: z.strictObject({ id: text, value: z.json() }),
+    verify: z.strictObject({ id: text, value: json }),
     statusSet: z.strictObject({ text, health: text.optional(), working_on: text.optional() }),
     fleet: none,
     taskAdd: z.strictObject({ title: text, depends: z.array(text).optional(), assign: text.optional() }),
     taskClaim: id,
     taskRelease: id,
-    taskDone: z.strictObject({ id: text, result: z.json().optional() }),
+    taskDone: z.strictObject({ id: text, result: json.optional() }),
     taskList: z.strictObject({ ready: flag.optional(), mine: flag.optional() }),
     counterAdd: z.strictObject({ name: text, n: num.optional() }),
     counterGet: z.strictObject({ name: text }),
