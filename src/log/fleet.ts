@@ -1,0 +1,444 @@
+/**
+ * A secure fleet (design.md section 8): the fleet root key, invites it signs, the membership credential a
+ * node makes from an invite, and the capability check every op passes before it is applied or relayed.
+ * Pure: node:crypto for Ed25519 only; keys, nonces and times are arguments (src/node makes them).
+ *
+ * THE FLEET. A fleet is named by its root key, an Ed25519 key pair made by `grapevine fleet create`. The
+ * fleet id is the root's public key as 64 lowercase hex characters, so an invite or a credential proves
+ * its fleet by itself: nothing to look up, nothing to trust but the 32 bytes every member was given
+ * with its invite.
+ *
+ * CAPABILITIES. What a member may do, as a list of strings (at most capsMax, each at most capBytesMax
+ * bytes, no whitespace, no comma):
+ *
+ *   read                  receive the fleet's ops (a peer without it is sent none)
+ *   write:*               write every kind of op, present and future
+ *   write:discoveries     channel entries of that channel (also write:patterns, write:warnings): a
+ *                         fact.assert whose `channel` is the channel
+ *   write:fact:PATTERN    keyed facts whose fact_id matches PATTERN: fact.assert and fact.retract.
+ *                         PATTERN is an exact fact id, or a prefix ending in `*` (`deploy.*`,
+ *                         `write:fact:*` is every fact); `*` nowhere else
+ *   write:status          status.set          write:task      task.create, claim, release, done
+ *   write:counter         counter.add         write:config    config.set
+ *
+ * An `agent.hello` (a node naming itself, the first op of every node) needs no capability. A fact.assert
+ * that has both a `channel` and a `fact_id` (a verified entry, an entry under a chosen id) needs both the
+ * channel's capability and a fact capability matching its id: a channel writer must not reach a keyed
+ * fact by naming it. A kind this list does not name needs write:*. The channel names are those of
+ * src/knowledge/kinds.ts (this layer sits below it and keeps its own copy).
+ *
+ * INVITES AND CREDENTIALS. An invite is signed by the root and names the fleet, a 16-byte nonce (which
+ * makes every invite distinct and names it: its id), when it was issued, when it expires, and the
+ * capabilities it grants. It is a bearer token: whoever holds it may join, until it expires. Joining makes
+ * a credential: the invite, the joining node's public key, the time it joined, all signed by the node's
+ * own key (proof of possession: a credential names exactly one key and only that key can make it).
+ *
+ * EXPIRY (a design choice). An invite must be redeemed before it expires; the credential then lasts until
+ * it is revoked (revocation is an op, proposed for a later change). The joining time is the joiner's own
+ * statement, so it alone cannot prove that a leaked, expired invite was redeemed in time. Hence the rule a
+ * handshake applies (checkMembership): a peer that does not know the node yet (has never admitted it)
+ * refuses its credential once the invite has expired by the peer's own clock; a peer that knows it
+ * accepts it until revoked. So a node must meet the fleet before its invite expires; after that its
+ * membership does not age.
+ *
+ * Formats (uvarint and string as in the core codec, docs/PROTOCOL.md has them too):
+ *
+ *   invite      u8 version (1), u8 0x49 'I', 32 root public key, 16 nonce, uvarint issuedAtMs,
+ *               uvarint expiresAtMs, uvarint cap count (1..capsMax), each cap a string, strictly
+ *               ascending by bytes (one invite, one encoding), then the root's 64-byte Ed25519
+ *               signature over "grapevine/invite/v1\n" and every byte before it.
+ *   token       "gvi1." and the base64url (no padding) of the signed invite bytes.
+ *   credential  u8 version (1), u8 0x43 'C', 32 node public key, uvarint joinedAtMs, the signed invite as
+ *               uvarint length and bytes, then the node's signature over "grapevine/credential/v1\n" and
+ *               every byte before it.
+ *
+ * A credential is valid if and only if: (1) it decodes, within credentialBytesMax, with no trailing byte;
+ * (2) its invite decodes and (3) the invite's signature verifies under the root key it names; (4) the
+ * proof of possession verifies under the node key it names; (5) joinedAtMs <= the invite's expiresAtMs
+ * and issuedAtMs <= expiresAtMs. checkMembership adds the context: (6) the fleet is ours; (7) the invite
+ * has not expired, unless the node is already known; (8) joinedAtMs is not in the future beyond the skew.
+ */
+import * as crypto from 'node:crypto'
+import * as core from '../core/index.ts'
+import type { Result } from '../core/index.ts'
+import type { AuthorId } from './op.ts'
+import { authorBytes, authorIdFromBytes, authorLength, parseAuthorId } from './op.ts'
+import type { Signer } from './sign.ts'
+import { publicKeyOf, signatureLength } from './sign.ts'
+
+const { codec } = core
+
+// ---- limits
+
+/** Capabilities per invite. */
+export const capsMax = 32
+/** Bytes per capability: room for `write:fact:` and the longest fact id (256 bytes) and a `*`. */
+export const capBytesMax = 300
+/** A fact id pattern's bytes: a fact id is at most 256 bytes (kinds.ts factIdBytesMax). */
+export const factPatternBytesMax = 257
+export const nonceLength = 16
+/** Encoded invite (signature included): every cap at its largest fits. */
+export const inviteBytesMax = 10 * 1024
+/** Encoded credential: an invite, a key, a time and a signature. */
+export const credentialBytesMax = inviteBytesMax + 128
+/** An invite token's characters: "gvi1." and base64url of inviteBytesMax bytes. */
+export const tokenCharsMax = 5 + Math.ceil((inviteBytesMax * 4) / 3)
+/** Clock skew tolerated between nodes, for times a peer states (joinedAtMs, handshake timestamps). */
+export const clockSkewMsDefault = 5 * 60 * 1000
+
+export const fleetFormatVersion = 1
+const inviteType = 0x49
+const credentialType = 0x43
+export const tokenPrefix = 'gvi1.'
+
+const inviteDomain = core.codec.utf8Encode('grapevine/invite/v1\n')
+const credentialDomain = core.codec.utf8Encode('grapevine/credential/v1\n')
+
+// ---- capabilities
+
+/** A capability string that parsed (see the header's grammar). */
+export type Capability = string & { readonly __capability: 'Capability' }
+
+/** The channels of entries: kinds.ts `channels`, copied because this layer sits below knowledge. */
+export const capChannels = ['discoveries', 'patterns', 'warnings'] as const
+/** Kind families and the kinds each covers. */
+export const capFamilies = {
+  status: ['status.set'],
+  task: ['task.create', 'task.claim', 'task.release', 'task.done'],
+  counter: ['counter.add'],
+  config: ['config.set'],
+} as const satisfies Record<string, readonly string[]>
+
+/** What a fleet's creator grants itself, and `grapevine invite` grants when no --caps is given. */
+export const capsAll = ['read', 'write:*'] as Capability[]
+
+export type CapabilityFailure = 'invalid_capability'
+
+/** Checks one capability string against the grammar. */
+export function parseCapability(s: string): Result<Capability, CapabilityFailure> {
+  const bad = (why: string) =>
+    core.fail('invalid_capability', `bad capability ${JSON.stringify(s.slice(0, 80))}: ${why}`)
+  if (typeof s !== 'string' || s.length === 0) return bad('empty')
+  if (codec.utf8Length(s) > capBytesMax) return bad(`longer than ${capBytesMax} bytes`)
+  // eslint-disable-next-line no-control-regex -- reason: control characters are exactly what is refused
+  if (/[\s,\u0000-\u001f\u007f]/u.test(s) || !codec.isWellFormed(s)) return bad('no whitespace, commas or control characters')
+  if (s === 'read' || s === 'write:*') return core.ok(s as Capability)
+  if (!s.startsWith('write:')) return bad('use read, write:*, write:CHANNEL, write:fact:PATTERN or write:status|task|counter|config')
+  const rest = s.slice('write:'.length)
+  if ((capChannels as readonly string[]).includes(rest) || Object.hasOwn(capFamilies, rest)) return core.ok(s as Capability)
+  if (rest.startsWith('fact:')) {
+    const pattern = rest.slice('fact:'.length)
+    if (pattern.length === 0) return bad('a fact pattern is a fact id or a prefix ending in *')
+    if (pattern.slice(0, -1).includes('*')) return bad('* may only end a fact pattern')
+    if (codec.utf8Length(pattern) > factPatternBytesMax) return bad(`a fact pattern is at most ${factPatternBytesMax} bytes`)
+    return core.ok(s as Capability)
+  }
+  return bad(`unknown write target ${JSON.stringify(rest.slice(0, 40))} (channels: ${capChannels.join(', ')}; families: ${Object.keys(capFamilies).join(', ')}; or fact:PATTERN)`)
+}
+
+/** A list of capabilities, from an array or a comma-separated string: each checked, sorted, without duplicates. */
+export function parseCapabilities(input: string | readonly string[]): Result<Capability[], CapabilityFailure> {
+  const parts = typeof input === 'string' ? input.split(',').map((p) => p.trim()) : [...input]
+  const out = new Set<Capability>()
+  for (const p of parts) {
+    const c = parseCapability(p)
+    if (!c.ok) return c
+    out.add(c.value)
+  }
+  if (out.size === 0) return core.fail('invalid_capability', 'an invite grants at least one capability')
+  if (out.size > capsMax) return core.fail('invalid_capability', `at most ${capsMax} capabilities`)
+  return core.ok(sortCaps([...out]))
+}
+
+function sortCaps(caps: Capability[]): Capability[] {
+  return caps.sort((a, b) => codec.compareBytes(codec.utf8Encode(a), codec.utf8Encode(b)))
+}
+
+/** May a member with these capabilities receive the fleet's ops? */
+export function mayRead(caps: readonly Capability[]): boolean {
+  return caps.includes('read' as Capability)
+}
+
+function factAllowed(caps: readonly Capability[], factId: unknown): boolean {
+  if (typeof factId !== 'string') return false
+  for (const c of caps) {
+    if (!c.startsWith('write:fact:')) continue
+    const p = c.slice('write:fact:'.length)
+    if (p.endsWith('*') ? factId.startsWith(p.slice(0, -1)) : factId === p) return true
+  }
+  return false
+}
+
+/**
+ * May a member with these capabilities write an op of this kind and body? Pure and total: a body of the
+ * wrong shape is refused (false), never thrown on. The header has the rules.
+ */
+export function mayWrite(caps: readonly Capability[], kind: string, body: unknown): boolean {
+  if (caps.includes('write:*' as Capability)) return true
+  if (kind === 'agent.hello') return true
+  const b = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined
+  if (kind === 'fact.assert') {
+    if (b === undefined) return false
+    const channel = b['channel']
+    const factId = b['fact_id']
+    if (channel === undefined && factId === undefined) return false
+    if (channel !== undefined && (typeof channel !== 'string' || !caps.includes(`write:${channel}` as Capability) || !(capChannels as readonly string[]).includes(channel))) return false
+    return factId === undefined || factAllowed(caps, factId)
+  }
+  if (kind === 'fact.retract') return b !== undefined && factAllowed(caps, b['fact_id'])
+  for (const [family, kinds] of Object.entries(capFamilies)) {
+    if ((kinds as readonly string[]).includes(kind)) return caps.includes(`write:${family}` as Capability)
+  }
+  return false
+}
+
+// ---- fleet ids
+
+/** A fleet's id: its root public key, 64 lowercase hex characters. */
+export type FleetId = string & { readonly __fleet: 'FleetId' }
+
+export function parseFleetId(s: unknown): Result<FleetId, 'invalid_fleet'> {
+  const a = parseAuthorId(s)
+  return a.ok ? core.ok(a.value as string as FleetId) : core.fail('invalid_fleet', 'a fleet id is the root public key: 64 lowercase hex characters')
+}
+
+/** The fleet a root key (as a signer) names. */
+export function fleetOf(root: Signer): FleetId {
+  return root.author as string as FleetId
+}
+
+function fleetKey(fleet: FleetId): AuthorId {
+  return fleet as string as AuthorId
+}
+
+function sign(signer: Signer, domain: Uint8Array, bytes: Uint8Array): Uint8Array {
+  const s = crypto.sign(null, concat(domain, bytes), signer.key)
+  return new Uint8Array(s.buffer, s.byteOffset, s.byteLength)
+}
+
+function verify(key: AuthorId, domain: Uint8Array, bytes: Uint8Array, sig: Uint8Array): boolean {
+  try {
+    return crypto.verify(null, concat(domain, bytes), publicKeyOf(key), sig)
+  } catch {
+    return false
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length)
+  out.set(a)
+  out.set(b, a.length)
+  return out
+}
+
+// ---- invites
+
+export type Invite = {
+  readonly fleet: FleetId
+  readonly nonce: Uint8Array
+  readonly issuedAtMs: number
+  readonly expiresAtMs: number
+  readonly caps: readonly Capability[]
+  /** The invite's name: its nonce as 32 hex characters (what a revocation of the invite would name). */
+  readonly id: string
+  /** The signed bytes (the token's content). */
+  readonly bytes: Uint8Array
+}
+
+export type InviteFields = {
+  readonly caps: readonly string[]
+  readonly issuedAtMs: number
+  readonly expiresAtMs: number
+  /** 16 random bytes from the caller (src/node): this layer has no randomness. */
+  readonly nonce: Uint8Array
+}
+
+export type InviteFailure = 'malformed' | 'too_large' | 'unsupported_version' | 'forged_invite' | 'invalid_capability' | 'invalid'
+
+function isTime(ms: unknown): ms is number {
+  return typeof ms === 'number' && Number.isSafeInteger(ms) && ms >= 0
+}
+
+/** Makes an invite signed by the fleet's root. */
+export function createInvite(root: Signer, fields: InviteFields): Result<Invite, InviteFailure> {
+  const caps = parseCapabilities(fields.caps)
+  if (!caps.ok) return caps
+  if (!isTime(fields.issuedAtMs) || !isTime(fields.expiresAtMs) || fields.expiresAtMs <= fields.issuedAtMs) {
+    return core.fail('invalid', 'an invite expires after it is issued (times: ms since the Unix epoch)')
+  }
+  if (!(fields.nonce instanceof Uint8Array) || fields.nonce.length !== nonceLength) {
+    return core.fail('invalid', `an invite nonce is ${nonceLength} bytes`)
+  }
+  const body = codec.encodeWith((w) => {
+    codec.writeByte(w, fleetFormatVersion)
+    codec.writeByte(w, inviteType)
+    codec.writeFixed(w, authorBytes(root.author))
+    codec.writeFixed(w, fields.nonce)
+    codec.writeUvarint(w, fields.issuedAtMs)
+    codec.writeUvarint(w, fields.expiresAtMs)
+    codec.writeUvarint(w, caps.value.length)
+    for (const c of caps.value) codec.writeString(w, c)
+  }, 256)
+  const bytes = concat(body, sign(root, inviteDomain, body))
+  if (bytes.length > inviteBytesMax) return core.fail('too_large', `an invite is at most ${inviteBytesMax} bytes`)
+  return decodeInvite(bytes)
+}
+
+type InviteFieldsRead = Omit<Invite, 'bytes' | 'id'> & { readonly bodyLength: number; readonly badOrder: boolean }
+
+/** Decodes and verifies signed invite bytes: every field checked, the root's signature verified. */
+export function decodeInvite(bytes: Uint8Array): Result<Invite, InviteFailure> {
+  if (!(bytes instanceof Uint8Array)) return core.fail('malformed', 'an invite is bytes')
+  if (bytes.length > inviteBytesMax) return core.fail('too_large', `an invite is at most ${inviteBytesMax} bytes, this one ${bytes.length}`)
+  if (bytes.length >= 1 && bytes[0] !== fleetFormatVersion) return core.fail('unsupported_version', `invite format ${bytes[0]} (this node reads ${fleetFormatVersion}): upgrade grapevine`)
+  const r = codec.decodeWith(bytes, (rd): InviteFieldsRead => {
+    codec.readByte(rd)
+    if (codec.readByte(rd) !== inviteType) codec.malformed('not an invite')
+    const fleet = authorIdFromBytes(codec.readFixed(rd, authorLength)) as string as FleetId
+    const nonce = codec.readFixed(rd, nonceLength).slice()
+    const issuedAtMs = codec.readUvarint(rd)
+    const expiresAtMs = codec.readUvarint(rd)
+    const n = codec.readCount(rd, 2)
+    if (n === 0 || n > capsMax) codec.malformed(`an invite grants 1..${capsMax} capabilities, not ${n}`)
+    const caps: Capability[] = []
+    let badOrder = false
+    let prev: Uint8Array | undefined
+    for (let i = 0; i < n; i++) {
+      const s = codec.readString(rd)
+      const c = parseCapability(s)
+      if (!c.ok) return codec.malformed(c.detail)
+      const cur = codec.utf8Encode(s)
+      if (prev !== undefined && codec.compareBytes(prev, cur) >= 0) badOrder = true
+      prev = cur
+      caps.push(c.value)
+    }
+    const bodyLength = rd.pos
+    codec.readFixed(rd, signatureLength)
+    return { fleet, nonce, issuedAtMs, expiresAtMs, caps, bodyLength, badOrder }
+  })
+  if (!r.ok) return core.fail('malformed', `invite: ${r.detail}`)
+  const f = r.value
+  if (f.badOrder) return core.fail('malformed', 'invite: capabilities must be strictly ascending')
+  if (f.expiresAtMs <= f.issuedAtMs) return core.fail('malformed', 'invite: expires before it is issued')
+  const body = bytes.subarray(0, f.bodyLength)
+  const sig = bytes.subarray(f.bodyLength)
+  if (!verify(fleetKey(f.fleet), inviteDomain, body, sig)) {
+    return core.fail('forged_invite', `invite: the signature is not the fleet root's (fleet ${f.fleet.slice(0, 12)}…)`)
+  }
+  return core.ok({
+    fleet: f.fleet,
+    nonce: f.nonce,
+    issuedAtMs: f.issuedAtMs,
+    expiresAtMs: f.expiresAtMs,
+    caps: f.caps,
+    id: Buffer.from(f.nonce).toString('hex'),
+    bytes: bytes.slice(),
+  })
+}
+
+/** The text token of an invite, to print and paste. */
+export function encodeInviteToken(invite: Invite): string {
+  return tokenPrefix + Buffer.from(invite.bytes).toString('base64url')
+}
+
+/** Decodes and verifies a token typed or pasted by a person (surrounding whitespace is ignored). */
+export function decodeInviteToken(text: string): Result<Invite, InviteFailure> {
+  if (typeof text !== 'string') return core.fail('malformed', 'an invite token is text')
+  const t = text.trim()
+  if (t.length > tokenCharsMax) return core.fail('too_large', `an invite token is at most ${tokenCharsMax} characters`)
+  if (!t.startsWith(tokenPrefix)) return core.fail('malformed', `an invite token starts with ${tokenPrefix}`)
+  const b64 = t.slice(tokenPrefix.length)
+  if (!/^[A-Za-z0-9_-]*$/.test(b64)) return core.fail('malformed', 'an invite token is base64url after its prefix')
+  const bytes = new Uint8Array(Buffer.from(b64, 'base64url'))
+  // one token, one text: a base64url string with non-zero spare bits would be a second spelling
+  if (Buffer.from(bytes).toString('base64url') !== b64) return core.fail('malformed', 'the invite token is not canonical base64url')
+  return decodeInvite(bytes)
+}
+
+// ---- credentials
+
+export type Credential = {
+  readonly fleet: FleetId
+  readonly node: AuthorId
+  readonly caps: readonly Capability[]
+  readonly joinedAtMs: number
+  readonly invite: Invite
+  /** The signed credential bytes, as a handshake sends them. */
+  readonly bytes: Uint8Array
+}
+
+export type CredentialFailure = InviteFailure | 'bad_proof' | 'expired_invite'
+
+/** Joins: binds an invite to this node's key. Refused if the invite has expired at joinedAtMs. */
+export function createCredential(invite: Invite, node: Signer, joinedAtMs: number): Result<Credential, CredentialFailure> {
+  if (!isTime(joinedAtMs)) return core.fail('invalid', 'joinedAtMs is ms since the Unix epoch')
+  if (joinedAtMs > invite.expiresAtMs) {
+    return core.fail('expired_invite', `the invite expired at ${new Date(invite.expiresAtMs).toISOString()}: ask for a new one`)
+  }
+  const body = codec.encodeWith((w) => {
+    codec.writeByte(w, fleetFormatVersion)
+    codec.writeByte(w, credentialType)
+    codec.writeFixed(w, authorBytes(node.author))
+    codec.writeUvarint(w, joinedAtMs)
+    codec.writeBytes(w, invite.bytes)
+  }, invite.bytes.length + 64)
+  return decodeCredential(concat(body, sign(node, credentialDomain, body)))
+}
+
+/** Decodes and verifies a credential (rules 1-5 of the header). */
+export function decodeCredential(bytes: Uint8Array): Result<Credential, CredentialFailure> {
+  if (!(bytes instanceof Uint8Array)) return core.fail('malformed', 'a credential is bytes')
+  if (bytes.length > credentialBytesMax) return core.fail('too_large', `a credential is at most ${credentialBytesMax} bytes, this one ${bytes.length}`)
+  if (bytes.length >= 1 && bytes[0] !== fleetFormatVersion) return core.fail('unsupported_version', `credential format ${bytes[0]} (this node reads ${fleetFormatVersion}): upgrade grapevine`)
+  const r = codec.decodeWith(bytes, (rd) => {
+    codec.readByte(rd)
+    if (codec.readByte(rd) !== credentialType) codec.malformed('not a credential')
+    const node = authorIdFromBytes(codec.readFixed(rd, authorLength))
+    const joinedAtMs = codec.readUvarint(rd)
+    const invite = codec.readBytes(rd)
+    const bodyLength = rd.pos
+    codec.readFixed(rd, signatureLength)
+    return { node, joinedAtMs, invite, bodyLength }
+  })
+  if (!r.ok) return core.fail('malformed', `credential: ${r.detail}`)
+  const inv = decodeInvite(r.value.invite)
+  if (!inv.ok) return inv
+  const body = bytes.subarray(0, r.value.bodyLength)
+  if (!verify(r.value.node, credentialDomain, body, bytes.subarray(r.value.bodyLength))) {
+    return core.fail('bad_proof', `credential: not signed by the key it admits (${r.value.node.slice(0, 12)}…)`)
+  }
+  if (r.value.joinedAtMs > inv.value.expiresAtMs) return core.fail('expired_invite', 'credential: joined after its invite expired')
+  return core.ok({
+    fleet: inv.value.fleet,
+    node: r.value.node,
+    caps: inv.value.caps,
+    joinedAtMs: r.value.joinedAtMs,
+    invite: inv.value,
+    bytes: bytes.slice(),
+  })
+}
+
+export type MembershipFailure = 'wrong_fleet' | 'expired_invite' | 'not_yet_valid'
+
+export type MembershipContext = {
+  /** Our fleet. */
+  readonly fleet: FleetId
+  /** Our clock, ms since the Unix epoch. */
+  readonly nowMs: number
+  /** Whether we already know the node (admitted it before): then an expired invite does not matter. */
+  readonly known?: boolean | undefined
+  readonly skewMs?: number | undefined
+}
+
+/** Rules 6-8 of the header: is this (decoded, verified) credential a member of our fleet now? */
+export function checkMembership(cred: Credential, ctx: MembershipContext): Result<Credential, MembershipFailure> {
+  if (cred.fleet !== ctx.fleet) {
+    return core.fail('wrong_fleet', `the credential is of fleet ${cred.fleet.slice(0, 12)}…, not ours (${ctx.fleet.slice(0, 12)}…)`)
+  }
+  const skew = ctx.skewMs ?? clockSkewMsDefault
+  if (cred.joinedAtMs > ctx.nowMs + skew) return core.fail('not_yet_valid', 'the credential says it was made in the future: check the clocks')
+  if (ctx.known !== true && ctx.nowMs > cred.invite.expiresAtMs) {
+    return core.fail('expired_invite', `the invite of ${cred.node.slice(0, 12)}… expired at ${new Date(cred.invite.expiresAtMs).toISOString()} before this node met it`)
+  }
+  return core.ok(cred)
+}
