@@ -1,55 +1,24 @@
 /**
  * The coordination commands: agent status and the fleet, tasks with dependencies and claims, counters.
  */
-import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
-import * as core from '../core/index.ts'
-import type { Result } from '../core/index.ts'
-import * as knowledge from '../knowledge/index.ts'
-import type { Health, TaskRow } from '../knowledge/index.ts'
-import { local } from '../node/index.ts'
-import type { Local } from '../node/index.ts'
-import type { Reads } from '../store/index.ts'
-import { arg, CliError, collect, commit, draft, parseHealth, parseValue, withLocal } from './cli-context.ts'
+import type { Json } from '../core/index.ts'
+import type { Health } from '../knowledge/index.ts'
+import { arg, CliError, collect, parseHealth, parseValue, withLocal } from './cli-context.ts'
 import type { Ctx } from './cli-context.ts'
 import * as fmt from './format.ts'
+import * as service from './service.ts'
 
-/** A counter step typed on the command line: a non-zero integer within the kind's limit. */
-export function parseStep(text: string): Result<number, 'bad_step'> {
-  const n = /^[+-]?\d{1,10}$/.test(text.trim()) ? Number(text) : NaN
-  const max = knowledge.counterStepAbsMax
-  if (!Number.isSafeInteger(n) || n === 0 || Math.abs(n) > max) {
-    return core.fail('bad_step', `bad counter step ${JSON.stringify(text)}: use a non-zero whole number from -${max} to ${max}`)
-  }
-  return core.ok(n)
-}
-
-/** A new task's id: 10 hex characters (40 random bits), short enough to type. */
-function newTaskId(): string {
-  return randomBytes(5).toString('hex')
-}
-
-function taskOrFail(r: Reads, id: string): TaskRow {
-  const t = r.task(id)
-  if (t === undefined) throw new CliError(`unknown task ${JSON.stringify(id)}: grapevine task list shows the tasks this node knows (sync first if it was created elsewhere)`)
-  return t
-}
-
-function isReady(r: Reads, t: TaskRow): boolean {
-  return t.state === 'open' && t.depends.every((d) => r.task(d)?.state === 'done')
-}
+/** The counter step parser the CLI shares with every edge (service.ts). */
+export { parseStep } from './service.ts'
 
 export function registerTasks(program: Command, ctx: Ctx): void {
   const { io } = ctx
   const out = (s: string) => io.out(s)
-  const printTask = (l: Local, id: string, extra: Record<string, unknown> = {}): TaskRow => {
-    const r = local.reads(l)
-    const t = r.task(id)
-    core.assert(t !== undefined, 'cli: a task just written exists')
-    const names = fmt.namesOf(r.agents())
-    if (ctx.json()) out(JSON.stringify({ ...fmt.taskJson(t, names, isReady(r, t)), ...extra }) + '\n')
-    return t
+  const printTask = (doc: Record<string, Json>) => {
+    if (ctx.json()) out(JSON.stringify(doc) + '\n')
   }
+  const note = (m: string) => io.err(`grapevine: note: ${m}\n`)
 
   const status = program.command('status').description("this agent's status, as the fleet sees it")
   status
@@ -58,11 +27,9 @@ export function registerTasks(program: Command, ctx: Ctx): void {
     .option('--health <health>', 'ok, degraded or blocked', (v) => arg(parseHealth(v)), 'ok' as Health)
     .option('--working-on <what>', 'a task id, a path…')
     .action(async (text: string, opts: { health: Health; workingOn?: string }) => {
-      const intent = draft('status.set', { text, health: opts.health, working_on: opts.workingOn })
       await withLocal(io, (l) => {
-        commit(l, [intent])
-        const s = local.reads(l).statuses().find((x) => x.author === l.identity.author)
-        if (ctx.json()) out(JSON.stringify({ author_agent_id: l.identity.author, name: l.identity.name, ...fmt.statusJson(s) }) + '\n')
+        const doc = service.statusSet(l, { text, health: opts.health, working_on: opts.workingOn })
+        if (ctx.json()) out(JSON.stringify(doc) + '\n')
         else out(`status of ${l.identity.name}: ${opts.health}  ${fmt.oneLine(text)}\n`)
       })
     })
@@ -73,20 +40,7 @@ export function registerTasks(program: Command, ctx: Ctx): void {
     .action(async () => {
       await withLocal(io, (l) => {
         const nowMs = l.clock.nowMs()
-        const r = local.reads(l)
-        const names = fmt.namesOf(r.agents())
-        const statuses = new Map(r.statuses().map((s) => [s.author, s]))
-        const authors = [...new Set([...names.keys(), ...statuses.keys()])].sort()
-        const rows = authors.map((a) => {
-          const seen = local.lastSeenMs(l, a as knowledge.AgentRow['author'])
-          return {
-            author_agent_id: a,
-            name: names.get(a) ?? null,
-            ...fmt.statusJson(statuses.get(a as knowledge.AgentRow['author'])),
-            last_seen: seen === undefined ? null : new Date(seen).toISOString(),
-            me: a === l.identity.author,
-          }
-        })
+        const rows = service.fleet(l)
         if (ctx.json()) {
           out(JSON.stringify(rows) + '\n')
           return
@@ -109,14 +63,11 @@ export function registerTasks(program: Command, ctx: Ctx): void {
     .option('--depends <id>', 'a task that must be done first (repeatable)', collect)
     .option('--assign <agent>', 'the agent it is meant for (a name or an author id)')
     .action(async (title: string, opts: { depends?: string[]; assign?: string }) => {
-      const id = newTaskId()
-      const intent = draft('task.create', { task_id: id, title, depends: opts.depends ?? [], assignee: opts.assign })
       await withLocal(io, (l) => {
-        const r = local.reads(l)
-        for (const d of opts.depends ?? []) taskOrFail(r, d)
-        commit(l, [intent])
-        const t = printTask(l, id)
-        if (!ctx.json()) out(`added task ${id}: ${fmt.oneLine(t.title, 80)}${t.depends.length > 0 ? ` (after ${t.depends.join(', ')})` : ''}\n`)
+        const t = service.taskAdd(l, { title, depends: opts.depends, assign: opts.assign })
+        printTask(t)
+        const after = t['depends'] as string[]
+        if (!ctx.json()) out(`added task ${String(t['task_id'])}: ${fmt.oneLine(title, 80)}${after.length > 0 ? ` (after ${after.join(', ')})` : ''}\n`)
       })
     })
 
@@ -125,20 +76,11 @@ export function registerTasks(program: Command, ctx: Ctx): void {
     .description('claim a task; the earliest claim wins everywhere (exit 1 if another agent holds it)')
     .action(async (id: string) => {
       await withLocal(io, (l) => {
-        const r = local.reads(l)
-        const t = taskOrFail(r, id)
-        const names = fmt.namesOf(r.agents())
-        if (t.state === 'done') throw new CliError(`task ${id} is already done (by ${fmt.authorLabel(t.done_by ?? '', names)}): nothing to claim`)
-        if (knowledge.claimOutcome(t, l.identity.author) !== 'won') {
-          const waiting = t.depends.filter((d) => r.task(d)?.state !== 'done')
-          if (waiting.length > 0) io.err(`grapevine: note: task ${id} waits for ${waiting.join(', ')} (not done yet)\n`)
-          commit(l, [draft('task.claim', { task_id: id })])
-        }
-        const after = local.reads(l).task(id) as TaskRow
-        const outcome = knowledge.claimOutcome(after, l.identity.author)
-        const holder = after.claimed_by === null ? null : fmt.authorLabel(after.claimed_by, fmt.namesOf(local.reads(l).agents()))
-        printTask(l, id, { outcome })
-        if (outcome === 'won') {
+        const t = service.taskClaim(l, { id }, note)
+        const by = t['claimed_by']
+        const holder = typeof by !== 'string' ? null : ((t['claimed_by_name'] as string | null) ?? by.slice(0, 12))
+        printTask(t)
+        if (t['outcome'] === 'won') {
           if (!ctx.json()) out(`won: you hold task ${id}\n`)
         } else {
           if (!ctx.json()) out(`lost: task ${id} is held by ${holder ?? 'another agent'}\n`)
@@ -152,10 +94,7 @@ export function registerTasks(program: Command, ctx: Ctx): void {
     .description('give up your claim on a task, so another agent can take it')
     .action(async (id: string) => {
       await withLocal(io, (l) => {
-        const t = taskOrFail(local.reads(l), id)
-        if (!t.claims.some((c) => c.author === l.identity.author)) throw new CliError(`you hold no claim on task ${id}: nothing to release`)
-        commit(l, [draft('task.release', { task_id: id })])
-        printTask(l, id)
+        printTask(service.taskRelease(l, { id }))
         if (!ctx.json()) out(`released task ${id}\n`)
       })
     })
@@ -166,11 +105,7 @@ export function registerTasks(program: Command, ctx: Ctx): void {
     .option('--result <result>', 'what came of it')
     .action(async (id: string, opts: { result?: string }) => {
       await withLocal(io, (l) => {
-        const r = local.reads(l)
-        const t = taskOrFail(r, id)
-        if (t.state === 'done') throw new CliError(`task ${id} is already done (by ${fmt.authorLabel(t.done_by ?? '', fmt.namesOf(r.agents()))})`)
-        commit(l, [draft('task.done', { task_id: id, result: opts.result === undefined ? undefined : parseValue(opts.result) })])
-        printTask(l, id)
+        printTask(service.taskDone(l, { id, result: opts.result === undefined ? undefined : parseValue(opts.result) }))
         if (!ctx.json()) out(`done: task ${id}\n`)
       })
     })
@@ -182,17 +117,14 @@ export function registerTasks(program: Command, ctx: Ctx): void {
     .option('--mine', 'only tasks assigned to or claimed by this agent')
     .action(async (opts: { ready?: boolean; mine?: boolean }) => {
       await withLocal(io, (l) => {
-        const r = local.reads(l)
-        const q = opts.mine === true ? { mine: { author: l.identity.author, name: l.identity.name } } : {}
-        const rows = opts.ready === true ? r.readyTasks(q) : r.tasks(q)
-        const names = fmt.namesOf(r.agents())
+        const { rows, r, names } = service.taskRows(l, opts)
         if (ctx.json()) {
-          out(JSON.stringify(rows.map((t) => fmt.taskJson(t, names, isReady(r, t)))) + '\n')
+          out(JSON.stringify(rows.map((t) => fmt.taskJson(t, names, service.isReady(r, t)))) + '\n')
           return
         }
         const p = fmt.paint(io)
         for (const t of rows) {
-          const label = t.state === 'open' ? (isReady(r, t) ? 'ready' : 'waiting') : t.state
+          const label = t.state === 'open' ? (service.isReady(r, t) ? 'ready' : 'waiting') : t.state
           const state = (label === 'done' ? p.dim : label === 'claimed' ? p.yellow : label === 'ready' ? p.green : (s: string) => s)(label.padEnd(7))
           const who = t.claimed_by === null ? '' : `by ${fmt.authorLabel(t.claimed_by, names)}`
           const parts = [t.task_id, state, fmt.oneLine(t.title, 80), who, t.depends.length > 0 ? p.dim(`after ${t.depends.join(', ')}`) : '', t.assignee === null ? '' : p.dim(`for ${t.assignee}`)]
@@ -206,14 +138,10 @@ export function registerTasks(program: Command, ctx: Ctx): void {
     .command('add <name> [n]')
     .description('add N (default 1; negative subtracts) to a counter')
     .action(async (name: string, n: string | undefined) => {
-      const step = n === undefined ? 1 : arg(parseStep(n))
-      const intent = draft('counter.add', { name, n: step })
       await withLocal(io, (l) => {
-        commit(l, [intent])
-        const c = local.reads(l).counter(name)
-        const value = c?.value ?? 0
-        if (ctx.json()) out(JSON.stringify({ name, value, added: step }) + '\n')
-        else out(`${name} = ${value}\n`)
+        const doc = service.counterAdd(l, { name, n })
+        if (ctx.json()) out(JSON.stringify(doc) + '\n')
+        else out(`${name} = ${doc.value}\n`)
       })
     })
 
@@ -222,13 +150,9 @@ export function registerTasks(program: Command, ctx: Ctx): void {
     .description("a counter's value (0 if nobody has added to it)")
     .action(async (name: string) => {
       await withLocal(io, (l) => {
-        const r = local.reads(l)
-        const c = r.counter(name)
-        const names = fmt.namesOf(r.agents())
-        if (ctx.json()) {
-          const authors = (c?.authors ?? []).map((a) => ({ author_agent_id: a.author, author_name: names.get(a.author) ?? null, p: a.p, n: a.n }))
-          out(JSON.stringify({ name, value: c?.value ?? 0, authors }) + '\n')
-        } else out(`${name} = ${c?.value ?? 0}\n`)
+        const doc = service.counterGet(l, { name })
+        if (ctx.json()) out(JSON.stringify(doc) + '\n')
+        else out(`${name} = ${doc.value}\n`)
       })
     })
 }
