@@ -7,19 +7,17 @@ import { createInterface } from 'node:readline'
 import type { Command } from 'commander'
 import * as knowledge from '../knowledge/index.ts'
 import type { Channel, DotRef } from '../knowledge/index.ts'
-import * as log from '../log/index.ts'
 import type { SignedOp } from '../log/index.ts'
 import { local } from '../node/index.ts'
 import type { Local } from '../node/index.ts'
-import { opLog } from '../store/index.ts'
 import type { Intent } from '../store/index.ts'
 import { arg, CliError, commit, parseChannel, withLocal } from './cli-context.ts'
 import type { Ctx } from './cli-context.ts'
 import * as fmt from './format.ts'
-import { resolveAuthor } from './cli-facts.ts'
 import { parseImportLine } from './import-lines.ts'
 import type { ImportLine } from './import-lines.ts'
-import { parseCount, parseTime } from './parse.ts'
+import { parseCount } from './parse.ts'
+import * as service from './service.ts'
 
 /** Bad lines of an import listed on stderr (all of them are in the --json report). */
 export const badLinesShownMax = 100
@@ -27,20 +25,8 @@ export const badLinesShownMax = 100
 /** Lines written per transaction by import: one fsync per batch, not per line. */
 export const importBatchMax = 256
 
-/** An op as the CLI shows it (the --json shape of `log`). */
-export function opJson(e: SignedOp): Record<string, unknown> {
-  const o = e.op
-  return {
-    author: o.author,
-    seq: o.seq,
-    hash: log.toHex(e.hash),
-    created_at: new Date(o.hlc.wallMs).toISOString(),
-    hlc: `${o.hlc.wallMs}.${o.hlc.logical}`,
-    kind: o.kind,
-    body: o.body,
-    idempotency_key: o.idempotencyKey ?? null,
-  }
-}
+/** An op as the CLI shows it (the --json shape of `log`): the service's. */
+export { opJson } from './service.ts'
 
 export type ImportReport = { imported: number; unchanged: number; bad: { line: number; error: string }[] }
 
@@ -156,10 +142,8 @@ export function registerIo(program: Command, ctx: Ctx): void {
     .option('--as-of <time>', 'the log as it was at a time (ISO date, or an age like 2h)')
     .action(async (opts: { n: number; author?: string; asOf?: string }) => {
       await withLocal(io, (l) => {
-        const asOfMs = opts.asOf === undefined ? undefined : arg(parseTime(opts.asOf, l.clock.nowMs()))
-        const author = opts.author === undefined ? undefined : resolveAuthor(local.reads(l), opts.author)
-        const ops = opLog.recent(l.store, { limit: opts.n, author, asOfMs })
-        if (ctx.json()) out(JSON.stringify(ops.map(opJson)) + '\n')
+        const ops = service.recentOps(l, { n: opts.n, author: opts.author, as_of: opts.asOf })
+        if (ctx.json()) out(JSON.stringify(ops.map(service.opJson)) + '\n')
         else for (const e of ops) out(`${new Date(e.op.hlc.wallMs).toISOString()}  ${e.op.author.slice(0, 12)} #${e.op.seq}  ${e.op.kind}  ${JSON.stringify(e.op.body)}\n`)
       })
     })
@@ -169,15 +153,9 @@ export function registerIo(program: Command, ctx: Ctx): void {
     .description("the store's figures: ops by kind, duplicates, conflicts and verify tickets, TTL purges, bytes on disk")
     .action(async () => {
       await withLocal(io, (l) => {
-        const m = local.metrics(l)
-        if (m === undefined) throw new CliError(`the views are damaged (${l.store.viewsProblem ?? 'unusable'}): run grapevine rebuild, then metrics again`)
+        const doc = service.metrics(l)
+        const m = doc
         const v = m.views
-        const doc = {
-          ...m,
-          conflict_rate: v.facts === 0 ? null : v.open_tickets / v.facts,
-          // what design.md section 10 asks for that one node's store cannot tell yet
-          not_recorded: ['stale_reads', 'stale_entries_now', 'publish_visible_latency (with gossip)', 'per_peer_lag (with gossip)'],
-        }
         if (ctx.json()) {
           out(JSON.stringify(doc) + '\n')
           return
