@@ -22,10 +22,11 @@ import type { Result } from '../core/index.ts'
 export const prefixBytes = 4
 
 /**
- * Default largest payload: 2 MiB. The largest message a node sends is an anti-entropy delta of one signed
- * run (up to 1 MiB of ops, log batchBytesMax) with its digest, plus the session's sealing overhead.
+ * Default largest payload: 2 MiB and 1 KiB. The largest message a node sends is an anti-entropy delta of
+ * one signed run (up to 1 MiB of ops, log batchBytesMax) with its digest (secure.ts framePlainBytesMax:
+ * 2 MiB), plus the session's sealing overhead (24 bytes today; the rest is room).
  */
-export const frameBytesMaxDefault = 2 * 1024 * 1024
+export const frameBytesMaxDefault = 2 * 1024 * 1024 + 1024
 
 /** Hard ceiling whatever the configuration (u32, and a limit that still means something). */
 export const frameBytesLimit = 64 * 1024 * 1024

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import * as net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { frames } from '../transport/index.ts'
+import { startDaemon } from './daemon.ts'
+import type { Daemon, DaemonOptions } from './daemon.ts'
+import * as home from './home.ts'
+import { closeLocal, commit, openLocal } from './local.ts'
+
+const dirs: string[] = []
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+function tempHome(name: string): string {
+  const d = mkdtempSync(join(tmpdir(), 'gv-daemon-'))
+  dirs.push(d)
+  const r = home.init(d, name)
+  assert.ok(r.ok)
+  return d
+}
+
+/** Polls cond every 10 ms until it holds; fails after deadlineMs (a condition, not a fixed sleep). */
+async function waitFor(what: string, cond: () => boolean, deadlineMs = 8000): Promise<void> {
+  const t0 = performance.now()
+  while (!cond()) {
+    if (performance.now() - t0 > deadlineMs) throw new Error(`daemon test: ${what} not within ${deadlineMs} ms`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+const fastGossip: Partial<DaemonOptions> = {
+  membership: { protocolPeriodMs: 200, probeTimeoutMs: 100 },
+  antiEntropy: { intervalMs: 200 },
+  stateFile: false,
+}
+
+/** Writes one entry through a second connection to the node's store, as the CLI does. */
+function publish(dir: string, text: string): string {
+  const l = openLocal(dir)
+  assert.ok(l.ok)
+  const r = commit(l.value, [{ kind: 'fact.assert', body: { fact_id: `e/${text}`, value: text, channel: 'discoveries', supersedes: [], verified: false } }])
+  closeLocal(l.value)
+  assert.ok(r.ok, r.ok ? '' : r.detail)
+  return l.value.identity.author
+}
+
+describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
+  it('three daemons: a write on one store reaches the others by the fast path; close is clean', async () => {
+    const homes = [tempHome('a'), tempHome('b'), tempHome('c')]
+    const first = await startDaemon({ home: homes[0] as string, listenHost: '127.0.0.1', listenPort: 0, ...fastGossip })
+    const ds: Daemon[] = [first]
+    for (const h of homes.slice(1)) ds.push(await startDaemon({ home: h, listenHost: '127.0.0.1', listenPort: 0, join: [first.address], ...fastGossip }))
+    await waitFor('full membership', () => ds.every((d) => d.peers().filter((p) => p.state === 'alive').length === 2))
+    const author = publish(homes[1] as string, 'hello-fleet')
+    const t0 = performance.now()
+    await waitFor('the op everywhere', () => ds.every((d) => (d.versionVector().get(author as never) ?? 0) >= 2))
+    const ms = performance.now() - t0
+    assert.ok(ms < 2000, `took ${ms} ms`)
+    const s = ds[0]?.stats()
+    assert.ok(s !== undefined && s.opsIn >= 2)
+    assert.ok((ds[1]?.stats().published ?? 0) >= 2, 'the writing node pushed its own ops')
+    for (const d of ds) await d.close()
+  })
+
+  it('a peer that sends frames that lie is cut off and the node keeps serving', async () => {
+    const h = tempHome('victim')
+    const d = await startDaemon({ home: h, listenHost: '127.0.0.1', listenPort: 0, ...fastGossip })
+    const port = Number(d.address.split(':')[1])
+    for (let i = 0; i < 3; i++) {
+      const s = net.connect({ host: '127.0.0.1', port })
+      await new Promise((r) => s.once('connect', r))
+      const p = new Uint8Array(4)
+      new DataView(p.buffer).setUint32(0, 0x7fffffff, false)
+      s.write(p)
+      await new Promise((r) => s.once('close', r))
+    }
+    // garbage in the handshake
+    const s = net.connect({ host: '127.0.0.1', port })
+    await new Promise((r) => s.once('connect', r))
+    s.write(frames.encodeFrame(new TextEncoder().encode('not a handshake')))
+    await new Promise((r) => s.once('close', r))
+    await waitFor('invalid frames counted', () => d.stats().invalidFrames >= 3)
+    // still serving an honest peer
+    const h2 = tempHome('honest')
+    const d2 = await startDaemon({ home: h2, listenHost: '127.0.0.1', listenPort: 0, join: [d.address], ...fastGossip })
+    await waitFor('honest peer joined', () => d.peers().some((p) => p.state === 'alive'))
+    await d2.close()
+    await d.close()
+  })
+})

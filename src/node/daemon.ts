@@ -1,0 +1,671 @@
+/**
+ * The daemon: the real gossip machines (membership, anti-entropy, the broadcast fast path) over the real
+ * store, on real TCP links (src/transport) and real timers. The simulator (sim/node.ts) wires the same
+ * machines over a simulated log and network; this is that wiring for a process.
+ *
+ * Identity on the network. A member's id is `<author>@<host>:<port>`: its node key and the address it
+ * listens on, so membership gossip spreads addresses with ids (a restarted node on the same port is the
+ * same member and refutes its suspicion; on another port it is a new member and the old one goes
+ * offline). A link is authenticated by its session (the peer's node key); the first message each side
+ * sends on it is a hello naming its member id, which must carry the session's key.
+ *
+ * The wire: every message is one sealed frame whose first byte is the channel (0 membership, 1
+ * anti-entropy, 2 fast path, 3 hello, 4 keepalive), then the machine's own bytes.
+ *
+ * Ops. Every received op goes through opLog.ingest (signature, chain, clock rules) before it is stored or
+ * relayed; the fast path admits a batch only once ingest stored it. Ops written by other processes on the
+ * same store (the CLI, the MCP server) are noticed by polling PRAGMA data_version every `pollMs` (a
+ * number SQLite bumps when another connection commits) and pushed at once.
+ *
+ * Peers that misbehave (frames that do not decode or open, messages the machines reject, ops that fail
+ * validation) lose score (src/gossip/scores.ts); a blocked peer's links are closed and new ones refused.
+ *
+ * Links: a message for a peer with no open link waits (bounded) while one is dialed; a dial that fails
+ * is retried with jittered exponential backoff. Links carry a keepalive after `keepaliveMs` without
+ * sending; one silent for `idleMs` or stuck in its handshake for `handshakeMs` is closed.
+ */
+import { renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import * as core from '../core/index.ts'
+import type { Clock, NodeId, Prng } from '../core/index.ts'
+import { antiEntropy as ae, broadcast as bc, createBroadcast, createMembership, createScores, membership as mb } from '../gossip/index.ts'
+import type { Broadcast, BroadcastConfig, Membership, MembershipConfig, MemberStatus, Offence, Scores, Topology } from '../gossip/index.ts'
+import type { AuthorId, SignedOp } from '../log/index.ts'
+import { cutBatches } from '../log/index.ts'
+import { opLog } from '../store/index.ts'
+import type { OpLog } from '../store/index.ts'
+import { links as linkOps, plainSecurity } from '../transport/index.ts'
+import type { Link, Listener, Security } from '../transport/index.ts'
+import * as home from './home.ts'
+import type { Identity } from './home.ts'
+import { systemClock } from './local.ts'
+
+export const channelMembership = 0
+export const channelAntiEntropy = 1
+export const channelFastPath = 2
+export const channelHello = 3
+export const channelKeepalive = 4
+
+export type DaemonOptions = {
+  /** The node's home (identity.json, store.db); the daemon writes daemon.json there every second. */
+  readonly home: string
+  readonly listenHost: string
+  /** 0: any free port. */
+  readonly listenPort: number
+  /** Addresses (host:port) to join through; retried with backoff until one answers. */
+  readonly join?: readonly string[] | undefined
+  /** Is this node a hub (hub-spoke topology)? */
+  readonly hub?: boolean | undefined
+  readonly topology?: Topology | undefined
+  /** Links' security for this identity; default plainSecurity (no authentication, no encryption). */
+  readonly security?: ((identity: Identity) => Security) | undefined
+  /** How often the machines tick and the store is polled. Default 20 ms. */
+  readonly tickMs?: number | undefined
+  readonly membership?: Partial<MembershipConfig> | undefined
+  readonly antiEntropy?: Partial<ae.AntiEntropyConfig> | undefined
+  readonly broadcast?: Partial<BroadcastConfig> | undefined
+  readonly outboxBytesMax?: number | undefined
+  readonly frameBytesMax?: number | undefined
+  /** Keepalive after this long without sending on a link. Default 5 s. */
+  readonly keepaliveMs?: number | undefined
+  /** A link silent this long is closed. Default 30 s. */
+  readonly idleMs?: number | undefined
+  /** A handshake taking longer is closed. Default 5 s. */
+  readonly handshakeMs?: number | undefined
+  /** Reconnect backoff: first delay and ceiling. Defaults 100 ms and 10 s. */
+  readonly backoffMs?: number | undefined
+  readonly backoffMsMax?: number | undefined
+  /** Write <home>/daemon.json every second (for `grapevine peers`). Default true. */
+  readonly stateFile?: boolean | undefined
+  /** Diagnostics (one line each). */
+  readonly log?: ((line: string) => void) | undefined
+  readonly clock?: Clock | undefined
+  readonly seed?: number | undefined
+}
+
+/** One member as `peers()` shows it. */
+export type PeerView = {
+  readonly id: NodeId
+  readonly author: string
+  readonly address: string
+  readonly state: MemberStatus
+  readonly linked: boolean
+  /** Ops this node holds that the peer lacked at its last digest, per author (authors with none left out). */
+  readonly lag: Record<string, number>
+  /** Publish (the op's HLC time) -> stored here, for ops by this peer: samples kept, p50 and p95 (ms). */
+  readonly latency: { readonly samples: number; readonly p50Ms: number | undefined; readonly p95Ms: number | undefined }
+}
+
+export type DaemonStats = {
+  opsIn: number
+  opsOut: number
+  duplicates: number
+  invalidOps: number
+  bytesIn: number
+  bytesOut: number
+  framesDropped: number
+  messagesDropped: number
+  published: number
+  linksOpened: number
+  linksClosed: number
+  invalidFrames: number
+}
+
+export type Daemon = {
+  readonly id: NodeId
+  readonly author: AuthorId
+  readonly name: string
+  /** host:port the peer port is bound to. */
+  readonly address: string
+  peers(): PeerView[]
+  stats(): DaemonStats
+  /** Latency samples (ms) per author, newest last (bounded). */
+  latencySamples(): Map<string, readonly number[]>
+  /** The store's version vector. */
+  versionVector(): core.VersionVector
+  /** The store (for the API beside the daemon; the daemon stays its only connection's user). */
+  readonly store: OpLog
+  /** Stops timers, closes links and the listener, closes the store. */
+  close(): Promise<void>
+}
+
+const latencySamplesMax = 256
+const pendingMessagesMax = 256
+const pendingBytesMax = 4 * 1024 * 1024
+
+/** host and port of a member id `<author>@<host>:<port>`, or undefined if it is not one. */
+export function parseMemberId(id: string): { author: string; host: string; port: number } | undefined {
+  const at = id.indexOf('@')
+  if (at <= 0) return undefined
+  const addr = parseAddress(id.slice(at + 1))
+  return addr === undefined ? undefined : { author: id.slice(0, at), ...addr }
+}
+
+/** host:port (host a name, IPv4, or [IPv6]) to its parts, or undefined. */
+export function parseAddress(s: string): { host: string; port: number } | undefined {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s)
+  if (m === null) return undefined
+  const port = Number(m[2])
+  if (port < 1 || port > 65535) return undefined
+  const host = (m[1] as string).replace(/^\[(.*)\]$/, '$1')
+  return { host, port }
+}
+
+function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+function quantile(sorted: readonly number[], q: number): number | undefined {
+  if (sorted.length === 0) return undefined
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+}
+
+const offenceOf = (reason: string): Offence => (reason === 'too_large' ? 'too_large' : reason === 'protocol' ? 'protocol' : 'malformed')
+
+type LinkInfo = {
+  peer: NodeId | undefined
+  openedAtMs: number
+  lastInMs: number
+  lastOutMs: number
+  framesIn: number
+  framesOut: number
+  /** A join seed's link: join membership through whoever answers. */
+  seed: string | undefined
+}
+
+export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
+  const clock = o.clock ?? systemClock
+  const monoMs = (): number => performance.now()
+  const tickMs = o.tickMs ?? 20
+  const keepaliveMs = o.keepaliveMs ?? 5000
+  const idleMs = o.idleMs ?? 30_000
+  const handshakeMs = o.handshakeMs ?? 5000
+  const backoffMs = o.backoffMs ?? 100
+  const backoffMsMax = o.backoffMsMax ?? 10_000
+  const say = o.log ?? (() => undefined)
+  const rng: Prng = core.prng.create(o.seed ?? (clock.nowMs() ^ (process.pid << 8)))
+
+  const id0 = home.loadOrInit(o.home)
+  if (!id0.ok) throw new Error(`daemon: ${id0.detail}`)
+  const identity = id0.value.identity
+  const author = identity.author
+  const opened = opLog.open(join(o.home, home.storeFile))
+  if (!opened.ok) throw new Error(`daemon: the store did not open: ${opened.detail}`)
+  const store = opened.value
+  const dataVersion = store.db.prepare('PRAGMA data_version')
+  const readDataVersion = (): number => (dataVersion.get() as { data_version: number }).data_version
+
+  const security = (o.security ?? ((i: Identity) => plainSecurity(i.author)))(identity)
+  const scores: Scores = createScores()
+  const stats: DaemonStats = {
+    opsIn: 0,
+    opsOut: 0,
+    duplicates: 0,
+    invalidOps: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    framesDropped: 0,
+    messagesDropped: 0,
+    published: 0,
+    linksOpened: 0,
+    linksClosed: 0,
+    invalidFrames: 0,
+  }
+  const latency = new Map<string, number[]>()
+  /** Per peer: the seq of each author at its last digest (for lag). */
+  const theirs = new Map<NodeId, Map<string, number>>()
+
+  const info = new Map<Link, LinkInfo>()
+  /** The link messages to a peer go on (open, hello done). */
+  const peerLinks = new Map<NodeId, Link>()
+  /** Dials in progress, by member id or seed address. */
+  const dialing = new Map<string, Link>()
+  const backoff = new Map<string, { attempt: number; nextAtMs: number }>()
+  const pending = new Map<NodeId, { bytes: Uint8Array; droppable: boolean }[]>()
+  const seeds = new Set<string>(o.join ?? [])
+  const hubs = new Set<NodeId>()
+
+  // assigned once the port is bound (below); closures here run only after that
+  let fast: Broadcast
+  let closed = false
+
+  // ---- the log as gossip sees it
+
+  const source: ae.LogSource = {
+    versionVector: () => opLog.versionVector(store),
+    opsAfter: (a, seq, limit) => opLog.opsAfter(store, a, seq, limit),
+  }
+
+  /** Validates and stores one author's received ops (cut into signed batches). Returns whether any batch was refused as invalid. */
+  const ingest = (ops: readonly SignedOp[], from: NodeId | undefined): boolean => {
+    const { batches, rest } = cutBatches(ops)
+    let bad = rest.length > 0
+    for (const b of batches) {
+      const now = clock.nowMs()
+      const v = opLog.ingest(store, b, now)
+      if (v.ok) {
+        stats.opsIn += v.ops.length
+        stats.duplicates += v.duplicates
+        for (const e of v.ops) {
+          let xs = latency.get(e.op.author)
+          if (xs === undefined) latency.set(e.op.author, (xs = []))
+          xs.push(Math.max(0, now - e.op.hlc.wallMs))
+          if (xs.length > latencySamplesMax) xs.shift()
+        }
+        continue
+      }
+      if (v.reason === 'duplicate') {
+        stats.duplicates += b.length
+        continue
+      }
+      // a gap or a clock rule is no proof of malice (reordering, skew); a bad signature or chain is
+      if (v.reason === 'gap' || v.reason === 'clock_ahead' || v.reason === 'clock_regress' || v.reason === 'storage' || v.reason === 'fork') {
+        if (v.reason === 'fork') say(`fork of ${v.author}: evidence kept (${v.detail})`)
+        continue
+      }
+      stats.invalidOps += b.length
+      bad = true
+      if (from !== undefined) penalize(from, v.reason === 'too_large' ? 'too_large' : 'malformed')
+    }
+    return !bad
+  }
+
+  // ---- sending
+
+  const frameOf = (channel: number, body: Uint8Array): Uint8Array => {
+    const out = new Uint8Array(body.length + 1)
+    out[0] = channel
+    out.set(body, 1)
+    return out
+  }
+
+  const sendOn = (link: Link, bytes: Uint8Array, droppable: boolean): void => {
+    if (!link.send(bytes, droppable)) stats.framesDropped++
+  }
+
+  const send = (to: NodeId, channel: number, body: Uint8Array, droppable: boolean): void => {
+    if (closed || to === selfId) return
+    const bytes = frameOf(channel, body)
+    const link = peerLinks.get(to)
+    if (link !== undefined && link.state() === 'open') return sendOn(link, bytes, droppable)
+    if (!scores.allowed(to, monoMs())) return
+    let q = pending.get(to)
+    if (q === undefined) pending.set(to, (q = []))
+    const qBytes = q.reduce((n, m) => n + m.bytes.length, 0)
+    if (q.length >= pendingMessagesMax || qBytes + bytes.length > pendingBytesMax) stats.messagesDropped++
+    else q.push({ bytes, droppable })
+    dialMember(to)
+  }
+
+  const penalize = (peer: NodeId, offence: Offence): void => {
+    if (scores.penalize(peer, offence, monoMs())) {
+      say(`peer ${peer} blocked (score ${scores.score(peer, monoMs()).toFixed(0)})`)
+      for (const [l, i] of info) if (i.peer === peer) l.close('peer blocked')
+    }
+  }
+
+  // ---- machines' outputs
+
+  let peerList: NodeId[] = []
+  const refreshPeers = (): void => {
+    const live: NodeId[] = []
+    for (const m of membership.members()) if (m.status === 'alive' || m.status === 'suspect') live.push(m.id)
+    peerList = live
+    fast.setPeers(live)
+  }
+
+  const handleMembership = (out: mb.Output): void => {
+    for (const s of out.send) send(s.to, channelMembership, mb.encodeMessage(s.message), false)
+    if (out.changes.length > 0) {
+      refreshPeers()
+      for (const c of out.changes) {
+        if (c.status === 'retired') antiEntropy.forget(c.id)
+        if (c.status === 'offline' || c.status === 'retired') pending.delete(c.id)
+      }
+    }
+  }
+
+  const handleAe = (out: ae.Output, from: NodeId | undefined): void => {
+    for (const s of out.send) {
+      const m = s.message
+      if (m.type === 'ae.delta') for (const b of m.batches) stats.opsOut += b.length
+      send(s.to, channelAntiEntropy, ae.encodeMessage(m), false)
+    }
+    for (const r of out.received) ingest(r.ops, from)
+  }
+
+  const handleFast = (out: bc.Output): void => {
+    for (const s of out.send) {
+      if (s.message.type === 'bc.gossip') for (const b of s.message.batches) stats.opsOut += b.length
+      send(s.to, channelFastPath, bc.encodeMessage(s.message), true)
+    }
+    for (const r of out.rejected) penalize(r.from, offenceOf(r.reason))
+  }
+
+  /** Who sent the message the fast path is handling (admit ingests, and needs the sender for scoring). */
+  let fastFrom: NodeId | undefined
+  const createFast = (): Broadcast => {
+    const hubSpoke = o.topology === 'hub-spoke' && hubs.size > 0
+    const config: Partial<BroadcastConfig> = { ...o.broadcast, topology: hubSpoke ? 'hub-spoke' : 'mesh', hubs: hubSpoke ? [...hubs].sort() : [] }
+    return createBroadcast({
+      self: selfId,
+      prng: core.prng.fork(rng),
+      config,
+      admit: (batch) => ingest(batch, fastFrom),
+    })
+  }
+
+  // ---- links
+
+  const linkOptions = {
+    security,
+    frameBytesMax: o.frameBytesMax,
+    outboxBytesMax: o.outboxBytesMax,
+    events: {
+      onOpen(link: Link) {
+        const i = info.get(link)
+        if (i === undefined) return
+        i.openedAtMs = monoMs()
+        stats.linksOpened++
+        const hello = new TextEncoder().encode(JSON.stringify({ id: selfId, hub: o.hub === true }))
+        sendOn(link, frameOf(channelHello, hello), false)
+      },
+      onMessage(link: Link, plain: Uint8Array) {
+        receive(link, plain)
+      },
+      onInvalid(link: Link, reason: string, detail: string) {
+        stats.invalidFrames++
+        const peer = info.get(link)?.peer
+        say(`link ${link.remote}${peer === undefined ? '' : ` (${peer})`}: ${reason}: ${detail}`)
+        if (peer !== undefined) penalize(peer, reason === 'too_large' ? 'too_large' : 'malformed')
+      },
+      onClose(link: Link) {
+        const i = info.get(link)
+        info.delete(link)
+        stats.linksClosed++
+        stats.bytesIn += link.stats.bytesIn
+        stats.bytesOut += link.stats.bytesOut
+        for (const [k, l] of dialing) if (l === link) {
+          dialing.delete(k)
+          // a dial that never opened: back off before the next
+          if (i !== undefined && i.peer === undefined) bump(k)
+        }
+        if (i?.peer !== undefined && peerLinks.get(i.peer) === link) {
+          peerLinks.delete(i.peer)
+          // another open link to the same peer takes over
+          for (const [l2, i2] of info) if (i2.peer === i.peer && l2.state() === 'open') peerLinks.set(i.peer, l2)
+        }
+      },
+    },
+  }
+
+  const bump = (key: string): void => {
+    const b = backoff.get(key) ?? { attempt: 0, nextAtMs: 0 }
+    const delay = Math.min(backoffMsMax, backoffMs * 2 ** b.attempt)
+    // full jitter in [delay/2, delay): a fleet that lost a hub does not redial it in lockstep
+    b.nextAtMs = monoMs() + delay / 2 + core.prng.nextFloat(rng) * (delay / 2)
+    b.attempt = Math.min(b.attempt + 1, 30)
+    backoff.set(key, b)
+  }
+
+  const dialAddress = (key: string, host: string, port: number, expectedPeer: string | undefined, seed: string | undefined): void => {
+    if (closed || dialing.has(key)) return
+    const b = backoff.get(key)
+    if (b !== undefined && monoMs() < b.nextAtMs) return
+    const link = linkOps.dial(host, port, { ...linkOptions, expectedPeer })
+    info.set(link, { peer: undefined, openedAtMs: monoMs(), lastInMs: monoMs(), lastOutMs: monoMs(), framesIn: 0, framesOut: 0, seed })
+    dialing.set(key, link)
+  }
+
+  const dialMember = (id: NodeId): void => {
+    const p = parseMemberId(id)
+    if (p === undefined) return
+    dialAddress(id, p.host, p.port, p.author, undefined)
+  }
+
+  const onHello = (link: Link, i: LinkInfo, body: Uint8Array): void => {
+    let hello: unknown
+    try {
+      hello = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body))
+    } catch {
+      hello = undefined // reason: a hello that is not JSON is refused below
+    }
+    const h = hello as { id?: unknown; hub?: unknown } | undefined
+    const idOk = core.ids.parseNodeId(h?.id)
+    const parsed = idOk.ok ? parseMemberId(idOk.value) : undefined
+    if (!idOk.ok || parsed === undefined || parsed.author !== link.session()?.peer || (h?.hub !== undefined && typeof h.hub !== 'boolean')) {
+      stats.invalidFrames++
+      link.close('bad hello')
+      return
+    }
+    const peer = idOk.value
+    if (peer === selfId || !scores.allowed(peer, monoMs())) {
+      link.close(peer === selfId ? 'a link to self' : 'peer blocked')
+      return
+    }
+    i.peer = peer
+    backoff.delete(peer)
+    for (const [k, l] of dialing) if (l === link) {
+      dialing.delete(k)
+      backoff.delete(k)
+    }
+    const current = peerLinks.get(peer)
+    if (current === undefined || current.state() !== 'open') peerLinks.set(peer, link)
+    if (h?.hub === true && !hubs.has(peer)) {
+      hubs.add(peer)
+      if (o.topology === 'hub-spoke') {
+        fast = createFast()
+        refreshPeers()
+      }
+    }
+    if (i.seed !== undefined) {
+      seeds.delete(i.seed)
+      handleMembership(membership.join(peer, monoMs()))
+    }
+    const q = pending.get(peer)
+    pending.delete(peer)
+    const l = peerLinks.get(peer) as Link
+    for (const m of q ?? []) sendOn(l, m.bytes, m.droppable)
+  }
+
+  const noteDigest = (from: NodeId, body: Uint8Array): void => {
+    if (body[0] !== 0x01) return // digests only (deltas are large, and their digest follows soon)
+    const d = ae.decodeMessage(body, antiEntropy.config)
+    if (!d.ok) return
+    const m = d.value as ae.AntiEntropyMessage
+    if (m.type !== 'ae.digest') return
+    let t = theirs.get(from)
+    if (t === undefined) theirs.set(from, (t = new Map()))
+    for (const [a, seq] of m.digest.entries) t.set(a, seq)
+  }
+
+  const receive = (link: Link, plain: Uint8Array): void => {
+    const i = info.get(link)
+    if (i === undefined || plain.length === 0) return
+    const channel = plain[0] as number
+    const body = plain.subarray(1)
+    const now = monoMs()
+    if (channel === channelHello) {
+      if (i.peer !== undefined) return
+      onHello(link, i, body)
+      return
+    }
+    const from = i.peer
+    if (from === undefined) {
+      // anything before the hello breaks the protocol; no member id to score yet
+      stats.invalidFrames++
+      link.close('a message before the hello')
+      return
+    }
+    if (!scores.allowed(from, now)) return link.close('peer blocked')
+    switch (channel) {
+      case channelMembership:
+        handleMembership(membership.receive(from, body, now))
+        return
+      case channelAntiEntropy:
+        noteDigest(from, body)
+        handleAe(antiEntropy.receive(from, body, now), from)
+        return
+      case channelFastPath:
+        fastFrom = from
+        try {
+          handleFast(fast.receive(from, body, now))
+        } finally {
+          fastFrom = undefined
+        }
+        return
+      case channelKeepalive:
+        return
+      default:
+        penalize(from, 'protocol')
+    }
+  }
+
+  // ---- start
+
+  const listener: Listener = await linkOps.listen(o.listenHost, o.listenPort, {
+    ...linkOptions,
+    onLink(link) {
+      info.set(link, { peer: undefined, openedAtMs: monoMs(), lastInMs: monoMs(), lastOutMs: monoMs(), framesIn: 0, framesOut: 0, seed: undefined })
+    },
+  })
+  const address = formatAddress(o.listenHost, listener.port)
+  const selfId: NodeId = core.ids.asNodeId(`${author}@${address}`)
+  const membership: Membership = createMembership(selfId, o.membership ?? {}, core.prng.fork(rng), scores)
+  const antiEntropy: ae.AntiEntropy = ae.createAntiEntropy({ log: source, prng: core.prng.fork(rng), config: o.antiEntropy ?? {}, scores })
+  if (o.hub === true) hubs.add(selfId)
+  fast = createFast()
+  say(`grapevine node ${identity.name} (${selfId}) listening on ${address}`)
+
+  // own ops written from now on are pushed; what came before is anti-entropy's
+  let publishedSeq = opLog.head(store, author)?.seq ?? 0
+  let lastDataVersion = readDataVersion()
+  const pollOwnWrites = (now: number): void => {
+    const dv = readDataVersion()
+    if (dv === lastDataVersion) return
+    lastDataVersion = dv
+    for (;;) {
+      const ops = opLog.opsAfter(store, author, publishedSeq, 1024)
+      if (ops.length === 0) return
+      const { batches } = cutBatches(ops)
+      if (batches.length === 0) return
+      for (const b of batches) {
+        handleFast(fast.publish(b, now))
+        publishedSeq = (b[b.length - 1] as SignedOp).op.seq
+        stats.published += b.length
+      }
+      if (ops.length < 1024) return
+    }
+  }
+
+  let lastHousekeepingMs = 0
+  let lastStateMs = 0
+  const housekeeping = (now: number): void => {
+    for (const [link, i] of info) {
+      if (link.stats.framesIn !== i.framesIn) {
+        i.framesIn = link.stats.framesIn
+        i.lastInMs = now
+      }
+      if (link.stats.framesOut !== i.framesOut) {
+        i.framesOut = link.stats.framesOut
+        i.lastOutMs = now
+      }
+      if (link.state() === 'handshake' && now - i.openedAtMs > handshakeMs) link.close('handshake timed out')
+      else if (now - i.lastInMs > idleMs) link.close('idle')
+      else if (link.state() === 'open' && now - i.lastOutMs >= keepaliveMs) sendOn(link, new Uint8Array([channelKeepalive]), false)
+    }
+    // join seeds until one answers; and when every member is gone, the seeds again
+    if (peerList.length === 0) for (const s of o.join ?? []) seeds.add(s)
+    for (const s of seeds) {
+      const a = parseAddress(s)
+      if (a === undefined) continue
+      dialAddress(`seed:${s}`, a.host, a.port, undefined, s)
+    }
+  }
+
+  const writeState = (): void => {
+    const doc = { id: selfId, name: identity.name, pid: process.pid, address, atMs: clock.nowMs(), peers: daemon.peers(), stats: daemon.stats() }
+    const path = join(o.home, 'daemon.json')
+    try {
+      writeFileSync(`${path}.tmp`, JSON.stringify(doc))
+      renameSync(`${path}.tmp`, path)
+    } catch (e) {
+      say(`daemon.json not written: ${e instanceof Error ? e.message : String(e)}`)
+    }
+  }
+
+  const tick = (): void => {
+    if (closed) return
+    const now = monoMs()
+    handleMembership(membership.tick(now))
+    handleAe(antiEntropy.tick(now, peerList), undefined)
+    handleFast(fast.tick(now))
+    pollOwnWrites(now)
+    if (now - lastHousekeepingMs >= 250) {
+      lastHousekeepingMs = now
+      housekeeping(now)
+    }
+    if (o.stateFile !== false && now - lastStateMs >= 1000) {
+      lastStateMs = now
+      writeState()
+    }
+  }
+  const timer = setInterval(tick, tickMs)
+  housekeeping(monoMs())
+
+  const daemon: Daemon = {
+    id: selfId,
+    author,
+    name: identity.name,
+    address,
+    store,
+    peers() {
+      const ours = opLog.versionVector(store)
+      const out: PeerView[] = []
+      for (const m of membership.members()) {
+        const p = parseMemberId(m.id)
+        const t = theirs.get(m.id)
+        const lag: Record<string, number> = {}
+        if (t !== undefined) {
+          for (const [a, seq] of ours) {
+            const d = seq - (t.get(a) ?? 0)
+            if (d > 0) lag[a] = d
+          }
+        }
+        const samples = [...(latency.get(p?.author ?? '') ?? [])].sort((x, y) => x - y)
+        const link = peerLinks.get(m.id)
+        out.push({
+          id: m.id,
+          author: p?.author ?? '',
+          address: p === undefined ? '' : formatAddress(p.host, p.port),
+          state: m.status,
+          linked: link !== undefined && link.state() === 'open',
+          lag,
+          latency: { samples: samples.length, p50Ms: quantile(samples, 0.5), p95Ms: quantile(samples, 0.95) },
+        })
+      }
+      return out
+    },
+    stats() {
+      const s = { ...stats }
+      for (const l of info.keys()) {
+        s.bytesIn += l.stats.bytesIn
+        s.bytesOut += l.stats.bytesOut
+      }
+      return s
+    },
+    latencySamples: () => new Map([...latency].map(([a, xs]) => [a, [...xs]])),
+    versionVector: () => opLog.versionVector(store),
+    async close() {
+      if (closed) return
+      closed = true
+      clearInterval(timer)
+      const stopped = listener.close()
+      for (const l of [...info.keys()]) l.close('shutting down')
+      await stopped
+      if (o.stateFile !== false) writeState()
+      opLog.close(store)
+    },
+  }
+  return daemon
+}
