@@ -1,0 +1,202 @@
+/**
+ * `grapevine up` (run the node: gossip with peers, until SIGINT/SIGTERM) and `grapevine peers` (what the
+ * running node sees). Settings come from flags, then the environment (GRAPEVINE_LISTEN, GRAPEVINE_API,
+ * GRAPEVINE_JOIN comma-separated, GRAPEVINE_HUB, GRAPEVINE_TOPOLOGY), then <home>/config.json (checked
+ * with zod), then the defaults; a bad value anywhere is bad usage (exit 2) naming where it came from.
+ *
+ * `peers` reads <home>/daemon.json, which the running daemon rewrites every second (the HTTP API's
+ * GET /peers will serve the same view once the API runs beside the daemon).
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Command } from 'commander'
+import * as z from 'zod'
+import * as core from '../core/index.ts'
+import type { Result } from '../core/index.ts'
+import { daemon as daemonOps, home, startDaemon } from '../node/index.ts'
+import type { PeerView } from '../node/index.ts'
+import { CliError, collect, UsageError } from './cli-context.ts'
+import type { Ctx } from './cli-context.ts'
+
+export type Topology = 'mesh' | 'hub-spoke'
+
+/** What `up` runs with, once every source is merged and checked. */
+export type UpConfig = {
+  readonly listen: { readonly host: string; readonly port: number }
+  readonly api: { readonly host: string; readonly port: number }
+  readonly join: readonly string[]
+  readonly hub: boolean
+  readonly topology: Topology
+  readonly insecure: boolean
+}
+
+export const upDefaults = { listen: '127.0.0.1:7400', api: '127.0.0.1:7401', join: [] as string[], hub: false, topology: 'mesh' as Topology }
+
+export const configFile = 'config.json'
+
+/** <home>/config.json: every field optional, nothing else allowed (a typo is an error, not ignored). */
+const fileSchema = z.strictObject({
+  listen: z.string().optional(),
+  api: z.string().optional(),
+  join: z.array(z.string()).max(64).optional(),
+  hub: z.boolean().optional(),
+  topology: z.enum(['mesh', 'hub-spoke']).optional(),
+})
+
+type Raw = { listen?: string | undefined; api?: string | undefined; join?: string[] | undefined; hub?: boolean | undefined; topology?: string | undefined; insecure?: boolean | undefined }
+
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host)
+
+function address(what: string, from: string, s: string, portZeroOk: boolean): Result<{ host: string; port: number }, 'bad_config'> {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s)
+  const port = m === null ? NaN : Number(m[2])
+  if (m === null || !(port <= 65535) || (port === 0 && !portZeroOk)) {
+    return core.fail('bad_config', `${what} from ${from}: ${JSON.stringify(s)} is not HOST:PORT (e.g. 127.0.0.1:7400)`)
+  }
+  return core.ok({ host: (m[1] as string).replace(/^\[(.*)\]$/, '$1'), port })
+}
+
+/**
+ * Merges the settings: flags > env > file > defaults. `file` is config.json's parsed JSON (undefined: no
+ * file). Every failure names the setting and where it came from.
+ */
+export function resolveUpConfig(flags: Raw, env: NodeJS.ProcessEnv, file: unknown): Result<UpConfig, 'bad_config'> {
+  let fromFile: Raw = {}
+  if (file !== undefined) {
+    const p = fileSchema.safeParse(file)
+    if (!p.success) {
+      const issue = p.error.issues[0]
+      const where = issue === undefined || issue.path.length === 0 ? '' : ` at ${issue.path.join('.')}`
+      return core.fail('bad_config', `${configFile}${where}: ${issue?.message ?? 'invalid'}`)
+    }
+    fromFile = p.data
+  }
+  const fromEnv: Raw = {}
+  const e = (k: string): string | undefined => (env[k] === undefined || env[k] === '' ? undefined : env[k])
+  fromEnv.listen = e('GRAPEVINE_LISTEN')
+  fromEnv.api = e('GRAPEVINE_API')
+  const joinEnv = e('GRAPEVINE_JOIN')
+  if (joinEnv !== undefined) fromEnv.join = joinEnv.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const hubEnv = e('GRAPEVINE_HUB')
+  if (hubEnv !== undefined) {
+    if (!/^(1|0|true|false|yes|no)$/i.test(hubEnv)) return core.fail('bad_config', `GRAPEVINE_HUB: ${JSON.stringify(hubEnv)} is not true or false`)
+    fromEnv.hub = /^(1|true|yes)$/i.test(hubEnv)
+  }
+  fromEnv.topology = e('GRAPEVINE_TOPOLOGY')
+
+  const pick = <K extends keyof Raw>(k: K): { value: Raw[K]; from: string } => {
+    if (flags[k] !== undefined) return { value: flags[k], from: `--${k}` }
+    if (fromEnv[k] !== undefined) return { value: fromEnv[k], from: `GRAPEVINE_${k.toUpperCase()}` }
+    if (fromFile[k] !== undefined) return { value: fromFile[k], from: configFile }
+    return { value: (upDefaults as Raw)[k], from: 'the defaults' }
+  }
+  const l = pick('listen')
+  const listen = address('the peer address', l.from, l.value as string, true)
+  if (!listen.ok) return listen
+  const a = pick('api')
+  const api = address('the API address', a.from, a.value as string, true)
+  if (!api.ok) return api
+  const j = pick('join')
+  const joins: string[] = []
+  for (const s of (j.value as string[]) ?? []) {
+    const r = address('a join address', j.from, s, false)
+    if (!r.ok) return r
+    joins.push(s)
+  }
+  const t = pick('topology')
+  if (t.value !== 'mesh' && t.value !== 'hub-spoke') return core.fail('bad_config', `topology from ${t.from}: ${JSON.stringify(t.value)} is not mesh or hub-spoke`)
+  const insecure = flags.insecure === true
+  if (!insecure && !isLoopback(listen.value.host)) {
+    return core.fail('bad_config', `the peer address ${l.value} is not loopback, and peer links are not yet authenticated or encrypted on this node: add --insecure to accept that`)
+  }
+  return core.ok({ listen: listen.value, api: api.value, join: joins, hub: pick('hub').value === true, topology: t.value, insecure })
+}
+
+/** Reads <home>/config.json: undefined if there is none; bad JSON is bad usage. */
+function readConfigFile(dir: string): unknown {
+  const path = join(dir, configFile)
+  if (!existsSync(path)) return undefined
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'))
+  } catch (e) {
+    throw new UsageError(`${path} is not valid JSON (${e instanceof Error ? e.message : String(e)}): fix or remove it`)
+  }
+}
+
+type DaemonState = { id: string; name: string; pid: number; address: string; atMs: number; peers: PeerView[]; stats: Record<string, number> }
+
+export function registerDaemon(program: Command, ctx: Ctx): void {
+  const { io } = ctx
+  program
+    .command('up')
+    .description('run this node: gossip with peers (links, membership, anti-entropy, push) until Ctrl-C or SIGTERM')
+    .option('--listen <host:port>', `peer address to listen on (default ${upDefaults.listen}; port 0: any free port)`)
+    .option('--api <host:port>', `HTTP API address (default ${upDefaults.api})`)
+    .option('--join <addr>', 'a peer to join through (repeatable)', collect)
+    .option('--hub', 'this node is a hub (hub-spoke topology)')
+    .option('--topology <t>', 'mesh or hub-spoke (default mesh)')
+    .option('--insecure', 'allow unauthenticated, unencrypted peer links on a non-loopback address')
+    .action(async (opts: Raw) => {
+      const dir = home.resolveHome(io.env)
+      const cfg = resolveUpConfig(opts, io.env, readConfigFile(dir))
+      if (!cfg.ok) throw new UsageError(cfg.detail)
+      const c = cfg.value
+      const d = await startDaemon({
+        home: dir,
+        listenHost: c.listen.host,
+        listenPort: c.listen.port,
+        join: c.join,
+        hub: c.hub,
+        topology: c.topology,
+        log: (line) => io.err(`grapevine: ${line}\n`),
+      }).catch((e: unknown) => {
+        const msg = e instanceof Error ? e.message : String(e)
+        throw new CliError(/EADDRINUSE/.test(msg) ? `${c.listen.host}:${c.listen.port} is in use (another grapevine up?): choose another with --listen` : msg)
+      })
+      io.err('grapevine: warning: peer links are not authenticated or encrypted (no fleet credentials yet)\n')
+      const doc = { id: d.id, name: d.name, address: d.address, api: null, pid: process.pid }
+      io.out(ctx.json() ? JSON.stringify(doc) + '\n' : `grapevine: ${d.name} up, peers on ${d.address} (HTTP API not built yet)\n`)
+      await new Promise<void>((resolve) => {
+        const signal = io.interrupts?.()
+        signal?.addEventListener('abort', () => resolve(), { once: true })
+        process.once('SIGTERM', () => resolve())
+      })
+      await d.close()
+      io.err(`grapevine: ${d.name} stopped\n`)
+    })
+
+  program
+    .command('peers')
+    .description("the members the running node knows: state, link, lag (ops they lack) and publish->visible latency")
+    .action(() => {
+      const dir = home.resolveHome(io.env)
+      const path = join(dir, 'daemon.json')
+      let s: DaemonState
+      try {
+        s = JSON.parse(readFileSync(path, 'utf8')) as DaemonState
+      } catch {
+        throw new CliError(`no daemon has run in ${dir} (no readable daemon.json): start one with grapevine up`)
+      }
+      const ageMs = Date.now() - s.atMs
+      let running = true
+      try {
+        process.kill(s.pid, 0)
+      } catch {
+        running = false
+      }
+      if (!running || ageMs > 5000) io.err(`grapevine: warning: the daemon is not running (daemon.json is ${(ageMs / 1000).toFixed(0)} s old): this is its last view\n`)
+      if (ctx.json()) {
+        io.out(JSON.stringify({ id: s.id, name: s.name, address: s.address, running, age_ms: ageMs, peers: s.peers, stats: s.stats }) + '\n')
+        return
+      }
+      if (s.peers.length === 0) io.out('no peers known\n')
+      for (const p of s.peers) {
+        const lag = Object.values(p.lag).reduce((n, x) => n + x, 0)
+        const lat = p.latency.p50Ms === undefined ? '' : `  latency p50 ${p.latency.p50Ms} ms p95 ${p.latency.p95Ms} ms`
+        io.out(`${p.state.padEnd(8)} ${p.linked ? 'linked ' : 'no link'} ${p.address.padEnd(22)} ${p.author.slice(0, 12)}  lag ${lag} op${lag === 1 ? '' : 's'}${lat}\n`)
+      }
+    })
+}
+
+/** Re-exported for tests: member ids carry the address. */
+export const parseMemberId = daemonOps.parseMemberId
