@@ -278,6 +278,36 @@ describe('anti-entropy: two nodes', () => {
     assert.ok(later?.type === 'ae.digest' && later.busy === undefined)
   })
 
+  it('a node starting an exchange claims what the peer is known to hold more of: a crossing digest of another peer is answered without it', () => {
+    // Days seed 20169: r's interval digest to q (known, from q's last delta, to hold more of `odd`) crossed
+    // r's answer to p's digest, and p and q both sent the whole backlog.
+    const config = { inFlightMs: 1000 }
+    const [lp, lq, lr] = [memLog([chains.odd]), memLog([chains.odd]), memLog([chains.odd.slice(0, 7)])]
+    const [p, q, r] = [lp, lq, lr].map((l, i) => createAntiEntropy({ log: l.source, prng: core.prng.create(i + 1), config })) as [
+      AntiEntropy,
+      AntiEntropy,
+      AntiEntropy,
+    ]
+    const odd = (chains.odd[0] as SignedOp).op.author
+    // r learns from a delta of q (no ops) that q holds all of odd
+    r.receive(node(1), { type: 'ae.delta', batches: [], more: false, digest: q.digestFor(node(2)) }, 0)
+    r.tick(1, [node(1)]) // the first tick only schedules
+    const toQ = r.tick(5000, [node(1)]).send[0]?.message
+    assert.ok(toQ?.type === 'ae.digest')
+    // p's digest crosses it: r's answer asks p not to send odd, and p sends none of it
+    const toP = r.receive(node(0), { type: 'ae.digest', digest: p.digestFor(node(2)) }, 5010).send[0]?.message
+    assert.ok(toP?.type === 'ae.delta' && (toP.busy ?? []).includes(odd), `busy: ${String(toP?.type === 'ae.delta' ? toP.busy : '')}`)
+    const fromP = p.receive(node(2), toP, 5020).send[0]?.message
+    assert.ok(fromP === undefined || (fromP.type === 'ae.delta' && fromP.batches.length === 0), 'p sent ops q is sending')
+    // q answers r's digest with the ops
+    const fromQ = q.receive(node(2), toQ, 5020).send[0]?.message
+    assert.ok(fromQ?.type === 'ae.delta' && fromQ.batches.length > 0)
+    // once q's answer is in, the claim is over: p's next digest is answered without a busy list
+    for (const x of r.receive(node(1), fromQ, 5030).received) lr.ingest(x)
+    const later = r.receive(node(0), { type: 'ae.digest', digest: p.digestFor(node(2)) }, 5040).send[0]?.message
+    assert.ok(later === undefined || later.busy === undefined)
+  })
+
   it('asks for a full digest before streaming a backlog from a stale view (a peer whose digests were lost)', () => {
     const config = { messageBytesMax: 8192, digestEntriesMax: 16 }
     const la = memLog([chains.big])

@@ -38,9 +38,10 @@
  *     to other peers list them as `busy` and those peers send none of their ops. A stream ends with a
  *     delta without `more` or inFlightMs after its last delta. A peer's digest showing it holds more of
  *     an author than we do claims that author the same way (our answer carries our digest, and the peer
- *     answers it with those ops): two peers that start exchanges with a returning node at once do not
- *     both send it the same backlog (a lost or dead stream frees its authors
- *     for any peer). One entry per author named, pruned as they expire.
+ *     answers it with those ops), and so does our own interval digest to a peer we know (from its last
+ *     digest) to hold more: two peers that start exchanges with a returning node at once, or one that
+ *     does while the node asks another, do not both send it the same backlog (a lost or dead stream
+ *     frees its authors for any peer). One entry per author named, pruned as they expire.
  * And a backlog (more than one message) is not streamed from a stale view: if the peer's last digest
  * reached us over fullDigestEvery x intervalMs ago and its new one is partial, its digests in between may
  * have been lost (a partial digest then omits what it got since), so the answer is an empty delta with
@@ -846,8 +847,12 @@ export function createAntiEntropy(opts: {
       if (candidates.length === 0) return out
       const peer = candidates[prngOps.nextInt(prng, candidates.length)] as NodeId
       const s = peerState(peer)
-      const digest = makeDigest(peer, log.versionVector())
+      const ours = log.versionVector()
+      const digest = makeDigest(peer, ours)
       const busy = busyFor(peer, nowMs)
+      // We ask this peer for what we know it holds more of than we do: those authors are coming from it
+      // (its answer), and peers whose digests cross this one are asked not to send them meanwhile.
+      if (config.inFlightMs > 0) for (const [a, n] of s.theirs) if (n > vvOps.get(ours, a)) claim(a, peer, nowMs)
       out.send.push({ to: peer, message: { type: 'ae.digest', digest, wantFull: s.heardFull ? undefined : true, busy } })
       return out
     },
