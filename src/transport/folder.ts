@@ -439,15 +439,18 @@ export function writtenSeq(dir: string, author: AuthorId): Result<number, 'malfo
   for (let i = names.length - 1; i >= 0; i--) {
     const name = names[i] as string
     const path = join(dir, author, name)
-    let text = lastLine(path)
-    if (text !== undefined && packFilePattern.test(name)) {
-      const lines = readRange(path, 0, statSync(path).size).toString('utf8').split('\n').filter((l) => l !== '')
-      text = lines[lines.length - 2]
+    const pack = packFilePattern.test(name)
+    const last = pack ? undefined : lastLine(path)
+    const quick = last === undefined ? undefined : decodeLine(last)
+    if (quick !== undefined && quick.ok && quick.value.op.author === author) return core.ok(quick.value.op.seq)
+    // a pack (its last line is the trailer), or a last line that is not this author's op (someone
+    // appended to this folder): the last good line of the file, read whole
+    const lines = completeLines(readRange(path, 0, statSync(path).size), 0)
+    if (pack) lines.pop()
+    for (let k = lines.length - 1; k >= 0; k--) {
+      const d = decodeLine((lines[k] as { text: string }).text)
+      if (d.ok && d.value.op.author === author) return core.ok(d.value.op.seq)
     }
-    if (text === undefined) continue
-    const d = decodeLine(text)
-    if (!d.ok) return core.fail('malformed', `${author}/${name}: its last line does not decode (${d.detail}); move the file aside`)
-    return core.ok(d.value.op.seq)
   }
   return core.ok(0)
 }
