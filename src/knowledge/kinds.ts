@@ -531,12 +531,184 @@ function kindShape(kind: KindName): Record<string, unknown> {
   return s.shape ?? s.def?.in?.shape ?? {}
 }
 
+// ---- the ingest path's checks, by hand
+
+/**
+ * The body checks of the ingest path, written out by hand: each of a peer's ops has its body checked,
+ * and zod measured ~6-8 us per body (of ~70 us per ingested op); these take ~1 us. They accept a body
+ * only if its kind's zod schema accepts it, with the same value: the same fields, limits and cross-field
+ * checks, read from the same builders' rules (idString, freeText, dot lists, distinct lists, jsonValue).
+ * Anything they do not accept (a wrong body, and anything unusual: a non-plain object, a field holding
+ * `undefined`) goes to the zod schema, which decides and words the issues, so parseOp's results are the
+ * registry's exactly (kinds.test.ts checks both ways on generated and mutated bodies). The CLI's and
+ * the API's writers (draftBody, parseBody) use the zod schemas only.
+ *
+ * Each returns the body itself (zod's output is an equal copy) or undefined.
+ */
+type Fields = { readonly [key: string]: unknown }
+
+/** A plain object whose own keys are all in `allowed` and none holds undefined; else undefined. */
+function plainFields(body: unknown, allowed: ReadonlySet<string>): Fields | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined
+  const proto = Object.getPrototypeOf(body) as unknown
+  if (proto !== Object.prototype && proto !== null) return undefined
+  const b = body as Fields
+  for (const k of Object.keys(b)) if (!allowed.has(k) || b[k] === undefined) return undefined
+  return b
+}
+
+function idOk(s: unknown, bytesMax: number): boolean {
+  if (typeof s !== 'string') return false
+  const n = core.codec.utf8Length(s)
+  return n !== 0 && n <= bytesMax && !hasControl(s) && !isSpace(s[0]) && !isSpace(s[s.length - 1])
+}
+
+function textOk(s: unknown, bytesMax: number): boolean {
+  return typeof s === 'string' && core.codec.utf8Length(s) <= bytesMax
+}
+
+function tagOk(s: unknown): boolean {
+  if (typeof s !== 'string') return false
+  const n = core.codec.utf8Length(s)
+  return n !== 0 && n <= tagBytesMax && !hasControl(s) && !hasSpace(s)
+}
+
+function jsonOk(v: unknown, bytesMax: number): boolean {
+  if (v === undefined || !core.json.isJson(v)) return false
+  return jsonBytesBound(v, bytesMax) <= bytesMax || core.json.encode(v).length <= bytesMax
+}
+
+/** A list of at most max distinct items, each passing ok. */
+function distinctOk(xs: unknown, max: number, ok: (x: unknown) => boolean): boolean {
+  if (!Array.isArray(xs) || xs.length > max) return false
+  for (let i = 0; i < xs.length; i++) {
+    const x: unknown = xs[i]
+    if (!ok(x)) return false
+    for (let j = 0; j < i; j++) if (xs[j] === x) return false
+  }
+  return true
+}
+
+const isDot = (x: unknown): boolean => parseDotRef(x) !== undefined
+const isTimeMs = (x: unknown): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+
+const factAssertKeys = new Set([
+  'fact_id', 'value', 'supersedes', 'verified', 'ttl_seconds', 'valid_from', 'valid_to', 'causal_id', 'channel', 'tags', 'text',
+])
+const factRetractKeys = new Set(['fact_id', 'observed', 'reason'])
+const statusSetKeys = new Set(['text', 'health', 'working_on'])
+const taskCreateKeys = new Set(['task_id', 'title', 'depends', 'assignee'])
+const taskRefKeys = new Set(['task_id'])
+const taskDoneKeys = new Set(['task_id', 'result'])
+const counterAddKeys = new Set(['name', 'n'])
+const configSetKeys = new Set(['key', 'value', 'version'])
+const agentHelloKeys = new Set(['name'])
+
+/** The hand-written check of a kind's body (see above): the body if accepted, else undefined. */
+export function fastBody(kind: string, body: unknown): Fields | undefined {
+  switch (kind) {
+    case 'fact.assert': {
+      const b = plainFields(body, factAssertKeys)
+      if (b === undefined) return undefined
+      const { fact_id, ttl_seconds: ttl, valid_from: from, valid_to: to, causal_id, channel, tags, text } = b
+      const ok =
+        (fact_id === undefined ? channel !== undefined : idOk(fact_id, factIdBytesMax)) &&
+        jsonOk(b.value, valueBytesMax) &&
+        distinctOk(b.supersedes, supersedesMax, isDot) &&
+        typeof b.verified === 'boolean' &&
+        (ttl === undefined || (typeof ttl === 'number' && Number.isSafeInteger(ttl) && ttl >= 1 && ttl <= ttlSecondsMax)) &&
+        (from === undefined || isTimeMs(from)) &&
+        (to === undefined || (isTimeMs(to) && (from === undefined || (to as number) >= (from as number)))) &&
+        (causal_id === undefined || idOk(causal_id, idBytesMax)) &&
+        (channel === undefined || (channels as readonly unknown[]).includes(channel)) &&
+        (tags === undefined || distinctOk(tags, tagsMax, tagOk)) &&
+        (text === undefined || textOk(text, textBytesMax))
+      return ok ? b : undefined
+    }
+    case 'fact.retract': {
+      const b = plainFields(body, factRetractKeys)
+      const ok =
+        b !== undefined &&
+        idOk(b.fact_id, factIdBytesMax) &&
+        distinctOk(b.observed, supersedesMax, isDot) &&
+        (b.observed as unknown[]).length > 0 &&
+        (b.reason === undefined || textOk(b.reason, reasonBytesMax))
+      return ok ? b : undefined
+    }
+    case 'status.set': {
+      const b = plainFields(body, statusSetKeys)
+      const ok =
+        b !== undefined &&
+        textOk(b.text, statusTextBytesMax) &&
+        (healths as readonly unknown[]).includes(b.health) &&
+        (b.working_on === undefined || idOk(b.working_on, workingOnBytesMax))
+      return ok ? b : undefined
+    }
+    case 'task.create': {
+      const b = plainFields(body, taskCreateKeys)
+      const ok =
+        b !== undefined &&
+        idOk(b.task_id, idBytesMax) &&
+        idOk(b.title, taskTitleBytesMax) &&
+        distinctOk(b.depends, dependsMax, (x) => idOk(x, idBytesMax)) &&
+        !(b.depends as unknown[]).includes(b.task_id) &&
+        (b.assignee === undefined || idOk(b.assignee, idBytesMax))
+      return ok ? b : undefined
+    }
+    case 'task.claim':
+    case 'task.release': {
+      const b = plainFields(body, taskRefKeys)
+      return b !== undefined && idOk(b.task_id, idBytesMax) ? b : undefined
+    }
+    case 'task.done': {
+      const b = plainFields(body, taskDoneKeys)
+      const ok =
+        b !== undefined && idOk(b.task_id, idBytesMax) && (b.result === undefined || jsonOk(b.result, resultBytesMax))
+      return ok ? b : undefined
+    }
+    case 'counter.add': {
+      const b = plainFields(body, counterAddKeys)
+      const n = b?.n
+      const ok =
+        b !== undefined &&
+        idOk(b.name, idBytesMax) &&
+        typeof n === 'number' &&
+        Number.isSafeInteger(n) &&
+        n !== 0 &&
+        Math.abs(n) <= counterStepAbsMax
+      return ok ? b : undefined
+    }
+    case 'config.set': {
+      const b = plainFields(body, configSetKeys)
+      const v = b?.version
+      const ok =
+        b !== undefined &&
+        idOk(b.key, idBytesMax) &&
+        jsonOk(b.value, valueBytesMax) &&
+        typeof v === 'number' &&
+        Number.isSafeInteger(v) &&
+        v >= 0
+      return ok ? b : undefined
+    }
+    case 'agent.hello': {
+      const b = plainFields(body, agentHelloKeys)
+      return b !== undefined && idOk(b.name, agentNameBytesMax) ? b : undefined
+    }
+    default:
+      return undefined
+  }
+}
+
 /**
  * Checks an op's body and what only the op can tell: a dot of the op's own author in `supersedes` or
  * `observed` names an earlier op of that author (a version cannot supersede itself or a future op).
+ * Bodies go through the hand-written checks first (fastBody), and through zod only if those do not
+ * accept them: the same results, ~6x cheaper on a peer's ops.
  */
 export function parseOp(op: Op): BodyResult {
-  const r = parseBody(op.kind, op.body)
+  const fast = fastBody(op.kind, op.body)
+  const r: BodyResult =
+    fast !== undefined ? { ok: true, value: { kind: op.kind, body: fast } as KnownBody } : parseBody(op.kind, op.body)
   if (!r.ok) return r
   const k = r.value
   const dots =
