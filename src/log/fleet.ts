@@ -34,12 +34,15 @@
  * own key (proof of possession: a credential names exactly one key and only that key can make it).
  *
  * EXPIRY (a design choice). An invite must be redeemed before it expires; the credential then lasts until
- * it is revoked (revocation is an op, proposed for a later change). The joining time is the joiner's own
- * statement, so it alone cannot prove that a leaked, expired invite was redeemed in time. Hence the rule a
- * handshake applies (checkMembership): a peer that does not know the node yet (has never admitted it)
- * refuses its credential once the invite has expired by the peer's own clock; a peer that knows it
- * accepts it until revoked. So a node must meet the fleet before its invite expires; after that its
- * membership does not age.
+ * it is revoked: membership does not age, so a fleet keeps working, and a node that joins next year can
+ * still talk to one that joined today. The joining time is the joiner's own statement, signed by it: an
+ * honest node cannot join late (createCredential refuses, and so does every peer decoding a credential
+ * that says it joined after the expiry), but the holder of a leaked token could redeem it after expiry by
+ * backdating. Expiry is therefore a limit on honest use and on how long a token lying in a chat log is
+ * worth stealing, not the last line: the hard stop is revoking the invite by its id (every credential
+ * carries it; the handshake asks `isRevoked(node, inviteId)`). Refusing credentials whose invite expired
+ * "unless the node is already known" was considered and rejected: a node that has just joined knows
+ * nobody, and would refuse every older member.
  *
  * Formats (uvarint and string as in the core codec, docs/PROTOCOL.md has them too):
  *
@@ -55,8 +58,9 @@
  * A credential is valid if and only if: (1) it decodes, within credentialBytesMax, with no trailing byte;
  * (2) its invite decodes and (3) the invite's signature verifies under the root key it names; (4) the
  * proof of possession verifies under the node key it names; (5) joinedAtMs <= the invite's expiresAtMs
- * and issuedAtMs <= expiresAtMs. checkMembership adds the context: (6) the fleet is ours; (7) the invite
- * has not expired, unless the node is already known; (8) joinedAtMs is not in the future beyond the skew.
+ * and issuedAtMs <= expiresAtMs. checkMembership adds the context: (6) the fleet is ours;
+ * (7) joinedAtMs is not in the future beyond the skew (a node cannot date its joining ahead to dodge
+ * a revocation recorded by time).
  */
 import * as crypto from 'node:crypto'
 import * as core from '../core/index.ts'
@@ -290,10 +294,9 @@ type InviteFieldsRead = Omit<Invite, 'bytes' | 'id'> & { readonly bodyLength: nu
 export function decodeInvite(bytes: Uint8Array): Result<Invite, InviteFailure> {
   if (!(bytes instanceof Uint8Array)) return core.fail('malformed', 'an invite is bytes')
   if (bytes.length > inviteBytesMax) return core.fail('too_large', `an invite is at most ${inviteBytesMax} bytes, this one ${bytes.length}`)
-  if (bytes.length >= 1 && bytes[0] !== fleetFormatVersion) return core.fail('unsupported_version', `invite format ${bytes[0]} (this node reads ${fleetFormatVersion}): upgrade grapevine`)
+  if (bytes.length >= 2 && bytes[1] === inviteType && (bytes[0] as number) > fleetFormatVersion) return core.fail('unsupported_version', `invite format ${bytes[0]} (this node reads ${fleetFormatVersion}): upgrade grapevine`)
   const r = codec.decodeWith(bytes, (rd): InviteFieldsRead => {
-    codec.readByte(rd)
-    if (codec.readByte(rd) !== inviteType) codec.malformed('not an invite')
+    if (codec.readByte(rd) !== fleetFormatVersion || codec.readByte(rd) !== inviteType) codec.malformed('not an invite')
     const fleet = authorIdFromBytes(codec.readFixed(rd, authorLength)) as string as FleetId
     const nonce = codec.readFixed(rd, nonceLength).slice()
     const issuedAtMs = codec.readUvarint(rd)
@@ -389,10 +392,9 @@ export function createCredential(invite: Invite, node: Signer, joinedAtMs: numbe
 export function decodeCredential(bytes: Uint8Array): Result<Credential, CredentialFailure> {
   if (!(bytes instanceof Uint8Array)) return core.fail('malformed', 'a credential is bytes')
   if (bytes.length > credentialBytesMax) return core.fail('too_large', `a credential is at most ${credentialBytesMax} bytes, this one ${bytes.length}`)
-  if (bytes.length >= 1 && bytes[0] !== fleetFormatVersion) return core.fail('unsupported_version', `credential format ${bytes[0]} (this node reads ${fleetFormatVersion}): upgrade grapevine`)
+  if (bytes.length >= 2 && bytes[1] === credentialType && (bytes[0] as number) > fleetFormatVersion) return core.fail('unsupported_version', `credential format ${bytes[0]} (this node reads ${fleetFormatVersion}): upgrade grapevine`)
   const r = codec.decodeWith(bytes, (rd) => {
-    codec.readByte(rd)
-    if (codec.readByte(rd) !== credentialType) codec.malformed('not a credential')
+    if (codec.readByte(rd) !== fleetFormatVersion || codec.readByte(rd) !== credentialType) codec.malformed('not a credential')
     const node = authorIdFromBytes(codec.readFixed(rd, authorLength))
     const joinedAtMs = codec.readUvarint(rd)
     const invite = codec.readBytes(rd)
@@ -418,27 +420,22 @@ export function decodeCredential(bytes: Uint8Array): Result<Credential, Credenti
   })
 }
 
-export type MembershipFailure = 'wrong_fleet' | 'expired_invite' | 'not_yet_valid'
+export type MembershipFailure = 'wrong_fleet' | 'not_yet_valid'
 
 export type MembershipContext = {
   /** Our fleet. */
   readonly fleet: FleetId
   /** Our clock, ms since the Unix epoch. */
   readonly nowMs: number
-  /** Whether we already know the node (admitted it before): then an expired invite does not matter. */
-  readonly known?: boolean | undefined
   readonly skewMs?: number | undefined
 }
 
-/** Rules 6-8 of the header: is this (decoded, verified) credential a member of our fleet now? */
+/** Rules 6-7 of the header: is this (decoded, verified) credential a member of our fleet now? */
 export function checkMembership(cred: Credential, ctx: MembershipContext): Result<Credential, MembershipFailure> {
   if (cred.fleet !== ctx.fleet) {
     return core.fail('wrong_fleet', `the credential is of fleet ${cred.fleet.slice(0, 12)}…, not ours (${ctx.fleet.slice(0, 12)}…)`)
   }
   const skew = ctx.skewMs ?? clockSkewMsDefault
   if (cred.joinedAtMs > ctx.nowMs + skew) return core.fail('not_yet_valid', 'the credential says it was made in the future: check the clocks')
-  if (ctx.known !== true && ctx.nowMs > cred.invite.expiresAtMs) {
-    return core.fail('expired_invite', `the invite of ${cred.node.slice(0, 12)}… expired at ${new Date(cred.invite.expiresAtMs).toISOString()} before this node met it`)
-  }
   return core.ok(cred)
 }

@@ -83,12 +83,6 @@ export type Env = { readonly nowMs: number; readonly random: (n: number) => Uint
 export type HandshakeOptions = {
   /** The initiator's expectation: refuse a responder that is another node. */
   readonly expectedPeer?: AuthorId | undefined
-  /**
-   * Whether we already know (have admitted) this node: its expired invite then does not matter (see
-   * log/fleet.ts EXPIRY). Default: nobody is known, so a credential is refused once its invite expired.
-   * The daemon should answer from its store (an author it holds ops of).
-   */
-  readonly isKnown?: ((node: AuthorId) => boolean) | undefined
   /** Whether this node or its invite (by id) is revoked: refused with `revoked`. */
   readonly isRevoked?: ((node: AuthorId, inviteId: string) => boolean) | undefined
   /** The responder's guard against replayed first messages (one per listening node, shared). */
@@ -272,7 +266,6 @@ function checkPeer(
   const m = log.checkMembership(cred, {
     fleet: own.credential.fleet,
     nowMs: env.nowMs,
-    known: opts.isKnown?.(cred.node) ?? false,
   })
   if (!m.ok) return fail(m.reason === 'not_yet_valid' ? 'bad_credential' : m.reason, `peer credential: ${m.detail}`)
   if (!verifyTranscript(cred.node, domain, h, p.value.cred, p.value.sig)) {
