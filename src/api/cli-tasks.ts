@@ -34,7 +34,7 @@ export function registerTasks(program: Command, ctx: Ctx): void {
       })
     })
 
-  program
+  const fleet = program
     .command('fleet')
     .description('the agents this node has heard of: name, status, health, working on, last seen')
     .action(async () => {
@@ -54,6 +54,11 @@ export function registerTasks(program: Command, ctx: Ctx): void {
         }
       })
     })
+
+  fleet
+    .command('create')
+    .description('create a secure fleet: this node makes and keeps its root key, and is its first member')
+    .action(async () => (await import('./cli-fleet.ts')).fleetCreate(ctx))
 
   const task = program.command('task').description('tasks: dependencies, claims (one winner), done')
 

@@ -25,6 +25,7 @@ export const commandModules = {
   facts: { commands: ['publish', 'tail', 'search', 'fact', 'conflicts', 'verify'], load: async () => (await import('./cli-facts.ts')).registerFacts },
   tasks: { commands: ['status', 'fleet', 'task', 'counter'], load: async () => (await import('./cli-tasks.ts')).registerTasks },
   io: { commands: ['export', 'import', 'log', 'metrics', 'rebuild'], load: async () => (await import('./cli-io.ts')).registerIo },
+  fleet: { commands: ['invite', 'join'], load: async () => (await import('./cli-fleet.ts')).registerFleet },
   sync: { commands: ['sync'], load: async () => (await import('./cli-sync.ts')).registerSync },
   daemon: { commands: ['up', 'peers'], load: async () => (await import('./cli-daemon.ts')).registerDaemon },
   agents: { commands: ['brief', 'hooks', 'mcp'], load: async () => (await import('./cli-agents.ts')).registerAgents },
