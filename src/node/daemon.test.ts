@@ -7,6 +7,8 @@ import { after, describe, it } from 'node:test'
 import { frames } from '../transport/index.ts'
 import { startDaemon } from './daemon.ts'
 import type { Daemon, DaemonOptions } from './daemon.ts'
+import { encodeInviteToken } from '../log/index.ts'
+import * as fleetHome from './fleet-home.ts'
 import * as home from './home.ts'
 import { closeLocal, commit, openLocal } from './local.ts'
 
@@ -90,5 +92,32 @@ describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
     await waitFor('honest peer joined', () => d.peers().some((p) => p.state === 'alive'))
     await d2.close()
     await d.close()
+  })
+
+  it('with fleet credentials links run the fleet handshake: members gossip, a node of another fleet is refused', async () => {
+    const [ha, hb, hx] = [tempHome('fa'), tempHome('fb'), tempHome('fx')]
+    const idOf = (h: string) => {
+      const r = home.load(h)
+      assert.ok(r.ok)
+      return r.value
+    }
+    const now = Date.now()
+    const root = fleetHome.createFleet(ha, idOf(ha), now)
+    assert.ok(root.ok)
+    const inv = fleetHome.createInvite(root.value, ['read', 'write:*'], 60_000, now)
+    assert.ok(inv.ok)
+    assert.ok(fleetHome.joinFleet(hb, idOf(hb), encodeInviteToken(inv.value), now).ok)
+    assert.ok(fleetHome.createFleet(hx, idOf(hx), now).ok, 'another fleet')
+    const a = await startDaemon({ home: ha, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', ...fastGossip })
+    const b = await startDaemon({ home: hb, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', join: [a.address], ...fastGossip })
+    const x = await startDaemon({ home: hx, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', join: [a.address], ...fastGossip })
+    assert.equal(a.fleet, root.value.fleet)
+    await waitFor('a and b members', () => a.peers().some((p) => p.id === b.id && p.state === 'alive'))
+    const author = publish(ha, 'fleet-only')
+    await waitFor('the op on b', () => (b.versionVector().get(author as never) ?? 0) >= 2)
+    await waitFor('x refused at the handshake', () => a.stats().invalidFrames + x.stats().invalidFrames >= 1)
+    assert.ok(!a.peers().some((p) => p.id === x.id), 'the other fleet never became a member')
+    assert.equal(x.versionVector().get(author as never), undefined, 'nothing reached the other fleet')
+    for (const d of [a, b, x]) await d.close()
   })
 })

@@ -34,8 +34,10 @@ import type { AuthorId, SignedOp } from '../log/index.ts'
 import { cutBatches } from '../log/index.ts'
 import { opLog } from '../store/index.ts'
 import type { OpLog } from '../store/index.ts'
-import { links as linkOps, plainSecurity } from '../transport/index.ts'
+import { randomBytes } from 'node:crypto'
+import { links as linkOps, plainSecurity, secure } from '../transport/index.ts'
 import type { Link, Listener, Security } from '../transport/index.ts'
+import * as fleetHome from './fleet-home.ts'
 import * as home from './home.ts'
 import type { Identity } from './home.ts'
 import { systemClock } from './local.ts'
@@ -57,8 +59,12 @@ export type DaemonOptions = {
   /** Is this node a hub (hub-spoke topology)? */
   readonly hub?: boolean | undefined
   readonly topology?: Topology | undefined
-  /** Links' security for this identity; default plainSecurity (no authentication, no encryption). */
-  readonly security?: ((identity: Identity) => Security) | undefined
+  /**
+   * How links authenticate and seal. 'auto' (default): the fleet's handshake (secure.ts) when the home
+   * holds fleet credentials (fleet.json), else plain (no authentication, no encryption: the caller says
+   * so). 'fleet' requires the credentials; 'plain' never uses them; or a Security of the caller's.
+   */
+  readonly security?: 'auto' | 'fleet' | 'plain' | ((identity: Identity) => Security) | undefined
   /** How often the machines tick and the store is polled. Default 20 ms. */
   readonly tickMs?: number | undefined
   readonly membership?: Partial<MembershipConfig> | undefined
@@ -113,6 +119,8 @@ export type DaemonStats = {
 
 export type Daemon = {
   readonly id: NodeId
+  /** The fleet id when links run the fleet's handshake; undefined: plain links (unauthenticated). */
+  readonly fleet: string | undefined
   readonly author: AuthorId
   readonly name: string
   /** host:port the peer port is bound to. */
@@ -195,7 +203,21 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const dataVersion = store.db.prepare('PRAGMA data_version')
   const readDataVersion = (): number => (dataVersion.get() as { data_version: number }).data_version
 
-  const security = (o.security ?? ((i: Identity) => plainSecurity(i.author)))(identity)
+  let security: Security
+  let fleet: string | undefined
+  if (typeof o.security === 'function') security = o.security(identity)
+  else if (o.security === 'plain') security = plainSecurity(identity.author)
+  else {
+    const f = fleetHome.load(o.home, identity)
+    if (f.ok) {
+      fleet = f.value.fleet
+      security = secure.createSecurity({ signer: identity.signer, credential: f.value.credential }, () => clock.nowMs(), (n) => new Uint8Array(randomBytes(n)))
+    } else if (f.reason === 'missing' && o.security !== 'fleet') security = plainSecurity(identity.author)
+    else {
+      opLog.close(store)
+      throw new Error(`daemon: ${f.detail}`)
+    }
+  }
   const scores: Scores = createScores()
   const stats: DaemonStats = {
     opsIn: 0,
@@ -615,6 +637,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
   const daemon: Daemon = {
     id: selfId,
+    fleet,
     author,
     name: identity.name,
     address,
