@@ -5,6 +5,7 @@ import { createReadStream } from 'node:fs'
 import type { ReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import type { Command } from 'commander'
+import type { Json } from '../core/index.ts'
 import * as knowledge from '../knowledge/index.ts'
 import type { Channel, DotRef } from '../knowledge/index.ts'
 import type { SignedOp } from '../log/index.ts'
@@ -91,13 +92,24 @@ export async function importFile(l: Local, path: string): Promise<ImportReport> 
   return report
 }
 
+/**
+ * A fact as one export line: the `fact get --json` shape, plus the fields of the plain one-entry-per-line
+ * files agents keep (discoveries.jsonl), so tools that read those read this: `text` (the value, when it
+ * is a string and no separate text was given), `author` (the author's name, else its id) and `timestamp`
+ * (when it was true from, else when it was written). Import reads either form back.
+ */
+export function exportLine(f: Record<string, Json>): Record<string, Json> {
+  const text = f['text'] ?? (typeof f['value'] === 'string' ? f['value'] : null)
+  return { ...f, text, author: f['author_name'] ?? f['author_agent_id'] ?? null, timestamp: f['valid_from'] ?? f['created_at'] ?? null }
+}
+
 export function registerIo(program: Command, ctx: Ctx): void {
   const { io } = ctx
   const out = (s: string) => io.out(s)
 
   program
     .command('export')
-    .description('every fact as JSONL, one per line (the fact get --json shape), oldest first (by its newest live version); grapevine import reads it back')
+    .description('every fact as JSONL, one per line (the fact get --json shape plus text, author, timestamp as plain discoveries.jsonl files have them), oldest first (by its newest live version); grapevine import reads it back')
     .option('--channel <channel>', 'only entries of this channel', (v) => arg(parseChannel(v)))
     .action(async (opts: { channel?: Channel }) => {
       await withLocal(io, (l) => {
@@ -109,7 +121,7 @@ export function registerIo(program: Command, ctx: Ctx): void {
         let chunk = ''
         for (const f of r.facts({ nowMs, includeStale: true, channel: opts.channel })) {
           count++
-          chunk += JSON.stringify(fmt.factJson(f, names)) + '\n'
+          chunk += JSON.stringify(exportLine(fmt.factJson(f, names))) + '\n'
           if (chunk.length >= 1 << 20) {
             out(chunk)
             chunk = ''

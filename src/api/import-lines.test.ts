@@ -61,3 +61,64 @@ test('import lines: the key is a hash of the line, the same for the same content
   assert.notEqual(lineKey('{"text":"a"}'), lineKey('{"text":"b"}'))
   assert.match(lineKey('x'), /^import:[0-9a-f]{32}$/)
 })
+
+test('import lines: liberal in the names plain files use (content, message, note, summary; tag; ts, time, date)', () => {
+  assert.equal(good(JSON.stringify({ content: 'from content' })).body['value'], 'from content')
+  assert.equal(good(JSON.stringify({ message: 'from message', tag: 'a,b' })).body['tags']?.toString(), 'a,b')
+  assert.equal(good(JSON.stringify({ note: 'n', ts: 1_700_000_000 })).body['valid_from'], 1_700_000_000_000)
+  assert.equal(good(JSON.stringify({ summary: 's', date: '2026-11-01' })).body['valid_from'], Date.UTC(2026, 10, 1))
+  bad(JSON.stringify({ tags: ['x'] }), /needs a "text"/)
+})
+
+test('plain JSONL round trip: import a discoveries.jsonl, export --channel discoveries, and the export reads as the same plain file (text, tags, author, timestamp) and imports into another node as the same entries', async () => {
+  const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { main } = await import('./cli.ts')
+  const root = mkdtempSync(join(tmpdir(), 'grapevine-plain-'))
+  try {
+    let t = 1_800_000_000_000
+    const clock = { nowMs: () => t++ }
+    const run = async (home: string, ...argv: string[]) => {
+      let out = ''
+      let err = ''
+      const code = await main(argv, { out: (s) => (out += s), err: (s) => (err += s), env: { GRAPEVINE_HOME: join(root, home) }, clock })
+      return { code, out, err }
+    }
+    const plain = [
+      { text: 'Convex cold-starts after 2h idle', tags: ['convex', 'latency'], author: 'claude-1', timestamp: '2026-11-01T10:00:00.000Z' },
+      { text: 'staging DB resets nightly', tags: 'db, staging', author: 'codex', timestamp: '2026-11-02T11:30:00.000Z' },
+      { content: 'an alias for text', timestamp: 1_793_000_000 },
+      { tags: ['no text'] },
+      'not json at all',
+    ]
+    const file = join(root, 'discoveries.jsonl')
+    writeFileSync(file, plain.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))).join('\n') + '\n')
+    const imp = await run('a', '--json', 'import', file)
+    assert.equal(imp.code, 1) // two bad lines, reported; the good ones imported
+    const rep = JSON.parse(imp.out) as { imported: number; bad: { line: number }[] }
+    assert.deepEqual([rep.imported, rep.bad.map((b) => b.line)], [3, [4, 5]])
+    const exp = await run('a', 'export', '--channel', 'discoveries')
+    assert.equal(exp.code, 0)
+    const lines = exp.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const view = (ls: Record<string, unknown>[]) => ls.map((l) => [l['text'], [...(l['tags'] as string[])].sort(), l['timestamp']]).sort()
+    assert.deepEqual(view(lines), [
+      ['Convex cold-starts after 2h idle', ['convex', 'latency'], '2026-11-01T10:00:00.000Z'],
+      ['an alias for text', [], new Date(1_793_000_000_000).toISOString()],
+      ['staging DB resets nightly', ['db', 'staging'], '2026-11-02T11:30:00.000Z'],
+    ])
+    for (const l of lines) assert.equal(typeof l['author'], 'string')
+    // the export, imported by another node, gives the same entries (as that node's)
+    const out = join(root, 'exported.jsonl')
+    writeFileSync(out, exp.out)
+    assert.equal((await run('b', 'import', out)).code, 0)
+    const again = await run('b', 'export', '--channel', 'discoveries')
+    const lines2 = again.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    assert.deepEqual(view(lines2), view(lines))
+    assert.equal((await run('b', 'import', out)).code, 0)
+    assert.equal((await run('b', 'export', '--channel', 'discoveries')).out.trim().split('\n').length, 3, 'importing the same file again writes nothing')
+    assert.ok(readFileSync(out, 'utf8').length > 0)
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
+})

@@ -3,8 +3,9 @@
  *
  *   - Grapevine's own export (`grapevine export`, the `fact get --json` shape): fact_id, value, channel
  *     (null for a keyed fact), tags, text, verified, ttl_seconds, causal_id, valid_from, valid_to, …
- *   - a plain discoveries.jsonl as agents write it: `text` or `value`, and optionally `tags` (an array,
- *     or one string of comma- or space-separated tags), `channel`, `timestamp`, `author`.
+ *   - a plain discoveries.jsonl as agents write it: `text` (or `content`, `message`, `note`, `summary`)
+ *     or `value`, and optionally `tags` (or `tag`: an array, or one string of comma- or space-separated
+ *     tags), `channel`, `timestamp` (or `ts`, `time`, `date`), `author`.
  *
  * The importing node becomes the author of what it imports (it cannot sign for anyone else), so the
  * original author is not kept as the author; a line's time (valid_from, else timestamp, else created_at)
@@ -56,6 +57,12 @@ function tagsOf(v: unknown): Result<string[] | undefined, 'bad_line'> {
   return core.fail('bad_line', `tags must be an array of strings or one string, not ${describe(v)}`)
 }
 
+/** Where a plain line's text may be: `text`, else the first of the other names agents use. */
+export const textFields = ['text', 'content', 'message', 'note', 'summary'] as const
+
+/** Where a line's time may be, in order: Grapevine's own, then the plain files' names for it. */
+export const timeFields = ['valid_from', 'timestamp', 'created_at', 'ts', 'time', 'date'] as const
+
 /** One line, checked (kinds.ts draftBody checks the body as a write would). Blank lines are undefined. */
 export function parseImportLine(line: string): Result<ImportLine, 'bad_line'> | undefined {
   if (line.trim() === '') return undefined
@@ -68,7 +75,9 @@ export function parseImportLine(line: string): Result<ImportLine, 'bad_line'> | 
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return core.fail('bad_line', `a line must be a JSON object, not ${describe(doc)}`)
   const d = doc as Record<string, unknown>
-  const text = typeof d['text'] === 'string' ? d['text'] : undefined
+  // the text under the names agents' own files use for it (the first one present)
+  const textField = textFields.find((f) => typeof d[f] === 'string')
+  const text = textField === undefined ? undefined : (d[textField] as string)
   if (d['text'] !== undefined && d['text'] !== null && text === undefined) return core.fail('bad_line', `text must be a string, not ${describe(d['text'])}`)
   const value: unknown = d['value'] !== undefined ? d['value'] : text
   if (value === undefined || !core.json.isJson(value)) return core.fail('bad_line', 'a line needs a "text" (a string) or a "value" (any JSON)')
@@ -82,9 +91,9 @@ export function parseImportLine(line: string): Result<ImportLine, 'bad_line'> | 
   } else if (c !== undefined && c !== null) return core.fail('bad_line', `channel must be a string, not ${describe(c)}`)
   // a plain line (no fact_id) is an entry; without a channel it is a discovery
   if (channel === undefined && factId === undefined) channel = 'discoveries'
-  const tags = tagsOf(d['tags'])
+  const tags = tagsOf(d['tags'] ?? d['tag'])
   if (!tags.ok) return tags
-  const timeField = ['valid_from', 'timestamp', 'created_at'].find((f) => d[f] !== undefined && d[f] !== null) ?? 'valid_from'
+  const timeField = timeFields.find((f) => d[f] !== undefined && d[f] !== null) ?? 'valid_from'
   const from = timeMs(d[timeField], timeField)
   if (!from.ok) return from
   const to = timeMs(d['valid_to'], 'valid_to')
