@@ -36,11 +36,11 @@ function cliAsync(dir: string, ...argv: string[]): Promise<{ code: number | null
   })
 }
 
-type Up = { child: ChildProcess; address: string; dir: string; exited: Promise<number | null> }
+type Up = { child: ChildProcess; address: string; api: string; dir: string; exited: Promise<number | null> }
 
 /** Starts `grapevine up --json` and resolves once it printed where it listens. */
 function up(dir: string, listen: string, join: readonly string[]): Promise<Up> {
-  const args = ['up', '--json', '--listen', listen, ...join.flatMap((j) => ['--join', j])]
+  const args = ['up', '--json', '--listen', listen, '--api', '127.0.0.1:0', ...join.flatMap((j) => ['--join', j])]
   const child = spawn(process.execPath, [bin, ...args], { env: env(dir) })
   children.push(child)
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
@@ -52,8 +52,8 @@ function up(dir: string, listen: string, join: readonly string[]): Promise<Up> {
       out += d.toString()
       const nl = out.indexOf('\n')
       if (nl < 0) return
-      const doc = JSON.parse(out.slice(0, nl)) as { address: string }
-      resolve({ child, address: doc.address, dir, exited })
+      const doc = JSON.parse(out.slice(0, nl)) as { address: string; api: string }
+      resolve({ child, address: doc.address, api: doc.api.replace(/^http:\/\//, ''), dir, exited })
     })
     child.on('exit', (code) => reject(new Error(`grapevine up exited ${code}: ${err}`)))
   })
@@ -165,10 +165,12 @@ describe('grapevine up: five daemons on loopback (real processes)', { timeout: 9
     nodes[4] = await up(dirs[4] as string, victim.address, [seed])
     await waitFor('node 4 caught up', () => readNode(dirs[4] as string, (r) => ids.every((id) => r.fact(id, { nowMs: Date.now() }) !== undefined)))
 
-    // peers: the running node's view through daemon.json
-    await waitFor('daemon.json lists four alive peers', () => {
-      const r = cli(dirs[0] as string, '--json', 'peers')
-      return r.code === 0 && (JSON.parse(r.out) as { peers: { state: string }[] }).peers.filter((x) => x.state === 'alive').length === 4
+    // peers: the running node's view through its HTTP API
+    await waitFor('GET /peers lists four alive peers', () => {
+      const r = cli(dirs[0] as string, '--json', 'peers', '--api', (nodes[0] as Up).api)
+      if (r.code !== 0) return false
+      const doc = JSON.parse(r.out) as { source: string; peers: { state: string }[] }
+      return doc.source === 'api' && doc.peers.filter((x) => x.state === 'alive').length === 4
     })
 
     // graceful shutdown: SIGTERM, exit 0

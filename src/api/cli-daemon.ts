@@ -4,8 +4,9 @@
  * GRAPEVINE_JOIN comma-separated, GRAPEVINE_HUB, GRAPEVINE_TOPOLOGY), then <home>/config.json (checked
  * with zod), then the defaults; a bad value anywhere is bad usage (exit 2) naming where it came from.
  *
- * `peers` reads <home>/daemon.json, which the running daemon rewrites every second (the HTTP API's
- * GET /peers will serve the same view once the API runs beside the daemon).
+ * `up` serves the HTTP API (http.ts) beside the daemon, on --api. `peers` asks the running node through
+ * that API (GET /peers, with the home's api-token) at the address the same settings give; when the API
+ * does not answer it falls back to <home>/daemon.json, which the daemon rewrites every second, and says so.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -13,10 +14,11 @@ import type { Command } from 'commander'
 import * as z from 'zod'
 import * as core from '../core/index.ts'
 import type { Result } from '../core/index.ts'
-import { daemon as daemonOps, home, startDaemon } from '../node/index.ts'
-import type { PeerView } from '../node/index.ts'
-import { CliError, collect, UsageError } from './cli-context.ts'
+import { daemon as daemonOps, fleetHome, home, local, startDaemon } from '../node/index.ts'
+import type { Daemon, PeerView } from '../node/index.ts'
+import { CliError, collect, openLocal, UsageError } from './cli-context.ts'
 import type { Ctx } from './cli-context.ts'
+import type { NodeView } from './http.ts'
 
 export type Topology = 'mesh' | 'hub-spoke'
 
@@ -60,7 +62,7 @@ function address(what: string, from: string, s: string, portZeroOk: boolean): Re
  * Merges the settings: flags > env > file > defaults. `file` is config.json's parsed JSON (undefined: no
  * file). Every failure names the setting and where it came from.
  */
-export function resolveUpConfig(flags: Raw, env: NodeJS.ProcessEnv, file: unknown): Result<UpConfig, 'bad_config'> {
+export function resolveUpConfig(flags: Raw, env: NodeJS.ProcessEnv, file: unknown, secured = false): Result<UpConfig, 'bad_config'> {
   let fromFile: Raw = {}
   if (file !== undefined) {
     const p = fileSchema.safeParse(file)
@@ -106,8 +108,8 @@ export function resolveUpConfig(flags: Raw, env: NodeJS.ProcessEnv, file: unknow
   const t = pick('topology')
   if (t.value !== 'mesh' && t.value !== 'hub-spoke') return core.fail('bad_config', `topology from ${t.from}: ${JSON.stringify(t.value)} is not mesh or hub-spoke`)
   const insecure = flags.insecure === true
-  if (!insecure && !isLoopback(listen.value.host)) {
-    return core.fail('bad_config', `the peer address ${l.value} is not loopback, and peer links are not yet authenticated or encrypted on this node: add --insecure to accept that`)
+  if (!secured && !insecure && !isLoopback(listen.value.host)) {
+    return core.fail('bad_config', `the peer address ${l.value} is not loopback and this node is in no fleet, so its links would be neither authenticated nor encrypted: grapevine fleet create / join first, or add --insecure to accept that`)
   }
   return core.ok({ listen: listen.value, api: api.value, join: joins, hub: pick('hub').value === true, topology: t.value, insecure })
 }
@@ -138,7 +140,10 @@ export function registerDaemon(program: Command, ctx: Ctx): void {
     .option('--insecure', 'allow unauthenticated, unencrypted peer links on a non-loopback address')
     .action(async (opts: Raw) => {
       const dir = home.resolveHome(io.env)
-      const cfg = resolveUpConfig(opts, io.env, readConfigFile(dir))
+      const id = home.loadOrInit(dir)
+      if (!id.ok) throw new CliError(id.detail)
+      const secured = fleetHome.load(dir, id.value.identity).ok
+      const cfg = resolveUpConfig(opts, io.env, readConfigFile(dir), secured)
       if (!cfg.ok) throw new UsageError(cfg.detail)
       const c = cfg.value
       const d = await startDaemon({
@@ -153,29 +158,54 @@ export function registerDaemon(program: Command, ctx: Ctx): void {
         const msg = e instanceof Error ? e.message : String(e)
         throw new CliError(/EADDRINUSE/.test(msg) ? `${c.listen.host}:${c.listen.port} is in use (another grapevine up?): choose another with --listen` : msg)
       })
-      io.err('grapevine: warning: peer links are not authenticated or encrypted (no fleet credentials yet)\n')
-      const doc = { id: d.id, name: d.name, address: d.address, api: null, pid: process.pid }
-      io.out(ctx.json() ? JSON.stringify(doc) + '\n' : `grapevine: ${d.name} up, peers on ${d.address} (HTTP API not built yet)\n`)
+      if (d.fleet === undefined) io.err('grapevine: warning: this node is in no fleet: its peer links are neither authenticated nor encrypted (grapevine fleet create / join)\n')
+      const l = openLocal(io)
+      let api: { url: string; close(): Promise<void> }
+      try {
+        const { startHttpApi } = await import('./http.ts')
+        api = await startHttpApi({ local: l, node: nodeView(d), listen: `${c.api.host.includes(':') ? `[${c.api.host}]` : c.api.host}:${c.api.port}` })
+      } catch (e) {
+        await d.close()
+        local.closeLocal(l)
+        const msg = e instanceof Error ? e.message : String(e)
+        throw new CliError(/EADDRINUSE/.test(msg) ? `the API address ${c.api.host}:${c.api.port} is in use: choose another with --api` : `the HTTP API did not start: ${msg}`)
+      }
+      const doc = { id: d.id, name: d.name, address: d.address, api: api.url, dashboard: `${api.url}/`, fleet: d.fleet ?? null, pid: process.pid }
+      io.out(ctx.json() ? JSON.stringify(doc) + '\n' : `grapevine: ${d.name} up: peers on ${d.address}, API on ${api.url} (token in ${join(dir, 'api-token')})\n`)
       await new Promise<void>((resolve) => {
         const signal = io.interrupts?.()
         signal?.addEventListener('abort', () => resolve(), { once: true })
         process.once('SIGTERM', () => resolve())
       })
+      await api.close()
       await d.close()
+      local.closeLocal(l)
       io.err(`grapevine: ${d.name} stopped\n`)
     })
 
   program
     .command('peers')
     .description("the members the running node knows: state, link, lag (ops they lack) and publish->visible latency")
-    .action(() => {
+    .option('--api <host:port>', 'where the node serves its API (default: as grapevine up would)')
+    .action(async (opts: { api?: string }) => {
       const dir = home.resolveHome(io.env)
+      const cfg = resolveUpConfig({ api: opts.api }, io.env, readConfigFile(dir), true)
+      if (!cfg.ok) throw new UsageError(cfg.detail)
+      const fromApi = await askApi(dir, cfg.value.api)
+      if (fromApi !== undefined) {
+        if (ctx.json()) io.out(JSON.stringify({ source: 'api', peers: fromApi }) + '\n')
+        else {
+          if (fromApi.length === 0) io.out('no peers known\n')
+          for (const p of fromApi) io.out(`${String(p['state']).padEnd(8)} ${String(p['address'] ?? '').padEnd(22)} ${String(p['id']).slice(0, 12)}  lag ${String(p['lag_ops'] ?? '?')} ops\n`)
+        }
+        return
+      }
       const path = join(dir, 'daemon.json')
       let s: DaemonState
       try {
         s = JSON.parse(readFileSync(path, 'utf8')) as DaemonState
       } catch {
-        throw new CliError(`no daemon has run in ${dir} (no readable daemon.json): start one with grapevine up`)
+        throw new CliError(`no node answers on ${cfg.value.api.host}:${cfg.value.api.port} and none has run in ${dir} (no daemon.json): start one with grapevine up`)
       }
       const ageMs = Date.now() - s.atMs
       let running = true
@@ -184,9 +214,9 @@ export function registerDaemon(program: Command, ctx: Ctx): void {
       } catch {
         running = false
       }
-      if (!running || ageMs > 5000) io.err(`grapevine: warning: the daemon is not running (daemon.json is ${(ageMs / 1000).toFixed(0)} s old): this is its last view\n`)
+      io.err(`grapevine: the API did not answer on ${cfg.value.api.host}:${cfg.value.api.port}; this is ${path}${!running || ageMs > 5000 ? ` (${(ageMs / 1000).toFixed(0)} s old: the node is not running)` : ''}\n`)
       if (ctx.json()) {
-        io.out(JSON.stringify({ id: s.id, name: s.name, address: s.address, running, age_ms: ageMs, peers: s.peers, stats: s.stats }) + '\n')
+        io.out(JSON.stringify({ source: 'daemon.json', id: s.id, name: s.name, address: s.address, running, age_ms: ageMs, peers: s.peers, stats: s.stats }) + '\n')
         return
       }
       if (s.peers.length === 0) io.out('no peers known\n')
@@ -196,6 +226,49 @@ export function registerDaemon(program: Command, ctx: Ctx): void {
         io.out(`${p.state.padEnd(8)} ${p.linked ? 'linked ' : 'no link'} ${p.address.padEnd(22)} ${p.author.slice(0, 12)}  lag ${lag} op${lag === 1 ? '' : 's'}${lat}\n`)
       }
     })
+}
+
+/** GET /peers from the node's API with the home's token; undefined if it does not answer (or there is no token). */
+async function askApi(dir: string, api: { host: string; port: number }): Promise<Record<string, unknown>[] | undefined> {
+  let token: string
+  try {
+    token = readFileSync(join(dir, 'api-token'), 'utf8').trim()
+  } catch {
+    return undefined
+  }
+  const host = api.host.includes(':') ? `[${api.host}]` : api.host
+  try {
+    const r = await fetch(`http://${host}:${api.port}/peers`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2000) })
+    if (!r.ok) return undefined
+    const body: unknown = await r.json()
+    return Array.isArray(body) ? (body as Record<string, unknown>[]) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The daemon as the HTTP API sees it (http.ts NodeView). */
+export function nodeView(d: Daemon): NodeView {
+  return {
+    peers: () =>
+      d.peers().map((p) => ({
+        id: p.author,
+        address: p.address,
+        state: p.state,
+        lag_ops: Object.values(p.lag).reduce((n, x) => n + x, 0),
+        member_id: p.id,
+        linked: p.linked,
+      })),
+    stats: () => {
+      const s = d.stats()
+      const rows = []
+      for (const p of d.peers()) {
+        if (p.latency.p50Ms === undefined || p.latency.p95Ms === undefined) continue
+        rows.push({ peer: p.author, p50_ms: p.latency.p50Ms, p95_ms: p.latency.p95Ms, samples: p.latency.samples })
+      }
+      return { publish_visible: rows, sync_ops: s.opsIn, sync_bytes: s.bytesIn }
+    },
+  }
 }
 
 /** Re-exported for tests: member ids carry the address. */
