@@ -36,8 +36,12 @@ export type FrameFailure = 'too_large' | 'truncated'
 /** One frame's bytes: the prefix then the payload. Throws (a bug) on a payload over frameBytesLimit. */
 export function encodeFrame(payload: Uint8Array): Uint8Array {
   core.assert(payload.length <= frameBytesLimit, 'frames: payload over frameBytesLimit')
-  const out = new Uint8Array(prefixBytes + payload.length)
-  new DataView(out.buffer).setUint32(0, payload.length, false)
+  const n = payload.length
+  const out = new Uint8Array(prefixBytes + n)
+  out[0] = n >>> 24
+  out[1] = (n >>> 16) & 0xff
+  out[2] = (n >>> 8) & 0xff
+  out[3] = n & 0xff
   out.set(payload, prefixBytes)
   return out
 }
@@ -78,7 +82,7 @@ export function createFrameDecoder(frameBytesMax: number = frameBytesMaxDefault)
           prefixHave += take
           i += take
           if (prefixHave < prefixBytes) break
-          const length = new DataView(prefix.buffer).getUint32(0, false)
+          const length = ((prefix[0] as number) * 0x1000000 + ((prefix[1] as number) << 16) + ((prefix[2] as number) << 8) + (prefix[3] as number))
           prefixHave = 0
           // rule (1), before anything is allocated
           if (length > frameBytesMax) return fail('too_large', `frame of ${length} bytes, over the limit of ${frameBytesMax}`)
