@@ -189,14 +189,17 @@ function hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): [Uint8Array,
   return [out.slice(0, keyLength), out.slice(keyLength)]
 }
 
-function aeadSeal(key: crypto.KeyObject | Uint8Array, nonce: Uint8Array, aad: Uint8Array, plain: Uint8Array): Uint8Array {
+/** ChaCha20-Poly1305: `prefix || ciphertext || tag`, in one allocation (a frame's counter is its prefix). */
+function aeadSeal(key: crypto.KeyObject | Uint8Array, nonce: Uint8Array, aad: Uint8Array, plain: Uint8Array, prefix?: Uint8Array): Uint8Array {
   const c = crypto.createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: tagLength })
   c.setAAD(aad, { plaintextLength: plain.length })
   const body = c.update(plain)
   c.final()
-  const out = new Uint8Array(body.length + tagLength)
-  out.set(body)
-  out.set(c.getAuthTag(), body.length)
+  const p = prefix?.length ?? 0
+  const out = new Uint8Array(p + body.length + tagLength)
+  if (prefix !== undefined) out.set(prefix)
+  out.set(body, p)
+  out.set(c.getAuthTag(), p + body.length)
   return out
 }
 
@@ -317,11 +320,7 @@ function createSession(cred: Credential, id: Uint8Array, sendBytes: Uint8Array, 
       sent++
       const ctr = new Uint8Array(8)
       new DataView(ctr.buffer).setBigUint64(0, BigInt(sent))
-      const body = aeadSeal(sendKey, nonce(ctr), ctr, plain)
-      const out = new Uint8Array(8 + body.length)
-      out.set(ctr)
-      out.set(body, 8)
-      return out
+      return aeadSeal(sendKey, nonce(ctr), ctr, plain, ctr)
     },
     open(sealed) {
       if (!(sealed instanceof Uint8Array) || sealed.length < frameOverheadBytes) return core.fail('malformed', `a sealed frame is at least ${frameOverheadBytes} bytes`)
