@@ -170,8 +170,8 @@ export function registerDaemon(program: Command, ctx: Ctx): void {
         const msg = e instanceof Error ? e.message : String(e)
         throw new CliError(/EADDRINUSE/.test(msg) ? `the API address ${c.api.host}:${c.api.port} is in use: choose another with --api` : `the HTTP API did not start: ${msg}`)
       }
-      const doc = { id: d.id, name: d.name, address: d.address, api: api.url, dashboard: `${api.url}/`, fleet: d.fleet ?? null, pid: process.pid }
-      io.out(ctx.json() ? JSON.stringify(doc) + '\n' : `grapevine: ${d.name} up: peers on ${d.address}, API on ${api.url} (token in ${join(dir, 'api-token')})\n`)
+      const doc = { id: d.id, name: d.name, address: d.address, api: api.url, dashboard: null, fleet: d.fleet ?? null, pid: process.pid }
+      io.out(ctx.json() ? JSON.stringify(doc) + '\n' : `grapevine: ${d.name} up: peers on ${d.address}; HTTP API on ${api.url} (bearer token in ${join(dir, 'api-token')}); no dashboard yet. Ctrl-C stops it\n`)
       await new Promise<void>((resolve) => {
         const signal = io.interrupts?.()
         signal?.addEventListener('abort', () => resolve(), { once: true })

@@ -1,31 +1,25 @@
 /**
- * `npm start`: until the daemon is built (gossip, the dashboard, the HTTP API), say what Grapevine is and
- * which commands work today on this machine, and exit 0.
+ * `npm start`: runs `grapevine up` with the embedded defaults (peers on 127.0.0.1:7400, the HTTP API and
+ * dashboard on 127.0.0.1:7401, this machine's home; config.json and GRAPEVINE_* still apply) and says
+ * where everything is. Arguments after `npm start --` go to `up` (e.g. `npm start -- --join HOST:PORT`).
+ * Ctrl-C stops it cleanly (exit 0).
  */
-const message = `Grapevine: a peer-to-peer, offline-first knowledge fabric for fleets of AI agents.
-When one agent learns something, every other agent has it at its next step: gossip and CRDTs,
-no central server, no lost writes.
+import { fdWriter, main } from './cli.ts'
 
-The daemon (gossip between nodes, the dashboard) is not built yet. The grapevine CLI works now, on
-this node's own store (GRAPEVINE_HOME, default ~/.local/share/grapevine), with no network:
-  (npm link puts grapevine on your PATH; or run node bin/grapevine.js)
-
-  grapevine publish TEXT [--channel discoveries|patterns|warnings] [--tag T]... [--ttl 7d]
-  grapevine tail [-n 20] [--channel C] [--include-stale] [--follow]
-  grapevine search QUERY [--limit N] [--channel C] [--tag T] [--author A] [--since 2h]
-  grapevine fact set ID VALUE | fact get ID | fact retract ID | fact history ID
-  grapevine conflicts | grapevine verify TICKET-OR-FACT VALUE
-  grapevine status set TEXT [--health ok|degraded|blocked] | grapevine fleet
-  grapevine task add TITLE [--depends ID] | task claim ID | task done ID | task list [--ready]
-  grapevine counter add NAME [N] | counter get NAME
-  grapevine export | import FILE | log | metrics | rebuild
-  Every command takes --json; grapevine --help and grapevine <command> --help say more.
-
-For developers:
-  npm test                  every test: unit tests, fast-check properties, decoder fuzzing
-  npm run bench -- crdt     the CRDT core against Yjs, Automerge and Loro (also: log, store)
-  npm run lint              eslint and the layer rules (dependency-cruiser)
-  npm run typecheck         tsc, and the core again with no Node types
+const banner = `Grapevine: a peer-to-peer, offline-first knowledge fabric for fleets of AI agents.
+Starting this node (grapevine up). Other terminals can use the CLI meanwhile, e.g.
+  node bin/grapevine.js publish "something worth knowing" --tag demo
+  node bin/grapevine.js tail -n 20      node bin/grapevine.js peers
+Another machine joins with: grapevine up --join <this host>:7400 (after grapevine fleet create / join).
 `
 
-process.stdout.write(message)
+const err = fdWriter(2)
+err(banner)
+const stop = new AbortController()
+process.once('SIGINT', () => stop.abort())
+process.exitCode = await main(['up', ...process.argv.slice(2)], {
+  out: fdWriter(1),
+  err,
+  env: process.env,
+  interrupts: () => stop.signal,
+})
