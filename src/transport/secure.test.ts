@@ -344,3 +344,22 @@ test('credential sizes: the largest credential fits a handshake message', () => 
   assert.equal(run.failure, undefined)
   assert.ok((run.msg3 as Uint8Array).length <= secure.handshakeBytesMax)
 })
+
+test('replay guard: remembers first messages within the window, forgets them after, and refuses a flood beyond its size', () => {
+  const g = secure.createReplayGuard(3)
+  const key = (i: number) => new Uint8Array(32).fill(i)
+  const first = (i: number, nowMs: number) => {
+    const { first: f } = secure.initiate(A, { nowMs, random: () => key(i) })
+    return secure.respond(B, env(2, nowMs), { replayGuard: g }).receive(f)
+  }
+  assert.ok(first(1, t0).ok)
+  assert.equal((first(1, t0 + 1000) as { reason: string }).reason, 'replayed_handshake')
+  assert.ok(first(2, t0).ok)
+  assert.ok(first(3, t0).ok)
+  assert.equal((first(4, t0) as { reason: string }).reason, 'busy')
+  // past the window the entries expire: room again (and the old message is stale anyway)
+  const later = t0 + 3 * secure.handshakeWindowMsDefault
+  assert.ok(first(4, later).ok)
+  assert.ok(first(1, later).ok)
+  assert.ok(g.seen.size <= 3)
+})

@@ -144,10 +144,18 @@ function guardCheck(g: ReplayGuard, key: Uint8Array, untilMs: number, nowMs: num
   const k = Buffer.from(key).toString('hex')
   const until = g.seen.get(k)
   if (until !== undefined && until >= nowMs) return 'replayed_handshake'
+  // entries arrive roughly in expiry order: drop expired ones from the front, a few per call
+  let dropped = 0
+  for (const [old, u] of g.seen) {
+    if (u >= nowMs || dropped >= 16) break
+    g.seen.delete(old)
+    dropped++
+  }
   if (g.seen.size >= g.entriesMax) {
-    for (const [key2, u] of g.seen) if (u < nowMs) g.seen.delete(key2)
+    for (const [old, u] of g.seen) if (u < nowMs) g.seen.delete(old)
     if (g.seen.size >= g.entriesMax) return 'busy'
   }
+  g.seen.delete(k)
   g.seen.set(k, untilMs)
   return 'ok'
 }
