@@ -8,7 +8,7 @@ import type { SignedOp } from '../log/index.ts'
 import { signedChain, testSigner } from '../log/log.test-util.ts'
 import { opLog } from '../store/index.ts'
 import { folder } from '../transport/index.ts'
-import { syncFolder, stateHash, statePath } from './folder-sync.ts'
+import { syncFolder, stateHash, statePath, watchFolder } from './folder-sync.ts'
 import type { FolderSyncReport } from './folder-sync.ts'
 import { addTask, closeAgent, createAgent, doneTask, publish, retract, setFact } from './folder-sync.test-util.ts'
 import type { Agent } from './folder-sync.test-util.ts'
@@ -179,5 +179,35 @@ describe('folder sync', () => {
     assert.equal(Object.keys(st.offsets).length, 1)
     assert.equal(log.parseAuthorId(Object.keys(st.offsets)[0]?.split('/')[0]).ok, true)
     closeAgent(a)
+  })
+
+  it('watchFolder syncs at once and again when another node writes, until stopped', async () => {
+    const dir = fresh('shared')
+    const a = createAgent(root, `a${n}`, Date.now())
+    const b = createAgent(root, `b${n}`, Date.now())
+    publish(a, 'watched')
+    const reports: number[] = []
+    const w = watchFolder(a.l, dir, (r) => reports.push(r.ok ? r.value.ingested : -1), { intervalMs: 40, debounceMs: 10 })
+    const until = async (cond: () => boolean, what: string) => {
+      const deadline = Date.now() + 10_000
+      while (!cond()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+        await new Promise((r) => setTimeout(r, 10))
+      }
+    }
+    try {
+      await until(() => reports.length > 0, 'the first sync')
+      publish(b, 'from b')
+      assert.equal(syncFolder(b.l, dir).ok, true)
+      await until(() => opLog.head(a.l.store, b.l.identity.author) !== undefined, 'b\'s ops at a')
+      assert.ok(reports.every((x) => x >= 0))
+    } finally {
+      w.stop()
+    }
+    const seen = reports.length
+    await new Promise((r) => setTimeout(r, 100))
+    assert.equal(reports.length, seen, 'no sync after stop')
+    closeAgent(a)
+    closeAgent(b)
   })
 })
