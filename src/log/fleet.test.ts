@@ -224,3 +224,34 @@ function craftCredential(node: Signer, joinedAtMs: number, invite: Uint8Array): 
   const sig = crypto.sign(null, Buffer.concat([Buffer.from('grapevine/credential/v1\n'), body]), node.key)
   return Buffer.concat([body, sig])
 }
+
+test('roster: members and their capabilities from verified credentials; a roster message round-trips and validates', () => {
+  const fleet = log.fleetOf(root)
+  const roster = log.createRoster(fleet)
+  const ca = log.createCredential(invite(['write:discoveries'], root, 1), alice, t0)
+  const ca2 = log.createCredential(invite(['read', 'write:task'], root, 2), alice, t0 + 1)
+  const cb = log.createCredential(invite(['read'], root, 3), bob, t0)
+  const stranger = log.createCredential(invite(['write:*'], otherRoot, 4), bob, t0)
+  assert.ok(ca.ok && ca2.ok && cb.ok && stranger.ok)
+  assert.deepEqual(log.rosterAdd(roster, ca.value.bytes, t0), { ok: true, value: true })
+  assert.deepEqual(log.rosterAdd(roster, ca.value, t0), { ok: true, value: false }, 'the same credential twice')
+  assert.deepEqual(log.capsOf(roster, alice.author), ['write:discoveries'])
+  assert.equal(log.capsOf(roster, bob.author), undefined, 'not a member yet: its ops cannot be checked')
+  // alice joined again with other capabilities: both credentials are valid, so both grant
+  assert.ok(log.rosterAdd(roster, ca2.value, t0).ok)
+  assert.deepEqual(log.capsOf(roster, alice.author), ['read', 'write:discoveries', 'write:task'])
+  assert.equal((log.rosterAdd(roster, stranger.value.bytes, t0) as { reason: string }).reason, 'wrong_fleet')
+  const tampered = cb.value.bytes.slice()
+  tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 1
+  assert.equal((log.rosterAdd(roster, tampered, t0) as { reason: string }).reason, 'bad_proof')
+  assert.equal(log.capsOf(roster, bob.author), undefined)
+
+  const msg = log.encodeRosterMessage([ca.value, cb.value])
+  const parts = log.decodeRosterMessage(msg)
+  assert.ok(parts.ok)
+  const other = log.createRoster(fleet)
+  for (const p of parts.value) assert.ok(log.rosterAdd(other, p, t0).ok)
+  assert.deepEqual(log.capsOf(other, bob.author), ['read'])
+  assert.equal((log.decodeRosterMessage(msg.subarray(0, msg.length - 1)) as { reason: string }).reason, 'malformed')
+  assert.equal((log.decodeRosterMessage(new Uint8Array([0xff, 0x7f])) as { reason: string }).reason, 'malformed')
+})

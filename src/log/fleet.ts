@@ -439,3 +439,81 @@ export function checkMembership(cred: Credential, ctx: MembershipContext): Resul
   if (cred.joinedAtMs > ctx.nowMs + skew) return core.fail('not_yet_valid', 'the credential says it was made in the future: check the clocks')
   return core.ok(cred)
 }
+
+// ---- rosters
+
+/**
+ * Every member's credentials as far as this node knows them: what lets a node check the capabilities of
+ * an op's author when the author is not a peer it met (ops are relayed). Nodes exchange rosters (the
+ * handshake gives each side its peer's credential; a roster message carries the rest), so a credential
+ * spreads like an op. An author may hold several valid credentials (it joined again with other
+ * capabilities): each is valid, so its capabilities are their union. Bounded: rosterMembersMax authors,
+ * credentialsPerMemberMax credentials each (the latest joined kept).
+ */
+export type Roster = { readonly fleet: FleetId; readonly members: Map<AuthorId, Credential[]> }
+
+export const rosterMembersMax = 10_000
+export const credentialsPerMemberMax = 4
+/** A roster message: at most this many credentials (a node sends a large roster in several). */
+export const rosterMessageCredentialsMax = 256
+export const rosterMessageBytesMax = 1024 * 1024
+
+export function createRoster(fleet: FleetId): Roster {
+  return { fleet, members: new Map() }
+}
+
+export type RosterFailure = CredentialFailure | MembershipFailure | 'full'
+
+/** Adds a credential (bytes from a peer, or a decoded one): verified, of this fleet. Whether it was new. */
+export function rosterAdd(roster: Roster, credential: Uint8Array | Credential, nowMs: number): Result<boolean, RosterFailure> {
+  const c = credential instanceof Uint8Array ? decodeCredential(credential) : core.ok(credential)
+  if (!c.ok) return c
+  const m = checkMembership(c.value, { fleet: roster.fleet, nowMs })
+  if (!m.ok) return m
+  const cred = c.value
+  const list = roster.members.get(cred.node)
+  if (list === undefined) {
+    if (roster.members.size >= rosterMembersMax) return core.fail('full', `a roster holds at most ${rosterMembersMax} members`)
+    roster.members.set(cred.node, [cred])
+    return core.ok(true)
+  }
+  if (list.some((x) => codec.bytesEqual(x.bytes, cred.bytes))) return core.ok(false)
+  list.push(cred)
+  list.sort((a, b) => b.joinedAtMs - a.joinedAtMs)
+  if (list.length > credentialsPerMemberMax) list.length = credentialsPerMemberMax
+  return core.ok(list.includes(cred))
+}
+
+/** The capabilities of a member (the union over its credentials), or undefined for a node not in the roster. */
+export function capsOf(roster: Roster, node: AuthorId): readonly Capability[] | undefined {
+  const list = roster.members.get(node)
+  if (list === undefined) return undefined
+  if (list.length === 1) return (list[0] as Credential).caps
+  return sortCaps([...new Set(list.flatMap((c) => c.caps))])
+}
+
+/** A roster message: uvarint count (<= rosterMessageCredentialsMax), each credential as uvarint length and bytes. */
+export function encodeRosterMessage(credentials: readonly Credential[]): Uint8Array {
+  core.assert(credentials.length <= rosterMessageCredentialsMax, 'log: too many credentials for one roster message')
+  return codec.encodeWith((w) => {
+    codec.writeUvarint(w, credentials.length)
+    for (const c of credentials) codec.writeBytes(w, c.bytes)
+  }, 1024)
+}
+
+/** Splits a roster message into credential bytes (each then goes to rosterAdd, which verifies it). */
+export function decodeRosterMessage(bytes: Uint8Array): Result<Uint8Array[], 'malformed' | 'too_large'> {
+  if (bytes instanceof Uint8Array && bytes.length > rosterMessageBytesMax) return core.fail('too_large', `a roster message is at most ${rosterMessageBytesMax} bytes`)
+  const r = codec.decodeWith(bytes, (rd) => {
+    const n = codec.readCount(rd, 2)
+    if (n > rosterMessageCredentialsMax) codec.malformed(`at most ${rosterMessageCredentialsMax} credentials`)
+    const out: Uint8Array[] = []
+    for (let i = 0; i < n; i++) {
+      const b = codec.readBytes(rd)
+      if (b.length > credentialBytesMax) codec.malformed('a credential over credentialBytesMax')
+      out.push(b)
+    }
+    return out
+  })
+  return r.ok ? r : core.fail('malformed', `roster message: ${r.detail}`)
+}
