@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import { home } from '../node/index.ts'
+import { home, local } from '../node/index.ts'
+import { opLog } from '../store/index.ts'
 import * as brief from './brief.ts'
 import { main } from './cli.ts'
 
@@ -101,6 +102,49 @@ test('brief: fits the budget, most important first, and says what it cut', async
   const all = ok(await run(me, 'brief', '--peek', '--budget-chars', '20000')).out
   assert.doesNotMatch(all, /Not shown/)
   assert.equal((await run(me, 'brief', '--budget-chars', '10')).code, 2, 'a budget too small to say anything is bad usage')
+})
+
+test('brief: a long catch-up reads the newest ops until the sections are full and counts the rest', async () => {
+  const { me, other, run } = pair()
+  ok(await run(other, 'publish', 'alpha'))
+  ok(await run(me, 'brief'))
+  for (let i = 0; i < 10; i++) ok(await run(other, 'publish', `old ${i}`))
+  for (let i = 0; i < 25; i++) ok(await run(other, 'publish', `warning ${i}`, '--channel', 'warnings'))
+  for (let i = 0; i < 35; i++) ok(await run(other, 'publish', `new ${i}`, '--channel', 'patterns'))
+  const doc = JSON.parse(ok(await run(me, '--json', 'brief', '--budget-chars', '100000')).out) as {
+    new_ops: number
+    warnings: { value: string }[]
+    entries: { value: string }[]
+    more_entries: number
+    unread_ops: number
+  }
+  assert.equal(doc.new_ops, 70)
+  assert.equal(doc.warnings.length, 20)
+  assert.equal(doc.warnings[0]?.value, 'warning 24')
+  assert.deepEqual(doc.entries.slice(0, 2).map((e) => e.value), ['new 34', 'new 33'])
+  assert.equal(doc.entries.length, 30)
+  assert.equal(doc.more_entries, 5 + 15, '5 warnings and 15 entries (5 patterns, 10 old discoveries) past the sections')
+  assert.equal(doc.unread_ops, 6, 'the 6 oldest ops were never decoded: the newest 64 filled the sections')
+})
+
+test('brief: an entry that arrives late (old timestamp, past the vector) is news, however many are newer', async () => {
+  const { me, other, run } = pair()
+  const far = join(root, `far${n++}`)
+  assert.ok(home.init(far, 'far').ok)
+  ok(await run(far, 'publish', 'written offline long ago', '--channel', 'warnings'))
+  for (let i = 0; i < 40; i++) ok(await run(other, 'publish', `warning ${i}`, '--channel', 'warnings'))
+  ok(await run(me, 'brief'))
+  // far's ops reach me's store (as gossip would bring them)
+  const from = local.openLocal(far)
+  const to = local.openLocal(me)
+  assert.ok(from.ok && to.ok)
+  const r = opLog.ingest(to.value.store, [...opLog.scan(from.value.store)], 1_800_000_100_000) // the fake clock's now
+  assert.ok(r.ok, JSON.stringify(r))
+  local.closeLocal(from.value)
+  local.closeLocal(to.value)
+  const text = ok(await run(me, 'brief')).out
+  assert.match(text, /from far .*\n {2}"written offline long ago"/)
+  assert.doesNotMatch(text, /warning 39/, 'what was shown before is not news')
 })
 
 test('brief: other agents content is quoted data that cannot close the fence', async () => {

@@ -18,7 +18,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path'
 import type { Json } from '../core/index.ts'
 import * as knowledge from '../knowledge/index.ts'
-import type { AuthorId } from '../log/index.ts'
+import type { AuthorId, OpTime } from '../log/index.ts'
 import type { EntryRead, TaskRow, TicketRow } from '../knowledge/index.ts'
 import { local } from '../node/index.ts'
 import type { Local } from '../node/index.ts'
@@ -28,8 +28,10 @@ import * as fmt from './format.ts'
 export const budgetCharsDefault = 6000
 export const budgetCharsMin = 200
 export const budgetCharsMax = 100_000
-/** At most this many ops are read past the saved vector; more is summarised as a count. */
-export const newOpsReadMax = 5000
+/** Ops past the saved vector are read newest first, this many of an author at a time... */
+const readChunkOps = 32
+/** ...and this many at most (the decoding is most of a long catch-up's time; the rest is counted). */
+const readOpsMax = 256
 /** How many items of each section are considered before the budget cuts (the rest is counted). */
 const sectionMax = { warnings: 20, entries: 30, tickets: 10, tasks: 10 } as const
 
@@ -95,8 +97,10 @@ export type BriefData = {
   /** Entries to show: warnings first, then discoveries and patterns, newest first in each. */
   readonly warnings: readonly EntryRead[]
   readonly entries: readonly EntryRead[]
-  /** How many entries there were beyond those (not read: past newOpsReadMax, or past a section's max). */
+  /** How many entries there were beyond those (found, but past a section's max). */
   readonly moreEntries: number
+  /** Ops past the saved vector not read at all (older than what filled the sections). */
+  readonly unreadOps: number
   readonly tickets: readonly { readonly ticket: TicketRow; readonly fact: knowledge.FactRead | undefined }[]
   readonly moreTickets: number
   readonly tasks: readonly { readonly task: TaskRow; readonly why: 'mine' | 'ready' }[]
@@ -115,48 +119,95 @@ export function collectBrief(l: Local, seen: Seen | undefined): BriefData {
   const vv = opLog.versionVector(l.store)
   const names = fmt.namesOf(r.agents())
   const fresh = (e: EntryRead) => e.author !== me && !e.stale
+  /** The newest entries of other agents, one more than a section shows (so a cut is known). */
+  const newestEntries = (): EntryRead[] =>
+    knowledge.channels.flatMap((channel) => r.entries({ nowMs, channel, limit: (channel === 'warnings' ? sectionMax.warnings : sectionMax.entries) + 1 }).filter(fresh))
 
   let newOps = 0
   let candidates: EntryRead[] = []
   let unread = 0
+  let unreadOps = 0
   if (seen !== undefined) {
-    const dots = new Map<string, string>() // dot -> fact id, of channel entries past the vector
-    let budget = newOpsReadMax
+    // Channel entries past the vector, as their ops tell (no lookup yet), newest first across authors:
+    // a chunk of each author's newest ops, then more of the author whose oldest op read is newest, until
+    // no author's unread ops can be newer than what already fills both sections (an author's ops are in
+    // HLC order, so its unread ones are older than its oldest read). A catch-up of thousands of ops
+    // decodes about a hundred.
+    const found: { dot: string; factId: string; warning: boolean; time: OpTime; author: AuthorId }[] = []
+    const cursors: { author: AuthorId; from: number; upTo: number; oldest: OpTime | undefined }[] = []
     for (const [author, head] of vv) {
-      if (author === me) continue
       const from = seen.vv.get(author) ?? 0
-      if (head <= from) continue
+      if (author === me || head <= from) continue
       newOps += head - from
-      const take = Math.min(head - from, budget)
-      if (take <= 0) {
-        unread += head - from
-        continue
-      }
-      budget -= take
-      unread += head - from - take
-      // the newest `take` ops of the author past the vector
-      for (const s of opLog.opsAfter(l.store, author as AuthorId, head - take, take)) {
+      cursors.push({ author: author as AuthorId, from, upTo: head, oldest: undefined })
+    }
+    const readChunk = (c: (typeof cursors)[number]) => {
+      const take = Math.min(readChunkOps, c.upTo - c.from)
+      const ops = opLog.opsAfter(l.store, c.author, c.upTo - take, take)
+      c.upTo -= take
+      c.oldest = ops[0]?.op.hlc
+      for (const s of ops) {
         const o = s.op
         if (o.kind !== 'fact.assert' || typeof o.body !== 'object' || o.body === null || Array.isArray(o.body)) continue
         const b = o.body as { channel?: Json; fact_id?: Json }
         if (typeof b.channel !== 'string') continue
         const factId = typeof b.fact_id === 'string' ? b.fact_id : knowledge.entryFactId(o.author, o.idempotencyKey, o.seq)
-        dots.set(knowledge.formatDot({ node: o.author, seq: o.seq }), factId)
+        found.push({ dot: knowledge.formatDot({ node: o.author, seq: o.seq }), factId, warning: b.channel === 'warnings', time: o.hlc, author: o.author })
       }
+      return take
     }
-    for (const [dot, factId] of dots) {
-      const f = r.fact(factId, { nowMs })
-      const v = f?.versions.find((x) => x.dot === dot)
-      if (f === undefined || v === undefined || v.channel === null) continue // superseded, retracted or stale since
-      const e: EntryRead = { ...v, conflict: f.conflict, ticket_id: f.ticket_id }
-      if (fresh(e)) candidates.push(e)
+    /** The time past which nothing can be shown: both sections over-full with entries newer than it. */
+    const cutoff = (): OpTime | undefined => {
+      const newest = (warning: boolean, max: number) =>
+        found
+          .filter((x) => x.warning === warning)
+          .map((x) => x.time)
+          .sort((a, b) => knowledge.compareTimes(b, a))[max]
+      const w = newest(true, sectionMax.warnings)
+      const e = newest(false, sectionMax.entries)
+      return w === undefined || e === undefined ? undefined : knowledge.compareTimes(w, e) < 0 ? w : e
     }
-  } else {
-    for (const channel of knowledge.channels) {
-      const max = channel === 'warnings' ? sectionMax.warnings : sectionMax.entries
-      candidates.push(...r.entries({ nowMs, channel, limit: max + 1 }).filter(fresh))
+    let budget = readOpsMax
+    for (const c of cursors) if (budget > 0) budget -= readChunk(c)
+    while (budget > 0) {
+      const cut = cutoff()
+      const more = cursors.filter((c) => c.upTo > c.from && (cut === undefined || c.oldest === undefined || knowledge.compareTimes(c.oldest, cut) >= 0))
+      if (more.length === 0) break
+      budget -= readChunk(more.reduce((a, b) => (a.oldest !== undefined && b.oldest !== undefined && knowledge.compareTimes(b.oldest, a.oldest) > 0 ? b : a)))
     }
-  }
+    for (const c of cursors) unreadOps += c.upTo - c.from
+    // newest first, each looked up (it may be superseded, retracted or stale by now) until both sections
+    // are full: the rest are counted, not read (a catch-up of thousands of ops stays a few dozen lookups)
+    // The newest entries of the views past the vector join them (indexed reads, no decoding): so a long
+    // catch-up whose newest ops are not entries still shows the newest entries past the vector.
+    const past = (x: EntryRead) => x.seq > (seen.vv.get(x.author) ?? 0)
+    const shown = new Set<string>()
+    for (const x of newestEntries().filter(past)) {
+      candidates.push(x)
+      shown.add(x.dot)
+    }
+    let w = candidates.filter((x) => x.channel === 'warnings').length
+    let e = candidates.length - w
+    const rest = found.filter((x) => !shown.has(x.dot)).sort((a, b) => knowledge.compareStamps(b.time, b.author, a.time, a.author))
+    for (const [i, x] of rest.entries()) {
+      if (w > sectionMax.warnings && e > sectionMax.entries) {
+        unread += rest.length - i
+        break
+      }
+      if (x.warning ? w > sectionMax.warnings : e > sectionMax.entries) {
+        unread++
+        continue
+      }
+      const f = r.fact(x.factId, { nowMs })
+      const v = f?.versions.find((y) => y.dot === x.dot)
+      if (f === undefined || v === undefined || v.channel === null) continue
+      const read: EntryRead = { ...v, conflict: f.conflict, ticket_id: f.ticket_id }
+      if (!fresh(read)) continue
+      candidates.push(read)
+      if (x.warning) w++
+      else e++
+    }
+  } else candidates = newestEntries()
   candidates = candidates.sort((a, b) => knowledge.compareStamps(b.created_at, b.author, a.created_at, a.author))
   const warningsAll = candidates.filter((e) => e.channel === 'warnings')
   const entriesAll = candidates.filter((e) => e.channel !== 'warnings')
@@ -185,6 +236,7 @@ export function collectBrief(l: Local, seen: Seen | undefined): BriefData {
     warnings,
     entries,
     moreEntries,
+    unreadOps,
     tickets,
     moreTickets: open.length - tickets.length,
     tasks: taskRows.slice(0, sectionMax.tasks),
@@ -279,6 +331,7 @@ export function renderBrief(d: BriefData, budgetChars: number): Rendered {
     cut += left
     if (left > 0) cutNotes.push(`+${left} more ${s.label}: ${s.cmd}`)
   }
+  if (d.unreadOps > 0) cutNotes.push(`${d.unreadOps} older new ops not read: grapevine log`)
   const parts = [header, notice]
   if (body.length > 0) parts.push(open, ...body, close)
   else if (cut > 0) parts.push('Nothing fits in this budget.')
@@ -303,6 +356,7 @@ export function briefJson(d: BriefData, rendered: Rendered): Record<string, Json
     warnings: d.warnings.map((e) => fmt.entryJson(e, d.names)),
     entries: d.entries.map((e) => fmt.entryJson(e, d.names)),
     more_entries: d.moreEntries,
+    unread_ops: d.unreadOps,
     tickets: d.tickets.map((t) => fmt.ticketJson(t.ticket, t.fact, d.names)),
     more_tickets: d.moreTickets,
     tasks: d.tasks.map((t) => ({ ...fmt.taskJson(t.task, d.names), why: t.why })),
