@@ -95,10 +95,12 @@ describe('folder sync', () => {
   it('reports a bad signature, a gap and a shard in the wrong folder with file and line, and takes the rest', () => {
     const dir = fresh('shared')
     const a = createAgent(root, `a${n}`, Date.now())
-    // x: a valid chain with one op's signature broken (each op signed: per_op); y: a chain with a hole
+    // x: a valid chain (each op signed: per_op) whose last signature is broken: only a batch's last
+    // signature is checked (the chain binds the rest), so the batch is tried again cut at each signed op,
+    // ops 1-3 go in and line 4 is reported; y: a chain with a hole
     const x = signedChain(testSigner(10), 4, { scheme: 'per_op' })
-    const badSig = (x[2] as SignedOp).sig as Uint8Array
-    const broken = x.map((e, i) => (i === 2 ? { ...e, sig: badSig.map((v, k) => (k === 0 ? v ^ 1 : v)) } : e))
+    const badSig = (x[3] as SignedOp).sig as Uint8Array
+    const broken = x.map((e, i) => (i === 3 ? { ...e, sig: badSig.map((v, k) => (k === 0 ? v ^ 1 : v)) } : e))
     const xa = testSigner(10).author
     folder.appendOps(dir, xa, broken)
     const y = signedChain(testSigner(11), 5, { scheme: 'per_op' })
@@ -117,12 +119,12 @@ describe('folder sync', () => {
     assert.deepEqual(
       got.sort(),
       [
-        [xFile, 3, 'bad_signature'],
+        [xFile, 4, 'bad_signature'],
         [yFile, 3, 'gap'],
         [`${za}/${zFile}`, 3, 'wrong_folder'],
       ].sort(),
     )
-    assert.equal(opLog.head(a.l.store, xa)?.seq, 2)
+    assert.equal(opLog.head(a.l.store, xa)?.seq, 3)
     assert.equal(opLog.head(a.l.store, ya)?.seq, 2)
     assert.equal(opLog.head(a.l.store, za)?.seq, 2)
     // the gap is filled later (a file that arrived late): y's rest goes in
