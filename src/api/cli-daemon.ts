@@ -134,12 +134,14 @@ export function registerDaemon(program: Command, ctx: Ctx): void {
     .description('run this node: gossip with peers (links, membership, anti-entropy, push) until Ctrl-C or SIGTERM')
     .option('--listen <host:port>', `peer address to listen on (default ${upDefaults.listen}; port 0: any free port)`)
     .option('--api <host:port>', `HTTP API address (default ${upDefaults.api})`)
+    .option('--advertise <host:port>', 'the address peers reach this node at, if not --listen (NAT, port forward, proxy)')
     .option('--join <addr>', 'a peer to join through (repeatable)', collect)
     .option('--hub', 'this node is a hub (hub-spoke topology)')
     .option('--topology <t>', 'mesh or hub-spoke (default mesh)')
     .option('--insecure', 'allow unauthenticated, unencrypted peer links on a non-loopback address')
-    .action(async (opts: Raw) => {
+    .action(async (opts: Raw & { advertise?: string }) => {
       const dir = home.resolveHome(io.env)
+      if (opts.advertise !== undefined && daemonOps.parseAddress(opts.advertise) === undefined) throw new UsageError(`--advertise ${JSON.stringify(opts.advertise)} is not HOST:PORT`)
       const id = home.loadOrInit(dir)
       if (!id.ok) throw new CliError(id.detail)
       const secured = fleetHome.load(dir, id.value.identity).ok
@@ -150,6 +152,7 @@ export function registerDaemon(program: Command, ctx: Ctx): void {
         home: dir,
         listenHost: c.listen.host,
         listenPort: c.listen.port,
+        advertise: opts.advertise,
         join: c.join,
         hub: c.hub,
         topology: c.topology,

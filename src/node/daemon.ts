@@ -17,8 +17,10 @@
  * same store (the CLI, the MCP server) are noticed by polling PRAGMA data_version every `pollMs` (a
  * number SQLite bumps when another connection commits) and pushed at once.
  *
- * Peers that misbehave (frames that do not decode or open, messages the machines reject, ops that fail
- * validation) lose score (src/gossip/scores.ts); a blocked peer's links are closed and new ones refused.
+ * Peers that misbehave lose score (src/gossip/scores.ts): messages the machines reject, ops that fail
+ * validation, a hello that lies, an unknown channel, all said under the peer's session. A blocked peer's
+ * links are closed and new ones refused. A frame that does not decode or open closes its link but scores
+ * no one: it is not authenticated, so it may be a stranger's or the network's.
  *
  * Links: a message for a peer with no open link waits (bounded) while one is dialed; a dial that fails
  * is retried with jittered exponential backoff. Links carry a keepalive after `keepaliveMs` without
@@ -54,6 +56,11 @@ export type DaemonOptions = {
   readonly listenHost: string
   /** 0: any free port. */
   readonly listenPort: number
+  /**
+   * The host:port peers reach this node at, when it is not the listen address (NAT, a port forward, a
+   * proxy): it goes into the member id. Default: the bound listen address.
+   */
+  readonly advertise?: string | undefined
   /** Addresses (host:port) to join through; retried with backoff until one answers. */
   readonly join?: readonly string[] | undefined
   /** Is this node a hub (hub-spoke topology)? */
@@ -78,7 +85,7 @@ export type DaemonOptions = {
   readonly idleMs?: number | undefined
   /** A handshake taking longer is closed. Default 5 s. */
   readonly handshakeMs?: number | undefined
-  /** Reconnect backoff: first delay and ceiling. Defaults 100 ms and 10 s. */
+  /** Reconnect backoff: first delay and ceiling. Defaults 100 ms and 5 s (a healed link is retried within 5 s). */
   readonly backoffMs?: number | undefined
   readonly backoffMsMax?: number | undefined
   /** Write <home>/daemon.json every second (for `grapevine peers`). Default true. */
@@ -189,7 +196,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const idleMs = o.idleMs ?? 30_000
   const handshakeMs = o.handshakeMs ?? 5000
   const backoffMs = o.backoffMs ?? 100
-  const backoffMsMax = o.backoffMsMax ?? 10_000
+  const backoffMsMax = o.backoffMsMax ?? 5000
   const say = o.log ?? (() => undefined)
   const rng: Prng = core.prng.create(o.seed ?? (clock.nowMs() ^ (process.pid << 8)))
 
@@ -396,10 +403,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         receive(link, plain)
       },
       onInvalid(link: Link, reason: string, detail: string) {
+        // The link closes. The peer is not scored: a frame that did not open (or a prefix that lied) is
+        // not authenticated, so it proves nothing about the peer (a flipped byte on the way, a stranger);
+        // what a peer says under its session, and the ops it sends, are what score it (below).
         stats.invalidFrames++
         const peer = info.get(link)?.peer
         say(`link ${link.remote}${peer === undefined ? '' : ` (${peer})`}: ${reason}: ${detail}`)
-        if (peer !== undefined) penalize(peer, reason === 'too_large' ? 'too_large' : 'malformed')
       },
       onClose(link: Link) {
         const i = info.get(link)
@@ -552,7 +561,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     },
   })
   const address = formatAddress(o.listenHost, listener.port)
-  const selfId: NodeId = core.ids.asNodeId(`${author}@${address}`)
+  const advertised = o.advertise ?? address
+  if (parseAddress(advertised) === undefined) {
+    await listener.close()
+    opLog.close(store)
+    throw new Error(`daemon: advertise address ${JSON.stringify(advertised)} is not host:port`)
+  }
+  const selfId: NodeId = core.ids.asNodeId(`${author}@${advertised}`)
   const membership: Membership = createMembership(selfId, o.membership ?? {}, core.prng.fork(rng), scores)
   const antiEntropy: ae.AntiEntropy = ae.createAntiEntropy({ log: source, prng: core.prng.fork(rng), config: o.antiEntropy ?? {}, scores })
   if (o.hub === true) hubs.add(selfId)
