@@ -534,7 +534,7 @@ export function recent(l: Local, i: Input<'log'>): Json[] {
 }
 
 /** What design.md section 10 asks for that one node's store cannot tell. */
-export const notRecorded = ['stale_reads', 'stale_entries_now', 'publish_visible_latency (with gossip)', 'per_peer_lag (with gossip)']
+export const notRecorded = ['publish_visible_latency (with gossip)', 'per_peer_lag (with gossip)']
 
 /** The store's figures (grapevine metrics --json); unavailable while the views are damaged. */
 export function metrics(l: Local, _i: Input<'metrics'> = {}): local.LocalMetrics & { conflict_rate: number | null; not_recorded: string[] } {

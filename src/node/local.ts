@@ -88,14 +88,14 @@ export function lastSeenMs(l: Local, author: AuthorId): number | undefined {
 
 /**
  * The figures of `grapevine metrics` (design.md section 10) a single node can tell: the store's (ops by
- * kind, duplicates ignored, forks, TTL purges, view counts, bytes, index bytes), plus the WAL's size on
+ * kind, duplicates ignored, forks, TTL purges, stale reads and entries stale now, view counts, bytes, index bytes), plus the WAL's size on
  * disk. Undefined while the views are damaged (rebuild first).
  */
 export type LocalMetrics = StoreMetrics & { readonly wal_bytes: number }
 
 export function metrics(l: Local): LocalMetrics | undefined {
   if (l.store.views === undefined) return undefined
-  const m = views.metrics(l.store)
+  const m = views.metrics(l.store, l.clock.nowMs())
   let wal = 0
   try {
     wal = statSync(`${l.store.path}-wal`).size

@@ -292,7 +292,9 @@ export function shrinkWal(s: OpLog): void {
   s.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
 }
 
+/** Closes the store (after writing the stale reads this connection counted: views-write.ts flushStaleReads). */
 export function close(s: OpLog): void {
+  if (s.views !== undefined && s.db.isOpen) viewsWrite.flushStaleReads(s.views)
   s.db.close()
 }
 

@@ -37,6 +37,7 @@ export const meta = {
   unknownKindOps: 'unknown_kind_ops',
   purgedVersions: 'purged_versions',
   purgeWatermarkMs: 'purge_watermark_ms',
+  staleReads: 'stale_reads',
 } as const
 
 export type ViewWriter = {
@@ -77,6 +78,12 @@ export type ViewWriter = {
   dataVersion: number
   /** Authors' numbers (op-log.ts authors), as read: a number never changes once committed. */
   readonly authorNos: Map<string, number>
+  /**
+   * Stale reads (views.ts sqlReads) this connection counted and has not written to views_meta yet: a read
+   * does not write; the count goes in with this connection's next write transaction (applyOps) or when
+   * the store is closed (op-log.ts close: flushStaleReads).
+   */
+  staleReads: number
 }
 
 /** Ops kept by a writer's opCache: with their decoded bodies and checks, ~2 KB each: ~30 MB at most. */
@@ -236,6 +243,7 @@ export function createViewWriter(db: DatabaseSync): ViewWriter {
     entityIds: cache(entityCacheMax),
     dataVersion,
     authorNos: new Map(),
+    staleReads: 0,
   }
 }
 
@@ -361,6 +369,36 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
   fts.flushIndex(w.db) // the batch's search index rows, in key order
   addToMeta(w, meta.invalidOps, invalid)
   addToMeta(w, meta.unknownKindOps, unknown)
+  if (w.staleReads > 0) {
+    // a rollback loses them: a metric, not data
+    addToMeta(w, meta.staleReads, w.staleReads)
+    w.staleReads = 0
+  }
+}
+
+/**
+ * Writes the stale reads counted since the last write (ViewWriter.staleReads), when the connection is
+ * about to close: one small transaction, without waiting for the write lock (busy_timeout 0: if another
+ * process holds it, the count is dropped: a metric, never worth stalling a read) and without an fsync
+ * (synchronous = OFF for this last commit: a power loss may drop the count, never the log's ops, which
+ * were synced when they were written). Nothing is written when nothing was counted.
+ */
+export function flushStaleReads(w: ViewWriter): void {
+  if (w.staleReads === 0 || w.db.isTransaction) return
+  try {
+    w.db.exec('PRAGMA busy_timeout = 0')
+    w.db.exec('PRAGMA synchronous = OFF')
+    w.db.exec('BEGIN IMMEDIATE')
+    try {
+      addToMeta(w, meta.staleReads, w.staleReads)
+      w.db.exec('COMMIT')
+      w.staleReads = 0
+    } catch {
+      if (w.db.isTransaction) w.db.exec('ROLLBACK')
+    }
+  } catch {
+    // reason: busy (another writer), read-only or full: the count is a metric and is dropped
+  }
 }
 
 /** Rule (3): the op at (author, seq), of the entity numbered entityNo, is no longer its key's first op. */
@@ -652,7 +690,7 @@ export function rebuildViews(db: DatabaseSync): ViewWriter {
   const kept = new Map<string, number>()
   if (db.prepare("SELECT 1 AS x FROM sqlite_schema WHERE name = 'views_meta'").get() !== undefined) {
     try {
-      for (const k of [meta.duplicateOps, meta.purgedVersions, meta.purgeWatermarkMs]) {
+      for (const k of [meta.duplicateOps, meta.purgedVersions, meta.purgeWatermarkMs, meta.staleReads]) {
         const r = db.prepare('SELECT value FROM views_meta WHERE key = ?').get(k) as
           { value: number } | undefined
         if (r !== undefined) kept.set(k, r.value)

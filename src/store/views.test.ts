@@ -541,3 +541,73 @@ test('views: a rolled-back batch leaves nothing in the writer’s cached fact vi
   assert.equal(views.sqlReads(s).fact('deploy.region', { nowMs: ingestNowMs })?.value, 'right')
   drop(s)
 })
+
+test('views: stale reads are counted (hidden or shown), persisted at close, kept by a rebuild; stale entries now', () => {
+  const s = fresh()
+  const signer = signers[0] as log.Signer
+  const hlc = core.hlc.create(signer.author)
+  const entry = (value: string, ttl?: number) => ({
+    kind: 'fact.assert',
+    body: { value, supersedes: [], verified: false, channel: 'discoveries', ...(ttl === undefined ? {} : { ttl_seconds: ttl }) },
+  })
+  assert.ok(opLog.append(s, signer, hlc, clockAt(t0Ms), [entry('old cache note', 60)]).ok)
+  assert.ok(opLog.append(s, signer, hlc, clockAt(t0Ms + 1000), [entry('fresh cache note')]).ok)
+  assert.ok(
+    opLog.append(s, signer, hlc, clockAt(t0Ms + 2000), [
+      { kind: 'fact.assert', body: { fact_id: 'region', value: 'eu', supersedes: [], verified: false, ttl_seconds: 60 } },
+    ]).ok,
+  )
+  const r = views.sqlReads(s)
+  const count = () => views.metrics(s).stale_reads
+  const early = t0Ms + 10_000
+  const late = t0Ms + 120_000
+  // nothing stale yet: no read counts
+  assert.equal(r.entries({ nowMs: early, limit: 20 }).length, 2)
+  assert.equal(r.fact('region', { nowMs: early })?.value, 'eu')
+  assert.equal(r.search({ text: 'cache', limit: 5, nowMs: early, includeStale: true }).length, 2)
+  assert.equal(count(), 0)
+  assert.equal(views.metrics(s, early).stale_entries_now, 0)
+  assert.equal(views.metrics(s).stale_entries_now, null)
+  // later: the first entry and the fact are stale
+  assert.equal(views.metrics(s, late).stale_entries_now, 1)
+  assert.equal(r.entries({ nowMs: late, limit: 1 }).length, 1) // shows the fresh one; the stale one is older: not hidden
+  assert.equal(count(), 0)
+  assert.equal(r.entries({ nowMs: late, limit: 20 }).length, 1) // hid the stale one
+  assert.equal(count(), 1)
+  assert.equal(r.entries({ nowMs: late, limit: 20, channel: 'patterns' }).length, 0) // none of that channel
+  assert.equal(count(), 1)
+  assert.equal(r.entries({ nowMs: late, limit: 20, includeStale: true }).length, 2) // showed it
+  assert.equal(count(), 2)
+  assert.equal(r.fact('region', { nowMs: late }), undefined) // hid its only version
+  assert.equal(count(), 3)
+  assert.equal(r.fact('region', { nowMs: late, includeStale: true })?.value, 'eu') // showed it
+  assert.equal(count(), 4)
+  assert.equal(r.search({ text: 'fresh', limit: 5, nowMs: late }).length, 1)
+  assert.equal(count(), 4)
+  assert.equal(r.search({ text: 'old', limit: 5, nowMs: late, includeStale: true }).length, 1)
+  assert.equal(count(), 5)
+  assert.equal([...r.facts({ nowMs: late })].length, 1) // a listing counts once
+  assert.equal(count(), 6)
+  // written at close, read back after reopening; a rebuild keeps the count
+  const path = s.path
+  opLog.close(s)
+  const again = opLog.open(path)
+  assert.ok(again.ok)
+  const s2 = again.value
+  assert.equal(views.metrics(s2).stale_reads, 6)
+  views.sqlReads(s2).entries({ nowMs: late, limit: 20 })
+  views.rebuild(s2)
+  assert.equal(views.metrics(s2).stale_reads, 7)
+  // a write carries the count with it
+  assert.ok(opLog.append(s2, signer, hlc, clockAt(late), [entry('another')]).ok)
+  assert.equal(viewsWrite.metaValue(s2.views as viewsWrite.ViewWriter, viewsWrite.meta.staleReads), 7)
+  // a close while another process holds the write lock drops the count rather than wait for the lock
+  views.sqlReads(s2).entries({ nowMs: late, limit: 20 })
+  const other = opLog.open(path)
+  assert.ok(other.ok)
+  other.value.db.exec('BEGIN IMMEDIATE')
+  opLog.close(s2)
+  other.value.db.exec('ROLLBACK')
+  assert.equal(views.metrics(other.value).stale_reads, 7)
+  drop(other.value)
+})

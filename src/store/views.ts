@@ -12,6 +12,11 @@
  * the views (tail, search, fact reads; the op log keeps its op). The writer leaves such versions out
  * from then on, and so does a rebuild, which keeps the watermark: views are a function of the op set and
  * the watermark. Tickets, resolutions and trust still count purged versions, as the model does.
+ *
+ * Stale reads (metrics stale_reads, design.md section 10): a read whose answer TTL changed: a stale
+ * version hidden, or shown with include_stale (StoreMetrics.stale_reads says which reads look). A read
+ * does not write: the count is kept by the connection's view writer and written to views_meta with its
+ * next write transaction or when the store is closed (views-write.ts flushStaleReads).
  */
 import * as core from '../core/index.ts'
 import type { Json } from '../core/index.ts'
@@ -268,7 +273,11 @@ const byTicketId = (a: { ticket_id: string }, b: { ticket_id: string }) =>
 /** The views of this store as Reads: the same rows and shapes as memoryReads over its ops. */
 export function sqlReads(s: OpLog): Reads {
   const db = s.db
-  writerOf(s)
+  const w = writerOf(s)
+  /** A stale read (see the header): counted in memory, written with the next write or at close. */
+  const staleRead = (): void => {
+    w.staleReads++
+  }
   const q = (sql: string) => db.prepare(sql)
   const st = {
     factVersions: q(
@@ -327,17 +336,20 @@ export function sqlReads(s: OpLog): Reads {
     }
   }
 
-  /** A fact as read from its live version rows (a ticket needs two or more of them). */
+  /**
+   * A fact as read from its live version rows (a ticket needs two or more of them). `stale` is told
+   * whether a stale version was among them (shown with includeStale, else hidden).
+   */
   const factOf = (
     factId: string,
     rows: readonly VersionCols[],
     opts: ReadOptions,
     score: (a: string) => number,
+    stale?: () => void,
   ): FactRead | undefined => {
-    const shown = rows
-      .map((c) => readOf(versionRow(c), opts.nowMs, score))
-      .filter((r) => opts.includeStale === true || !r.stale)
-      .sort(knowledge.compareReadOrder)
+    const all = rows.map((c) => readOf(versionRow(c), opts.nowMs, score))
+    if (stale !== undefined && all.some((r) => r.stale)) stale()
+    const shown = (opts.includeStale === true ? all : all.filter((r) => !r.stale)).sort(knowledge.compareReadOrder)
     const winner = shown[0]
     if (winner === undefined) return undefined
     const t = rows.length < 2 ? undefined : (st.factTicket.get(factId) as { ticket_id: string } | undefined)
@@ -352,7 +364,7 @@ export function sqlReads(s: OpLog): Reads {
   }
 
   const fact = (factId: string, opts: ReadOptions): FactRead | undefined =>
-    factOf(factId, st.factVersions.all(factId) as VersionCols[], opts, scorer())
+    factOf(factId, st.factVersions.all(factId) as VersionCols[], opts, scorer(), staleRead)
 
   /**
    * Every fact, streamed: the live versions in the order of reads.ts compareFactsListed (a fact's rows
@@ -367,10 +379,16 @@ export function sqlReads(s: OpLog): Reads {
       )
       .iterate(...(x.channel === undefined ? [] : [x.channel])) as Iterable<VersionCols & { fact_id: string }>
     const score = scorer()
+    // one stale read per listing, however many of its facts had stale versions
+    let counted = false
+    const stale = (): void => {
+      if (!counted) staleRead()
+      counted = true
+    }
     let group: (VersionCols & { fact_id: string })[] = []
     const flush = (): FactRead | undefined => {
       const first = group[0]
-      const f = first === undefined ? undefined : factOf(first.fact_id, group, x, score)
+      const f = first === undefined ? undefined : factOf(first.fact_id, group, x, score, stale)
       group = []
       return f
     }
@@ -435,7 +453,29 @@ export function sqlReads(s: OpLog): Reads {
       )
       .all(...args, limit) as (VersionCols & { ticket_id: string | null })[]
     const score = scorer()
-    return rows.map((c) => entryOf(c, x.nowMs, score))
+    const out = rows.map((c) => entryOf(c, x.nowMs, score))
+    if (x.includeStale === true ? out.some((e) => e.stale) : hidStale(x, rows, limit)) staleRead()
+    return out
+  }
+
+  /**
+   * Did the stale filter of this tail hide an entry it would have shown: a stale entry matching the
+   * other filters, newer than the last row shown (any, when fewer than limit rows came)? One indexed
+   * probe, LIMIT 1, over at most the rows the tail itself walked past (entries_by_time, newest first;
+   * `+v.expires_ms` keeps the planner off the expiry index, which would walk stale entries oldest first).
+   */
+  const hidStale = (x: EntryQuery, rows: readonly VersionCols[], limit: number): boolean => {
+    if (limit === 0) return false
+    const { where, args } = entryFilter({ ...x, includeStale: true })
+    where.push('+v.expires_ms <= ?')
+    args.push(x.nowMs)
+    const last = rows[rows.length - 1]
+    if (limit > 0 && rows.length >= limit && last !== undefined) {
+      where.push('(v.wall_ms, v.logical, v.author, v.seq) > (?, ?, ?, ?)')
+      args.push(last.wall_ms, last.logical, last.author, last.seq)
+    }
+    const sql = `SELECT 1 AS x FROM versions v WHERE ${where.join(' AND ')} ORDER BY v.wall_ms DESC, v.logical DESC LIMIT 1`
+    return db.prepare(sql).get(...args) !== undefined
   }
 
   /**
@@ -453,10 +493,14 @@ export function sqlReads(s: OpLog): Reads {
     }
     const hits = fts.searchTop(db, terms, scope, x.limit)
     const score = scorer()
-    return hits.map((h) => {
+    const out = hits.map((h) => {
       const c = st.searchRow.get(fts.keyId(h.sk)) as VersionCols & { ticket_id: string | null }
       return { ...entryOf(c, x.nowMs, score), score: -h.rank }
     })
+    // the stale entries it showed (includeStale); those its filter hid are not looked for (a second
+    // full-text query, as costly as the search)
+    if (out.some((e) => e.stale)) staleRead()
+    return out
   }
 
   const openTickets = (): TicketRow[] =>
@@ -609,9 +653,12 @@ function counts(s: OpLog): ViewCounts {
  * gives the same rows as the incremental maintenance did (the differential tests check it).
  */
 export function rebuild(s: OpLog): void {
-  opLog.transaction(s, () => {
+  const staleReads = s.views?.staleReads ?? 0 // counted, not written yet: kept
+  const w = opLog.transaction(s, () => {
     s.views = viewsWrite.rebuildViews(s.db)
+    return s.views
   })
+  w.staleReads += staleReads
   s.viewsProblem = undefined
   opLog.shrinkWal(s)
 }
@@ -653,6 +700,17 @@ export type StoreMetrics = {
   readonly views: ViewCounts
   readonly ttl_purged_versions: number
   readonly purge_watermark_ms: number
+  /**
+   * Reads where TTL changed what was seen (design.md section 10 "stale reads"): a fact read (fact get,
+   * a listing of facts or an export, counted once per call) among whose live versions one was stale
+   * (hidden, or shown with include_stale); a tail that hid a stale entry it would have shown, or showed
+   * one; a search that showed one (one it hid is not looked for). Counted by every connection of this
+   * store, written with its next write or when it closes (a count is dropped if another process holds
+   * the write lock at that moment); kept by a rebuild.
+   */
+  readonly stale_reads: number
+  /** Channel entries stale at nowMs and not yet purged from the views; null when no time was given. */
+  readonly stale_entries_now: number | null
   /** page_count * page_size of the main file (the WAL is beside it; src/store reads no files). */
   readonly db_bytes: number
   readonly free_bytes: number
@@ -662,7 +720,7 @@ export type StoreMetrics = {
   readonly views_problem: string | null
 }
 
-export function metrics(s: OpLog): StoreMetrics {
+export function metrics(s: OpLog, nowMs?: number): StoreMetrics {
   const w = writerOf(s)
   const db = s.db
   const one = (sql: string): number => (db.prepare(sql).get() as { n: number | null }).n ?? 0
@@ -690,6 +748,11 @@ export function metrics(s: OpLog): StoreMetrics {
     views: counts(s),
     ttl_purged_versions: viewsWrite.metaValue(w, viewsWrite.meta.purgedVersions),
     purge_watermark_ms: viewsWrite.metaValue(w, viewsWrite.meta.purgeWatermarkMs),
+    stale_reads: viewsWrite.metaValue(w, viewsWrite.meta.staleReads) + w.staleReads,
+    stale_entries_now:
+      nowMs === undefined
+        ? null
+        : one(`SELECT count(*) AS n FROM versions WHERE expires_ms <= ${Math.trunc(nowMs)} AND channel IS NOT NULL`),
     db_bytes: one('SELECT page_count AS n FROM pragma_page_count') * pageSize,
     free_bytes: one('SELECT freelist_count AS n FROM pragma_freelist_count') * pageSize,
     fts_bytes: ftsBytes,
