@@ -343,6 +343,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     fast.setPeers(live)
   }
 
+  /** Anti-entropy's partners: live members, and any peer with an open link (membership may lag behind a reconnect). */
+  const aeCandidates = (): NodeId[] => {
+    let extra: NodeId[] | undefined
+    for (const [p, l] of peerLinks) {
+      if (l.state() === 'open' && !peerList.includes(p)) (extra ??= []).push(p)
+    }
+    return extra === undefined ? peerList : [...peerList, ...extra]
+  }
+
   const handleMembership = (out: mb.Output): void => {
     for (const s of out.send) send(s.to, channelMembership, mb.encodeMessage(s.message), false)
     if (out.changes.length > 0) {
@@ -497,6 +506,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     pending.delete(peer)
     const l = peerLinks.get(peer) as Link
     for (const m of q ?? []) sendOn(l, m.bytes, m.droppable)
+    // a link (re)opened: exchange digests at once rather than at the next interval, so a node back from
+    // a crash or a cut catches up in one round trip (the dialer asks; the acceptor answers)
+    if (link.dialed) sendOn(link, frameOf(channelAntiEntropy, ae.encodeMessage({ type: 'ae.digest', digest: antiEntropy.digestFor(peer) })), false)
   }
 
   const noteDigest = (from: NodeId, body: Uint8Array): void => {
@@ -635,7 +647,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     if (closed) return
     const now = monoMs()
     handleMembership(membership.tick(now))
-    handleAe(antiEntropy.tick(now, peerList), undefined)
+    handleAe(antiEntropy.tick(now, aeCandidates()), undefined)
     handleFast(fast.tick(now))
     pollOwnWrites(now)
     if (now - lastHousekeepingMs >= 250) {
