@@ -407,9 +407,9 @@ function createPrometheus(l: Local, node: NodeView | undefined) {
     latency: g('grapevine_publish_visible_seconds', 'Publish->visible latency per peer (quantile 0.5 and 0.95)', ['peer', 'quantile']),
     lag: g('grapevine_peer_lag_ops', 'Ops between this node and a peer, as the last digests showed', ['peer']),
     members: g('grapevine_members', 'Fleet members by membership state', ['state']),
-    syncs: c('grapevine_syncs_total', 'Anti-entropy exchanges completed'),
-    syncOps: c('grapevine_sync_ops_total', 'Ops received by anti-entropy'),
-    syncBytes: c('grapevine_sync_bytes_total', 'Bytes received by anti-entropy'),
+    syncs: c('grapevine_syncs_total', 'Sync exchanges with peers completed'),
+    syncOps: c('grapevine_sync_ops_total', 'Ops received from peers (push and anti-entropy)'),
+    syncBytes: c('grapevine_sync_bytes_total', 'Bytes received from peers'),
   }
   const setCounter = (x: Counter, v: number | undefined) => {
     x.reset()
