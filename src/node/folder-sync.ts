@@ -283,8 +283,10 @@ export function syncFolder(l: Local, dir: string, opts: FolderSyncOptions = {}):
     // files not seen any more (packed away) drop out of the state with the rest
     const offsets: Offsets = {}
     for (const f of scan.files) offsets[f.file] = pendingFrom.get(f.file) ?? f.to
+    // a sync that moved no offset (nothing new) skips the write and its fsync
+    const changed = JSON.stringify(offsets) !== JSON.stringify(state.offsets)
     state.offsets = offsets
-    saveState(statFile, state)
+    if (changed) saveState(statFile, state)
     problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line))
     return { ok: true, value: { dir, written, ingested, duplicates, pending, problems, packed } }
   } finally {
