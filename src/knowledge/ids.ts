@@ -12,16 +12,14 @@
  * A fact id has no control characters (kinds.ts), so it cannot forge a line of the ticket input.
  */
 import type { AuthorId } from '../log/index.ts'
-import { hashOp, toHex } from '../log/index.ts'
+import { hashTextHex } from '../log/index.ts'
 import { compareDotRefs, type DotRef } from './dot-ref.ts'
 
 /** Length of a derived id, in hex characters. */
 export const derivedIdChars = 32
 
-const utf8 = new TextEncoder()
-
 function digest(s: string): string {
-  return toHex(hashOp(utf8.encode(s))).slice(0, derivedIdChars)
+  return hashTextHex(s).slice(0, derivedIdChars)
 }
 
 /**

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import * as core from '../core/index.ts'
 import type { Json } from '../core/index.ts'
+import * as log from '../log/index.ts'
 import * as k from './index.ts'
 import { createWriter, testAuthor, write } from './knowledge.test-util.ts'
 
@@ -200,6 +201,12 @@ test('ids: derived ids are stable (golden values) and independent of dot order',
   assert.equal(k.entryFactId(a, 'k1', 1), GOLDEN.entryKey)
   assert.equal(k.entryFactId(a, undefined, 1), GOLDEN.entryDot)
   assert.equal(k.ticketId('deploy.region', d), GOLDEN.ticket)
+  // ids hash the UTF-8 bytes of their input (log hashTextHex): non-ASCII keys as SHA-256 of their encoding
+  for (const key of ['é☃', '日本', '😀 x', ''])
+    assert.equal(
+      k.entryFactId(a, key, 1),
+      log.toHex(log.hashOp(new TextEncoder().encode(`grapevine/entry/key\n${a}\n${key}`))).slice(0, 32),
+    )
 })
 
 /** Checked with coreutils: printf 'grapevine/ticket\ndeploy.region\n<a…a>:9\n<a…a>:10\n<b…b>:2' | sha256sum */

@@ -75,6 +75,14 @@ export function hashOp(bytes: Uint8Array): Hash {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
 }
 
+/**
+ * SHA-256 of a string's UTF-8 bytes, as lowercase hex: what toHex(hashOp(utf8 bytes)) gives, in one native
+ * call (~3x cheaper: derived ids, knowledge ids.ts, are made for every channel entry a store takes in).
+ */
+export function hashTextHex(s: string): string {
+  return cryptoHash('sha256', s, 'hex')
+}
+
 /** Lowercase hex, for hashes in messages, logs and JSON. */
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
