@@ -83,6 +83,9 @@ test('http: every route answers with the CLI --json shapes', async () => {
   const set = (await c.ok('PUT', '/v1/facts/deploy.region', { value: 'eu-west-1' })) as Doc
   assert.equal(set['value'], 'eu-west-1')
   await c.ok('PUT', `/v1/facts/${encodeURIComponent('deploy.region')}`, { value: { zone: 'b' }, verified: true })
+  // an id with a slash, percent-encoded in the path
+  assert.equal(((await c.ok('PUT', `/v1/facts/${encodeURIComponent('a/b c')}`, { value: 1 })) as Doc)['fact_id'], 'a/b c')
+  assert.equal(((await c.ok('GET', `/v1/facts/${encodeURIComponent('a/b c')}`)) as Doc)['value'], 1)
   const got = (await c.ok('GET', '/v1/facts/deploy.region')) as Doc
   assert.deepEqual(got, service.factGet(l, { id: 'deploy.region' }))
   assert.deepEqual(got['value'], { zone: 'b' })
@@ -233,6 +236,13 @@ test('http: the event stream sends each op once, with what it changed, and resum
   assert.deepEqual(viaQuery.map((e) => Number(e.id)), [1, 2, 3].map((i) => (ids[2] as number) + i))
   h.close() // ends the stream
   await s3.close()
+  // a limit on open streams
+  const h2 = createHttpApp({ local: l, token, streamsMax: 1 })
+  const only = sseReader(await h2.app.request('/v1/events', { headers: auth }))
+  await only.next(1)
+  await client(h2).fails('GET', '/v1/events', 503, /1 event streams are open already/)
+  h2.close()
+  await only.close()
   local.closeLocal(other)
   local.closeLocal(l)
 })

@@ -125,6 +125,8 @@ export type HttpApiOptions = {
   readonly bodyBytesMax?: number | undefined
   /** How often event streams look at the store for ops written by other processes. */
   readonly pollMs?: number | undefined
+  /** Event streams open at once at most (503 beyond): each holds a socket and a loop. */
+  readonly streamsMax?: number | undefined
   /** A comment line on idle event streams this often, so proxies and clients see the link is alive. */
   readonly heartbeatMs?: number | undefined
 }
@@ -132,6 +134,7 @@ export type HttpApiOptions = {
 export const bodyBytesMaxDefault = 256 * 1024
 export const pollMsDefault = 50
 export const heartbeatMsDefault = 15_000
+export const streamsMaxDefault = 64
 /** Ops an event stream reads from the store at once. */
 export const eventBatchMax = 256
 
@@ -231,29 +234,35 @@ export function createHttpApp(opts: HttpApiOptions): HttpApp {
     if (from === undefined) cur = cursor.latest(l.store)
     else if (/^\d{1,15}$/.test(from.trim())) cur = Number(from.trim())
     else throw new ServiceError('bad_input', `bad event cursor ${JSON.stringify(from)}: Last-Event-ID (or ?after=) is the id of the last event received, a whole number`)
+    const streamsMax = opts.streamsMax ?? streamsMaxDefault
+    if (events.open() >= streamsMax) throw new ServiceError('unavailable', `${streamsMax} event streams are open already: close one, or try again later`)
+    // subscribed before the stream starts, so a burst of requests cannot pass the limit together
+    let open = true
+    const sub = events.subscribe(() => {
+      open = false
+    })
     return streamSSE(c, async (stream) => {
-      let open = true
-      const sub = events.subscribe(() => {
-        open = false
-      })
       stream.onAbort(() => {
         open = false
         sub.cancel()
       })
-      await stream.writeSSE({ event: 'hello', data: JSON.stringify({ cursor: cur }), retry: 1000 })
-      while (open) {
-        const batch = cursor.after(l.store, cur, eventBatchMax)
-        for (const a of batch) {
-          await stream.writeSSE({ id: String(a.cursor), event: 'op', data: JSON.stringify(eventJson(l, a)) })
-          cur = a.cursor
+      try {
+        await stream.writeSSE({ event: 'hello', data: JSON.stringify({ cursor: cur }), retry: 1000 })
+        while (open) {
+          const batch = cursor.after(l.store, cur, eventBatchMax)
+          for (const a of batch) {
+            await stream.writeSSE({ id: String(a.cursor), event: 'op', data: JSON.stringify(eventJson(l, a)) })
+            cur = a.cursor
+          }
+          // look again before waiting: ops that arrived while this wrote woke nobody. An empty look and
+          // the wait follow each other with no await between, so no wake-up is missed.
+          if (batch.length > 0) continue
+          const why = await sub.wait(heartbeatMs)
+          if (why === 'timeout' && open) await stream.write(': ping\n\n')
         }
-        // look again before waiting: ops that arrived while this wrote woke nobody. An empty look and
-        // the wait follow each other with no await between, so no wake-up is missed.
-        if (batch.length > 0) continue
-        const why = await sub.wait(heartbeatMs)
-        if (why === 'timeout' && open) await stream.write(': ping\n\n')
+      } finally {
+        sub.cancel()
       }
-      sub.cancel()
     })
   })
 
@@ -338,6 +347,8 @@ function createEventHub(l: Local, pollMs: number) {
   }
   return {
     wake: wakeAll,
+    /** How many streams are subscribed. */
+    open: () => closers.size,
     subscribe(onClose: () => void): Subscription {
       let current: (() => void) | undefined
       const close = () => {
