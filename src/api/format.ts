@@ -16,7 +16,6 @@ import type {
 } from '../knowledge/index.ts'
 import type { AgentRow } from '../knowledge/index.ts'
 import type { OpTime } from '../log/index.ts'
-import type { Io } from './cli-context.ts'
 
 /** author id -> name, from the agents view (an author that never said hello has no name). */
 export type Names = ReadonlyMap<string, string>
@@ -148,7 +147,8 @@ export type Paint = {
   magenta(s: string): string
 }
 
-export function paint(io: Io): Paint {
+/** io: the CLI's Io (cli-context.ts), or anything with its env and isTTY (no import: service.ts uses this file too). */
+export function paint(io: { readonly env: NodeJS.ProcessEnv; readonly isTTY?: boolean | undefined }): Paint {
   const noColor = io.env['NO_COLOR'] !== undefined && io.env['NO_COLOR'] !== ''
   const on = !noColor && io.isTTY === true // NO_COLOR first: asking stdout costs a start (cli.ts)
   const sgr = (code: string) => (s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s)
