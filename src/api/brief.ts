@@ -16,7 +16,8 @@
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Json } from '../core/index.ts'
+import * as core from '../core/index.ts'
+import type { Json, Result } from '../core/index.ts'
 import * as knowledge from '../knowledge/index.ts'
 import type { AuthorId, OpTime } from '../log/index.ts'
 import type { EntryRead, TaskRow, TicketRow } from '../knowledge/index.ts'
@@ -376,4 +377,30 @@ export function briefJson(d: BriefData, rendered: Rendered): Record<string, Json
 export function hookOutput(agent: HookAgent, text: string): string {
   if (agent === 'cursor') return JSON.stringify({ additional_context: text })
   return JSON.stringify({ hookSpecificOutput: { hookEventName: 'SessionStart', additionalContext: text } })
+}
+
+// ---- for the edges (the CLI, the MCP tool)
+
+/** An --agent / --hook value. */
+export function parseAgent(text: string): Result<HookAgent, 'bad_agent'> {
+  const a = hookAgents.find((x) => x === text)
+  return a === undefined ? core.fail('bad_agent', `unknown agent ${JSON.stringify(text)}: use one of ${hookAgents.join(', ')}`) : core.ok(a)
+}
+
+/** A --budget-chars value. */
+export function parseBudget(text: string): Result<number, 'bad_budget'> {
+  const n = /^\d{1,9}$/.test(text.trim()) ? Number(text) : NaN
+  if (!Number.isSafeInteger(n) || n < budgetCharsMin || n > budgetCharsMax) {
+    return core.fail('bad_budget', `bad budget ${JSON.stringify(text)}: use a whole number of characters from ${budgetCharsMin} to ${budgetCharsMax}`)
+  }
+  return core.ok(n)
+}
+
+/** One brief of an open node for a consumer: collected, rendered, and (unless peek) remembered. */
+export function briefOf(l: Local, consumer: Consumer, budgetChars: number, peek: boolean): { data: BriefData; rendered: Rendered } {
+  const path = seenPath(l.home, consumer)
+  const data = collectBrief(l, loadSeen(path))
+  const rendered = renderBrief(data, budgetChars)
+  if (!peek) saveSeen(path, data.vv, data.nowMs)
+  return { data, rendered }
 }

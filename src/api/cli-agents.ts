@@ -4,31 +4,14 @@
  * over stdio). `hooks` and `mcp` load their modules only when run: `brief --hook` starts every session.
  */
 import type { Command } from 'commander'
-import * as core from '../core/index.ts'
-import type { Result } from '../core/index.ts'
 import { home, local } from '../node/index.ts'
-import type { Local } from '../node/index.ts'
 import * as brief from './brief.ts'
-import type { Consumer, HookAgent } from './brief.ts'
+import { briefOf, parseAgent, parseBudget } from './brief.ts'
+import type { HookAgent } from './brief.ts'
 import { arg, withLocal } from './cli-context.ts'
 import type { Ctx } from './cli-context.ts'
 import { addOptions } from './cli-options.ts'
 import type { OptionSpec } from './cli-options.ts'
-
-/** An --agent / --hook value. */
-export function parseAgent(text: string): Result<HookAgent, 'bad_agent'> {
-  const a = brief.hookAgents.find((x) => x === text)
-  return a === undefined ? core.fail('bad_agent', `unknown agent ${JSON.stringify(text)}: use one of ${brief.hookAgents.join(', ')}`) : core.ok(a)
-}
-
-/** A --budget-chars value. */
-export function parseBudget(text: string): Result<number, 'bad_budget'> {
-  const n = /^\d{1,9}$/.test(text.trim()) ? Number(text) : NaN
-  if (!Number.isSafeInteger(n) || n < brief.budgetCharsMin || n > brief.budgetCharsMax) {
-    return core.fail('bad_budget', `bad budget ${JSON.stringify(text)}: use a whole number of characters from ${brief.budgetCharsMin} to ${brief.budgetCharsMax}`)
-  }
-  return core.ok(n)
-}
 
 /** brief's options: commander's, and the fast path's (cli.ts), from this one table. */
 export const briefOptions: readonly OptionSpec[] = [
@@ -38,15 +21,6 @@ export const briefOptions: readonly OptionSpec[] = [
 ]
 
 export type BriefOptions = { budgetChars: number; hook?: HookAgent; peek?: boolean }
-
-/** One brief of an open node for a consumer: collected, rendered, and (unless peek) remembered. */
-export function briefOf(l: Local, consumer: Consumer, budgetChars: number, peek: boolean): { data: brief.BriefData; rendered: brief.Rendered } {
-  const path = brief.seenPath(l.home, consumer)
-  const data = brief.collectBrief(l, brief.loadSeen(path))
-  const rendered = brief.renderBrief(data, budgetChars)
-  if (!peek) brief.saveSeen(path, data.vv, data.nowMs)
-  return { data, rendered }
-}
 
 /** `grapevine brief`. */
 export async function runBrief(ctx: Ctx, opts: BriefOptions): Promise<void> {
