@@ -1,0 +1,173 @@
+/**
+ * A Grapevine fleet on loopback for bench/network.ts: n homes in one secure fleet (node 0 creates it and
+ * invites the others, done in process through src/node/fleet-home.ts, as `grapevine fleet create`,
+ * `invite` and `join` do), each running `grapevine up` as a process of its own with its HTTP API on a free
+ * loopback port; node 0 is the seed every other joins through.
+ *
+ * "Visible" on a daemon is what a client of its HTTP API sees: the SSE stream GET /v1/events, one per
+ * daemon, held open by this process; an op counts as visible on a daemon when its event arrives here.
+ * Resolution: the API notices ops the daemon stored within its poll period (http.ts pollMsDefault,
+ * 50 ms) and streams them at once; ops published through that same API wake the stream at once.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import * as log from '../../src/log/index.ts'
+import { fleetHome, home } from '../../src/node/index.ts'
+
+const bin = fileURLToPath(new URL('../../bin/grapevine.js', import.meta.url))
+
+/** Makes n homes (identity, fleet credential) under root: g0 creates the fleet and invites g1..g(n-1). */
+export function makeFleetHomes(root: string, n: number): string[] {
+  const dirs: string[] = []
+  const now = Date.now()
+  let state: fleetHome.FleetState | undefined
+  for (let i = 0; i < n; i++) {
+    const dir = join(root, `g${i}`)
+    mkdirSync(dir, { recursive: true })
+    const id = home.init(dir, `g${i}`)
+    if (!id.ok) throw new Error(`network bench: home ${dir}: ${id.detail}`)
+    if (i === 0) {
+      const f = fleetHome.createFleet(dir, id.value, now)
+      if (!f.ok) throw new Error(`network bench: fleet create: ${f.detail}`)
+      state = f.value
+    } else {
+      const inv = fleetHome.createInvite(state as fleetHome.FleetState, log.capsAll, 86_400_000, now)
+      if (!inv.ok) throw new Error(`network bench: invite: ${inv.detail}`)
+      const j = fleetHome.joinFleet(dir, id.value, log.encodeInviteToken(inv.value), now)
+      if (!j.ok) throw new Error(`network bench: join: ${j.detail}`)
+    }
+    dirs.push(dir)
+  }
+  return dirs
+}
+
+export type Daemon = {
+  readonly index: number
+  readonly dir: string
+  readonly child: ChildProcess
+  readonly pid: number
+  /** The peer address (host:port). */
+  readonly address: string
+  /** http://127.0.0.1:PORT */
+  readonly api: string
+  readonly token: string
+  readonly exited: Promise<void>
+}
+
+/** Starts `grapevine up` on a home (peer port and API port chosen by the system) and waits until it listens. */
+export function startDaemon(index: number, dir: string, joinAddrs: readonly string[], timeoutMs = 120_000): Promise<Daemon> {
+  const args = [bin, '--json', 'up', '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0', ...joinAddrs.flatMap((j) => ['--join', j])]
+  // the sources as they are now: a bundle in dist/ may be older on a shared tree (bin/grapevine.js)
+  const child = spawn(process.execPath, args, { env: { ...process.env, GRAPEVINE_HOME: dir, GRAPEVINE_CLI: 'source', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<void>((r) => child.once('exit', () => r()))
+  let err = ''
+  child.stderr?.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4000)
+  })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`grapevine up on ${dir} did not start within ${timeoutMs} ms: ${err}`))
+    }, timeoutMs)
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString()
+      const nl = out.indexOf('\n')
+      if (nl < 0) return
+      clearTimeout(timer)
+      child.stdout?.resume()
+      try {
+        const doc = JSON.parse(out.slice(0, nl)) as { address: string; api: string }
+        const token = readFileSync(join(dir, 'api-token'), 'utf8').trim()
+        resolve({ index, dir, child, pid: child.pid as number, address: doc.address, api: doc.api, token, exited })
+      } catch (e) {
+        reject(new Error(`grapevine up on ${dir} printed ${JSON.stringify(out.slice(0, nl))}: ${(e as Error).message}`))
+      }
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`grapevine up on ${dir} exited ${code}: ${err}`))
+    })
+  })
+}
+
+const auth = (d: Daemon): Record<string, string> => ({ authorization: `Bearer ${d.token}` })
+
+/** GET a JSON document from a daemon's API. */
+export async function getJson(d: Daemon, path: string, timeoutMs = 5000): Promise<unknown> {
+  const r = await fetch(`${d.api}${path}`, { headers: auth(d), signal: AbortSignal.timeout(timeoutMs) })
+  if (!r.ok) throw new Error(`GET ${path} on g${d.index}: ${r.status}`)
+  return r.json()
+}
+
+/** Publishes an entry through a daemon's API (POST /v1/publish). */
+export async function publish(d: Daemon, textValue: string): Promise<void> {
+  const r = await fetch(`${d.api}/v1/publish`, {
+    method: 'POST',
+    headers: { ...auth(d), 'content-type': 'application/json' },
+    body: JSON.stringify({ text: textValue, channel: 'discoveries' }),
+    signal: AbortSignal.timeout(10_000),
+  })
+  if (r.status !== 201) throw new Error(`publish on g${d.index}: ${r.status} ${await r.text()}`)
+  await r.arrayBuffer().catch(() => undefined)
+}
+
+export type PeerRow = { id: string; address: string; state: string; member_id?: string }
+
+export async function peers(d: Daemon): Promise<PeerRow[]> {
+  const v = await getJson(d, '/peers')
+  return Array.isArray(v) ? (v as PeerRow[]) : []
+}
+
+/** Bytes this daemon received from peers so far (grapevine_sync_bytes_total of its /metrics). */
+export async function syncBytes(d: Daemon): Promise<number> {
+  const r = await fetch(`${d.api}/metrics`, { headers: auth(d), signal: AbortSignal.timeout(10_000) })
+  const t = await r.text()
+  const m = /^grapevine_sync_bytes_total (\d+(?:\.\d+)?(?:e\+?\d+)?)$/m.exec(t)
+  return m === null ? 0 : Number(m[1])
+}
+
+/** An open SSE stream of a daemon's new ops: calls onOp(data, arrival time) for each `op` event. */
+export type EventStream = { close(): void; readonly done: Promise<void> }
+
+export async function openEvents(d: Daemon, onOp: (data: string, atMs: number) => void): Promise<EventStream> {
+  const ac = new AbortController()
+  const r = await fetch(`${d.api}/v1/events`, { headers: { ...auth(d), accept: 'text/event-stream' }, signal: ac.signal })
+  if (!r.ok || r.body === null) throw new Error(`GET /v1/events on g${d.index}: ${r.status}`)
+  const reader = r.body.getReader()
+  const dec = new TextDecoder()
+  let helloed: () => void = () => undefined
+  const hello = new Promise<void>((res) => (helloed = res))
+  const done = (async () => {
+    let buf = ''
+    let event = ''
+    let data = ''
+    try {
+      for (;;) {
+        const { value, done: end } = await reader.read()
+        if (end) return
+        const atMs = performance.now()
+        buf += dec.decode(value, { stream: true })
+        let nl: number
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).replace(/\r$/, '')
+          buf = buf.slice(nl + 1)
+          if (line === '') {
+            if (event === 'hello') helloed()
+            else if (event === 'op') onOp(data, atMs)
+            event = ''
+            data = ''
+          } else if (line.startsWith('event:')) event = line.slice(6).trim()
+          else if (line.startsWith('data:')) data += line.slice(5).trimStart()
+        }
+      }
+    } catch {
+      // reason: aborted by close(), or the daemon went away (kill -9): the stream just ends
+    }
+  })()
+  await Promise.race([hello, done])
+  return { close: () => ac.abort(), done }
+}
