@@ -4,7 +4,10 @@ import * as net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { frames } from '../transport/index.ts'
+import { antiEntropy } from '../gossip/index.ts'
+import { signedChain, testSigner } from '../log/log.test-util.ts'
+import { frames, links, plainSecurity } from '../transport/index.ts'
+import type { Link } from '../transport/index.ts'
 import { startDaemon } from './daemon.ts'
 import type { Daemon, DaemonOptions } from './daemon.ts'
 import { encodeInviteToken } from '../log/index.ts'
@@ -119,5 +122,50 @@ describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
     assert.ok(!a.peers().some((p) => p.id === x.id), 'the other fleet never became a member')
     assert.equal(x.versionVector().get(author as never), undefined, 'nothing reached the other fleet')
     for (const d of [a, b, x]) await d.close()
+  })
+
+  it('an authenticated peer that sends forged ops is scored down and cut off; nothing it sent is stored', async () => {
+    const h = tempHome('target')
+    const d = await startDaemon({ home: h, listenHost: '127.0.0.1', listenPort: 0, security: 'plain', ...fastGossip })
+    const port = Number(d.address.split(':')[1])
+    const rogue = testSigner(7).author
+    const events = { opened: 0, closed: 0 }
+    const l: Link = links.dial('127.0.0.1', port, {
+      security: plainSecurity(rogue),
+      events: {
+        onOpen: () => void events.opened++,
+        onMessage: () => undefined,
+        onInvalid: () => undefined,
+        onClose: () => void events.closed++,
+      },
+    })
+    await waitFor('rogue link open', () => events.opened === 1)
+    const frame = (channel: number, body: Uint8Array) => new Uint8Array([channel, ...body])
+    l.send(frame(3, new TextEncoder().encode(JSON.stringify({ id: `${rogue}@127.0.0.1:9` }))), false)
+    // six authors' first ops, each with its signature altered: six bad batches (five malformed cost the
+    // whole score, 20 each, but the score recovers a little between them: the sixth blocks)
+    for (let i = 0; i < 6; i++) {
+      const [op] = signedChain(testSigner(10 + i), 1)
+      const sig = Uint8Array.from(op?.sig ?? [])
+      sig[0] = (sig[0] as number) ^ 1
+      const forged = { ...(op as NonNullable<typeof op>), sig }
+      l.send(frame(1, antiEntropy.encodeMessage({ type: 'ae.delta', batches: [[forged]], more: false })), false)
+    }
+    await waitFor('the rogue cut off', () => events.closed === 1)
+    assert.equal(d.stats().invalidOps, 6)
+    for (let i = 0; i < 6; i++) assert.equal(d.versionVector().get(testSigner(10 + i).author as never), undefined)
+    // and it cannot come back: its new link is closed at the hello
+    const again = links.dial('127.0.0.1', port, {
+      security: plainSecurity(rogue),
+      events: {
+        onOpen: (x) => void x.send(frame(3, new TextEncoder().encode(JSON.stringify({ id: `${rogue}@127.0.0.1:9` }))), false),
+        onMessage: () => undefined,
+        onInvalid: () => undefined,
+        onClose: () => void events.closed++,
+      },
+    })
+    await waitFor('the blocked rogue refused again', () => events.closed === 2)
+    assert.equal(again.state(), 'closed')
+    await d.close()
   })
 })

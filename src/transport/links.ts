@@ -98,6 +98,8 @@ export type LinkOptions = {
 
 export const handshakeBytesMaxDefault = 16 * 1024
 export const outboxBytesMaxDefault = 4 * 1024 * 1024
+/** Most accepted connections open at once (past it the system refuses new ones). */
+export const connectionsMaxDefault = 1024
 
 let nextLinkId = 1
 
@@ -237,11 +239,17 @@ export type Listener = {
 }
 
 /** Accepts links on host:port. Resolves once bound; rejects if the port cannot be bound. */
-export function listen(host: string, port: number, o: LinkOptions & { readonly onLink?: (link: Link) => void }): Promise<Listener> {
+export function listen(
+  host: string,
+  port: number,
+  o: LinkOptions & { readonly onLink?: (link: Link) => void; readonly connectionsMax?: number | undefined },
+): Promise<Listener> {
   const server = net.createServer((socket) => {
     const link = wrap(socket, false, o, undefined)
     o.onLink?.(link)
   })
+  // strangers opening connections cost a socket each until their handshake times out: bounded
+  server.maxConnections = o.connectionsMax ?? connectionsMaxDefault
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen({ host, port }, () => {
