@@ -9,7 +9,8 @@
  *   - event delivery on one open GET /v1/events stream: from the start of a write to the arrival of its
  *     `op` event here, for a write through the API (POST /v1/publish: the API wakes its streams at once)
  *     and a write by another process (this one, on its own connection to the store: the API's streams
- *     see it by polling the store's latest cursor every 50 ms), alternated.
+ *     see it by polling the store's latest cursor every 50 ms), alternated, each after a random pause of
+ *     0-60 ms (so writes fall anywhere in the poll's period).
  *
  * Usage: npm run bench -- http [--quick] [--calls N] [--seed N] [--out PATH]
  * Rows to bench/results/http.json: {bench: 'http', workload, system: 'grapevine', metric, value, unit}.
@@ -124,6 +125,9 @@ export async function runHttp(p: { calls: number; seed: number; outPath: string 
     for (let i = 0; i < p.calls + 10; i++) {
       for (const how of ['via_api', 'other_process'] as const) {
         const text = `event ${how} ${i}`
+        // a random pause first: without it the loop locks onto the API's 50 ms poll and every write
+        // lands just after a look (measuring the worst case only)
+        await new Promise((r) => setTimeout(r, Math.random() * 60))
         const arrived = delivered(text)
         const t0 = performance.now()
         if (how === 'via_api') await publish(text)
