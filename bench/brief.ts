@@ -60,6 +60,8 @@ export type Params = {
   readonly dir: string
   readonly outPath: string | undefined
   readonly log: (s: string) => void
+  /** No hyperfine progress on stdout (tests). */
+  readonly quiet?: boolean
 }
 
 /** The saved vector of brief_since: every author of the store `behind` ops short of its head. */
@@ -129,7 +131,7 @@ export async function runBrief(p: Params): Promise<{ rows: Row[] }> {
   const tmp = mkdtempSync(join(tmpdir(), 'grapevine-brief-bench-'))
   try {
     const json = join(tmp, 'hyperfine.json')
-    const args = ['-N', '--style', 'basic', '--warmup', String(p.warmup), '--runs', String(p.runs), '--export-json', json]
+    const args = ['-N', '--style', p.quiet === true ? 'none' : 'basic', '--warmup', String(p.warmup), '--runs', String(p.runs), '--export-json', json]
     for (const c of cs) args.push('-n', c.name, c.argv.map((a) => (/^[\w./=-]+$/.test(a) ? a : `'${a}'`)).join(' '))
     const h = spawnSync('hyperfine', args, { env, encoding: 'utf8', stdio: ['ignore', 'inherit', 'pipe'] })
     if (h.status !== 0) throw new Error(`brief bench: hyperfine failed (exit ${h.status}): ${h.stderr}`)
