@@ -113,6 +113,7 @@ for (const agent of hookAgents) {
         assert.ok(gone.every((c) => c.change === (start === 'seeded' ? 'restored' : 'deleted')), JSON.stringify(gone))
         assert.deepEqual(snapshot(paths), before, 'uninstall restores the original bytes')
         assert.ok(paths.every((p) => !existsSync(hooks.backupPath(p))))
+        if (start === 'absent') assert.ok(paths.every((p) => !existsSync(dirname(p)) || p === join(d.project, '.mcp.json') || p === join(d.home, '.claude.json')), 'directories install made are gone')
       })
     }
   }
@@ -145,4 +146,29 @@ test('hooks: a config that does not parse is refused and nothing is written', ()
   mkdirSync(dirname(toml), { recursive: true })
   writeFileSync(toml, 'mcp_servers.grapevine.command = "mine"\n')
   assert.throws(() => hooks.install(codex), /outside a \[mcp_servers\.grapevine\] table/)
+})
+
+test('hooks: the commands, through the CLI (--user, HOME from the environment)', async () => {
+  const { main } = await import('./cli.ts')
+  const d = dirs()
+  const run = async (...argv: string[]) => {
+    let out = ''
+    let err = ''
+    const code = await main(argv, { out: (s) => (out += s), err: (s) => (err += s), env: { HOME: d.home, GRAPEVINE_HOME: join(d.home, 'gv'), NO_COLOR: '1' } })
+    return { code, out, err }
+  }
+  const first = await run('--json', 'hooks', 'install', '--agent', 'gemini', '--user')
+  assert.equal(first.code, 0, first.err)
+  const doc = JSON.parse(first.out) as { agent: string; scope: string; files: { path: string; change: string }[] }
+  assert.deepEqual(doc.files, [{ path: join(d.home, '.gemini', 'settings.json'), change: 'written' }])
+  const settings = JSON.parse(readFileSync(join(d.home, '.gemini', 'settings.json'), 'utf8')) as { hooks: { SessionStart: { hooks: { command: string }[] }[] }; mcpServers: { grapevine: { args: string[]; env: Record<string, string> } } }
+  assert.match(settings.hooks.SessionStart[0]?.hooks[0]?.command ?? '', /^GRAPEVINE_HOME=\S+ \S+node\S* \S+\/bin\/grapevine\.js brief --hook gemini$/)
+  assert.deepEqual(settings.mcpServers.grapevine.env, { GRAPEVINE_HOME: join(d.home, 'gv') })
+  assert.match((await run('hooks', 'install', '--agent', 'gemini', '--user')).out, /^unchanged /)
+  const st = JSON.parse((await run('--json', 'hooks', 'status', '--user')).out) as { agent: string; installed: boolean }[]
+  assert.deepEqual(st.filter((r) => r.installed).map((r) => r.agent), ['gemini'])
+  assert.equal((await run('hooks', 'install', '--agent', 'gemini', '--user', '--project')).code, 2)
+  assert.equal((await run('hooks', 'install', '--agent', 'emacs')).code, 2)
+  assert.match((await run('hooks', 'uninstall', '--agent', 'gemini', '--user')).out, /^deleted /)
+  assert.equal(existsSync(join(d.home, '.gemini')), false)
 })

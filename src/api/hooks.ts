@@ -27,7 +27,7 @@
  * entries only and says so. A second install with nothing to change writes nothing.
  */
 import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -326,7 +326,7 @@ export function editsFor(agent: HookAgent, scope: Scope, dirs: { home: string; p
 
 // ---- backups and writes
 
-type Backup = { format: 1; existed: boolean; original: string | null; installed_sha256: string | null }
+type Backup = { format: 1; existed: boolean; original: string | null; installed_sha256: string | null; dir_existed?: boolean }
 
 export const backupPath = (path: string): string => `${path}.grapevine-backup.json`
 
@@ -373,12 +373,12 @@ export function install(edits: readonly Edit[]): FileChange[] {
   const plans = edits.map((e) => {
     const bytes = readBytes(e.path)
     const text = bytes?.toString('utf8')
-    return { e, bytes, text, next: e.apply(text, true) }
+    return { e, bytes, text, next: e.apply(text, true), dirExisted: existsSync(dirname(e.path)) }
   })
-  return plans.map(({ e, bytes, text, next }) => {
+  return plans.map(({ e, bytes, text, next, dirExisted }) => {
     if (next === text || next === undefined) return { path: e.path, change: 'unchanged' }
     const backup = readBackup(e.path)
-    const keep: Backup = backup ?? { format: 1, existed: bytes !== undefined, original: bytes?.toString('base64') ?? null, installed_sha256: null }
+    const keep: Backup = backup ?? { format: 1, existed: bytes !== undefined, original: bytes?.toString('base64') ?? null, installed_sha256: null, dir_existed: dirExisted }
     writeAtomic(backupPath(e.path), JSON.stringify({ ...keep, installed_sha256: sha256(next) }) + '\n')
     writeAtomic(e.path, next)
     return { path: e.path, change: 'written' }
@@ -392,11 +392,13 @@ export function uninstall(edits: readonly Edit[]): FileChange[] {
     const text = bytes?.toString('utf8')
     return { e, bytes, text, backup: readBackup(e.path), next: e.apply(text, false) }
   })
-  return plans.map(({ e, bytes, text, backup, next }): FileChange => {
+  const createdDirs = new Set<string>()
+  const changes = plans.map(({ e, bytes, text, backup, next }): FileChange => {
     if (backup !== undefined && bytes !== undefined && backup.installed_sha256 === sha256(bytes)) {
       if (backup.existed) writeAtomic(e.path, Buffer.from(backup.original ?? '', 'base64'))
       else rmSync(e.path, { force: true })
       rmSync(backupPath(e.path), { force: true })
+      if (backup.dir_existed === false) createdDirs.add(dirname(e.path))
       return { path: e.path, change: backup.existed ? 'restored' : 'deleted' }
     }
     rmSync(backupPath(e.path), { force: true })
@@ -405,6 +407,15 @@ export function uninstall(edits: readonly Edit[]): FileChange[] {
     else writeAtomic(e.path, next)
     return { path: e.path, change: 'removed_entries' }
   })
+  // a directory install created goes too, if nothing else is in it now
+  for (const d of createdDirs) {
+    try {
+      rmdirSync(d)
+    } catch {
+      // reason: not empty (the user put something there since): it stays
+    }
+  }
+  return changes
 }
 
 /** Whether each file holds grapevine's part. */
