@@ -105,8 +105,16 @@ export function cases(): Case[] {
   ]
 }
 
+/** Writes a benchmark's rows as JSON to outPath (nothing without one), and says where. */
+export function writeRows(outPath: string | undefined, rows: readonly object[], log: (s: string) => void): void {
+  if (outPath === undefined) return
+  mkdirSync(dirname(outPath), { recursive: true })
+  writeFileSync(outPath, JSON.stringify(rows, null, 2) + '\n')
+  log(`rows written to ${outPath}`)
+}
+
 /** The p-quantile of sorted times (nearest rank). */
-const rank = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number
+export const rank = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number
 
 export async function runBrief(p: Params): Promise<{ rows: Row[] }> {
   for (const line of describeMachine(['@modelcontextprotocol/sdk'])) p.log(line)
@@ -154,11 +162,7 @@ export async function runBrief(p: Params): Promise<{ rows: Row[] }> {
     }
     p.log(`\nbrief --hook, ${fmt.si(p.entries)} entries, ${p.runs} runs each after ${p.warmup} warmup (hyperfine -N, one run; target p95 < ${p95TargetMs} ms):`)
     p.log(fmt.table(['command', 'mean', 'median', 'p95', 'min', 'x node (median)', 'p95 target'], table))
-    if (p.outPath !== undefined) {
-      mkdirSync(dirname(p.outPath), { recursive: true })
-      writeFileSync(p.outPath, JSON.stringify(rows, null, 2) + '\n')
-      p.log(`rows written to ${p.outPath}`)
-    }
+    writeRows(p.outPath, rows, p.log)
     return { rows }
   } finally {
     rmSync(tmp, { recursive: true, force: true })

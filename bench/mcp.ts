@@ -12,15 +12,15 @@
  * Usage: npm run bench -- mcp [--quick] [--calls N] [--warmup N] [--entries N] [--dir DIR] [--out PATH]
  * Rows to bench/results/mcp.json: {bench: 'mcp', workload, system: 'grapevine', metric, value, unit}.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { parseBenchArgs } from './lib/args.ts'
 import { describeMachine } from './lib/machine.ts'
 import * as fmt from './lib/stats.ts'
+import { rank, writeRows } from './brief.ts'
 import { buildHome, quickParams } from './startup.ts'
 
 const repoRoot = fileURLToPath(new URL('../', import.meta.url))
@@ -38,7 +38,6 @@ export type Params = {
   readonly log: (s: string) => void
 }
 
-const rank = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number
 
 export async function runMcp(p: Params): Promise<{ rows: Row[] }> {
   for (const line of describeMachine(['@modelcontextprotocol/sdk', 'zod'])) p.log(line)
@@ -92,11 +91,7 @@ export async function runMcp(p: Params): Promise<{ rows: Row[] }> {
     }
     p.log(`\nMCP round trips over stdio, ${p.calls} of each interleaved after ${p.warmup} warmup, ${fmt.si(p.entries)}-entry store (target: recent p50 < ${p50TargetMs} ms):`)
     p.log(fmt.table(['call', 'p50', 'p95', 'p99', 'mean', 'min', 'x ping (p50)', 'target'], table))
-    if (p.outPath !== undefined) {
-      mkdirSync(dirname(p.outPath), { recursive: true })
-      writeFileSync(p.outPath, JSON.stringify(rows, null, 2) + '\n')
-      p.log(`rows written to ${p.outPath}`)
-    }
+    writeRows(p.outPath, rows, p.log)
     return { rows }
   } finally {
     await client.close()
