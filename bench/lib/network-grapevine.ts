@@ -58,10 +58,27 @@ export type Daemon = {
 }
 
 /** Starts `grapevine up` on a home (peer port and API port chosen by the system) and waits until it listens. */
-export function startDaemon(index: number, dir: string, joinAddrs: readonly string[], timeoutMs = 120_000): Promise<Daemon> {
-  const args = [bin, '--json', 'up', '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0', ...joinAddrs.flatMap((j) => ['--join', j])]
+export function startDaemon(
+  index: number,
+  dir: string,
+  joinAddrs: readonly string[],
+  timeoutMs = 120_000,
+): Promise<Daemon> {
+  const args = [
+    bin,
+    '--json',
+    'up',
+    '--listen',
+    '127.0.0.1:0',
+    '--api',
+    '127.0.0.1:0',
+    ...joinAddrs.flatMap((j) => ['--join', j]),
+  ]
   // the sources as they are now: a bundle in dist/ may be older on a shared tree (bin/grapevine.js)
-  const child = spawn(process.execPath, args, { env: { ...process.env, GRAPEVINE_HOME: dir, GRAPEVINE_CLI: 'source', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, GRAPEVINE_HOME: dir, GRAPEVINE_CLI: 'source', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   const exited = new Promise<void>((r) => child.once('exit', () => r()))
   let err = ''
   child.stderr?.on('data', (d: Buffer) => {
@@ -82,9 +99,22 @@ export function startDaemon(index: number, dir: string, joinAddrs: readonly stri
       try {
         const doc = JSON.parse(out.slice(0, nl)) as { address: string; api: string }
         const token = readFileSync(join(dir, 'api-token'), 'utf8').trim()
-        resolve({ index, dir, child, pid: child.pid as number, address: doc.address, api: doc.api, token, exited })
+        resolve({
+          index,
+          dir,
+          child,
+          pid: child.pid as number,
+          address: doc.address,
+          api: doc.api,
+          token,
+          exited,
+        })
       } catch (e) {
-        reject(new Error(`grapevine up on ${dir} printed ${JSON.stringify(out.slice(0, nl))}: ${(e as Error).message}`))
+        reject(
+          new Error(
+            `grapevine up on ${dir} printed ${JSON.stringify(out.slice(0, nl))}: ${(e as Error).message}`,
+          ),
+        )
       }
     })
     child.once('exit', (code) => {
@@ -133,9 +163,15 @@ export async function syncBytes(d: Daemon): Promise<number> {
 /** An open SSE stream of a daemon's new ops: calls onOp(data, arrival time) for each `op` event. */
 export type EventStream = { close(): void; readonly done: Promise<void> }
 
-export async function openEvents(d: Daemon, onOp: (data: string, atMs: number) => void): Promise<EventStream> {
+export async function openEvents(
+  d: Daemon,
+  onOp: (data: string, atMs: number) => void,
+): Promise<EventStream> {
   const ac = new AbortController()
-  const r = await fetch(`${d.api}/v1/events`, { headers: { ...auth(d), accept: 'text/event-stream' }, signal: ac.signal })
+  const r = await fetch(`${d.api}/v1/events`, {
+    headers: { ...auth(d), accept: 'text/event-stream' },
+    signal: ac.signal,
+  })
   if (!r.ok || r.body === null) throw new Error(`GET /v1/events on g${d.index}: ${r.status}`)
   const reader = r.body.getReader()
   const dec = new TextDecoder()

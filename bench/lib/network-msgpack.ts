@@ -4,7 +4,8 @@
  * package is installed); decoding is incremental, since RPC records arrive cut anywhere by TCP.
  */
 
-export type Packable = null | boolean | number | string | Uint8Array | readonly Packable[] | { readonly [k: string]: Packable }
+export type Packable =
+  null | boolean | number | string | Uint8Array | readonly Packable[] | { readonly [k: string]: Packable }
 
 const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder()
@@ -15,7 +16,14 @@ export function encode(v: Packable): Uint8Array {
   const push = (...bytes: number[]): void => {
     parts.push(Uint8Array.from(bytes))
   }
-  const lengthHeader = (n: number, fix: number | undefined, fixMax: number, c8: number | undefined, c16: number, c32: number): void => {
+  const lengthHeader = (
+    n: number,
+    fix: number | undefined,
+    fixMax: number,
+    c8: number | undefined,
+    c16: number,
+    c32: number,
+  ): void => {
     if (fix !== undefined && n <= fixMax) push(fix | n)
     else if (c8 !== undefined && n < 0x100) push(c8, n)
     else if (n < 0x10000) push(c16, n >> 8, n & 0xff)
@@ -103,14 +111,28 @@ export function createDecoder(): { push(chunk: Uint8Array): void; next(): { valu
   const uint = (n: 1 | 2 | 4 | 8): number => {
     need(n)
     const dv = view()
-    const v = n === 1 ? dv.getUint8(pos) : n === 2 ? dv.getUint16(pos) : n === 4 ? dv.getUint32(pos) : Number(dv.getBigUint64(pos))
+    const v =
+      n === 1
+        ? dv.getUint8(pos)
+        : n === 2
+          ? dv.getUint16(pos)
+          : n === 4
+            ? dv.getUint32(pos)
+            : Number(dv.getBigUint64(pos))
     pos += n
     return v
   }
   const int = (n: 1 | 2 | 4 | 8): number => {
     need(n)
     const dv = view()
-    const v = n === 1 ? dv.getInt8(pos) : n === 2 ? dv.getInt16(pos) : n === 4 ? dv.getInt32(pos) : Number(dv.getBigInt64(pos))
+    const v =
+      n === 1
+        ? dv.getInt8(pos)
+        : n === 2
+          ? dv.getInt16(pos)
+          : n === 4
+            ? dv.getInt32(pos)
+            : Number(dv.getBigInt64(pos))
     pos += n
     return v
   }

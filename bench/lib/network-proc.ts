@@ -77,7 +77,11 @@ export async function freePorts(n: number): Promise<number[]> {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** Polls cond every stepMs until it holds (true) or deadlineMs passes (false). */
-export async function waitUntil(cond: () => boolean | Promise<boolean>, deadlineMs: number, stepMs = 50): Promise<boolean> {
+export async function waitUntil(
+  cond: () => boolean | Promise<boolean>,
+  deadlineMs: number,
+  stepMs = 50,
+): Promise<boolean> {
   const t0 = performance.now()
   for (;;) {
     if (await cond()) return true

@@ -30,12 +30,19 @@ export function ensureSerf(say: (s: string) => void): { path: string } | { missi
   }
   const found = which()
   if (found !== undefined) return { path: found }
-  if (process.getuid?.() !== 0) return { missing: 'serf is not installed and this is not root: apt-get install serf' }
+  if (process.getuid?.() !== 0)
+    return { missing: 'serf is not installed and this is not root: apt-get install serf' }
   say('serf is missing: apt-get update -qq && apt-get install -y -qq serf')
-  const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq serf'], { encoding: 'utf8', timeout: 300_000 })
+  const r = spawnSync(
+    'sh',
+    ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq serf'],
+    { encoding: 'utf8', timeout: 300_000 },
+  )
   const after = which()
   if (after !== undefined) return { path: after }
-  return { missing: `apt-get install serf failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ')}` }
+  return {
+    missing: `apt-get install serf failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ')}`,
+  }
 }
 
 /** The version line of the serf binary ("Serf v0.8.2-dev"). */
@@ -46,7 +53,12 @@ export function serfVersion(path: string): string {
 
 export type SerfEvent =
   | { readonly kind: 'user'; readonly name: string; readonly payload: string; readonly atMs: number }
-  | { readonly kind: 'member'; readonly event: string; readonly names: readonly string[]; readonly atMs: number }
+  | {
+      readonly kind: 'member'
+      readonly event: string
+      readonly names: readonly string[]
+      readonly atMs: number
+    }
 
 type Pending = { resolve: (body: Unpacked | undefined) => void; reject: (e: Error) => void; body: boolean }
 
@@ -61,7 +73,8 @@ export type SerfRpc = {
   close(): void
 }
 
-const text = (v: Unpacked | undefined): string => (typeof v === 'string' ? v : v instanceof Uint8Array ? new TextDecoder().decode(v) : '')
+const text = (v: Unpacked | undefined): string =>
+  typeof v === 'string' ? v : v instanceof Uint8Array ? new TextDecoder().decode(v) : ''
 
 /** Connects to an agent's RPC address and does the handshake (protocol version 1). */
 export async function connectRpc(host: string, port: number): Promise<SerfRpc> {
@@ -105,10 +118,16 @@ export async function connectRpc(host: string, port: number): Promise<SerfRpc> {
         const st = streams.get(s)
         if (st !== undefined) {
           const ev = text(v['Event'])
-          if (ev === 'user') st.onEvent({ kind: 'user', name: text(v['Name']), payload: text(v['Payload']), atMs })
+          if (ev === 'user')
+            st.onEvent({ kind: 'user', name: text(v['Name']), payload: text(v['Payload']), atMs })
           else {
             const ms = Array.isArray(v['Members']) ? v['Members'] : []
-            st.onEvent({ kind: 'member', event: ev, names: ms.map((m) => text((m as { [k: string]: Unpacked })['Name'])), atMs })
+            st.onEvent({
+              kind: 'member',
+              event: ev,
+              names: ms.map((m) => text((m as { [k: string]: Unpacked })['Name'])),
+              atMs,
+            })
           }
           continue
         }
@@ -141,7 +160,11 @@ export async function connectRpc(host: string, port: number): Promise<SerfRpc> {
       }
     }
   })
-  const request = (command: string, body: Packable | undefined, expectBody: boolean): { seq: number; done: Promise<Unpacked | undefined>; p: Pending } => {
+  const request = (
+    command: string,
+    body: Packable | undefined,
+    expectBody: boolean,
+  ): { seq: number; done: Promise<Unpacked | undefined>; p: Pending } => {
     const s = seq++
     let p: Pending = { resolve: () => undefined, reject: () => undefined, body: expectBody }
     const done = new Promise<Unpacked | undefined>((resolve, reject) => {
@@ -153,7 +176,11 @@ export async function connectRpc(host: string, port: number): Promise<SerfRpc> {
     socket.write(Buffer.concat(parts))
     return { seq: s, done, p }
   }
-  const call = (command: string, body: Packable | undefined, expectBody: boolean): Promise<Unpacked | undefined> => {
+  const call = (
+    command: string,
+    body: Packable | undefined,
+    expectBody: boolean,
+  ): Promise<Unpacked | undefined> => {
     const r = request(command, body, expectBody)
     pending.set(r.seq, r.p)
     return r.done
@@ -222,13 +249,25 @@ export function serfBytesSent(st: Statsite): number {
   return n
 }
 
-export type SerfAgent = { readonly name: string; readonly bind: number; readonly rpc: number; readonly child: ChildProcess; readonly exited: Promise<void> }
+export type SerfAgent = {
+  readonly name: string
+  readonly bind: number
+  readonly rpc: number
+  readonly child: ChildProcess
+  readonly exited: Promise<void>
+}
 
 /**
  * Starts n agents on loopback (LAN profile; agent 0 first, the others joining it), their telemetry to
  * statsitePort. ports: 2n free ports (bind ports, then RPC ports).
  */
-export async function startAgents(serf: string, dir: string, n: number, ports: readonly number[], statsitePort: number): Promise<SerfAgent[]> {
+export async function startAgents(
+  serf: string,
+  dir: string,
+  n: number,
+  ports: readonly number[],
+  statsitePort: number,
+): Promise<SerfAgent[]> {
   mkdirSync(dir, { recursive: true })
   const cfg = join(dir, 'telemetry.json')
   writeFileSync(cfg, JSON.stringify({ statsite_addr: `127.0.0.1:${statsitePort}` }))
@@ -236,7 +275,16 @@ export async function startAgents(serf: string, dir: string, n: number, ports: r
   for (let i = 0; i < n; i++) {
     const bind = ports[i] as number
     const rpc = ports[n + i] as number
-    const args = ['agent', `-node=s${i}`, `-bind=127.0.0.1:${bind}`, `-advertise=127.0.0.1:${bind}`, `-rpc-addr=127.0.0.1:${rpc}`, '-profile=lan', '-log-level=warn', `-config-file=${cfg}`]
+    const args = [
+      'agent',
+      `-node=s${i}`,
+      `-bind=127.0.0.1:${bind}`,
+      `-advertise=127.0.0.1:${bind}`,
+      `-rpc-addr=127.0.0.1:${rpc}`,
+      '-profile=lan',
+      '-log-level=warn',
+      `-config-file=${cfg}`,
+    ]
     if (i > 0) args.push(`-retry-join=127.0.0.1:${ports[0]}`, '-retry-interval=1s')
     const child = spawn(serf, args, { stdio: ['ignore', 'ignore', 'pipe'] })
     child.stderr?.resume()
@@ -254,7 +302,10 @@ export async function connectAgent(a: SerfAgent, deadlineMs = 15_000): Promise<S
     try {
       return await connectRpc('127.0.0.1', a.rpc)
     } catch (e) {
-      if (performance.now() - t0 > deadlineMs) throw new Error(`serf agent ${a.name}: RPC on ${a.rpc} did not answer: ${(e as Error).message}`)
+      if (performance.now() - t0 > deadlineMs)
+        throw new Error(`serf agent ${a.name}: RPC on ${a.rpc} did not answer: ${(e as Error).message}`, {
+          cause: e,
+        })
       await sleep(100)
     }
   }
