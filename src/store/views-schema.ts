@@ -27,7 +27,9 @@
  *   statuses, agents, configs  register winners.  counters  per name and author: p, n.
  *   tasks, task_depends        task rows; depends as rows too, for the ready query.
  *   views_meta    key -> integer: the views' schema version, counters of the metrics (duplicate ops
- *                 ignored, invalid and unknown-kind ops, purges), the purge watermark.
+ *                 ignored, invalid and unknown-kind ops, purges, stale reads), the purge watermark.
+ *                 A rebuild keeps the counters only ingest and reads can know (duplicates, purges, stale
+ *                 reads) and the watermark.
  *
  * Values (JSON) are stored as JSON text; lists (dots, tags, claims) as JSON arrays. Times are HLC
  * readings in two integer columns (wall_ms, logical).
