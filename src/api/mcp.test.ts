@@ -130,6 +130,16 @@ test('mcp: two server processes and a CLI writing at once lose nothing', async (
       })()
     await Promise.all([writes(a.client, 'server a'), writes(b.client, 'server b')])
     assert.equal(await cliWrites, 0)
+    // one agent claims a task, then another: the second is told it lost, and who holds it
+    const id = ok(await call(a.client, 'create_task', { title: 'only one of us' }))['task_id']
+    const first = ok(await call(a.client, 'claim_task', { id }))
+    assert.equal(first['outcome'], 'won')
+    // a claim in the same millisecond would be concurrent (decided by author id): wait for the next one
+    const claimedMs = Date.parse(first['claimed_at'] as string)
+    while (Date.now() <= claimedMs + 1) await new Promise((done) => setImmediate(done))
+    const second = ok(await call(b.client, 'claim_task', { id }))
+    assert.equal(second['outcome'], 'lost')
+    assert.equal(second['claimed_by_name'], 'me')
   } finally {
     await a.client.close()
     await b.client.close()

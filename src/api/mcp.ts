@@ -137,7 +137,7 @@ export const tools: readonly ToolSpec[] = [
     name: 'claim_task',
     title: 'Claim a task',
     description:
-      'Claim task id before working on it. The earliest claim wins everywhere: outcome "won" means it is yours; "lost" (an error result) means another agent holds it, pick another task.',
+      'Claim task id before working on it. The earliest claim wins everywhere: outcome "won" means it is yours; outcome "lost" means another agent holds it (claimed_by says who): pick another task.',
     annotations: add,
     op: 'taskClaim',
   },
