@@ -33,6 +33,20 @@ function pair(): { me: string; other: string; run: (dir: string, ...argv: string
   return { me, other, run, clock: { advance: (ms) => (t += ms) } }
 }
 
+/** The ops of the store of home `from` reach the store of home `to` (as gossip would bring them). */
+function arrive(from: string, to: string): void {
+  const a = local.openLocal(from)
+  const b = local.openLocal(to)
+  assert.ok(a.ok && b.ok)
+  try {
+    const r = opLog.ingest(b.value.store, [...opLog.scan(a.value.store)], 1_800_000_100_000) // the fake clock's now
+    assert.ok(r.ok, JSON.stringify(r))
+  } finally {
+    local.closeLocal(a.value)
+    local.closeLocal(b.value)
+  }
+}
+
 const ok = (r: Run): Run => {
   assert.equal(r.code, 0, r.err)
   return r
@@ -134,17 +148,28 @@ test('brief: an entry that arrives late (old timestamp, past the vector) is news
   ok(await run(far, 'publish', 'written offline long ago', '--channel', 'warnings'))
   for (let i = 0; i < 40; i++) ok(await run(other, 'publish', `warning ${i}`, '--channel', 'warnings'))
   ok(await run(me, 'brief'))
-  // far's ops reach me's store (as gossip would bring them)
-  const from = local.openLocal(far)
-  const to = local.openLocal(me)
-  assert.ok(from.ok && to.ok)
-  const r = opLog.ingest(to.value.store, [...opLog.scan(from.value.store)], 1_800_000_100_000) // the fake clock's now
-  assert.ok(r.ok, JSON.stringify(r))
-  local.closeLocal(from.value)
-  local.closeLocal(to.value)
+  arrive(far, me)
   const text = ok(await run(me, 'brief')).out
   assert.match(text, /from far .*\n {2}"written offline long ago"/)
   assert.doesNotMatch(text, /warning 39/, 'what was shown before is not news')
+})
+
+test('brief: an open verify ticket is listed with its competing values and how to resolve it', async () => {
+  const { me, run } = pair()
+  const far = join(root, `far${n++}`)
+  assert.ok(home.init(far, 'far').ok)
+  ok(await run(me, 'fact', 'set', 'deploy.region', 'eu-west-1'))
+  ok(await run(far, 'fact', 'set', 'deploy.region', 'eu-central-1'))
+  arrive(far, me)
+  const tickets = JSON.parse(ok(await run(me, '--json', 'conflicts')).out) as { ticket_id: string }[]
+  assert.equal(tickets.length, 1)
+  const text = ok(await run(me, 'brief')).out
+  assert.match(text, /## Open verify tickets/)
+  const line = text.split('\n').find((l) => l.startsWith(`- ticket ${tickets[0]?.ticket_id}`)) ?? ''
+  assert.match(line, /on fact "deploy\.region"/)
+  assert.match(line, /"eu-west-1" by me/)
+  assert.match(line, /"eu-central-1" by far/)
+  assert.match(line, new RegExp(`grapevine verify ${tickets[0]?.ticket_id} VALUE`))
 })
 
 test('brief: other agents content is quoted data that cannot close the fence', async () => {
