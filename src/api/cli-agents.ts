@@ -41,6 +41,8 @@ export async function runBrief(ctx: Ctx, opts: BriefOptions): Promise<void> {
     const l = local.openLocal(dir, io.clock)
     if (!l.ok) return
     try {
+      // damaged views would make every read a scan of the whole op log: too slow for a session's start
+      if (l.value.store.views === undefined) return
       out = brief.hookOutput(agent, briefOf(l.value, agent, opts.budgetChars, opts.peek === true).rendered.text)
     } finally {
       local.closeLocal(l.value)
