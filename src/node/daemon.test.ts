@@ -16,9 +16,18 @@ import * as home from './home.ts'
 import { closeLocal, commit, openLocal } from './local.ts'
 
 const dirs: string[] = []
-after(() => {
+const running: Daemon[] = []
+after(async () => {
+  // a failed test leaves its daemons up: close them, or their timers keep the file from ending
+  for (const d of running) await d.close()
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
+
+async function start(o: DaemonOptions): Promise<Daemon> {
+  const d = await startDaemon(o)
+  running.push(d)
+  return d
+}
 
 function tempHome(name: string): string {
   const d = mkdtempSync(join(tmpdir(), 'gv-daemon-'))
@@ -56,9 +65,9 @@ function publish(dir: string, text: string): string {
 describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
   it('three daemons: a write on one store reaches the others by the fast path; close is clean', async () => {
     const homes = [tempHome('a'), tempHome('b'), tempHome('c')]
-    const first = await startDaemon({ home: homes[0] as string, listenHost: '127.0.0.1', listenPort: 0, ...fastGossip })
+    const first = await start({ home: homes[0] as string, listenHost: '127.0.0.1', listenPort: 0, ...fastGossip })
     const ds: Daemon[] = [first]
-    for (const h of homes.slice(1)) ds.push(await startDaemon({ home: h, listenHost: '127.0.0.1', listenPort: 0, join: [first.address], ...fastGossip }))
+    for (const h of homes.slice(1)) ds.push(await start({ home: h, listenHost: '127.0.0.1', listenPort: 0, join: [first.address], ...fastGossip }))
     await waitFor('full membership', () => ds.every((d) => d.peers().filter((p) => p.state === 'alive').length === 2))
     const author = publish(homes[1] as string, 'hello-fleet')
     const t0 = performance.now()
@@ -73,7 +82,7 @@ describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
 
   it('a peer that sends frames that lie is cut off and the node keeps serving', async () => {
     const h = tempHome('victim')
-    const d = await startDaemon({ home: h, listenHost: '127.0.0.1', listenPort: 0, ...fastGossip })
+    const d = await start({ home: h, listenHost: '127.0.0.1', listenPort: 0, ...fastGossip })
     const port = Number(d.address.split(':')[1])
     for (let i = 0; i < 3; i++) {
       const s = net.connect({ host: '127.0.0.1', port })
@@ -91,7 +100,7 @@ describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
     await waitFor('invalid frames counted', () => d.stats().invalidFrames >= 3)
     // still serving an honest peer
     const h2 = tempHome('honest')
-    const d2 = await startDaemon({ home: h2, listenHost: '127.0.0.1', listenPort: 0, join: [d.address], ...fastGossip })
+    const d2 = await start({ home: h2, listenHost: '127.0.0.1', listenPort: 0, join: [d.address], ...fastGossip })
     await waitFor('honest peer joined', () => d.peers().some((p) => p.state === 'alive'))
     await d2.close()
     await d.close()
@@ -111,9 +120,9 @@ describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
     assert.ok(inv.ok)
     assert.ok(fleetHome.joinFleet(hb, idOf(hb), encodeInviteToken(inv.value), now).ok)
     assert.ok(fleetHome.createFleet(hx, idOf(hx), now).ok, 'another fleet')
-    const a = await startDaemon({ home: ha, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', ...fastGossip })
-    const b = await startDaemon({ home: hb, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', join: [a.address], ...fastGossip })
-    const x = await startDaemon({ home: hx, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', join: [a.address], ...fastGossip })
+    const a = await start({ home: ha, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', ...fastGossip })
+    const b = await start({ home: hb, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', join: [a.address], ...fastGossip })
+    const x = await start({ home: hx, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', join: [a.address], ...fastGossip })
     assert.equal(a.fleet, root.value.fleet)
     await waitFor('a and b members', () => a.peers().some((p) => p.id === b.id && p.state === 'alive'))
     const author = publish(ha, 'fleet-only')
@@ -126,7 +135,7 @@ describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
 
   it('an authenticated peer that sends forged ops is scored down and cut off; nothing it sent is stored', async () => {
     const h = tempHome('target')
-    const d = await startDaemon({ home: h, listenHost: '127.0.0.1', listenPort: 0, security: 'plain', ...fastGossip })
+    const d = await start({ home: h, listenHost: '127.0.0.1', listenPort: 0, security: 'plain', ...fastGossip })
     const port = Number(d.address.split(':')[1])
     const rogue = testSigner(7).author
     const events = { opened: 0, closed: 0 }
@@ -167,5 +176,16 @@ describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
     await waitFor('the blocked rogue refused again', () => events.closed === 2)
     assert.equal(again.state(), 'closed')
     await d.close()
+  })
+
+  it('hub-spoke: spokes learn the hub from its hello, and a write on one spoke reaches the other', async () => {
+    const [hh, h1, h2] = [tempHome('hub'), tempHome('s1'), tempHome('s2')]
+    const hub = await start({ home: hh, listenHost: '127.0.0.1', listenPort: 0, hub: true, topology: 'hub-spoke', ...fastGossip })
+    const s1 = await start({ home: h1, listenHost: '127.0.0.1', listenPort: 0, topology: 'hub-spoke', join: [hub.address], ...fastGossip })
+    const s2 = await start({ home: h2, listenHost: '127.0.0.1', listenPort: 0, topology: 'hub-spoke', join: [hub.address], ...fastGossip })
+    await waitFor('full membership', () => [hub, s1, s2].every((d) => d.peers().filter((p) => p.state === 'alive').length === 2))
+    const author = publish(h1, 'via-the-hub')
+    await waitFor('the op on the other spoke and the hub', () => [s2, hub].every((d) => (d.versionVector().get(author as never) ?? 0) >= 2))
+    for (const d of [hub, s1, s2]) await d.close()
   })
 })
