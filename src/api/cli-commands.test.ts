@@ -4,11 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { DatabaseSync } from 'node:sqlite'
+import type { Json } from '../core/index.ts'
 import * as knowledge from '../knowledge/index.ts'
 import type { SignedOp } from '../log/index.ts'
 import { home, local } from '../node/index.ts'
 import { opLog } from '../store/index.ts'
 import { main } from './cli.ts'
+import { exportLine } from './cli-io.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'grapevine-cmd-'))
 after(() => rmSync(root, { recursive: true, force: true }))
@@ -614,7 +616,7 @@ test('cli: rebuild recomputes the views from the op log and every read stays the
   assert.match(ok(await cli(a, 'rebuild'), 'human').out, /^rebuilt the views from 7 ops in \d+\.\d\d s\n$/)
 })
 
-test('cli: every export line is exactly the fact get --json document of its fact (conflicted and stale ones too)', async () => {
+test('cli: every export line is exactly the fact get --json document of its fact plus the plain fields text, author, timestamp (conflicted and stale ones too)', async () => {
   const clock = fakeClock()
   const cli = runner(clock)
   const a = freshHome()
@@ -634,7 +636,7 @@ test('cli: every export line is exactly the fact get --json document of its fact
   for (const line of lines) {
     const id = (JSON.parse(line) as FactDoc).fact_id
     const got = ok(await cli(a, '--json', 'fact', 'get', id, '--include-stale'), `get ${id}`)
-    assert.deepEqual(JSON.parse(line), JSON.parse(got.out), `export line of ${id}`)
+    assert.deepEqual(JSON.parse(line), exportLine(JSON.parse(got.out) as Record<string, Json>), `export line of ${id}`)
   }
   assert.equal(ok(await cli(a, 'export', '--channel', 'discoveries'), 'export channel').out.trimEnd().split('\n').length, 1)
   assert.equal(ok(await cli(a, 'export', '--channel', 'warnings'), 'export empty channel').out, '')
