@@ -30,7 +30,7 @@ export const inputsPathOf = (bundle) => bundle.replace(/\.mjs$/, '') + '.inputs.
  * only signing, verifying and hashing call it, and loading it costs ~5 ms; node:tty loads net and the
  * streams, and only a command that paints on a character device asks it (src/api/cli.ts).
  */
-const lazyBuiltins = ['node:readline', 'node:timers/promises', 'node:child_process', 'node:crypto', 'node:tty']
+const lazyBuiltins = ['node:readline', 'node:timers/promises', 'node:child_process', 'node:crypto', 'node:tty', 'node:net']
 
 /**
  * Every built-in module is taken from process.getBuiltinModule, never through an ES `import`: importing
