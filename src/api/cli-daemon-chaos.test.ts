@@ -26,8 +26,11 @@ import { opLog } from '../store/index.ts'
 const bin = fileURLToPath(new URL('../../bin/grapevine.js', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'gv-chaos-'))
 const children = new Set<ChildProcess>()
-after(() => {
+const proxies: FaultProxy[] = []
+after(async () => {
+  // after a failure too: nothing left running keeps the file from ending
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  for (const p of proxies) await p.close()
   rmSync(root, { recursive: true, force: true })
 })
 
@@ -80,7 +83,9 @@ describe('chaos: five daemons behind fault proxies (real processes)', { timeout:
     for (let i = 0; i < 5; i++) {
       const dir = join(root, `n${i}`)
       assert.ok(home.init(dir, `chaos-${i}`).ok)
-      nodes.push({ dir, proxy: await createFaultProxy(0, seed + i), child: undefined, exited: undefined, join: [] })
+      const proxy = await createFaultProxy(0, seed + i)
+      proxies.push(proxy)
+      nodes.push({ dir, proxy, child: undefined, exited: undefined, join: [] })
     }
     // one fleet: node 0 creates it, the others join with its invites
     const now = Date.now()
@@ -177,9 +182,6 @@ describe('chaos: five daemons behind fault proxies (real processes)', { timeout:
 
     for (const l of locals) local.closeLocal(l)
     for (const n of nodes) n.child?.kill('SIGTERM')
-    for (const n of nodes) {
-      await n.exited
-      await n.proxy.close()
-    }
+    for (const n of nodes) await n.exited
   })
 })
