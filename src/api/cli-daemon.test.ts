@@ -121,6 +121,11 @@ describe('grapevine up: settings', () => {
     const r = cli(dir, 'up')
     assert.equal(r.code, 2)
     assert.match(r.err, /config\.json at topology/)
+    // every interface is no address for peers to dial: --advertise is needed
+    writeFileSync(join(dir, 'config.json'), '{}')
+    const all = cli(dir, 'up', '--listen', '0.0.0.0:0', '--insecure')
+    assert.equal(all.code, 2)
+    assert.match(all.err, /--advertise/)
   })
 })
 

@@ -148,6 +148,10 @@ export function registerDaemon(program: Command, ctx: Ctx): void {
       const cfg = resolveUpConfig(opts, io.env, readConfigFile(dir), secured)
       if (!cfg.ok) throw new UsageError(cfg.detail)
       const c = cfg.value
+      // a member id carries the address peers dial: "every interface" is no address to dial
+      if ((c.listen.host === '0.0.0.0' || c.listen.host === '::') && opts.advertise === undefined) {
+        throw new UsageError(`--listen ${c.listen.host}:${c.listen.port} listens on every interface: say which address peers reach this node at with --advertise HOST:PORT`)
+      }
       const d = await startDaemon({
         home: dir,
         listenHost: c.listen.host,
