@@ -18,7 +18,7 @@ export const problemsShownMax = 50
 
 const monthPattern = /^\d{4}-(0[1-9]|1[0-2])$/
 
-type SyncOptions = { dir?: string; git?: boolean; remote?: string; packBefore?: string }
+type SyncOptions = { dir?: string; git?: boolean; remote?: string; packBefore?: string; relay?: boolean }
 
 /** The nearest existing directory at or above path (git runs there to find the work tree). */
 function existingDir(path: string): string {
@@ -35,6 +35,7 @@ export function registerSync(program: Command, ctx: Ctx): void {
     .option('--dir <path>', 'the shared folder (with --git: the shard folder inside the work tree, default <top>/grapevine)')
     .option('--git', 'commit this node\'s shards, pull --rebase, ingest, push (run inside a git work tree)')
     .option('--remote <remote>', 'with --git: the remote (default: the branch\'s upstream, else origin)')
+    .option('--relay', 'also write the ops of other authors this node holds (got by gossip) that the folder lacks, for folder-only nodes')
     .option('--pack-before <yyyy-mm>', 'first pack this node\'s day files of the months before this one into monthly files')
     .action(async (opts: SyncOptions) => {
       if (opts.git !== true && opts.dir === undefined) throw new UsageError('say where to sync: --dir PATH (a shared folder) or --git (inside a git clone)')
@@ -45,14 +46,14 @@ export function registerSync(program: Command, ctx: Ctx): void {
         let problems: readonly Problem[]
         if (opts.git === true) {
           const cwd = opts.dir === undefined ? process.cwd() : existingDir(opts.dir)
-          const r = gitSync.syncGit(l, { cwd, remote: opts.remote, dir: opts.dir === undefined ? undefined : resolve(opts.dir), packBefore: opts.packBefore })
+          const r = gitSync.syncGit(l, { cwd, remote: opts.remote, dir: opts.dir === undefined ? undefined : resolve(opts.dir), packBefore: opts.packBefore, relay: opts.relay })
           if (!r.ok) throw new CliError(r.detail)
           doc = { ...r.value }
           problems = r.value.problems
           if (!ctx.json())
             io.out(`synced ${r.value.dir} on ${r.value.branch}${r.value.remote === undefined ? ' (no remote: committed locally)' : ` with ${r.value.remote}`}: wrote ${r.value.written} op${r.value.written === 1 ? '' : 's'}, took ${r.value.ingested}${r.value.pending > 0 ? `, ${r.value.pending} left for a later sync` : ''}${r.value.pushAttempts > 1 ? ` (pushed after ${r.value.pushAttempts} attempts)` : ''}\n`)
         } else {
-          const r = folderSync.syncFolder(l, resolve(opts.dir as string), { packBefore: opts.packBefore })
+          const r = folderSync.syncFolder(l, resolve(opts.dir as string), { packBefore: opts.packBefore, relay: opts.relay })
           if (!r.ok) throw new CliError(r.reason === 'busy' ? `${r.detail}: wait for it, or remove the lock file if no grapevine is running` : r.detail)
           doc = { ...r.value }
           problems = r.value.problems

@@ -212,4 +212,47 @@ describe('folder sync', () => {
     closeAgent(a)
     closeAgent(b)
   })
+
+  it('a mixed fleet: N1 and N2 gossip, N2 also syncs the folder with --relay, N3 only syncs the folder: all three converge', () => {
+    const dir = fresh('shared')
+    const n1 = createAgent(root, `n1-${n}`, t0)
+    const n2 = createAgent(root, `n2-${n}`, t0 + 3)
+    const n3 = createAgent(root, `n3-${n}`, t0 + 5)
+    /** Gossip between two nodes, as anti-entropy does it: each takes the other's ops past its heads. */
+    const gossip = (x: Agent, y: Agent) => {
+      for (const [from, to] of [[x, y], [y, x]] as const) {
+        for (const [author, head] of opLog.versionVector(from.l.store)) {
+          const have = opLog.head(to.l.store, author as SignedOp['op']['author'])?.seq ?? 0
+          if (head <= have) continue
+          const cut = log.cutBatches(opLog.opsAfter(from.l.store, author as SignedOp['op']['author'], have, 10_000))
+          for (const b of cut.batches) assert.ok(opLog.ingest(to.l.store, b, to.clock.nowMs()).ok)
+        }
+      }
+    }
+    for (let round = 0; round < 4; round++) {
+      for (const x of [n1, n2, n3]) x.clock.advance(hourMs)
+      publish(n1, `n1 round ${round}`)
+      setFact(n2, 'shared.k', round)
+      publish(n3, `n3 round ${round}`)
+      if (round === 2) retract(n1, 'shared.k')
+      gossip(n1, n2)
+      assert.ok(syncFolder(n2.l, dir, { relay: true }).ok)
+      const r3 = syncFolder(n3.l, dir)
+      assert.ok(r3.ok && r3.value.problems.length === 0)
+    }
+    // one more exchange each way carries the last writes everywhere
+    assert.ok(syncFolder(n2.l, dir, { relay: true }).ok)
+    gossip(n1, n2)
+    assert.ok(syncFolder(n2.l, dir, { relay: true }).ok)
+    assert.ok(syncFolder(n3.l, dir).ok)
+    assert.equal(stateHash(n1.l), stateHash(n2.l))
+    assert.equal(stateHash(n3.l), stateHash(n2.l))
+    // n1's ops reached the folder only through n2's relay files; n1 has no folder of its own
+    const n1Files = readdirSync(join(dir, n1.l.identity.author))
+    assert.ok(n1Files.length > 0 && n1Files.every((f) => folder.relayFilePattern.test(f)))
+    // relaying again writes nothing new
+    const again = syncFolder(n2.l, dir, { relay: true })
+    assert.ok(again.ok && again.value.relayed === 0)
+    for (const x of [n1, n2, n3]) closeAgent(x)
+  })
 })

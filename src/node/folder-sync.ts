@@ -33,6 +33,13 @@ const writeChunkOps = 4096
 export type FolderSyncOptions = {
   /** Pack this node's day files of months before this one (yyyy-mm) into monthly files first. */
   readonly packBefore?: string | undefined
+  /**
+   * Also write the ops of other authors that this node holds and the folder lacks (got by gossip), into
+   * relay files of their folders (`<author>/<day>.via-<this node>.jsonl`): what a node that is both on
+   * the network and on a folder does, so folder-only nodes get the networked ones' ops. Off by default:
+   * in a folder-only fleet every author writes its own, and a relay would only add copies.
+   */
+  readonly relay?: boolean | undefined
 }
 
 export type FolderSyncReport = {
@@ -45,6 +52,8 @@ export type FolderSyncReport = {
   readonly duplicates: number
   /** Ops left for a later sync (after a gap, an unsigned tail, a clock ahead of ours). */
   readonly pending: number
+  /** Other authors' ops this node relayed into the folder (relay option). */
+  readonly relayed: number
   /** Bad input, with file and line: skipped. */
   readonly problems: readonly Problem[]
   readonly packed?: folder.PackReport | undefined
@@ -54,7 +63,8 @@ export type FolderSyncFailure = 'busy' | 'io' | 'own_folder'
 
 export type FolderSyncResult = { ok: true; value: FolderSyncReport } | { ok: false; reason: FolderSyncFailure; detail: string }
 
-type State = { readonly dir: string; offsets: Offsets }
+/** Offsets per file, and per author the highest seq seen in the folder (any of its files). */
+type State = { readonly dir: string; offsets: Offsets; seen: Record<string, number> }
 
 /** Where the read offsets of a folder live: the node's home, one file per folder. */
 export function statePath(home: string, dir: string): string {
@@ -64,27 +74,31 @@ export function statePath(home: string, dir: string): string {
 
 function loadState(path: string, dir: string): State {
   try {
-    const d = JSON.parse(readFileSync(path, 'utf8')) as { dir?: unknown; offsets?: unknown }
+    const d = JSON.parse(readFileSync(path, 'utf8')) as { dir?: unknown; offsets?: unknown; seen?: unknown }
     if (typeof d.offsets === 'object' && d.offsets !== null) {
       const offsets: Offsets = {}
       for (const [k, v] of Object.entries(d.offsets as Record<string, unknown>)) {
         const o = v as { offset?: unknown; line?: unknown }
         if (typeof o.offset === 'number' && typeof o.line === 'number' && o.offset >= 0 && o.line >= 0) offsets[k] = { offset: o.offset, line: o.line }
       }
-      return { dir, offsets }
+      const seen: Record<string, number> = {}
+      if (typeof d.seen === 'object' && d.seen !== null)
+        for (const [k, v] of Object.entries(d.seen as Record<string, unknown>)) if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) seen[k] = v
+      // without the seqs seen, offsets would hide lines a relay must know of: read everything again
+      return d.seen === undefined ? { dir, offsets: {}, seen } : { dir, offsets, seen }
     }
   } catch {
     // reason: no state (first sync) or an unreadable one: read the folder from the start; the store
     // recognises what it already holds, so this costs time, never correctness
   }
-  return { dir, offsets: {} }
+  return { dir, offsets: {}, seen: {} }
 }
 
 function saveState(path: string, s: State): void {
   const tmp = `${path}.tmp`
   const fd = openSync(tmp, 'w', 0o600)
   try {
-    writeSync(fd, JSON.stringify({ dir: resolve(s.dir), offsets: s.offsets }))
+    writeSync(fd, JSON.stringify({ dir: resolve(s.dir), offsets: s.offsets, seen: s.seen }))
     fsyncSync(fd)
   } finally {
     closeSync(fd)
@@ -145,6 +159,29 @@ export function writeOwn(l: Local, dir: string): number {
     written += ops.length
     after = (ops[ops.length - 1] as SignedOp).op.seq
   }
+}
+
+/**
+ * Writes the ops of other authors that the store holds past what the folder holds of them (`seen`) into
+ * this node's relay files of their folders; moves `seen`. A crash after appending and before the state is
+ * saved is harmless: the next scan reads the relay lines and moves `seen` past them.
+ */
+function relay(l: Local, dir: string, seen: Record<string, number>): number {
+  const me = l.identity.author
+  let relayed = 0
+  for (const [author, head] of opLog.versionVector(l.store)) {
+    if (author === me) continue
+    let after = seen[author] ?? 0
+    while (after < head) {
+      const ops = opLog.opsAfter(l.store, author as AuthorId, after, writeChunkOps)
+      if (ops.length === 0) break
+      folder.appendOps(dir, author as AuthorId, ops, me)
+      relayed += ops.length
+      after = (ops[ops.length - 1] as SignedOp).op.seq
+    }
+    seen[author] = after
+  }
+  return relayed
 }
 
 type AuthorOutcome = { ingested: number; duplicates: number; pending: ShardOp[]; problems: Problem[] }
@@ -280,15 +317,25 @@ export function syncFolder(l: Local, dir: string, opts: FolderSyncOptions = {}):
         if (at === undefined || p.start < at.offset) pendingFrom.set(p.file, { offset: p.start, line: p.line - 1 })
       }
     }
+    const seenBefore = JSON.stringify(state.seen)
+    for (const [author, lines] of scan.ops) for (const x of lines) state.seen[author] = Math.max(state.seen[author] ?? 0, x.op.op.seq)
+    let relayed = 0
+    if (opts.relay === true) {
+      try {
+        relayed = relay(l, dir, state.seen)
+      } catch (e) {
+        return { ok: false, reason: 'io', detail: `cannot write relay files in ${dir}: ${e instanceof Error ? e.message : String(e)}` }
+      }
+    }
     // files not seen any more (packed away) drop out of the state with the rest
     const offsets: Offsets = {}
     for (const f of scan.files) offsets[f.file] = pendingFrom.get(f.file) ?? f.to
     // a sync that moved no offset (nothing new) skips the write and its fsync
-    const changed = JSON.stringify(offsets) !== JSON.stringify(state.offsets)
+    const changed = JSON.stringify(offsets) !== JSON.stringify(state.offsets) || JSON.stringify(state.seen) !== seenBefore
     state.offsets = offsets
     if (changed) saveState(statFile, state)
     problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line))
-    return { ok: true, value: { dir, written, ingested, duplicates, pending, problems, packed } }
+    return { ok: true, value: { dir, written, ingested, duplicates, pending, relayed, problems, packed } }
   } finally {
     try {
       unlinkSync(lockFile)
@@ -303,14 +350,16 @@ export type Watch = { stop(): void }
 
 /**
  * Syncs `dir` now and then every `intervalMs` (and soon after a change the OS reports, where fs.watch
- * works), until stopped: what the daemon calls for `grapevine up --dir PATH`. Each sync's report (or
- * failure) goes to onSync; a sync never overlaps another.
+ * works), until stopped: what the daemon calls for `grapevine up --dir PATH`, with `relay: true` (a
+ * node on the network and on a folder carries the networked nodes' ops to the folder-only ones). Each
+ * sync's report (or failure) goes to onSync; a sync never overlaps another; a sync runs synchronously
+ * (a few ms for a few new lines).
  */
 export function watchFolder(
   l: Local,
   dir: string,
   onSync: (r: FolderSyncResult) => void,
-  opts: { readonly intervalMs?: number; readonly debounceMs?: number } = {},
+  opts: { readonly intervalMs?: number; readonly debounceMs?: number; readonly relay?: boolean } = {},
 ): Watch {
   const intervalMs = opts.intervalMs ?? 5_000
   const debounceMs = opts.debounceMs ?? 200
@@ -319,7 +368,7 @@ export function watchFolder(
   const run = () => {
     if (stopped) return
     soon = undefined
-    onSync(syncFolder(l, dir))
+    onSync(syncFolder(l, dir, { relay: opts.relay }))
   }
   const timer = setInterval(run, intervalMs)
   let watcher: { close(): void } | undefined

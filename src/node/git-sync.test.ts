@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { signedChain, testSigner } from '../log/log.test-util.ts'
 import { opLog } from '../store/index.ts'
 import { stateHash } from './folder-sync.ts'
 import { addTask, closeAgent, createAgent, doneTask, publish, retract, setFact } from './folder-sync.test-util.ts'
@@ -202,5 +203,21 @@ describe('git sync', () => {
     const r = syncGit(Q.l, { cwd: d })
     assert.equal(r.ok ? 'ok' : r.reason, 'not_a_repo')
     closeAgent(Q)
+  })
+
+  it('--relay commits the relay files it writes in other authors\' folders too', () => {
+    const { clones } = repos(1)
+    const c = clones[0] as string
+    const R = createAgent(root, `R${n}`, Date.now())
+    const other = signedChain(testSigner(20), 3)
+    assert.ok(opLog.ingest(R.l.store, other, Date.now()).ok) // got by gossip
+    publish(R, 'r1')
+    const r = syncGit(R.l, { cwd: c, relay: true })
+    assert.ok(r.ok, r.ok ? '' : r.detail)
+    const files = git(c, 'show', '--name-only', '--format=', 'HEAD').trim().split('\n')
+    assert.ok(files.some((f) => f.startsWith(`grapevine/${testSigner(20).author}/`) && f.includes('.via-')), files.join())
+    assert.ok(files.some((f) => f.startsWith(`grapevine/${R.l.identity.author}/`)))
+    assert.equal(git(c, 'status', '--porcelain').trim(), '')
+    closeAgent(R)
   })
 })

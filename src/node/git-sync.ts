@@ -14,6 +14,8 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { isAbsolute, join, relative, resolve } from 'node:path'
+import type { AuthorId } from '../log/index.ts'
+import { folder } from '../transport/index.ts'
 import type { Problem } from '../transport/index.ts'
 import { syncFolder } from './folder-sync.ts'
 import type { FolderSyncReport } from './folder-sync.ts'
@@ -34,6 +36,8 @@ export type GitSyncOptions = {
   readonly dir?: string | undefined
   readonly pushRetries?: number | undefined
   readonly packBefore?: string | undefined
+  /** Also relay other authors' ops this node holds into the folder (FolderSyncOptions.relay). */
+  readonly relay?: boolean | undefined
   /** Tests: runs right before each push (another node may push in between). */
   readonly beforePush?: (() => void) | undefined
 }
@@ -143,7 +147,7 @@ export function syncGit(l: Local, opts: GitSyncOptions): GitSyncResult {
   const problems: Problem[] = []
   let packed: FolderSyncReport['packed']
   const folderSync = (packBefore?: string): GitSyncResult | undefined => {
-    const f = syncFolder(l, dir, { packBefore })
+    const f = syncFolder(l, dir, { packBefore, relay: opts.relay })
     if (!f.ok) return fail('folder', f.detail)
     written += f.value.written
     ingested += f.value.ingested
@@ -182,11 +186,14 @@ export function syncGit(l: Local, opts: GitSyncOptions): GitSyncResult {
   if (f1 !== undefined) return f1
   // 2. commit this node's folder only
   let committed = false
-  const add = git(top, ['add', '-A', '--', ownRel])
+  // this node's files: its folder, and (relay) its relay files in other authors' folders
+  const mine = [ownRel, ...relayFiles(dir, l.identity.author).map((f) => join(rel, f))].filter((p) => existsSync(join(top, p)))
+  if (mine.length === 0) mine.push(ownRel)
+  const add = git(top, ['add', '-A', '--', ...mine])
   if (add.code !== 0 && existsSync(join(top, ownRel))) return fail('git', `git add ${ownRel} failed: ${add.err.trim()}`)
-  if (git(top, ['diff', '--cached', '--quiet', '--', ownRel]).code === 1) {
+  if (git(top, ['diff', '--cached', '--quiet', '--', ...mine]).code === 1) {
     const msg = `grapevine: ${l.identity.name} (${l.identity.author.slice(0, 12)}) ${written} op${written === 1 ? '' : 's'}`
-    const c = git(top, [...identity, 'commit', '-q', '--no-verify', '-m', msg, '--only', '--', ownRel])
+    const c = git(top, [...identity, 'commit', '-q', '--no-verify', '-m', msg, '--only', '--', ...mine])
     if (c.code !== 0) return fail('git', `git commit failed: ${(c.err || c.out).trim()}`)
     committed = true
   }
@@ -211,6 +218,19 @@ export function syncGit(l: Local, opts: GitSyncOptions): GitSyncResult {
   }
   problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line))
   return { ok: true, value: { dir, branch, remote, written, ingested, pending, problems: dedupe(problems), committed, pushAttempts, packed } }
+}
+
+/** This node's relay files in the folder (`<author>/<day>.via-<its key>.jsonl`), relative to it. */
+function relayFiles(dir: string, me: AuthorId): string[] {
+  const out: string[] = []
+  for (const a of folder.authorDirs(dir)) {
+    if (a === me) continue
+    for (const f of folder.authorFiles(dir, a)) {
+      const m = folder.relayFilePattern.exec(f)
+      if (m !== null && me.startsWith(m[4] as string)) out.push(join(a, f))
+    }
+  }
+  return out
 }
 
 /** The same problem seen by both folder passes of one sync, once. */

@@ -52,6 +52,16 @@ export const lineBytesMax = 1024 * 1024
 export const dayFilePattern = /^(\d{4})-(\d{2})-(\d{2})\.jsonl$/
 /** A month of an author's ops, packed. */
 export const packFilePattern = /^(\d{4})-(\d{2})\.pack\.jsonl$/
+/**
+ * A day of an author's ops relayed by another node (the first 16 hex characters of its key): a node that
+ * gets ops by gossip writes them here for the folder's other readers. Its only writer is the relay.
+ */
+export const relayFilePattern = /^(\d{4})-(\d{2})-(\d{2})\.via-([0-9a-f]{16})\.jsonl$/
+
+/** The relay's file name of a day: `<yyyy-mm-dd>.via-<first 16 hex of its key>.jsonl`. */
+export function relayFileName(day: string, via: AuthorId): string {
+  return `${day}.via-${via.slice(0, 16)}.jsonl`
+}
 
 // ---- one line
 
@@ -212,8 +222,13 @@ export function authorFiles(dir: string, author: string): string[] {
     return []
   }
   const packs = names.filter((n) => packFilePattern.test(n)).sort()
-  const days = names.filter((n) => dayFilePattern.test(n)).sort()
+  const days = names.filter((n) => dayFilePattern.test(n) || relayFilePattern.test(n)).sort()
   return [...packs, ...days]
+}
+
+/** The files the author itself writes (packs, then days): what writtenSeq and packMonths look at. */
+function ownFiles(dir: string, author: string): string[] {
+  return authorFiles(dir, author).filter((n) => !relayFilePattern.test(n))
 }
 
 /** The author folders of a shared folder (names that are author ids; anything else is not ours). */
@@ -435,7 +450,7 @@ function lastLine(path: string): string | undefined {
  * written, so a sync killed between writing and remembering neither loses nor repeats a line.
  */
 export function writtenSeq(dir: string, author: AuthorId): Result<number, 'malformed'> {
-  const names = authorFiles(dir, author)
+  const names = ownFiles(dir, author)
   for (let i = names.length - 1; i >= 0; i--) {
     const name = names[i] as string
     const path = join(dir, author, name)
@@ -455,11 +470,14 @@ export function writtenSeq(dir: string, author: AuthorId): Result<number, 'malfo
   return core.ok(0)
 }
 
-/** Appends the author's ops (consecutive, after writtenSeq) to its day files, each file fsynced. */
-export function appendOps(dir: string, author: AuthorId, ops: readonly SignedOp[]): void {
+/**
+ * Appends the author's ops (consecutive, after writtenSeq) to its day files, each file fsynced; with
+ * `via`, to that relay's files of the days instead (relayFileName).
+ */
+export function appendOps(dir: string, author: AuthorId, ops: readonly SignedOp[], via?: AuthorId): void {
   const byDay = new Map<string, string[]>()
   for (const e of ops) {
-    // reason: a node writes only its own folder; the caller passes its own ops
+    // reason: an author's folder holds only its ops; the caller passes the author's ops
     core.assert(e.op.author === author, 'folder: appendOps of another author\'s op')
     const day = dayOf(e.op.hlc.wallMs)
     let l = byDay.get(day)
@@ -469,7 +487,7 @@ export function appendOps(dir: string, author: AuthorId, ops: readonly SignedOp[
   const folder = join(dir, author)
   mkdirSync(folder, { recursive: true })
   for (const [day, lines] of [...byDay].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    const path = join(folder, `${day}.jsonl`)
+    const path = join(folder, via === undefined ? `${day}.jsonl` : relayFileName(day, via))
     if (existsSync(path)) cutPartialLine(path)
     const fd = openSync(path, 'a')
     try {
@@ -496,7 +514,7 @@ export type PackReport = { readonly months: string[]; readonly days: number; rea
  */
 export function packMonths(dir: string, author: AuthorId, beforeMonth: string): Result<PackReport, 'malformed'> {
   const folder = join(dir, author)
-  const names = authorFiles(dir, author)
+  const names = ownFiles(dir, author)
   const months = new Map<string, { pack: string | undefined; days: string[] }>()
   for (const n of names) {
     const p = packFilePattern.exec(n)
