@@ -1,6 +1,6 @@
 /**
  * The network benchmark's smoke test: a tiny run (3 daemons in one fleet, and 3 Serf agents when serf is
- * installed; 2 events, a short idle, no kill) must see every event everywhere, sustain a low publish rate
+ * installed; 2 events, a short idle, no kill) must see every event everywhere, replicate a low publish rate
  * on 2 daemons and write well-formed rows. The Serf half is skipped, saying so, when serf is not installed
  * (the benchmark itself installs it; this test does not).
  */
@@ -15,7 +15,7 @@ import type { Params, Row } from './network.ts'
 const serfPath = serfInstalled()
 
 test(
-  'bench network: a tiny fleet (and Serf cluster) propagates every event, idles, and sustains a low rate',
+  'bench network: a tiny fleet (and Serf cluster) propagates every event, idles, and replicates a low rate',
   { timeout: 120_000 },
   async (t) => {
     if (serfPath === undefined)
@@ -62,9 +62,16 @@ test(
       }
       if (serfPath === undefined) assert.equal(rows.filter((x) => x.system !== 'grapevine').length, 0)
       else assert.ok(Number.isFinite(get('propagation', 'grapevine/serf', 'p95_ratio')))
-      assert.equal(get('throughput', 'grapevine', 'sustained_ops_per_s'), 10, lines.join('\n'))
-      assert.ok((get('throughput', 'grapevine', 'cpu_ms_per_op') ?? 0) > 0)
-      assert.ok((get('throughput', 'grapevine', 'bytes_per_op') ?? 0) > 0, 'ops crossed the peer links')
+      // no timing asserted here (a loaded CI box decides that): the ops got everywhere, and were measured
+      assert.ok(
+        Number.isFinite(get('throughput/r10', 'grapevine', 'p95_to_all_ms')),
+        `95% of the ops reached both daemons\n${lines.join('\n')}`,
+      )
+      assert.ok((get('throughput/r10', 'grapevine', 'cpu_ms_per_op') ?? 0) > 0)
+      assert.ok(
+        (get('throughput/r10', 'grapevine', 'bytes_per_op_above_idle') ?? 0) > 0,
+        'ops crossed the peer links',
+      )
     } finally {
       rmSync(outPath, { force: true })
     }

@@ -23,9 +23,11 @@
  *   5. Throughput, on a fresh fleet of `throughputNodes` daemons: publish at a rising rate (POST
  *      /v1/publish round-robin over the daemons, paced, at most 256 requests in flight) for `stepMs` per
  *      rate; a rate is sustained when the publishes kept up (>= 95% of the rate) and every op reached every
- *      daemon's SSE stream within 1 s of its publish request. Reported at the highest sustained rate: CPU
- *      of all daemons per op published (the API's HTTP and SSE work included: it runs in the daemon's
- *      process) and bytes received on peer links per op.
+ *      daemon's SSE stream within 1 s of its publish request. The ladder goes on while the publishes keep
+ *      up and >= 90% make it, so the rows also show how it degrades; the highest rate with 99% within 1 s
+ *      is reported too. Per op: CPU of all daemons (the API's HTTP and SSE work included: it runs in the
+ *      daemon's process), also above the fleet's idle CPU (measured over 2 s before the ladder, streams
+ *      open), and bytes received on peer links above idle.
  *
  * Rows go to bench/results/network.json: {bench: 'network', workload, system: 'grapevine' | 'serf' |
  * 'grapevine/serf', metric, value, unit}.
@@ -75,9 +77,9 @@ export const fullParams = {
   nodes: 30,
   events: 40,
   idleMs: 15_000,
-  failureRounds: 1,
+  failureRounds: 3,
   throughputNodes: 5,
-  rates: [50, 100, 200, 400, 800, 1600, 3200],
+  rates: [10, 20, 50, 100, 200, 400, 800, 1600],
   stepMs: 5000,
 }
 export const quickParams = {
@@ -476,8 +478,22 @@ export async function runNetwork(p: Params): Promise<Result> {
       ),
     )
     await sleep(500)
-    let best:
-      { rate: number; achieved: number; cpuMsPerOp: number; bytesPerOp: number; p95: number } | undefined
+    // the fleet's cost with nothing published (streams open): subtracted to give the cost per op above idle
+    const i0 = await fleetMeter(f.daemons)
+    await sleep(2000)
+    const i1 = await fleetMeter(f.daemons)
+    const idleCpuPerMs = (i1.cpuMs - i0.cpuMs) / (i1.atMs - i0.atMs)
+    const idleBytesPerMs = (i1.bytes - i0.bytes) / (i1.atMs - i0.atMs)
+    type Step = {
+      rate: number
+      cpuMsPerOp: number
+      cpuMsPerOpAboveIdle: number
+      bytesPerOp: number
+      p95: number
+      share: number
+    }
+    let best: Step | undefined
+    let best99: Step | undefined
     for (const rate of p.rates) {
       const a = await fleetMeter(f.daemons)
       const benchCpu0 = process.cpuUsage()
@@ -523,42 +539,55 @@ export async function runNetwork(p: Params): Promise<Result> {
       })
       for (const s of sent) rec.forget(s.marker)
       const within = lat.filter((x) => x <= 1000).length
+      const share = sent.length === 0 ? 0 : within / sent.length
       const achieved = acked / (publishMs / 1000)
-      const ok = errors === 0 && achieved >= 0.95 * rate && within === sent.length && sent.length > 0
-      const cpuMsPerOp = (b.cpuMs - a.cpuMs) / Math.max(1, acked)
-      const bytesPerOp = (b.bytes - a.bytes) / Math.max(1, acked)
+      const keptUp = errors === 0 && achieved >= 0.95 * rate && sent.length > 0
+      const ok = keptUp && within === sent.length
+      const ops = Math.max(1, acked)
+      const step: Step = {
+        rate,
+        cpuMsPerOp: (b.cpuMs - a.cpuMs) / ops,
+        cpuMsPerOpAboveIdle: (b.cpuMs - a.cpuMs - idleCpuPerMs * (b.atMs - a.atMs)) / ops,
+        bytesPerOp: (b.bytes - a.bytes - idleBytesPerMs * (b.atMs - a.atMs)) / ops,
+        p95: quantile(lat, 0.95),
+        share,
+      }
+      const benchMsPerOp = (benchCpu.user + benchCpu.system) / 1000 / ops
       const w = `throughput/r${rate}`
       row(w, 'grapevine', 'achieved_ops_per_s', achieved, 'ops/s')
-      row(w, 'grapevine', 'visible_within_1s_share', sent.length === 0 ? 0 : within / sent.length, 'share')
-      row(w, 'grapevine', 'p95_to_all_ms', quantile(lat, 0.95), 'ms')
-      row(w, 'grapevine', 'cpu_ms_per_op', cpuMsPerOp, 'ms')
-      row(w, 'grapevine', 'bytes_per_op', bytesPerOp, 'B')
-      row(
-        w,
-        'grapevine',
-        'bench_cpu_ms_per_op',
-        (benchCpu.user + benchCpu.system) / 1000 / Math.max(1, acked),
-        'ms',
-      )
+      row(w, 'grapevine', 'visible_within_1s_share', share, 'share')
+      row(w, 'grapevine', 'p95_to_all_ms', step.p95, 'ms')
+      row(w, 'grapevine', 'cpu_ms_per_op', step.cpuMsPerOp, 'ms')
+      row(w, 'grapevine', 'cpu_ms_per_op_above_idle', step.cpuMsPerOpAboveIdle, 'ms')
+      row(w, 'grapevine', 'bytes_per_op_above_idle', step.bytesPerOp, 'B')
+      row(w, 'grapevine', 'bench_cpu_ms_per_op', benchMsPerOp, 'ms')
       say(
-        `throughput ${rate} ops/s on ${m} daemons: published ${acked} (${achieved.toFixed(0)}/s${errors > 0 ? `, ${errors} failed` : ''}), ${within}/${sent.length} everywhere within 1 s, p95 to all ${fmt.ms(quantile(lat, 0.95))}; ` +
-          `${cpuMsPerOp.toFixed(2)} ms CPU and ${fmt.bytes(bytesPerOp)} on links per op (this process: ${((benchCpu.user + benchCpu.system) / 1000 / Math.max(1, acked)).toFixed(2)} ms/op) ${ok ? 'sustained' : 'NOT sustained'} (load ${loadAverage()})`,
+        `throughput ${rate} ops/s on ${m} daemons: published ${acked} (${achieved.toFixed(0)}/s${errors > 0 ? `, ${errors} failed` : ''}), ${within}/${sent.length} everywhere within 1 s, p95 to all ${fmt.ms(step.p95)}; ` +
+          `per op ${step.cpuMsPerOp.toFixed(2)} ms CPU (${step.cpuMsPerOpAboveIdle.toFixed(2)} above idle) and ${fmt.bytes(step.bytesPerOp)} on links above idle (this process: ${benchMsPerOp.toFixed(2)} ms/op): ${ok ? 'sustained' : 'NOT sustained'} (load ${loadAverage()})`,
       )
-      if (!ok) break
-      best = { rate, achieved, cpuMsPerOp, bytesPerOp, p95: quantile(lat, 0.95) }
+      if (ok) best = step
+      if (keptUp && share >= 0.99) best99 = step
+      // go on while the publishes keep up and most ops still make it: the figures above the strict limit say how it degrades
+      if (!keptUp || share < 0.9) break
       await sleep(500)
     }
-    if (best !== undefined) {
-      row('throughput', 'grapevine', 'sustained_ops_per_s', best.rate, 'ops/s')
-      row('throughput', 'grapevine', 'cpu_ms_per_op', best.cpuMsPerOp, 'ms')
-      row('throughput', 'grapevine', 'bytes_per_op', best.bytesPerOp, 'B')
-      row('throughput', 'grapevine', 'p95_to_all_ms', best.p95, 'ms')
-    }
     row('throughput', 'grapevine', 'nodes', m, 'daemons')
+    row('throughput', 'grapevine', 'idle_cpu_percent_of_a_core', idleCpuPerMs * 100, '%')
+    const report = (metricSuffix: string, s: Step | undefined): void => {
+      if (s === undefined) return
+      row('throughput', 'grapevine', `sustained_ops_per_s${metricSuffix}`, s.rate, 'ops/s')
+      row('throughput', 'grapevine', `cpu_ms_per_op${metricSuffix}`, s.cpuMsPerOp, 'ms')
+      row('throughput', 'grapevine', `cpu_ms_per_op_above_idle${metricSuffix}`, s.cpuMsPerOpAboveIdle, 'ms')
+      row('throughput', 'grapevine', `bytes_per_op_above_idle${metricSuffix}`, s.bytesPerOp, 'B')
+      row('throughput', 'grapevine', `p95_to_all_ms${metricSuffix}`, s.p95, 'ms')
+    }
+    report('', best)
+    report('_99pct', best99)
+    const show = (s: Step): string =>
+      `${s.rate} ops/s (p95 to all ${fmt.ms(s.p95)}; per op ${s.cpuMsPerOp.toFixed(2)} ms CPU of all daemons, ${s.cpuMsPerOpAboveIdle.toFixed(2)} above idle, ${fmt.bytes(s.bytesPerOp)} on links)`
     lines.push(
-      best === undefined
-        ? `throughput on ${m} daemons: not even ${p.rates[0]} ops/s sustained`
-        : `throughput on ${m} daemons: ${best.rate} ops/s sustained (every op everywhere within 1 s; p95 ${fmt.ms(best.p95)}), ${best.cpuMsPerOp.toFixed(2)} ms CPU (all daemons) and ${fmt.bytes(best.bytesPerOp)} on links per op${best.rate === p.rates[p.rates.length - 1] ? ' (the highest rate tried)' : ''}`,
+      `throughput on ${m} daemons: ${best === undefined ? `not even ${p.rates[0]} ops/s with every op everywhere within 1 s` : `${show(best)} with every op everywhere within 1 s`}` +
+        `${best99 === undefined ? '' : `; ${show(best99)} with 99% within 1 s`}${best?.rate === p.rates[p.rates.length - 1] ? ' (the highest rate tried)' : ''} (load ${loadAverage()})`,
     )
     say(lines[lines.length - 1] as string)
   } finally {
