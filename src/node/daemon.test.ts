@@ -188,4 +188,59 @@ describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
     await waitFor('the op on the other spoke and the hub', () => [s2, hub].every((d) => (d.versionVector().get(author as never) ?? 0) >= 2))
     for (const d of [hub, s1, s2]) await d.close()
   })
+
+  it('garbage after the handshake (random channels and bytes from 300 made-up identities) crashes nothing; honest peers still sync', async () => {
+    const h = tempHome('fuzzed')
+    const d = await start({ home: h, listenHost: '127.0.0.1', listenPort: 0, security: 'plain', ...fastGossip })
+    const port = Number(d.address.split(':')[1])
+    let seed = 12345
+    const rand = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      return seed % n
+    }
+    let frames = 0
+    let bytes = 0
+    const bytesBefore = d.stats().bytesIn
+    for (let batch = 0; batch < 10; batch++) {
+      await Promise.all(
+        Array.from({ length: 30 }, (_, k) => {
+          const who = `fuzz${batch}x${k}`
+          return new Promise<void>((resolve) => {
+            links.dial('127.0.0.1', port, {
+              security: plainSecurity(who),
+              events: {
+                onOpen: (l) => {
+                  l.send(new Uint8Array([3, ...new TextEncoder().encode(JSON.stringify({ id: `${who}@127.0.0.1:9` }))]), false)
+                  for (let i = 0; i < 30; i++) {
+                    const body = new Uint8Array(1 + rand(200))
+                    for (let j = 0; j < body.length; j++) body[j] = rand(256)
+                    body[0] = rand(6)
+                    if (l.send(body, false)) {
+                      frames++
+                      bytes += body.length + 4
+                    }
+                  }
+                  // the node closes the link when the garbage blocks this identity; else give it time to read
+                  setTimeout(() => l.close('done'), 300)
+                },
+                onMessage: () => undefined,
+                onInvalid: () => undefined,
+                onClose: () => resolve(),
+              },
+            })
+          })
+        }),
+      )
+    }
+    assert.ok(frames >= 8000, `${frames} frames sent`)
+    const got = d.stats().bytesIn - bytesBefore
+    // identities the garbage got blocked are cut off before the rest of theirs is read: most, not all
+    assert.ok(got >= bytes / 4, `the node read ${got} of the ${bytes} bytes sent`)
+    const h2 = tempHome('honest2')
+    const d2 = await start({ home: h2, listenHost: '127.0.0.1', listenPort: 0, join: [d.address], ...fastGossip })
+    const author = publish(h, 'still-serving')
+    await waitFor('the honest peer synced', () => (d2.versionVector().get(author as never) ?? 0) >= 2)
+    await d2.close()
+    await d.close()
+  })
 })
