@@ -162,6 +162,15 @@ describe('folder scan', () => {
     assert.deepEqual(hashes(after), hashes(before))
     const w = folder.writtenSeq(dir, author)
     assert.ok(w.ok && w.value === 60)
+    // a pack still being copied (no trailer yet, even cut at a line's end) waits silently
+    const packPath = join(dir, author, `${firstMonth}.pack.jsonl`)
+    const whole = readFileSync(packPath, 'utf8')
+    const cut = whole.slice(0, whole.lastIndexOf('\n', whole.length - 2) + 1)
+    writeFileSync(packPath, cut)
+    const copying = folder.scanFolder(dir, {})
+    assert.deepEqual(copying.problems, [])
+    assert.equal(copying.ops.get(author)?.[0]?.op.op.seq, whole.split('\n').filter((x) => x !== '').length, 'the ops after the waiting pack are read (its ops, then its trailer: the next seq)')
+    writeFileSync(packPath, whole)
     // an altered pack: reported whole, none of its lines taken
     const pack = join(dir, author, `${firstMonth}.pack.jsonl`)
     writeFileSync(pack, readFileSync(pack, 'utf8').replace('"v0"', '"v0!"'))
