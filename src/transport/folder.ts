@@ -4,6 +4,8 @@
  * op per line, human-readable JSON. One writer per file, lines only ever appended, so git, Syncthing,
  * Dropbox or NFS can carry the folder and never see a conflict. Old days may be packed into
  * `<dir>/<author>/<yyyy-mm>.pack.jsonl`: the same lines, in order, and a last line with their checksum.
+ * A node that got an author's ops by gossip may relay them into `<dir>/<author>/<day>.via-<node>.jsonl`
+ * (its own file there: still one writer per file).
  *
  * This file is bytes and files only: encoding and decoding lines, reading the new complete lines of a
  * folder since remembered offsets, appending, packing. What to ingest (the store's heads, signatures,
@@ -21,7 +23,8 @@
  *   (5) its author is the author whose folder holds the file (`wrong_folder`).
  * A file whose size is below the offset already read has shrunk (`shrank`): reported, and read again
  * from its start (the ops it still holds are recognised as duplicates downstream). A pack whose
- * checksum line does not match its lines is `bad_pack`, and none of its lines are read.
+ * checksum line does not match its lines is `bad_pack`, and none of its lines are read; one without its
+ * checksum line is still being copied, and waits.
  */
 import { createHash } from 'node:crypto'
 import {
