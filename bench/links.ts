@@ -15,6 +15,11 @@
  * Each (workload, size) runs `rounds` times, the systems alternating (tcp ws tcp ws ...), medians
  * reported with min..max; ratio = tcp / ws (frames/s: higher is better for tcp; latency: lower).
  *
+ * Also, the daemon's pick-up of writes made by other processes (issue 5: within 50 ms): a daemon in this
+ * process on a temporary home, `pickups` writes through a second connection to its store (as the CLI
+ * writes), each timed from its commit to the daemon's push of it (its `published` count moving; the
+ * daemon polls PRAGMA data_version every 20 ms). Workload `pickup`, system `daemon`, p50/p95/max in ms.
+ *
  * Rows go to bench/results/links.json: {bench: 'links', workload, system: 'tcp' | 'ws', metric, value,
  * unit}, plus system 'tcp/ws' rows with the ratios.
  *
@@ -22,11 +27,14 @@
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import * as net from 'node:net'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { WebSocket, WebSocketServer } from 'ws'
+import { home, local, startDaemon } from '../src/node/index.ts'
 import { createFrameDecoder, encodeFrame } from '../src/transport/frames.ts'
 import { parseBenchArgs } from './lib/args.ts'
 import { describeMachine, packageVersion } from './lib/machine.ts'
@@ -236,6 +244,30 @@ export async function main(argv: readonly string[]): Promise<number> {
     servers.ws.child.kill()
   }
 
+  // the daemon's pick-up of other processes' writes
+  const dir = mkdtempSync(join(tmpdir(), 'gv-bench-pickup-'))
+  const pickupMs: number[] = []
+  try {
+    if (!home.init(dir, 'bench').ok) throw new Error('bench links: no home')
+    const d = await startDaemon({ home: dir, listenHost: '127.0.0.1', listenPort: 0, stateFile: false })
+    const l = local.openLocal(dir)
+    if (!l.ok) throw new Error(l.detail)
+    const pickups = args.quick ? 10 : 40
+    for (let i = 0; i < pickups; i++) {
+      const before = d.stats().published
+      const r = local.commit(l.value, [{ kind: 'counter.add', body: { name: 'bench', n: 1 } }])
+      const t0 = performance.now()
+      if (!r.ok) throw new Error(r.detail)
+      while (d.stats().published === before) await new Promise((res) => setTimeout(res, 1))
+      pickupMs.push(performance.now() - t0)
+      await new Promise((res) => setTimeout(res, 7 + (i % 13))) // writes at varied phases of the poll
+    }
+    local.closeLocal(l.value)
+    await d.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+
   const rows: Row[] = []
   const table: string[][] = []
   for (const s of sizes) {
@@ -255,6 +287,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   }
   process.stdout.write(fmt.table(['workload (median [min..max])', 'tcp', 'ws', 'tcp/ws'], table) + '\n')
+  const sortedPickup = [...pickupMs].sort((a, b) => a - b)
+  const pq = (q: number): number => sortedPickup[Math.min(sortedPickup.length - 1, Math.floor(q * sortedPickup.length))] as number
+  process.stdout.write(`pickup (another process's write -> the daemon pushes it), ${pickupMs.length} writes: p50 ${fmt.ms(pq(0.5))}, p95 ${fmt.ms(pq(0.95))}, max ${fmt.ms(pq(1))} (target 50 ms)\n`)
+  for (const [metric, value] of [
+    ['p50', pq(0.5)],
+    ['p95', pq(0.95)],
+    ['max', pq(1)],
+  ] as const) rows.push({ bench: 'links', workload: 'pickup', system: 'daemon', metric, value, unit: 'ms' })
   if (!args.quick || args.out !== undefined) {
     const out = args.out ?? defaultOut
     mkdirSync(dirname(out), { recursive: true })
