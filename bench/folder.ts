@@ -10,7 +10,9 @@
  *   - incremental sync: one node writes one new op and syncs; a node that has read everything before
  *     syncs again and takes that one line: timed over several rounds, beside a sync that finds nothing new;
  *   - packed: every node packs its first month; a fresh node replaying the packed folder reaches the same
- *     state hash.
+ *     state hash;
+ *   - a year: 10 authors x 365 days of synthetic signed ops written straight to a folder, read once; then
+ *     one new line at a time, timed, with the days as they are and with every month but the last packed.
  *
  * Writes bench/results/folder.json (rows: bench, workload, system, metric, value, unit).
  */
@@ -19,7 +21,10 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import * as log from '../src/log/index.ts'
+import { testSigner } from '../src/log/log.test-util.ts'
 import { folderSync } from '../src/node/index.ts'
+import { folder } from '../src/transport/index.ts'
 import { addTask, closeAgent, createAgent, doneTask, publish, retract, setFact } from '../src/node/folder-sync.test-util.ts'
 import type { Agent } from '../src/node/folder-sync.test-util.ts'
 import { opLog } from '../src/store/index.ts'
@@ -202,6 +207,19 @@ export async function runFolder(opts: { quick?: boolean; outPath?: string; log?:
     row('packed', 'full_sync_ms', packedMs, 'ms')
     row('packed', 'identical_state', packedIdentical ? 1 : 0, 'bool')
 
+    // a year of history: 10 authors x 365 days (synthetic signed chains written straight to the folder),
+    // read once by a node; then one new line, timed, unpacked and with every month but the last packed
+    const year = yearRun(root, p, say)
+    row('year', 'files', year.files, 'files')
+    row('year', 'ops', year.ops, 'ops')
+    row('year', 'one_line_ms_median', year.oneLine.median, 'ms')
+    row('year', 'one_line_ms_min', year.oneLine.min, 'ms')
+    row('year', 'one_line_ms_max', year.oneLine.max, 'ms')
+    row('year_packed', 'files', year.packedFiles, 'files')
+    row('year_packed', 'one_line_ms_median', year.oneLinePacked.median, 'ms')
+    row('year_packed', 'one_line_ms_min', year.oneLinePacked.min, 'ms')
+    row('year_packed', 'one_line_ms_max', year.oneLinePacked.max, 'ms')
+
     say('')
     say(fmt.table(
       ['measure', 'value'],
@@ -214,6 +232,8 @@ export async function runFolder(opts: { quick?: boolean; outPath?: string; log?:
         [`incremental sync, one new line (median of ${inc.n})`, `${fmt.ms(inc.median)} [${fmt.ms(inc.min)}..${fmt.ms(inc.max)}]`],
         [`sync with nothing new (median of ${idle.n})`, `${fmt.ms(idle.median)} [${fmt.ms(idle.min)}..${fmt.ms(idle.max)}]`],
         [`packed (${packFiles} monthly files): fresh replay`, `${fmt.ms(packedMs)}, ${packedIdentical ? 'identical state' : 'DIFFERENT state'}`],
+        [`a year (${year.ops} ops, ${year.files} files): one new line (median of ${year.oneLine.n})`, `${fmt.ms(year.oneLine.median)} [${fmt.ms(year.oneLine.min)}..${fmt.ms(year.oneLine.max)}]`],
+        [`the year packed (${year.packedFiles} files): one new line`, `${fmt.ms(year.oneLinePacked.median)} [${fmt.ms(year.oneLinePacked.min)}..${fmt.ms(year.oneLinePacked.max)}]`],
       ],
     ))
     mkdirSync(dirname(outPath), { recursive: true })
@@ -223,6 +243,62 @@ export async function runFolder(opts: { quick?: boolean; outPath?: string; log?:
   } finally {
     for (const a of agents) closeAgent(a)
     rmSync(root, { recursive: true, force: true })
+  }
+}
+
+/** Synthetic year: authors x days, opsPerDay each, every op its own signed batch as a CLI writes. */
+function yearRun(root: string, p: Params, say: (s: string) => void): { files: number; ops: number; oneLine: fmt.Summary; packedFiles: number; oneLinePacked: fmt.Summary } {
+  const authors = p.nodes
+  const days = p.days === fullParams.days ? 365 : 20
+  const opsPerDay = p.days === fullParams.days ? 4 : 2
+  const dir = join(root, 'year')
+  const start = Date.UTC(2025, 11, 1)
+  const heads = new Map<number, log.Head>()
+  const signers = Array.from({ length: authors }, (_, i) => testSigner(100 + i))
+  const lastMs = new Map<number, number>()
+  const write = (i: number, count: number, fromMs: number, stepMs: number) => {
+    const s = signers[i] as log.Signer
+    const c = log.createOps(s.author, heads.get(i), Array.from({ length: count }, (_, k) => ({ hlc: { wallMs: fromMs + k * stepMs, logical: 0 }, kind: 'fact.assert', body: { value: `author ${i} note ${k}`, channel: 'discoveries', tags: [], supersedes: [], verified: false } })))
+    if (!c.ok) throw new Error(c.detail)
+    const signed = log.signOps(s, c.value, 'per_op')
+    folder.appendOps(dir, s.author, signed)
+    const last = signed[signed.length - 1] as log.SignedOp
+    heads.set(i, log.headOf(last))
+    lastMs.set(i, last.op.hlc.wallMs)
+  }
+  for (let i = 0; i < authors; i++) write(i, days * opsPerDay, start + i, Math.floor(dayMs / opsPerDay))
+  const ops = authors * days * opsPerDay
+  const reader = createAgent(root, 'year-reader', start + (days + 1) * dayMs)
+  try {
+    const full = syncOk(reader, dir)
+    if (full.ingested !== ops) throw new Error(`bench folder: the year's replay took ${full.ingested} of ${ops}`)
+    const oneLine = (rounds: number): fmt.Summary => {
+      const xs: number[] = []
+      for (let r = 0; r < rounds; r++) {
+        const i = r % authors
+        write(i, 1, (lastMs.get(i) as number) + 1000, 1)
+        const t = performance.now()
+        const rep = syncOk(reader, dir)
+        xs.push(performance.now() - t)
+        if (rep.ingested !== 1) throw new Error(`bench folder: one new line took ${rep.ingested} ops`)
+      }
+      return fmt.summarize(xs)
+    }
+    const count = () => readdirSync(dir).reduce((n, a) => n + readdirSync(join(dir, a)).length, 0)
+    const files = count()
+    const a = oneLine(p.incrementalRounds)
+    const lastMonth = new Date(start + (days - 1) * dayMs).toISOString().slice(0, 7)
+    for (const s of signers) {
+      const r = folder.packMonths(dir, s.author, lastMonth)
+      if (!r.ok) throw new Error(r.detail)
+    }
+    syncOk(reader, dir) // reads the packs once (their ops are held: duplicates)
+    const packedFiles = count()
+    const b = oneLine(p.incrementalRounds)
+    say(`  a year: ${ops} ops in ${files} files, read once; one new line ${fmt.ms(a.median)}; packed into ${packedFiles} files: ${fmt.ms(b.median)}`)
+    return { files, ops, oneLine: a, packedFiles, oneLinePacked: b }
+  } finally {
+    closeAgent(reader)
   }
 }
 
