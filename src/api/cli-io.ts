@@ -5,7 +5,6 @@ import { createReadStream } from 'node:fs'
 import type { ReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import type { Command } from 'commander'
-import type { Json } from '../core/index.ts'
 import * as knowledge from '../knowledge/index.ts'
 import type { Channel, DotRef } from '../knowledge/index.ts'
 import type { SignedOp } from '../log/index.ts'
@@ -14,7 +13,6 @@ import type { Local } from '../node/index.ts'
 import type { Intent } from '../store/index.ts'
 import { arg, CliError, commit, parseChannel, withLocal } from './cli-context.ts'
 import type { Ctx } from './cli-context.ts'
-import * as fmt from './format.ts'
 import { parseImportLine } from './import-lines.ts'
 import type { ImportLine } from './import-lines.ts'
 import { parseCount } from './parse.ts'
@@ -92,16 +90,8 @@ export async function importFile(l: Local, path: string): Promise<ImportReport> 
   return report
 }
 
-/**
- * A fact as one export line: the `fact get --json` shape, plus the fields of the plain one-entry-per-line
- * files agents keep (discoveries.jsonl), so tools that read those read this: `text` (the value, when it
- * is a string and no separate text was given), `author` (the author's name, else its id) and `timestamp`
- * (when it was true from, else when it was written). Import reads either form back.
- */
-export function exportLine(f: Record<string, Json>): Record<string, Json> {
-  const text = f['text'] ?? (typeof f['value'] === 'string' ? f['value'] : null)
-  return { ...f, text, author: f['author_name'] ?? f['author_agent_id'] ?? null, timestamp: f['valid_from'] ?? f['created_at'] ?? null }
-}
+/** A fact as one export line (service.ts, which the HTTP API's export uses too). */
+export { exportLine } from './service.ts'
 
 export function registerIo(program: Command, ctx: Ctx): void {
   const { io } = ctx
@@ -113,15 +103,12 @@ export function registerIo(program: Command, ctx: Ctx): void {
     .option('--channel <channel>', 'only entries of this channel', (v) => arg(parseChannel(v)))
     .action(async (opts: { channel?: Channel }) => {
       await withLocal(io, (l) => {
-        const nowMs = l.clock.nowMs()
-        const r = local.reads(l)
-        const names = fmt.namesOf(r.agents())
         // streamed from the views: a million facts never sit in memory at once
         let count = 0
         let chunk = ''
-        for (const f of r.facts({ nowMs, includeStale: true, channel: opts.channel })) {
+        for (const line of service.exportLines(l, { channel: opts.channel })) {
           count++
-          chunk += JSON.stringify(exportLine(fmt.factJson(f, names))) + '\n'
+          chunk += line + '\n'
           if (chunk.length >= 1 << 20) {
             out(chunk)
             chunk = ''

@@ -8,6 +8,7 @@ import type { Local } from '../node/index.ts'
 import { createHttpApp, parseListen, startHttpApi, tokenFile } from './http.ts'
 import type { HttpApp, NodeView } from './http.ts'
 import * as service from './service.ts'
+import { exportLine } from './service.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'grapevine-http-'))
 after(() => rmSync(root, { recursive: true, force: true }))
@@ -118,6 +119,18 @@ test('http: every route answers with the CLI --json shapes', async () => {
   const ops = (await c.ok('GET', '/v1/log?n=2')) as Doc[]
   assert.deepEqual(ops.map((o) => o['kind']), ['counter.add', 'counter.add'])
   assert.equal(((await c.ok('GET', '/v1/metrics')) as Doc)['ops'], service.metrics(l).ops)
+  // export: the CLI's lines, streamed as NDJSON
+  const ex = await h.app.request('/v1/export', { headers: auth })
+  assert.equal(ex.status, 200)
+  assert.match(ex.headers.get('content-type') ?? '', /application\/x-ndjson/)
+  const lines = (await ex.text()).split('\n')
+  assert.equal(lines.pop(), '', 'every line ends with a newline')
+  assert.deepEqual(lines, [...service.exportLines(l, {})])
+  const n = lines.map((x) => JSON.parse(x) as Doc).find((x) => x['fact_id'] === 'n')
+  assert.deepEqual(n, exportLine(service.factGet(l, { id: 'n', include_stale: true })))
+  const warnings = (await (await h.app.request('/v1/export?channel=warnings', { headers: auth })).text()).trim().split('\n')
+  assert.deepEqual(warnings.map((x) => (JSON.parse(x) as Doc)['fact_id']), [p['fact_id']])
+  await c.fails('GET', '/v1/export?channel=nope', 400, /unknown channel "nope"/)
   h.close()
   local.closeLocal(l)
 })

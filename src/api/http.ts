@@ -30,6 +30,7 @@
  *   POST   /v1/tasks/:id/claim | /release | /done {result?}
  *   GET    /v1/counters/:name                POST /v1/counters/:name {n?}
  *   GET    /v1/log?n=&author=&as_of=         GET /v1/metrics (the metrics --json document)
+ *   GET    /v1/export?channel=               every fact as JSON lines (application/x-ndjson), streamed
  *   GET    /peers, /v1/peers                 the daemon's members (503 without a daemon)
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
@@ -135,6 +136,8 @@ export const bodyBytesMaxDefault = 256 * 1024
 export const pollMsDefault = 50
 export const heartbeatMsDefault = 15_000
 export const streamsMaxDefault = 64
+/** Characters of export lines put in one chunk of the response. */
+export const exportChunkChars = 256 * 1024
 /** Ops an event stream reads from the store at once. */
 export const eventBatchMax = 256
 
@@ -214,6 +217,30 @@ export function createHttpApp(opts: HttpApiOptions): HttpApp {
   app.post('/v1/counters/:name', (c) => write(c, 'counterAdd', { name: c.req.param('name') }))
   app.get('/v1/log', (c) => read(c, 'log'))
   app.get('/v1/metrics', (c) => read(c, 'metrics'))
+  app.get('/v1/export', (c) => {
+    // the input is checked before the first byte; the lines are read from the views as the client takes them
+    const it = service.exportLines(l, service.check('export', c.req.query()))[Symbol.iterator]()
+    const enc = new TextEncoder()
+    const body = new ReadableStream<Uint8Array>({
+      pull(ctrl) {
+        let chunk = ''
+        while (chunk.length < exportChunkChars) {
+          const n = it.next()
+          if (n.done === true) {
+            if (chunk !== '') ctrl.enqueue(enc.encode(chunk))
+            ctrl.close()
+            return
+          }
+          chunk += n.value + '\n'
+        }
+        ctrl.enqueue(enc.encode(chunk))
+      },
+      cancel() {
+        it.return?.()
+      },
+    })
+    return c.body(body, 200, { 'Content-Type': 'application/x-ndjson' })
+  })
 
   const peers = (c: Context) => {
     if (opts.node === undefined) throw new ServiceError('unavailable', 'no daemon runs with this API: start one with grapevine up')

@@ -238,6 +238,7 @@ function buildSchemas() {
     counterAdd: z.strictObject({ name: text, n: num.optional() }),
     counterGet: z.strictObject({ name: text }),
     log: z.strictObject({ n: num.optional(), author: text.optional(), as_of: text.optional() }),
+    export: z.strictObject({ channel: text.optional() }),
     metrics: none,
   }
 }
@@ -544,6 +545,32 @@ export function metrics(l: Local, _i: Input<'metrics'> = {}): local.LocalMetrics
   return { ...m, conflict_rate: v.facts === 0 ? null : v.open_tickets / v.facts, not_recorded: [...notRecorded] }
 }
 
+/**
+ * A fact as one export line: the `fact get --json` shape, plus the fields of the plain one-entry-per-line
+ * files agents keep (discoveries.jsonl), so tools that read those read this: `text` (the value, when it
+ * is a string and no separate text was given), `author` (the author's name, else its id) and `timestamp`
+ * (when it was true from, else when it was written). Import reads either form back.
+ */
+export function exportLine(f: Record<string, Json>): Record<string, Json> {
+  const text = f['text'] ?? (typeof f['value'] === 'string' ? f['value'] : null)
+  return { ...f, text, author: f['author_name'] ?? f['author_agent_id'] ?? null, timestamp: f['valid_from'] ?? f['created_at'] ?? null }
+}
+
+/**
+ * Every fact (stale ones too) as export lines (JSON text, no newline), oldest first by its newest live
+ * version, streamed from the views: a million facts never sit in memory at once. The input is checked
+ * now, the facts read as the lines are taken.
+ */
+export function exportLines(l: Local, i: Input<'export'>): Iterable<string> {
+  const channel = opt(i.channel, (c) => must(parseChannel(c))) as Channel | undefined
+  const nowMs = l.clock.nowMs()
+  const r = local.reads(l)
+  const names = fmt.namesOf(r.agents())
+  return (function* () {
+    for (const f of r.facts({ nowMs, includeStale: true, channel })) yield JSON.stringify(exportLine(fmt.factJson(f, names)))
+  })()
+}
+
 // ---- calling an operation with outside input
 
 const operations: { readonly [N in OpName]: (l: Local, i: Input<N>, note: Notes) => unknown } = {
@@ -566,6 +593,7 @@ const operations: { readonly [N in OpName]: (l: Local, i: Input<N>, note: Notes)
   counterAdd,
   counterGet,
   log: recent,
+  export: exportLines,
   metrics,
 }
 
