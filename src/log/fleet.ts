@@ -517,3 +517,183 @@ export function decodeRosterMessage(bytes: Uint8Array): Result<Uint8Array[], 'ma
   })
   return r.ok ? r : core.fail('malformed', `roster message: ${r.detail}`)
 }
+
+// ---- revocations
+
+/**
+ * A revocation: the root's signed statement that a node, or every credential made from an invite, is no
+ * longer a member. It is a certificate, not an op (docs/PROTOCOL.md section 5 says why): it travels in
+ * revocation messages, which nodes flood to every link when they learn one and exchange on every new
+ * link, and in the shared folder; whoever holds it can check it against the fleet id alone.
+ *
+ *   revocation  u8 version (1), u8 0x52 'R', 32 root public key, u8 target (1 node, 2 invite), the
+ *               target (32 node key, or 16 invite nonce), uvarint cutoffSeq, uvarint issuedAtMs, string
+ *               reason (at most revocationReasonBytesMax), then the root's signature over
+ *               "grapevine/revocation/v1\n" and every byte before it.
+ *
+ * `cutoffSeq` (node revocations): the last op of the revoked node that still counts, its head as the root
+ * saw it; its ops after it are refused by every node. An invite revocation has cutoff 0 and refuses the
+ * credentials made from it: handshakes, and ops of authors whose every credential came from it.
+ */
+export type Revocation = {
+  readonly fleet: FleetId
+  readonly node?: AuthorId | undefined
+  readonly inviteId?: string | undefined
+  readonly cutoffSeq: number
+  readonly issuedAtMs: number
+  readonly reason: string
+  readonly bytes: Uint8Array
+}
+
+export type RevocationFields =
+  | { readonly node: AuthorId; readonly cutoffSeq: number; readonly issuedAtMs: number; readonly reason?: string | undefined }
+  | { readonly inviteId: string; readonly issuedAtMs: number; readonly reason?: string | undefined }
+
+export type RevocationFailure = 'malformed' | 'too_large' | 'forged_revocation' | 'invalid'
+
+export const revocationReasonBytesMax = 200
+export const revocationBytesMax = 2 + 32 + 1 + 32 + 10 + 10 + 2 + revocationReasonBytesMax + 64
+const revocationType = 0x52
+const revocationDomain = core.codec.utf8Encode('grapevine/revocation/v1\n')
+
+/** Makes a revocation signed by the fleet's root. */
+export function createRevocation(root: Signer, fields: RevocationFields): Result<Revocation, RevocationFailure> {
+  const reason = fields.reason ?? ''
+  if (typeof reason !== 'string' || codec.utf8Encode(reason).length > revocationReasonBytesMax) return core.fail('invalid', `a revocation reason is at most ${revocationReasonBytesMax} bytes`)
+  if (!isTime(fields.issuedAtMs)) return core.fail('invalid', 'issuedAtMs is ms since the Unix epoch')
+  let target: Uint8Array
+  let kind: number
+  let cutoff = 0
+  if ('node' in fields) {
+    const a = parseAuthorId(fields.node)
+    if (!a.ok) return core.fail('invalid', 'a revoked node is an author id (64 hex)')
+    if (!Number.isSafeInteger(fields.cutoffSeq) || fields.cutoffSeq < 0) return core.fail('invalid', 'cutoffSeq is a seq >= 0')
+    target = authorBytes(a.value)
+    kind = 1
+    cutoff = fields.cutoffSeq
+  } else {
+    if (typeof fields.inviteId !== 'string' || !/^[0-9a-f]{32}$/.test(fields.inviteId)) return core.fail('invalid', 'an invite id is 32 lowercase hex characters')
+    target = new Uint8Array(Buffer.from(fields.inviteId, 'hex'))
+    kind = 2
+  }
+  const body = codec.encodeWith((w) => {
+    codec.writeByte(w, fleetFormatVersion)
+    codec.writeByte(w, revocationType)
+    codec.writeFixed(w, authorBytes(root.author))
+    codec.writeByte(w, kind)
+    codec.writeFixed(w, target)
+    codec.writeUvarint(w, cutoff)
+    codec.writeUvarint(w, fields.issuedAtMs)
+    codec.writeString(w, reason)
+  }, 128)
+  return decodeRevocation(concat(body, sign(root, revocationDomain, body)))
+}
+
+/** Decodes and verifies a revocation: every field, and the root's signature. */
+export function decodeRevocation(bytes: Uint8Array): Result<Revocation, RevocationFailure> {
+  if (!(bytes instanceof Uint8Array)) return core.fail('malformed', 'a revocation is bytes')
+  if (bytes.length > revocationBytesMax) return core.fail('too_large', `a revocation is at most ${revocationBytesMax} bytes`)
+  const r = codec.decodeWith(bytes, (rd) => {
+    if (codec.readByte(rd) !== fleetFormatVersion || codec.readByte(rd) !== revocationType) codec.malformed('not a revocation')
+    const fleet = authorIdFromBytes(codec.readFixed(rd, authorLength)) as string as FleetId
+    const kind = codec.readByte(rd)
+    let node: AuthorId | undefined
+    let inviteId: string | undefined
+    if (kind === 1) node = authorIdFromBytes(codec.readFixed(rd, authorLength))
+    else if (kind === 2) inviteId = Buffer.from(codec.readFixed(rd, nonceLength)).toString('hex')
+    else codec.malformed('a revocation names a node (1) or an invite (2)')
+    const cutoffSeq = codec.readUvarint(rd)
+    const issuedAtMs = codec.readUvarint(rd)
+    const reason = codec.readString(rd)
+    const bodyLength = rd.pos
+    codec.readFixed(rd, signatureLength)
+    return { fleet, node, inviteId, cutoffSeq, issuedAtMs, reason, bodyLength }
+  })
+  if (!r.ok) return core.fail('malformed', `revocation: ${r.detail}`)
+  const f = r.value
+  if (codec.utf8Encode(f.reason).length > revocationReasonBytesMax) return core.fail('malformed', 'revocation: reason too long')
+  if (f.inviteId !== undefined && f.cutoffSeq !== 0) return core.fail('malformed', 'revocation: an invite revocation has no cutoff')
+  if (!verify(fleetKey(f.fleet), revocationDomain, bytes.subarray(0, f.bodyLength), bytes.subarray(f.bodyLength))) {
+    return core.fail('forged_revocation', `revocation: the signature is not the fleet root's (fleet ${f.fleet.slice(0, 12)}…)`)
+  }
+  return core.ok({ fleet: f.fleet, node: f.node, inviteId: f.inviteId, cutoffSeq: f.cutoffSeq, issuedAtMs: f.issuedAtMs, reason: f.reason, bytes: bytes.slice() })
+}
+
+/**
+ * The revocations a node knows, for one fleet. Enforcement is a function of this set only (not of the
+ * order revocations arrived in): a node revoked twice has the lower cutoff.
+ */
+export type Revocations = {
+  readonly fleet: FleetId
+  readonly all: Revocation[]
+  readonly nodes: Map<AuthorId, number>
+  readonly invites: Set<string>
+}
+
+export const revocationsMax = 10_000
+
+export function createRevocations(fleet: FleetId): Revocations {
+  return { fleet, all: [], nodes: new Map(), invites: new Set() }
+}
+
+/** Adds a revocation (bytes from a peer or a file, or a decoded one): verified, of this fleet. Whether it was new. */
+export function revocationsAdd(set: Revocations, rev: Uint8Array | Revocation): Result<boolean, RevocationFailure | 'wrong_fleet' | 'full'> {
+  const d = rev instanceof Uint8Array ? decodeRevocation(rev) : core.ok(rev)
+  if (!d.ok) return d
+  const r = d.value
+  if (r.fleet !== set.fleet) return core.fail('wrong_fleet', 'a revocation of another fleet')
+  if (set.all.some((x) => codec.bytesEqual(x.bytes, r.bytes))) return core.ok(false)
+  if (set.all.length >= revocationsMax) return core.fail('full', `at most ${revocationsMax} revocations`)
+  set.all.push(r)
+  if (r.node !== undefined) set.nodes.set(r.node, Math.min(set.nodes.get(r.node) ?? Number.MAX_SAFE_INTEGER, r.cutoffSeq))
+  if (r.inviteId !== undefined) set.invites.add(r.inviteId)
+  return core.ok(true)
+}
+
+/** Whether a handshake with this node (holding a credential of this invite) is refused. */
+export function isRevoked(set: Revocations, node: AuthorId, inviteId: string): boolean {
+  return set.nodes.has(node) || set.invites.has(inviteId)
+}
+
+/**
+ * The capabilities an op of `author` at `seq` is checked against: undefined when the author is not in
+ * the roster (the op waits); [] when the op is revoked (the author's node revoked with a cutoff below
+ * seq, or every credential it has comes from a revoked invite). The fleet root itself may write nothing
+ * (it speaks in revocations, not ops).
+ */
+export function capsAt(roster: Roster, revs: Revocations | undefined, author: AuthorId, seq: number): readonly Capability[] | undefined {
+  const list = roster.members.get(author)
+  if (list === undefined) return undefined
+  if (revs === undefined) return capsOf(roster, author)
+  const cutoff = revs.nodes.get(author)
+  if (cutoff !== undefined && seq > cutoff) return []
+  const live = list.filter((c) => !revs.invites.has(c.invite.id))
+  if (live.length === list.length) return capsOf(roster, author)
+  return sortCaps([...new Set(live.flatMap((c) => c.caps))])
+}
+
+/** A revocation message: uvarint count (<= rosterMessageCredentialsMax), each revocation as uvarint length and bytes. */
+export function encodeRevocationMessage(revs: readonly Revocation[]): Uint8Array {
+  core.assert(revs.length <= rosterMessageCredentialsMax, 'log: too many revocations for one message')
+  return codec.encodeWith((w) => {
+    codec.writeUvarint(w, revs.length)
+    for (const r of revs) codec.writeBytes(w, r.bytes)
+  }, 256)
+}
+
+/** Splits a revocation message into revocation bytes (each then goes to revocationsAdd, which verifies it). */
+export function decodeRevocationMessage(bytes: Uint8Array): Result<Uint8Array[], 'malformed' | 'too_large'> {
+  if (bytes instanceof Uint8Array && bytes.length > rosterMessageBytesMax) return core.fail('too_large', `a revocation message is at most ${rosterMessageBytesMax} bytes`)
+  const r = codec.decodeWith(bytes, (rd) => {
+    const n = codec.readCount(rd, 2)
+    if (n > rosterMessageCredentialsMax) codec.malformed(`at most ${rosterMessageCredentialsMax} revocations`)
+    const out: Uint8Array[] = []
+    for (let i = 0; i < n; i++) {
+      const b = codec.readBytes(rd)
+      if (b.length > revocationBytesMax) codec.malformed('a revocation over revocationBytesMax')
+      out.push(b)
+    }
+    return out
+  })
+  return r.ok ? r : core.fail('malformed', `revocation message: ${r.detail}`)
+}
