@@ -304,6 +304,32 @@ test('http: /metrics is Prometheus text with the store figures, and the daemon f
   local.closeLocal(l)
 })
 
+test('http: /mcp answers MCP over Streamable HTTP with grapevine mcp\'s tools, behind the token', async () => {
+  const l = open()
+  const h = createHttpApp({ local: l, token })
+  const rpc = async (body: unknown, headers: Record<string, string> = auth) => {
+    const r = await h.app.request('/mcp', {
+      method: 'POST',
+      headers: { ...headers, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+      body: JSON.stringify(body),
+    })
+    return { status: r.status, body: (await r.text()) }
+  }
+  assert.equal((await rpc({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, {})).status, 401)
+  const init = await rpc({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } })
+  assert.equal(init.status, 200, init.body)
+  const list = await rpc({ jsonrpc: '2.0', id: 2, method: 'tools/list' })
+  assert.equal(list.status, 200, list.body)
+  const names = (JSON.parse(list.body) as { result: { tools: { name: string }[] } }).result.tools.map((t) => t.name)
+  assert.ok(names.includes('publish') && names.includes('search'), names.join(' '))
+  const call = await rpc({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'publish', arguments: { text: 'via mcp over http' } } })
+  assert.equal(call.status, 200, call.body)
+  assert.equal((JSON.parse(call.body) as { result: { isError?: boolean } }).result.isError ?? false, false, call.body)
+  assert.deepEqual(service.tail(l, {}).map((e) => (e as Doc)['value']), ['via mcp over http'])
+  h.close()
+  local.closeLocal(l)
+})
+
 test('http: listen addresses', () => {
   assert.deepEqual(parseListen('127.0.0.1:7401'), { host: '127.0.0.1', port: 7401 })
   assert.deepEqual(parseListen(':0'), { host: '127.0.0.1', port: 0 })

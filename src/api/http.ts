@@ -32,6 +32,7 @@
  *   GET    /v1/log?n=&author=&as_of=         GET /v1/metrics (the metrics --json document)
  *   GET    /v1/export?channel=               every fact as JSON lines (application/x-ndjson), streamed
  *   GET    /peers, /v1/peers                 the daemon's members (503 without a daemon)
+ *   POST   /mcp                              MCP over Streamable HTTP (stateless, JSON answers): grapevine mcp's tools
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -52,6 +53,11 @@ import * as fmt from './format.ts'
 import * as service from './service.ts'
 import { ServiceError } from './service.ts'
 import type { OpName, ServiceErrorKind } from './service.ts'
+import type * as SdkHttp from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
+
+/** The SDK's web-standard HTTP transport, imported by a computed name so the CLI's bundle does not carry the SDK. */
+const mcpTransportModule = '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
+const computed = (name: string): string => name
 
 // ---- what the daemon tells (a structural port: src/node/daemon.ts satisfies it)
 
@@ -84,6 +90,10 @@ export type NodeStats = {
 export type NodeView = {
   peers(): readonly PeerRow[]
   stats(): NodeStats
+  /** Calls listener when the daemon stored ops from peers (event streams wake at once, not at the next poll); returns the unsubscribe. */
+  onStored?(listener: () => void): () => void
+  /** This API wrote own ops: the daemon pushes them at once rather than at its next store poll. */
+  written?(): void
 }
 
 // ---- the token
@@ -157,6 +167,12 @@ export function createHttpApp(opts: HttpApiOptions): HttpApp {
   cursor.install(l.store)
   const app = new Hono()
   const events = createEventHub(l, pollMs)
+  const unsubscribeStored = opts.node?.onStored?.(() => events.wake())
+  /** After a write through this API: the streams and the daemon hear of it at once. */
+  const wrote = () => {
+    events.wake()
+    opts.node?.written?.()
+  }
 
   app.onError((err, c) => {
     if (err instanceof ServiceError) return c.json({ error: { kind: err.kind, message: err.message } }, statusOf[err.kind])
@@ -188,7 +204,7 @@ export function createHttpApp(opts: HttpApiOptions): HttpApp {
   const read = <N extends OpName>(c: Context, name: N, extra: Record<string, unknown> = {}) => c.json(service.call(l, name, { ...c.req.query(), ...extra }) as Json)
   const write = async <N extends OpName>(c: Context, name: N, extra: Record<string, unknown> = {}, status: 200 | 201 = 200) => {
     const doc = service.call(l, name, { ...(await jsonBody(c)), ...extra }) as Json
-    events.wake()
+    wrote()
     return c.json(doc, status)
   }
   const id = (c: Context) => ({ id: c.req.param('id') })
@@ -201,7 +217,7 @@ export function createHttpApp(opts: HttpApiOptions): HttpApp {
   app.put('/v1/facts/:id', (c) => write(c, 'factSet', id(c)))
   app.delete('/v1/facts/:id', (c) => {
     const doc = service.call(l, 'factRetract', { ...c.req.query(), ...id(c) }) as Json
-    events.wake()
+    wrote()
     return c.json(doc)
   })
   app.get('/v1/conflicts', (c) => read(c, 'conflicts'))
@@ -240,6 +256,24 @@ export function createHttpApp(opts: HttpApiOptions): HttpApp {
       },
     })
     return c.body(body, 200, { 'Content-Type': 'application/x-ndjson' })
+  })
+
+  // MCP over Streamable HTTP, stateless: each POST gets a fresh server (mcp.ts createMcpServer: the same
+  // tools as grapevine mcp) and transport, answered as JSON. The SDK loads on the first call only.
+  app.all('/mcp', async (c) => {
+    const [{ createMcpServer }, { WebStandardStreamableHTTPServerTransport: Transport }] = await Promise.all([
+      import('./mcp.ts'),
+      import(computed(mcpTransportModule)) as Promise<typeof SdkHttp>,
+    ])
+    const server = await createMcpServer(l)
+    const transport = new Transport({ enableJsonResponse: true })
+    await server.connect(transport)
+    try {
+      return await transport.handleRequest(c.req.raw)
+    } finally {
+      await server.close()
+      events.wake() // a tool may have written
+    }
   })
 
   const peers = (c: Context) => {
@@ -293,7 +327,13 @@ export function createHttpApp(opts: HttpApiOptions): HttpApp {
     })
   })
 
-  return { app, close: () => events.close() }
+  return {
+    app,
+    close: () => {
+      unsubscribeStored?.()
+      events.close()
+    },
+  }
 }
 
 /** The body of a request as a JSON object ({} when empty), or bad input saying what is wrong with it. */
