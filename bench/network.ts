@@ -644,7 +644,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   say(
     `bench network: ${p.nodes} grapevine daemons vs ${serfPath === undefined ? 'no' : p.nodes} serf agents on loopback; throughput on ${p.throughputNodes} daemons`,
   )
-  for (const l of describeMachine([])) say(`  ${l}`)
+  for (const l of describeMachine([])) if (!l.startsWith('peers:')) say(`  ${l}`)
   say(`  ${serfLine}`)
   const r = await runNetwork(p)
   say('\nsummary:')
