@@ -26,7 +26,7 @@
  * is retried with jittered exponential backoff. Links carry a keepalive after `keepaliveMs` without
  * sending; one silent for `idleMs` or stuck in its handshake for `handshakeMs` is closed.
  */
-import { renameSync, writeFileSync } from 'node:fs'
+import { renameSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as core from '../core/index.ts'
 import type { Clock, NodeId, Prng } from '../core/index.ts'
@@ -34,6 +34,20 @@ import { antiEntropy as ae, broadcast as bc, createBroadcast, createMembership, 
 import type { Broadcast, BroadcastConfig, Membership, MembershipConfig, MemberStatus, Offence, Scores, Topology } from '../gossip/index.ts'
 import type { AuthorId, SignedOp } from '../log/index.ts'
 import { cutBatches } from '../log/index.ts'
+import {
+  capsAt,
+  createRoster,
+  decodeCredential,
+  decodeRevocationMessage,
+  decodeRosterMessage,
+  encodeRevocationMessage,
+  encodeRosterMessage,
+  isRevoked,
+  mayWrite,
+  revocationsAdd,
+  rosterAdd,
+} from '../log/index.ts'
+import type { Credential, Revocation, Revocations, Roster } from '../log/index.ts'
 import { opLog } from '../store/index.ts'
 import type { OpLog } from '../store/index.ts'
 import { randomBytes } from 'node:crypto'
@@ -49,6 +63,12 @@ export const channelAntiEntropy = 1
 export const channelFastPath = 2
 export const channelHello = 3
 export const channelKeepalive = 4
+/** Fleet only: credentials (a log/fleet.ts roster message), sent on every new link and flooded when new. */
+export const channelRoster = 5
+/** Fleet only: revocations (log/fleet.ts revocation message), sent on every new link and flooded when new. */
+export const channelRevocations = 6
+/** Credentials or revocations per message (64 of the largest credential stay under the 1 MiB message limit). */
+const fleetChunk = 64
 
 export type DaemonOptions = {
   /** The node's home (identity.json, store.db); the daemon writes daemon.json there every second. */
@@ -122,6 +142,12 @@ export type DaemonStats = {
   linksOpened: number
   linksClosed: number
   invalidFrames: number
+  /** Fleet: ops held back because their author is not in the roster yet (anti-entropy brings them again later). */
+  opsWaiting: number
+  /** Fleet: ops of a revoked node after its cutoff (or of a revoked invite's member), dropped. */
+  opsRevoked: number
+  /** Fleet: ops outside their author's capabilities, dropped (the sender is scored down). */
+  opsRefused: number
 }
 
 export type Daemon = {
@@ -212,13 +238,22 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
   let security: Security
   let fleet: string | undefined
+  /** Fleet: every member credential known (capabilities of ops' authors) and the revocations known. */
+  let roster: Roster | undefined
+  let revs: Revocations | undefined
   if (typeof o.security === 'function') security = o.security(identity)
   else if (o.security === 'plain') security = plainSecurity(identity.author)
   else {
     const f = fleetHome.load(o.home, identity)
     if (f.ok) {
       fleet = f.value.fleet
-      security = secure.createSecurity({ signer: identity.signer, credential: f.value.credential }, () => clock.nowMs(), (n) => new Uint8Array(randomBytes(n)))
+      roster = createRoster(f.value.fleet)
+      rosterAdd(roster, f.value.credential, clock.nowMs())
+      const known = fleetHome.loadRevocations(o.home, f.value.fleet)
+      revs = known
+      security = secure.createSecurity({ signer: identity.signer, credential: f.value.credential }, () => clock.nowMs(), (n) => new Uint8Array(randomBytes(n)), {
+        isRevoked: (node, inviteId) => isRevoked(known, node, inviteId),
+      })
     } else if (f.reason === 'missing' && o.security !== 'fleet') security = plainSecurity(identity.author)
     else {
       opLog.close(store)
@@ -239,6 +274,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     linksOpened: 0,
     linksClosed: 0,
     invalidFrames: 0,
+    opsWaiting: 0,
+    opsRevoked: 0,
+    opsRefused: 0,
   }
   const latency = new Map<string, number[]>()
   /** Per peer: the seq of each author at its last digest (for lag). */
@@ -266,10 +304,43 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   }
 
   /** Validates and stores one author's received ops (cut into signed batches). Returns whether any batch was refused as invalid. */
+  /**
+   * The fleet's rule for one signed batch, before ingest: every op's author must be in the roster (else the
+   * batch waits: it is not stored, and anti-entropy offers it again once the credential has arrived), not
+   * revoked past its cutoff, and allowed this kind and body by its capabilities (log.mayWrite).
+   */
+  const fleetCheck = (b: readonly SignedOp[]): 'waiting' | 'revoked' | 'refused' | undefined => {
+    if (roster === undefined) return undefined
+    for (const e of b) {
+      const caps = capsAt(roster, revs, e.op.author, e.op.seq)
+      if (caps === undefined) return 'waiting'
+      if (caps.length === 0) return 'revoked'
+      if (!mayWrite(caps, e.op.kind, e.op.body)) return 'refused'
+    }
+    return undefined
+  }
+
+  /**
+   * Validates and stores one author's received ops (cut into signed batches). Returns false if any batch
+   * was refused as invalid, or held back by the fleet's rule (the fast path then neither delivers nor
+   * relays it).
+   */
   const ingest = (ops: readonly SignedOp[], from: NodeId | undefined): boolean => {
     const { batches, rest } = cutBatches(ops)
     let bad = rest.length > 0
+    let held = false
     for (const b of batches) {
+      const rule = fleetCheck(b)
+      if (rule !== undefined) {
+        held = true
+        if (rule === 'waiting') stats.opsWaiting += b.length
+        else if (rule === 'revoked') stats.opsRevoked += b.length
+        else {
+          stats.opsRefused += b.length
+          if (from !== undefined) penalize(from, 'malformed')
+        }
+        continue
+      }
       const now = clock.nowMs()
       const v = opLog.ingest(store, b, now)
       if (v.ok) {
@@ -296,7 +367,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       bad = true
       if (from !== undefined) penalize(from, v.reason === 'too_large' ? 'too_large' : 'malformed')
     }
-    return !bad
+    return !bad && !held
   }
 
   // ---- sending
@@ -331,6 +402,87 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       say(`peer ${peer} blocked (score ${scores.score(peer, monoMs()).toFixed(0)})`)
       for (const [l, i] of info) if (i.peer === peer) l.close('peer blocked')
     }
+  }
+
+  // ---- the fleet's credentials and revocations
+
+  /** Sends fleet messages on every link past its hello but `except`. */
+  const flood = (channel: number, body: Uint8Array, except: Link | undefined): void => {
+    for (const [l, i] of info) if (l !== except && i.peer !== undefined && l.state() === 'open') sendOn(l, frameOf(channel, body), false)
+  }
+
+  const credentialOf = (link: Link): Credential | undefined => (link.session() as { credential?: Credential } | undefined)?.credential
+
+  /** New revocations: kept in home (a restart keeps enforcing them), passed on, and revoked peers' links closed. */
+  const revoked = (fresh: readonly Revocation[], except: Link | undefined, save: boolean): void => {
+    if (fresh.length === 0 || revs === undefined) return
+    for (const r of fresh) {
+      if (save) fleetHome.saveRevocation(o.home, r)
+      say(`revoked ${r.node !== undefined ? `node ${r.node.slice(0, 12)}… after seq ${r.cutoffSeq}` : `invite ${r.inviteId}`}${r.reason === '' ? '' : `: ${r.reason}`}`)
+    }
+    for (let k = 0; k < fresh.length; k += fleetChunk) flood(channelRevocations, encodeRevocationMessage(fresh.slice(k, k + fleetChunk)), except)
+    for (const l of [...info.keys()]) {
+      const c = credentialOf(l)
+      if (c !== undefined && isRevoked(revs, c.node, c.invite.id)) l.close('revoked')
+    }
+  }
+
+  /** On a new link: the peer's credential joins the roster (and goes on to the others if new); then all we know goes to the peer. */
+  const sendFleetState = (link: Link): void => {
+    if (roster === undefined || revs === undefined) return
+    const c = credentialOf(link)
+    if (c !== undefined) {
+      const added = rosterAdd(roster, c, clock.nowMs())
+      if (added.ok && added.value) flood(channelRoster, encodeRosterMessage([c]), link)
+    }
+    const creds = [...roster.members.values()].flat()
+    for (let k = 0; k < creds.length; k += fleetChunk) sendOn(link, frameOf(channelRoster, encodeRosterMessage(creds.slice(k, k + fleetChunk))), false)
+    for (let k = 0; k < revs.all.length; k += fleetChunk) sendOn(link, frameOf(channelRevocations, encodeRevocationMessage(revs.all.slice(k, k + fleetChunk))), false)
+  }
+
+  const onRoster = (link: Link, from: NodeId, body: Uint8Array): void => {
+    if (roster === undefined) return
+    const m = decodeRosterMessage(body)
+    if (!m.ok) return penalize(from, 'malformed')
+    const fresh: Credential[] = []
+    for (const bytes of m.value) {
+      const c = decodeCredential(bytes)
+      const r = c.ok ? rosterAdd(roster, c.value, clock.nowMs()) : c
+      // an honest peer passes on only credentials it verified, of this fleet
+      if (!r.ok) {
+        if (r.reason !== 'full') penalize(from, 'malformed')
+        continue
+      }
+      if (r.value && c.ok) fresh.push(c.value)
+    }
+    for (let k = 0; k < fresh.length; k += fleetChunk) flood(channelRoster, encodeRosterMessage(fresh.slice(k, k + fleetChunk)), link)
+  }
+
+  const onRevocations = (link: Link, from: NodeId, body: Uint8Array): void => {
+    if (revs === undefined) return
+    const m = decodeRevocationMessage(body)
+    if (!m.ok) return penalize(from, 'malformed')
+    const before = revs.all.length
+    for (const bytes of m.value) {
+      const r = revocationsAdd(revs, bytes)
+      if (!r.ok && r.reason !== 'full') penalize(from, 'malformed')
+    }
+    revoked(revs.all.slice(before), link, true)
+  }
+
+  let revocationsFileSize = -1
+  let lastRevocationsCheckMs = 0
+  /** `grapevine revoke` on this node appends to home's revocations file: picked up within a second. */
+  const checkRevocationsFile = (now: number): void => {
+    if (revs === undefined || fleet === undefined || now - lastRevocationsCheckMs < 1000) return
+    lastRevocationsCheckMs = now
+    const st = statSync(join(o.home, fleetHome.revocationsFile), { throwIfNoEntry: false })
+    const size = st === undefined ? 0 : st.size
+    if (size === revocationsFileSize) return
+    revocationsFileSize = size
+    const before = revs.all.length
+    for (const r of fleetHome.loadRevocations(o.home, revs.fleet).all) revocationsAdd(revs, r)
+    revoked(revs.all.slice(before), undefined, false)
   }
 
   // ---- machines' outputs
@@ -407,6 +559,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         stats.linksOpened++
         const hello = new TextEncoder().encode(JSON.stringify({ id: selfId, hub: o.hub === true }))
         sendOn(link, frameOf(channelHello, hello), false)
+        sendFleetState(link)
       },
       onMessage(link: Link, plain: Uint8Array) {
         receive(link, plain)
@@ -557,6 +710,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           fastFrom = undefined
         }
         return
+      case channelRoster:
+        onRoster(link, from, body)
+        return
+      case channelRevocations:
+        onRevocations(link, from, body)
+        return
       case channelKeepalive:
         return
       default:
@@ -653,6 +812,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     if (now - lastHousekeepingMs >= 250) {
       lastHousekeepingMs = now
       housekeeping(now)
+      checkRevocationsFile(now)
     }
     if (o.stateFile !== false && now - lastStateMs >= 1000) {
       lastStateMs = now

@@ -2,6 +2,9 @@
  * A node's fleet state, in its home next to the identity (home.ts):
  *
  *   <home>/fleet.json   {"format":1,"fleet":<64 hex>,"credential":<base64url>,"root_seed"?:<64 hex>}, mode 0600
+ *   <home>/revocations  the fleet's revocations this node knows, one per line as base64url (log/fleet.ts
+ *                       format), appended by `grapevine revoke` and by the daemon as revocations arrive;
+ *                       a line that does not verify is skipped (each is checked against the fleet id)
  *
  * `fleet` is the fleet id (the root public key); `credential` this node's membership credential (log/fleet.ts
  * format); `root_seed` the fleet root's private key, present only on the node that created the fleet (it
@@ -10,15 +13,16 @@
  * the wall clock enter here, in src/node.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as core from '../core/index.ts'
 import type { Result } from '../core/index.ts'
 import * as log from '../log/index.ts'
-import type { Credential, FleetId, Invite, Signer } from '../log/index.ts'
+import type { AuthorId, Credential, FleetId, Invite, Revocation, Revocations, Signer } from '../log/index.ts'
 import type { Identity } from './home.ts'
 
 export const fleetFile = 'fleet.json'
+export const revocationsFile = 'revocations'
 /** How long the creator's invite to itself is valid: it is redeemed at once. */
 const selfInviteMs = 24 * 60 * 60 * 1000
 /** The longest an invite may be valid: a leaked token is a way in until it expires (or is revoked). */
@@ -144,4 +148,46 @@ export function joinFleet(home: string, identity: Identity, token: string, nowMs
   const cred = log.createCredential(inv.value, identity.signer, nowMs)
   if (!cred.ok) return cred
   return save(home, { fleet: inv.value.fleet, credential: cred.value, root: ex.value?.root })
+}
+
+/** The revocations recorded in home (lines that do not verify or are of another fleet are skipped). */
+export function loadRevocations(home: string, fleet: FleetId): Revocations {
+  const set = log.createRevocations(fleet)
+  let text = ''
+  try {
+    text = readFileSync(join(home, revocationsFile), 'utf8')
+  } catch {
+    return set // reason: no file is no revocation
+  }
+  for (const line of text.split('\n')) {
+    const t = line.trim()
+    if (t === '' || !/^[A-Za-z0-9_-]+$/.test(t) || t.length > 2 * log.revocationBytesMax) continue
+    log.revocationsAdd(set, new Uint8Array(Buffer.from(t, 'base64url')))
+  }
+  return set
+}
+
+/** Records a revocation in home (appends one line; a duplicate line is harmless). */
+export function saveRevocation(home: string, rev: Revocation): Result<Revocation, FleetHomeFailure> {
+  try {
+    appendFileSync(join(home, revocationsFile), Buffer.from(rev.bytes).toString('base64url') + '\n', { mode: 0o600 })
+    return core.ok(rev)
+  } catch (e) {
+    return fail('io', `cannot write ${join(home, revocationsFile)}: ${e instanceof Error ? e.message : String(e)}`)
+  }
+}
+
+/** Revokes a node (ops after cutoffSeq stop counting) or an invite, as the fleet root, and records it in home. */
+export function revoke(
+  home: string,
+  state: FleetState,
+  target: { node: AuthorId; cutoffSeq: number } | { inviteId: string },
+  reason: string,
+  nowMs: number,
+): Result<Revocation, FleetHomeFailure | log.RevocationFailure> {
+  if (state.root === undefined) return fail('not_root', 'only the node that created the fleet holds its root key and can revoke: run grapevine revoke there')
+  if ('node' in target && target.node === state.credential.node) return fail('invalid', 'the root node cannot revoke itself')
+  const r = log.createRevocation(state.root, { ...target, issuedAtMs: nowMs, reason })
+  if (!r.ok) return r
+  return saveRevocation(home, r.value)
 }
