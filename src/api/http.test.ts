@@ -50,7 +50,7 @@ function client(h: HttpApp) {
 
 test('http: the token is required everywhere but /healthz; a wrong one is refused', async () => {
   const l = open()
-  const h = createHttpApp({ local: l, token })
+  const h = await createHttpApp({ local: l, token })
   const c = client(h)
   assert.deepEqual((await c.req('GET', '/healthz', undefined, {})).body, { ok: true })
   for (const headers of [{}, { Authorization: `Bearer ${'b'.repeat(64)}` }, { Authorization: token }, { Authorization: `Bearer ${token}x` }]) {
@@ -67,7 +67,7 @@ test('http: the token is required everywhere but /healthz; a wrong one is refuse
 
 test('http: every route answers with the CLI --json shapes', async () => {
   const l = open()
-  const h = createHttpApp({ local: l, token })
+  const h = await createHttpApp({ local: l, token })
   const c = client(h)
   const p = (await c.ok('POST', '/v1/publish', { text: 'convex cold starts after 2h idle', channel: 'warnings', tags: ['convex'], ttl: '7d' }, 201)) as Doc
   assert.equal(p['written'], true)
@@ -137,7 +137,7 @@ test('http: every route answers with the CLI --json shapes', async () => {
 
 test('http: bad input is a 400 with the message, missing things 404, big bodies 413, no daemon 503', async () => {
   const l = open()
-  const h = createHttpApp({ local: l, token, bodyBytesMax: 4096 })
+  const h = await createHttpApp({ local: l, token, bodyBytesMax: 4096 })
   const c = client(h)
   await c.fails('POST', '/v1/publish', 400, /unknown channel "gossip": use one of discoveries, patterns, warnings/, { text: 'x', channel: 'gossip' })
   await c.fails('POST', '/v1/publish', 400, /bad duration "soon"/, { text: 'x', ttl: 'soon' })
@@ -205,7 +205,7 @@ function sseReader(res: Response) {
 test('http: the event stream sends each op once, with what it changed, and resumes from Last-Event-ID with nothing lost or repeated', async () => {
   const dir = join(root, `h${homes++}`)
   const l = open(dir)
-  const h = createHttpApp({ local: l, token, pollMs: 10 })
+  const h = await createHttpApp({ local: l, token, pollMs: 10 })
   const c = client(h)
   await c.ok('POST', '/v1/publish', { text: 'before the stream' }, 201) // the stream starts at the present
   const res1 = await h.app.request('/v1/events', { headers: auth })
@@ -250,7 +250,7 @@ test('http: the event stream sends each op once, with what it changed, and resum
   h.close() // ends the stream
   await s3.close()
   // a limit on open streams
-  const h2 = createHttpApp({ local: l, token, streamsMax: 1 })
+  const h2 = await createHttpApp({ local: l, token, streamsMax: 1 })
   const only = sseReader(await h2.app.request('/v1/events', { headers: auth }))
   await only.next(1)
   await client(h2).fails('GET', '/v1/events', 503, /1 event streams are open already/)
@@ -270,7 +270,7 @@ test('http: /metrics is Prometheus text with the store figures, and the daemon f
     ],
     stats: () => ({ publish_visible: [{ peer: 'berlin', p50_ms: 40, p95_ms: 120, samples: 10 }], syncs: 7, sync_ops: 70, sync_bytes: 7000 }),
   }
-  const h = createHttpApp({ local: l, token, node })
+  const h = await createHttpApp({ local: l, token, node })
   const c = client(h)
   await c.ok('POST', '/v1/publish', { text: 'hello' }, 201)
   const r = await h.app.request('/metrics', { headers: auth })
@@ -306,7 +306,7 @@ test('http: /metrics is Prometheus text with the store figures, and the daemon f
 
 test('http: /mcp answers MCP over Streamable HTTP with grapevine mcp\'s tools, behind the token', async () => {
   const l = open()
-  const h = createHttpApp({ local: l, token })
+  const h = await createHttpApp({ local: l, token })
   const rpc = async (body: unknown, headers: Record<string, string> = auth) => {
     const r = await h.app.request('/mcp', {
       method: 'POST',

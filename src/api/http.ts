@@ -38,12 +38,13 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { serve } from '@hono/node-server'
-import { Hono } from 'hono'
-import type { Context } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
-import { streamSSE } from 'hono/streaming'
-import { Counter, Gauge, Registry } from 'prom-client'
+import type * as HonoServer from '@hono/node-server'
+import type * as HonoCore from 'hono'
+import type { Context, Hono } from 'hono'
+import type * as HonoBodyLimit from 'hono/body-limit'
+import type * as HonoStreaming from 'hono/streaming'
+import type * as PromClient from 'prom-client'
+import type { Counter } from 'prom-client'
 import type { Json } from '../core/index.ts'
 import * as knowledge from '../knowledge/index.ts'
 import type { Local } from '../node/index.ts'
@@ -58,6 +59,33 @@ import type * as SdkHttp from '@modelcontextprotocol/sdk/server/webStandardStrea
 /** The SDK's web-standard HTTP transport, imported by a computed name so the CLI's bundle does not carry the SDK. */
 const mcpTransportModule = '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 const computed = (name: string): string => name
+
+type Deps = {
+  Hono: typeof HonoCore.Hono
+  bodyLimit: typeof HonoBodyLimit.bodyLimit
+  streamSSE: typeof HonoStreaming.streamSSE
+  serve: typeof HonoServer.serve
+  prom: typeof PromClient
+}
+let deps: Deps | undefined
+
+/**
+ * hono, its node server and prom-client, loaded on first use by computed names: `grapevine up` loads this
+ * file lazily, but a static import would put ~300 kB of them into the CLI's bundle (bin/build-cli.js),
+ * which every command (tail included) would then read at start.
+ */
+async function loadDeps(): Promise<Deps> {
+  if (deps !== undefined) return deps
+  const [core, limit, streaming, server, prom] = await Promise.all([
+    import(computed('hono')) as Promise<typeof HonoCore>,
+    import(computed('hono/body-limit')) as Promise<typeof HonoBodyLimit>,
+    import(computed('hono/streaming')) as Promise<typeof HonoStreaming>,
+    import(computed('@hono/node-server')) as Promise<typeof HonoServer>,
+    import(computed('prom-client')) as Promise<typeof PromClient>,
+  ])
+  deps = { Hono: core.Hono, bodyLimit: limit.bodyLimit, streamSSE: streaming.streamSSE, serve: server.serve, prom }
+  return deps
+}
 
 // ---- what the daemon tells (a structural port: src/node/daemon.ts satisfies it)
 
@@ -160,7 +188,8 @@ export type HttpApp = {
 }
 
 /** The API as a hono app, for a server or for in-process tests (app.request()). */
-export function createHttpApp(opts: HttpApiOptions): HttpApp {
+export async function createHttpApp(opts: HttpApiOptions): Promise<HttpApp> {
+  const { Hono, bodyLimit, streamSSE, prom: promClient } = await loadDeps()
   const l = opts.local
   const pollMs = opts.pollMs ?? pollMsDefault
   const heartbeatMs = opts.heartbeatMs ?? heartbeatMsDefault
@@ -283,7 +312,7 @@ export function createHttpApp(opts: HttpApiOptions): HttpApp {
   app.get('/peers', peers)
   app.get('/v1/peers', peers)
 
-  const prom = createPrometheus(l, opts.node)
+  const prom = createPrometheus(promClient, l, opts.node)
   app.get('/metrics', async (c) => {
     const text = await prom.scrape()
     return c.body(text, 200, { 'Content-Type': prom.contentType })
@@ -460,7 +489,7 @@ function createEventHub(l: Local, pollMs: number) {
  * node), and the daemon's when one runs (publish->visible latency per peer, per-peer lag, membership
  * states, syncs with their ops and bytes).
  */
-function createPrometheus(l: Local, node: NodeView | undefined) {
+function createPrometheus({ Counter, Gauge, Registry }: typeof PromClient, l: Local, node: NodeView | undefined) {
   const registry = new Registry()
   const g = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers: [registry] })
   const c = (name: string, help: string) => new Counter({ name, help, registers: [registry] })
@@ -567,7 +596,8 @@ export function parseListen(text: string): { host: string; port: number } {
 export async function startHttpApi(opts: Omit<StartOptions, 'token'> & { readonly token?: string | undefined }): Promise<{ url: string; token: string; close(): Promise<void> }> {
   const { host, port } = parseListen(opts.listen ?? listenDefault)
   const token = opts.token ?? loadOrCreateToken(opts.local.home)
-  const h = createHttpApp({ ...opts, token })
+  const h = await createHttpApp({ ...opts, token })
+  const { serve } = await loadDeps()
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: h.app.fetch, hostname: host, port }, () => resolve(s))
     s.once('error', reject)
