@@ -22,7 +22,7 @@ import * as knowledge from '../knowledge/index.ts'
 import type { Channel, DotRef, EntryRead, FactRead, Health, HistoryRow, TaskRow, TicketRow } from '../knowledge/index.ts'
 import * as log from '../log/index.ts'
 import type { AuthorId, SignedOp } from '../log/index.ts'
-import { local } from '../node/index.ts'
+import { fleetHome, local } from '../node/index.ts'
 import type { Local } from '../node/index.ts'
 import { opLog, searchWords } from '../store/index.ts'
 import type { Intent, Reads, SearchHit } from '../store/index.ts'
@@ -125,8 +125,40 @@ function explain(f: knowledge.BodyFailure): string {
   return hint === undefined ? f.detail : `${f.detail} (${hint})`
 }
 
+/** This node's capabilities when its home is in a fleet (read once per Local); undefined: no fleet, any write. */
+const ownCaps = new WeakMap<Local, readonly log.Capability[] | null>()
+
+/**
+ * Refuses a write outside this node's capabilities (its credential in fleet.json): every peer would drop
+ * the op, so it is not written at all. A home in no fleet writes anything, as before.
+ */
+export function checkCaps(l: Local, intents: readonly Intent[]): void {
+  let caps = ownCaps.get(l)
+  if (caps === undefined) {
+    const f = fleetHome.load(l.home, l.identity)
+    if (!f.ok && f.reason !== 'missing') throw new ServiceError('unavailable', `the fleet file is unreadable: ${f.detail}`)
+    caps = f.ok ? f.value.credential.caps : null
+    ownCaps.set(l, caps)
+  }
+  if (caps === null) return
+  for (const i of intents) {
+    if (!log.mayWrite(caps, i.kind, i.body)) {
+      throw new ServiceError('conflict', `this node may not write ${i.kind}${describeTarget(i.body)}: its fleet capabilities are ${caps.join(',')} (ask the fleet's root for an invite with more, then grapevine join it)`)
+    }
+  }
+}
+
+function describeTarget(body: unknown): string {
+  const b = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {}
+  const parts: string[] = []
+  if (typeof b['channel'] === 'string') parts.push(`channel ${b['channel']}`)
+  if (typeof b['fact_id'] === 'string') parts.push(`fact ${b['fact_id']}`)
+  return parts.length === 0 ? '' : ` (${parts.join(', ')})`
+}
+
 /** Writes intents as this node (local.commit); a store that refuses them is unavailable. */
 export function commit(l: Local, intents: readonly Intent[]): { ops: readonly SignedOp[]; written: readonly boolean[] } {
+  checkCaps(l, intents)
   const r = local.commit(l, intents)
   if (!r.ok) throw new ServiceError('unavailable', `the store refused the write: ${r.detail}`)
   return r.value
