@@ -275,6 +275,8 @@ export function nodeView(d: Daemon): NodeView {
       }
       return { publish_visible: rows, sync_ops: s.opsIn, sync_bytes: s.bytesIn }
     },
+    onStored: (listener) => d.onStored(listener),
+    written: () => d.written(),
   }
 }
 

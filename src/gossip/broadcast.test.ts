@@ -242,6 +242,42 @@ describe('broadcast delivery', () => {
   })
 })
 
+describe('broadcast flushLeading', () => {
+  it('an idle node sends at once; items within flushIntervalMs of a flush wait for the next one and go together', () => {
+    const xs = items(0, 4)
+    const x = createBroadcast({
+      self: nodeId(0),
+      prng: core.prng.create(3),
+      config: { mode: 'push', fanout: 2, viewSize: 2, flushIntervalMs: 100, flushLeading: true },
+    })
+    x.setPeers([nodeId(1), nodeId(2), nodeId(3)])
+    // idle: the first item goes at once, to fanout peers
+    assert.equal(x.publish(xs[0] as SignedOp[], 1000).send.length, 2)
+    // 30 ms later: it waits for the flush at 1100
+    assert.equal(x.publish(xs[1] as SignedOp[], 1030).send.length, 0)
+    assert.equal(x.receive(nodeId(1), encodeMessage({ type: 'bc.gossip', batches: [xs[2] as SignedOp[]] }), 1050).send.length, 0)
+    assert.equal(x.tick(1099).send.length, 0)
+    const flushed = x.tick(1100).send
+    assert.equal(flushed.length, 2)
+    const carried = flushed.map((s) => (s.message.type === 'bc.gossip' ? s.message.batches.length : 0))
+    // the item from n01 never goes back to it
+    for (const [i, s] of flushed.entries()) assert.equal(carried[i], s.to === nodeId(1) ? 1 : 2)
+    // 100 ms after that flush the node is idle again: at once
+    assert.equal(x.publish(xs[3] as SignedOp[], 1200).send.length, 2)
+
+    // without flushLeading the first item waits too
+    const y = createBroadcast({ self: nodeId(0), prng: core.prng.create(3), config: { mode: 'push', flushIntervalMs: 100 } })
+    y.setPeers([nodeId(1), nodeId(2), nodeId(3)])
+    assert.equal(y.publish(xs[0] as SignedOp[], 1000).send.length, 0)
+    assert.equal(y.tick(1100).send.length, 3)
+  })
+
+  it('parseConfig refuses a flushLeading that is not a boolean', () => {
+    assert.equal(parseConfig({ flushLeading: 1 as unknown as boolean }).ok, false)
+    assert.equal(parseConfig({ flushLeading: true }).ok, true)
+  })
+})
+
 describe('broadcast dedupe', () => {
   it('an item received twice is delivered once; publishing twice sends once', () => {
     const b = items(0, 1)[0] as SignedOp[]

@@ -45,7 +45,9 @@
  * Batching: with `flushIntervalMs` 0 every publish or receive sends at once (one message per item and
  * peer). Above 0, items wait for the next flush in `tick` and go together, one message per peer per flush
  * (under `messageBytesMax` and `opsPerMessageMax`): fewer messages, up to flushIntervalMs more latency
- * per hop.
+ * per hop. With `flushLeading` (the daemon's setting) a node that flushed nothing in the last
+ * flushIntervalMs sends at once and batches only what follows within flushIntervalMs: no delay per hop
+ * when idle, still one message per peer per flushIntervalMs under load.
  *
  * A received message is checked (validity rules numbered at `checkMessage`); a bad one is dropped and
  * reported in `rejected` for peer scoring. `receive` never throws on input. Nothing here verifies op
@@ -114,6 +116,12 @@ export type BroadcastConfig = {
    */
   readonly flushIntervalMs: number
   /**
+   * Flush at once when nothing was flushed in the last flushIntervalMs (the leading edge), and batch only
+   * what comes within flushIntervalMs of a flush: an idle node adds no delay per hop, a busy one still
+   * sends one message per peer per flushIntervalMs. Default false (every item waits for the next flush).
+   */
+  readonly flushLeading: boolean
+  /**
    * Plumtree: lazy announcements (bc.ihave) are batched and sent this often. Default 250 ms: one
    * announcement per lazy peer per 250 ms at most; shorter repairs a lost eager message sooner at more
    * messages. Limit 1..60000.
@@ -162,6 +170,7 @@ export const broadcastDefaults: BroadcastConfig = {
   hubFanout: 1,
   viewSize: 6,
   flushIntervalMs: 100,
+  flushLeading: false,
   lazyIntervalMs: 250,
   graftTimeoutMs: 400,
   messageBytesMax: 64 * 1024,
@@ -186,6 +195,7 @@ export function parseConfig(
   const bad = (detail: string) => core.fail('invalid_config', `broadcast: ${detail}`)
   if (c.mode !== 'push' && c.mode !== 'plumtree')
     return bad(`mode must be 'push' or 'plumtree', not ${String(c.mode)}`)
+  if (typeof c.flushLeading !== 'boolean') return bad(`flushLeading must be true or false, not ${String(c.flushLeading)}`)
   if (c.topology !== 'mesh' && c.topology !== 'hub-spoke')
     return bad(`topology must be 'mesh' or 'hub-spoke', not ${String(c.topology)}`)
   if (!Array.isArray(c.hubs) || c.hubs.length > 64 || !c.hubs.every((h) => core.ids.parseNodeId(h).ok))
@@ -528,6 +538,8 @@ export function createBroadcast(opts: {
   /** Plumtree: announced ids not yet received: who announced them (in order) and when to graft. */
   const missing = new Map<string, { id: ItemId; announcers: NodeId[]; grafts: number; graftAtMs: number }>()
   let nextFlushMs: number | undefined
+  /** When the last flush went (flushLeading). */
+  let lastFlushMs: number | undefined
   let nextLazyMs: number | undefined
   const stats: BroadcastStats = {
     sent: { gossip: 0, ihave: 0, graft: 0, prune: 0 },
@@ -695,6 +707,20 @@ export function createBroadcast(opts: {
     else flushEager(out)
   }
 
+  /** New items are queued: flush now (interval 0, or the leading edge of an idle node) or at the next flush. */
+  const scheduleFlush = (nowMs: number, out: Output): void => {
+    if (config.flushIntervalMs === 0) return flush(out)
+    if (config.flushLeading) {
+      if (nextFlushMs === undefined && (lastFlushMs === undefined || nowMs - lastFlushMs >= config.flushIntervalMs)) {
+        lastFlushMs = nowMs
+        return flush(out)
+      }
+      nextFlushMs ??= (lastFlushMs ?? nowMs) + config.flushIntervalMs
+      return
+    }
+    nextFlushMs ??= nowMs + config.flushIntervalMs
+  }
+
   /** A first-seen item: remember, cache, queue for relay. */
   const accept = (item: Item, out: Output | undefined): void => {
     remember(item.id)
@@ -767,8 +793,7 @@ export function createBroadcast(opts: {
       }
     }
     if (fresh === 0) return
-    if (config.flushIntervalMs === 0) flush(out)
-    else nextFlushMs ??= nowMs + config.flushIntervalMs
+    scheduleFlush(nowMs, out)
   }
 
   const onIHave = (from: NodeId, m: IHaveMessage, nowMs: number): void => {
@@ -858,8 +883,7 @@ export function createBroadcast(opts: {
       const [a, s] = itemIdOf(batch)
       if (seen.has(idKey(a, s))) return out
       accept({ id: idKey(a, s), ops: batch, from: undefined, sentTo: new Set(), flushed: false }, undefined)
-      if (config.flushIntervalMs === 0) flush(out)
-      else nextFlushMs ??= nowMs + config.flushIntervalMs
+      scheduleFlush(nowMs, out)
       return out
     },
     receive(from, message, nowMs) {
@@ -898,6 +922,7 @@ export function createBroadcast(opts: {
       const out = output()
       if (nextFlushMs !== undefined && nowMs >= nextFlushMs) {
         nextFlushMs = undefined
+        lastFlushMs = nowMs
         flush(out)
       }
       if (config.mode === 'plumtree') {
