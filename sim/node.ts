@@ -307,7 +307,9 @@ export function createSimNode(o: SimNodeOptions): SimNode {
   }
 
   const startMachines = (): void => {
-    antiEntropy = ae.createAntiEntropy({ log: source, prng: prngOps.fork(rng), config: o.antiEntropy ?? {} })
+    // without a fast path every new op travels by anti-entropy: nothing is held back for a push (holdMs)
+    const aeConfig = o.fastPath === undefined ? { holdMs: 0, ...o.antiEntropy } : (o.antiEntropy ?? {})
+    antiEntropy = ae.createAntiEntropy({ log: source, prng: prngOps.fork(rng), config: aeConfig })
     fastPath = o.fastPath?.({ id: o.id, log: source, prng: prngOps.fork(rng) })
   }
   startMachines()

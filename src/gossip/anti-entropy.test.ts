@@ -308,6 +308,38 @@ describe('anti-entropy: two nodes', () => {
     assert.ok(later === undefined || later.busy === undefined)
   })
 
+  it('holds ops younger than holdMs back from its deltas (the fast path is delivering them), but not those anti-entropy brought', () => {
+    const c = chain(6, 6, 1) // every op signed: each is its own run
+    const author = (c[0] as SignedOp).op.author
+    const run = (holdMs: number) => {
+      const l = memLog([c.slice(0, 2)])
+      const ae = createAntiEntropy({ log: l.source, prng: core.prng.create(1), config: { holdMs } })
+      const peer = memLog([c.slice(0, 2)])
+      const digest = () => ({ type: 'ae.digest' as const, digest: createAntiEntropy({ log: peer.source, prng: core.prng.create(2) }).digestFor(node(0)) })
+      const seqs = (nowMs: number, from = node(1)): number[] => {
+        const m = ae.receive(from, digest(), nowMs).send[0]?.message
+        return m?.type === 'ae.delta' ? m.batches.flat().map((e) => e.op.seq) : []
+      }
+      ae.tick(0, [])
+      ae.tick(1000, [])
+      l.ingest({ author, ops: c.slice(2, 3) }) // op 3 arrives by the fast path (or is written here) at 1000
+      ae.tick(1020, [])
+      const young = seqs(1100)
+      // op 4 arrives by anti-entropy (another peer's delta) at 1200: it may go on at once
+      const got = ae.receive(node(2), { type: 'ae.delta', batches: [c.slice(2, 3), c.slice(3, 4)], more: false }, 1200)
+      for (const r of got.received) l.ingest(r)
+      const viaAe = seqs(1210)
+      ae.tick(1600, [])
+      const old = seqs(1700, node(3)) // another peer (node 1 was just sent them: in flight)
+      return { young, viaAe, old }
+    }
+    const held = run(500)
+    assert.deepEqual(held.young, [], 'op 3 (100 ms old) went out')
+    assert.deepEqual(held.viaAe, [3, 4], 'ops anti-entropy brought wait for nothing')
+    assert.deepEqual(held.old, [3, 4], 'op 3 is sent once it is holdMs old')
+    assert.deepEqual(run(0).young, [3], 'holdMs 0 sends at once')
+  })
+
   it('asks for a full digest before streaming a backlog from a stale view (a peer whose digests were lost)', () => {
     const config = { messageBytesMax: 8192, digestEntriesMax: 16 }
     const la = memLog([chains.big])
@@ -622,7 +654,24 @@ describe('anti-entropy: bad messages', () => {
     const digestOnly: AntiEntropyMessage = { type: 'ae.digest', digest: { entries: [[a, 1]] } }
     const d2 = decodeMessage(encodeMessage(digestOnly), ae.config)
     assert.ok(d2.ok)
-    assert.deepEqual(d2.value, { type: 'ae.digest', digest: { entries: [[a, 1]], range: undefined }, wantFull: undefined, busy: undefined })
+    // a partial digest names authors by their 8-byte prefix on the wire (about 10 bytes an entry, not 34)
+    assert.deepEqual(d2.value, { type: 'ae.digest', digest: { entries: [[a.slice(0, 16), 1]], range: undefined }, wantFull: undefined, busy: undefined })
+    assert.ok(checkMessage(d2.value, ae.config).ok)
+    assert.equal(encodeMessage(digestOnly).length, 2 + 1 + 8 + 1 + 1) // type, flags, count, prefix, seq, names count
+    // and the receiver finds the author it holds: it answers with the op after seq 1
+    const answer = ae.receive(node(5), encodeMessage(digestOnly), 0).send[0]?.message
+    assert.ok(answer?.type === 'ae.delta' && answer.batches[0]?.[0]?.op.seq === 2, JSON.stringify(answer?.type))
+    // a prefix it cannot place is an author it lacks: its next digest to that peer is full
+    ae.digestFor(node(6)) // the first digest to a peer is full; the next would be partial
+    const unknown = ae.receive(node(6), encodeMessage({ type: 'ae.digest', digest: { entries: [[hex('9') as AuthorId, 4]] } }), 0)
+    assert.equal(unknown.rejected.length, 0)
+    assert.ok(unknown.send[0]?.message.digest?.range !== undefined, 'the answer carries a full digest')
+    // with the author's whole id in `names`, the receiver can name it: it claims it for that peer (busy to others)
+    const x = hex('7') as AuthorId
+    const named = ae.receive(node(7), encodeMessage({ type: 'ae.digest', digest: { entries: [[x, 4]], names: [x] } }), 0)
+    assert.equal(named.rejected.length, 0)
+    const other = ae.receive(node(8), { type: 'ae.digest', digest: { entries: [] } }, 10).send[0]?.message
+    assert.deepEqual(other?.busy, [x])
     fc.assert(
       fc.property(
         fc.oneof(

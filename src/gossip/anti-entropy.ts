@@ -12,7 +12,9 @@
  *   3. A node that receives a delta with `more` asks again at once (a new digest that counts the ops it
  *      just received), so a large backlog streams message by message without waiting for the interval.
  *
- * Small digests for large fleets. A node remembers, per peer, its own vector when it last sent that peer a
+ * Small digests for large fleets. On the wire a digest entry names its author by an 8-byte prefix
+ * (shortAuthorBytes; about 10 bytes an entry instead of 34), with the whole ids of the authors the
+ * receiver may not know yet in `names`. A node remembers, per peer, its own vector when it last sent that peer a
  * digest, and usually sends only the entries that changed since then (a *partial* digest: unlisted
  * authors mean "no news", not "nothing"). Every `fullDigestEvery`-th digest to a peer, and the first one,
  * is *full*: it lists every author in a key range, and an author in the range that is not listed means
@@ -49,6 +51,23 @@
  * a backlog.
  * A clock that goes back ends what was in flight (nothing is trusted past `now < sent`). inFlightMs 0
  * turns both rules off.
+ *
+ * Young ops. With a fast path in front (broadcast.ts), a new op is on its way to every node while
+ * anti-entropy exchanges digests; answering a digest with it sends a second copy (sim/ae-steady.ts:
+ * 0.34-0.45 anti-entropy copies per delivery with holdMs 0, 0.16-0.24 with 500, most of those repairing
+ * what a fanout-2 push missed). So a delta leaves out the ops this
+ * node has held for less than `holdMs`, unless anti-entropy itself brought them (those the push is not
+ * carrying here). Age comes from snapshots of the vector taken at ticks and receives (one per
+ * holdMs / 4 at most): an op is young if the first snapshot taken at or after now - holdMs lacks it.
+ * Digests still list everything held (so a peer does not send us what we have). holdMs 0 turns it off;
+ * a node without a fast path must (sim/node.ts does).
+ *
+ * Steady-state bytes (sim/ae-steady.ts, also in the propagation report): digests are most of them, so
+ * digest entries name authors by an 8-byte prefix (see shortAuthorBytes). What remains at low rates in
+ * larger fleets is the number of entries: a partial digest to a peer lists every author changed since the
+ * last digest to that peer, and with peers picked at random that is nearly every change, once per pair
+ * of nodes (25 nodes at 1 op/s: about 650 entries per op). Fixing that needs digests against a common
+ * baseline (recent changes plus a hash or per-bucket sketch of the whole vector), not per pair.
  *
  * A run of ops can only end at a signed op (sign.ts, batch_head): the unit a sender moves is the run from
  * the peer's seq up to the author's next signed op. Units that do not fit the remaining budget are
@@ -145,6 +164,15 @@ export type AntiEntropyConfig = {
    * then saw up to 4.1x the missed bytes to catch up). Limit 0..3600000.
    */
   readonly inFlightMs: number
+  /**
+   * Ops this node has held for less than this long are left out of its deltas, unless anti-entropy
+   * brought them (see "Young ops" in the header). Default 500 ms: with a push fast path in front, the
+   * time a new op takes to reach most of a fleet (sim/ae-steady.ts: 7-25 nodes, 50 ms links, 100 ms
+   * batching); there it takes anti-entropy's op copies per delivery from 0.34-0.45 to 0.16-0.24. Longer
+   * saves more duplicates and delays the repair of what the fast path lost by as much; 0 when there is
+   * no fast path (every new op then travels by anti-entropy alone). Limit 0..60000.
+   */
+  readonly holdMs: number
 }
 
 export const antiEntropyDefaults: AntiEntropyConfig = {
@@ -155,6 +183,7 @@ export const antiEntropyDefaults: AntiEntropyConfig = {
   fullDigestEvery: 10,
   deltasPerReply: 1,
   inFlightMs: 1000,
+  holdMs: 500,
 }
 
 /** Bytes one digest entry counts for: a 32-byte author and an up to 9-byte uvarint seq. */
@@ -196,6 +225,7 @@ export function parseConfig(
     return bad(`fullDigestEvery must be an integer in 1..10000, not ${c.fullDigestEvery}`)
   if (!intIn(c.deltasPerReply, 1, 64)) return bad(`deltasPerReply must be an integer in 1..64, not ${c.deltasPerReply}`)
   if (!intIn(c.inFlightMs, 0, 3_600_000)) return bad(`inFlightMs must be an integer in 0..3600000, not ${c.inFlightMs}`)
+  if (!intIn(c.holdMs, 0, 60_000)) return bad(`holdMs must be an integer in 0..60000, not ${c.holdMs}`)
   return core.ok(c)
 }
 
@@ -212,6 +242,12 @@ export type DigestEntry = readonly [AuthorId, number]
 export type Digest = {
   readonly entries: readonly DigestEntry[]
   readonly range?: { readonly from: string; readonly to: string | null } | undefined
+  /**
+   * Whole ids of listed authors the receiver may not know (it has not told us it holds them): on the
+   * wire entries carry 8-byte prefixes (shortAuthorBytes), and these let the receiver name the rest.
+   * Sorted strictly ascending, each an author of `entries`.
+   */
+  readonly names?: readonly AuthorId[] | undefined
 }
 
 /**
@@ -263,7 +299,7 @@ export type Output = {
 }
 
 function digestBytes(d: Digest | undefined): number {
-  return d === undefined ? 0 : d.entries.length * digestEntryBytes
+  return d === undefined ? 0 : d.entries.length * digestEntryBytes + (d.names?.length ?? 0) * authorLength
 }
 
 /** Bytes a busy list counts for: 32 per author and a count. */
@@ -288,6 +324,22 @@ export function messageBytes(m: AntiEntropyMessage): number {
 // ---- validation
 
 const authorPattern = /^[0-9a-f]{64}$/
+/**
+ * Bytes of an author id a digest carries on the wire: 8 (a 64-bit prefix) instead of 32, so an entry is
+ * about 10 bytes, not 34 (in steady state digests are most of anti-entropy's bytes: sim/ae-steady.ts).
+ * The receiver finds the author among those it knows (its log's and what peers told it); a prefix it
+ * cannot place is an author it does not hold, handled as a full id of an unknown author is: its next
+ * digest to the sender is full, and the sender, seeing the author missing from its range, sends its
+ * ops. Range bounds (paging) stay whole. Two authors sharing a 64-bit prefix would only make a digest
+ * entry count for the wrong one (ops are checked by the node layer; anti-entropy would resend or wait).
+ */
+export const shortAuthorBytes = 8
+const shortAuthorPattern = /^[0-9a-f]{16}$/
+function shortHex(raw: Uint8Array): string {
+  let out = ''
+  for (const x of raw) out += x.toString(16).padStart(2, '0')
+  return out
+}
 
 type Check<T> = { ok: true; value: T } | { ok: false; reason: Rejected['reason']; detail: string }
 const bad = <T>(detail: string, reason: Rejected['reason'] = 'malformed'): Check<T> => ({ ok: false, reason, detail })
@@ -313,19 +365,39 @@ function checkDigest(x: unknown, entriesMax: number): Check<Digest> {
     range = { from, to }
   }
   let prev = ''
+  // A partial digest off the wire names authors by their first shortAuthorBytes bytes (all or none).
+  const first: unknown = Array.isArray(entries[0]) ? (entries[0] as unknown[])[0] : undefined
+  const short = typeof first === 'string' && first.length === 2 * shortAuthorBytes
+  const pattern = short ? shortAuthorPattern : authorPattern
   for (let i = 0; i < entries.length; i++) {
     const e: unknown = entries[i]
     if (!Array.isArray(e) || e.length !== 2) return bad(`digest entry ${i} is not [author, seq]`)
     const [a, s] = e as [unknown, unknown]
-    if (typeof a !== 'string' || !authorPattern.test(a)) return bad(`digest entry ${i}: author is not 64 lowercase hex characters`)
+    if (typeof a !== 'string' || !pattern.test(a)) {
+      return bad(`digest entry ${i}: author is not ${short ? 2 * shortAuthorBytes : 64} lowercase hex characters`)
+    }
     if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 1) return bad(`digest entry ${i}: seq must be a safe integer >= 1`)
     if (i > 0 && !(a > prev)) return bad(`digest entry ${i}: authors must be strictly ascending`)
-    if (range !== undefined && (a < range.from || (range.to !== null && a >= range.to))) {
+    // (a short id is compared by its prefix: one equal to the upper bound's may still sort below it)
+    const n = a.length
+    if (range !== undefined && (a < range.from.slice(0, n) || (range.to !== null && (short ? a > range.to.slice(0, n) : a >= range.to)))) {
       return bad(`digest entry ${i}: author outside the digest's range`)
     }
     prev = a
   }
-  return { ok: true, value: { entries: entries as DigestEntry[], range } }
+  const names = x['names']
+  if (names !== undefined) {
+    if (!Array.isArray(names)) return bad('digest.names is not an array')
+    if (names.length > entries.length) return bad('digest.names lists more authors than the digest has entries', 'too_large')
+    let last = ''
+    for (let i = 0; i < names.length; i++) {
+      const a: unknown = names[i]
+      if (typeof a !== 'string' || !authorPattern.test(a)) return bad(`digest.names ${i} is not 64 lowercase hex characters`)
+      if (i > 0 && !(a > last)) return bad(`digest.names ${i}: authors must be strictly ascending`)
+      last = a
+    }
+  }
+  return { ok: true, value: { entries: entries as DigestEntry[], range, names: names as AuthorId[] | undefined } }
 }
 
 function checkBusy(x: unknown, entriesMax: number): Check<AuthorId[] | undefined> {
@@ -443,7 +515,7 @@ export function checkMessage(x: unknown, config: AntiEntropyConfig): Check<AntiE
 export function encodeMessage(m: AntiEntropyMessage): Uint8Array {
   const batches = m.type === 'ae.delta' ? m.batches.map((b) => encodeBatch(b, 'batch_head')) : []
   const d = m.digest
-  let size = 2 + 2 * authorLength + 10 + (d?.entries.length ?? 0) * (authorLength + 9) + 10 + busyBytes(m.busy) + 6
+  let size = 2 + 2 * authorLength + 10 + (d?.entries.length ?? 0) * (authorLength + 9) + 10 + (d?.names?.length ?? 0) * authorLength + 10 + busyBytes(m.busy) + 6
   for (const b of batches) size += 5 + b.length
   const w = codec.createWriter(size)
   codec.writeByte(w, m.type === 'ae.digest' ? 0x01 : 0x02)
@@ -457,16 +529,19 @@ export function encodeMessage(m: AntiEntropyMessage): Uint8Array {
       (r !== undefined ? 0x08 : 0) |
       (r !== undefined && r.to !== null ? 0x10 : 0) |
       (r !== undefined && r.from !== '' ? 0x20 : 0) |
-      (m.busy !== undefined ? 0x40 : 0),
+      (m.busy !== undefined ? 0x40 : 0) |
+      (d !== undefined ? 0x80 : 0),
   )
   if (d !== undefined) {
     if (r !== undefined && r.from !== '') codec.writeFixed(w, authorBytes(r.from as AuthorId))
     if (r !== undefined && r.to !== null) codec.writeFixed(w, authorBytes(r.to as AuthorId))
     codec.writeUvarint(w, d.entries.length)
     for (const [a, n] of d.entries) {
-      codec.writeFixed(w, authorBytes(a))
+      codec.writeFixed(w, authorBytes(a).subarray(0, shortAuthorBytes))
       codec.writeUvarint(w, n)
     }
+    codec.writeUvarint(w, d.names?.length ?? 0)
+    for (const a of d.names ?? []) codec.writeFixed(w, authorBytes(a))
   }
   if (m.busy !== undefined) {
     codec.writeUvarint(w, m.busy.length)
@@ -493,7 +568,9 @@ export function decodeMessage(bytes: Uint8Array, config: AntiEntropyConfig): Che
     const type = codec.readByte(r)
     if (type !== 0x01 && type !== 0x02) codec.malformed(`unknown message type ${type}`)
     const flags = codec.readByte(r)
-    if ((flags & ~0x7f) !== 0) codec.malformed(`unknown flags ${flags}`)
+    if ((flags & ~0xff) !== 0) codec.malformed(`unknown flags ${flags}`)
+    const short = (flags & 0x80) !== 0
+    if (short && (flags & 0x04) === 0) codec.malformed('short author ids without a digest')
     let digest: Digest | undefined
     if ((flags & 0x04) !== 0) {
       let range: Digest['range']
@@ -502,14 +579,20 @@ export function decodeMessage(bytes: Uint8Array, config: AntiEntropyConfig): Che
         const to = (flags & 0x10) !== 0 ? authorIdFromBytes(codec.readFixed(r, authorLength)) : null
         range = { from, to }
       } else if ((flags & 0x30) !== 0) codec.malformed('range bounds without a range')
-      const count = codec.readCount(r, authorLength + 1)
+      const idBytes = short ? shortAuthorBytes : authorLength
+      const count = codec.readCount(r, idBytes + 1)
       if (count > config.digestEntriesMax) codec.malformed(`digest has ${count} entries, over ${config.digestEntriesMax}`)
       const entries: DigestEntry[] = []
       for (let i = 0; i < count; i++) {
-        const a = authorIdFromBytes(codec.readFixed(r, authorLength))
+        const raw = codec.readFixed(r, idBytes)
+        const a = short ? (shortHex(raw) as AuthorId) : authorIdFromBytes(raw)
         entries.push([a, codec.readUvarint(r)])
       }
-      digest = { entries, range }
+      const namesCount = short ? codec.readCount(r, authorLength) : 0
+      if (namesCount > count) codec.malformed(`digest names ${namesCount} authors for ${count} entries`)
+      const names: AuthorId[] = []
+      for (let i = 0; i < namesCount; i++) names.push(authorIdFromBytes(codec.readFixed(r, authorLength)))
+      digest = namesCount > 0 ? { entries, range, names } : { entries, range }
     } else if ((flags & 0x38) !== 0) codec.malformed('range flags without a digest')
     let busy: AuthorId[] | undefined
     if ((flags & 0x40) !== 0) {
@@ -612,6 +695,39 @@ export function createAntiEntropy(opts: {
    * entry per author that a live stream names, pruned as they expire.
    */
   const streams = new Map<AuthorId, { peer: NodeId; atMs: number }>()
+  /**
+   * Young ops: snapshots of our vector (at ticks and receives, one per holdMs / 4 at most), oldest first,
+   * kept from the newest one taken before now - holdMs. An op is young if it is not in the first snapshot
+   * taken at or after now - holdMs (so it came less than holdMs ago; one that came between two sparse
+   * snapshots may pass for up to their gap older than it is). `viaAe`: per author, the highest seq
+   * anti-entropy handed over (not the fast path's to deliver), kept while it is young.
+   */
+  let snaps: { atMs: number; vv: VersionVector }[] = []
+  const viaAe = new Map<AuthorId, number>()
+  const sample = (nowMs: number): void => {
+    if (config.holdMs === 0) return
+    const last = snaps[snaps.length - 1]
+    if (last !== undefined && nowMs < last.atMs) snaps = [] // a clock that went back: start over
+    if (last === undefined || nowMs - last.atMs >= config.holdMs / 4) snaps.push({ atMs: nowMs, vv: new Map(log.versionVector()) })
+    while (snaps.length >= 2 && (snaps[1] as { atMs: number }).atMs < nowMs - config.holdMs) snaps.shift()
+  }
+  /**
+   * How far each author may be sent now: all we hold, but for ops held less than holdMs that the fast
+   * path brought (or we wrote), which stop at what we held holdMs ago. Undefined: everything may go.
+   */
+  const sendable = (ours: VersionVector, nowMs: number): VersionVector | undefined => {
+    if (config.holdMs === 0) return undefined
+    const old = snaps.find((x) => x.atMs >= nowMs - config.holdMs)
+    if (old === undefined || snaps[0] === old) return undefined // no snapshot from before the hold: all may go
+    const limit: VersionVector = new Map()
+    for (const [a, n] of ours) {
+      const got = viaAe.get(a as AuthorId) ?? 0
+      const mature = old.vv.get(a) ?? 0
+      if (got > 0 && mature >= got) viaAe.delete(a as AuthorId)
+      limit.set(a, Math.max(mature, Math.min(n, got)))
+    }
+    return limit
+  }
   /** Is something stamped at `atMs` still in flight at `nowMs`? (A clock that went back ends it.) */
   const live = (atMs: number, nowMs: number): boolean => nowMs >= atMs && nowMs - atMs < config.inFlightMs
   /** Marks `author` as coming from `peer` (unless another peer's live stream has it). */
@@ -630,6 +746,30 @@ export function createAntiEntropy(opts: {
     return busy.sort(compareAuthors).slice(0, config.digestEntriesMax)
   }
 
+  /** Authors by their short id (a partial digest's), rebuilt at most once a message when one is not found. */
+  let byPrefix = new Map<string, AuthorId>()
+  const resolve = (d: Digest, ours: VersionVector): { digest: Digest; unknown: boolean } => {
+    const first = d.entries[0]
+    if (first === undefined || first[0].length !== 2 * shortAuthorBytes) return { digest: d, unknown: false }
+    let rebuilt = false
+    let unknown = false
+    const entries: DigestEntry[] = []
+    for (const [p, n] of d.entries) {
+      let a = byPrefix.get(p)
+      if (a === undefined && !rebuilt) {
+        rebuilt = true
+        byPrefix = new Map()
+        for (const x of d.names ?? []) byPrefix.set(x.slice(0, 2 * shortAuthorBytes), x)
+        for (const x of ours.keys()) byPrefix.set(x.slice(0, 2 * shortAuthorBytes), x as AuthorId)
+        for (const ps of peers.values()) for (const x of ps.theirs.keys()) byPrefix.set(x.slice(0, 2 * shortAuthorBytes), x)
+        a = byPrefix.get(p)
+      }
+      if (a === undefined) unknown = true
+      else entries.push([a, n]) // prefixes ascending and distinct: the ids are too
+    }
+    return { digest: { entries, range: d.range }, unknown }
+  }
+
   const peerState = (p: NodeId): PeerState => {
     let s = peers.get(p)
     if (s === undefined) {
@@ -637,6 +777,13 @@ export function createAntiEntropy(opts: {
       peers.set(p, s)
     }
     return s
+  }
+
+  /** Adds the whole ids of the listed authors the peer has not told us it holds (see Digest.names). */
+  const withNames = (s: PeerState, d: Digest): Digest => {
+    // Every time, not once per peer: a peer that restarted has forgotten what it was told (days seed 20209).
+    const names = d.entries.filter(([a]) => (s.theirs.get(a) ?? 0) < 1).map(([a]) => a)
+    return names.length === 0 ? d : { ...d, names }
   }
 
   /** Our digest for a peer, from vector `vv`: full page or changed entries (see the header). */
@@ -654,7 +801,7 @@ export function createAntiEntropy(opts: {
       for (const [a, n] of entries) sent.set(a, n)
       const range = { from: s.fullFrom, to }
       s.fullFrom = to ?? ''
-      return { entries, range }
+      return withNames(s, { entries, range })
     }
     const changed: AuthorId[] = []
     for (const [a, n] of vv) if ((sent.get(a as AuthorId) ?? 0) !== n) changed.push(a as AuthorId)
@@ -662,7 +809,7 @@ export function createAntiEntropy(opts: {
     // Over the limit: the rest stay "changed" and go in the next digests.
     const entries: DigestEntry[] = changed.slice(0, max).map((a) => [a, vv.get(a) as number])
     for (const [a, n] of entries) sent.set(a, n)
-    return { entries }
+    return withNames(s, { entries })
   }
 
   /** Learns what a peer holds from its digest. */
@@ -705,6 +852,7 @@ export function createAntiEntropy(opts: {
     ours: VersionVector,
     budget: number,
   ): { batches: SignedOp[][]; more: boolean } => {
+    // `ours` here is what may be sent (sendable): young ops are not part of it
     const authors: AuthorId[] = []
     for (const [a, n] of ours) {
       const t = known.get(a as AuthorId)
@@ -792,6 +940,7 @@ export function createAntiEntropy(opts: {
       else if (t !== undefined) known.set(a, x.seq)
     }
     for (const a of busy ?? []) known.delete(a)
+    const limit = sendable(ours, nowMs) ?? ours
     const askBusy = digest === undefined ? undefined : busyFor(to, nowMs)
     // A burst of up to deltasPerReply messages; only the first carries our digest, and only the last can
     // say more (one follow-up digest per burst).
@@ -799,7 +948,7 @@ export function createAntiEntropy(opts: {
       const d = i === 0 ? digest : undefined
       const b = i === 0 ? askBusy : undefined
       const budget = config.messageBytesMax - messageOverheadBytes - digestBytes(d) - busyBytes(b)
-      const { batches, more } = lacking(s, known, ours, budget)
+      const { batches, more } = lacking(s, known, limit, budget)
       const asks = d !== undefined && (d.entries.length > 0 || d.range !== undefined)
       if (batches.length === 0 && !asks) return
       if (stale && more && d !== undefined) {
@@ -838,6 +987,7 @@ export function createAntiEntropy(opts: {
     tick(nowMs, candidates) {
       const out = output()
       if (nextAt === undefined) nextAt = nowMs + Math.floor(prngOps.nextFloat(prng) * config.intervalMs)
+      sample(nowMs)
       if (nowMs < nextAt) return out
       handed.clear()
       const spread = config.intervalMs * config.jitter
@@ -866,13 +1016,15 @@ export function createAntiEntropy(opts: {
         opts.scores?.penalize(from, m.reason, nowMs)
         return out
       }
-      const msg = m.value
-
-
-
-
+      let msg = m.value
+      sample(nowMs)
       const s = peerState(from)
       const ours = log.versionVector()
+      if (msg.digest !== undefined) {
+        const r = resolve(msg.digest, ours)
+        if (r.unknown) s.lastSent = undefined // the peer holds an author we do not: our next digest is full
+        if (r.digest !== msg.digest) msg = { ...msg, digest: r.digest }
+      }
       if (msg.wantFull === true) s.lastSent = undefined // our next digest to it is full
       if (msg.type === 'ae.digest') {
         const staleMs = config.fullDigestEvery * config.intervalMs
@@ -904,6 +1056,7 @@ export function createAntiEntropy(opts: {
           else out.received.push({ author, ops: [...b] })
           vvOps.raise(after, author, end)
           vvOps.raise(handed, author, end)
+          if (config.holdMs > 0 && end > (viaAe.get(author) ?? 0)) viaAe.set(author, end)
           advanced = true
         }
         // Ops we already hold: the peer's view of us is stale (a digest of ours was lost), so list this
