@@ -29,6 +29,9 @@
  *      daemon's process), also above the fleet's idle CPU (measured over 2 s before the ladder, streams
  *      open), and bytes received on peer links above idle.
  *
+ * The daemons run a bundle of the sources made at the start (bin/build-cli.js into the run's directory),
+ * so that all of them run the same code while others edit the shared tree.
+ *
  * Rows go to bench/results/network.json: {bench: 'network', workload, system: 'grapevine' | 'serf' |
  * 'grapevine/serf', metric, value, unit}.
  *
@@ -108,10 +111,15 @@ export function serfInstalled(): string | undefined {
 type Fleet = { daemons: Daemon[]; streams: EventStream[] }
 type Cluster = { agents: SerfAgent[]; rpcs: SerfRpc[]; statsite: Statsite }
 
-async function startFleet(root: string, n: number, say: (s: string) => void): Promise<Fleet> {
+async function startFleet(
+  root: string,
+  n: number,
+  cli: string | undefined,
+  say: (s: string) => void,
+): Promise<Fleet> {
   const dirs = gv.makeFleetHomes(root, n)
-  const seed = await gv.startDaemon(0, dirs[0] as string, [])
-  const rest = await Promise.all(dirs.slice(1).map((d, i) => gv.startDaemon(i + 1, d, [seed.address])))
+  const seed = await gv.startDaemon(0, dirs[0] as string, [], cli)
+  const rest = await Promise.all(dirs.slice(1).map((d, i) => gv.startDaemon(i + 1, d, [seed.address], cli)))
   say(`grapevine: ${n} daemons up (load ${loadAverage()})`)
   return { daemons: [seed, ...rest], streams: [] }
 }
@@ -281,318 +289,343 @@ export async function runNetwork(p: Params): Promise<Result> {
   let fleet: Fleet | undefined
   let cluster: Cluster | undefined
   const n = p.nodes
+  // one snapshot of the code for every daemon of the run (others may edit the shared tree meanwhile)
+  // inside the repository's node_modules, so the bundle's lazy imports (hono, prom-client) resolve
+  const cliDir = mkdtempSync(
+    join(fileURLToPath(new URL('../node_modules/.cache/', import.meta.url)), 'bench-network-cli-'),
+  )
+  const cli = gv.buildCli(cliDir)
+  say(
+    cli === undefined
+      ? 'cli: no bundle could be built (esbuild?): the daemons run the sources'
+      : `cli: a bundle of the sources as they were at the start, ${cli}`,
+  )
   try {
-    // ---- 1. start
-    const t0 = performance.now()
-    ;[fleet, cluster] = await Promise.all([
-      startFleet(join(root, 'gv'), n, say),
-      p.serfPath === undefined
-        ? Promise.resolve(undefined)
-        : startCluster(p.serfPath, join(root, 'serf'), n, say),
-    ])
-    const f = fleet
-    const c = cluster
-    const gvUp = await waitUntil(() => fleetConverged(f, n - 1), 120_000, 500)
-    const gvJoinMs = performance.now() - t0
-    const sfUp = c === undefined ? true : await waitUntil(() => clusterConverged(c, n), 120_000, 500)
-    const sfJoinMs = performance.now() - t0
-    if (!gvUp) throw new Error(`grapevine: the ${n} daemons did not all see each other alive within 120 s`)
-    if (!sfUp) throw new Error(`serf: the ${n} agents did not all see each other alive within 120 s`)
-    say(
-      `all up and converged: grapevine ${fmt.ms(gvJoinMs)}, serf ${c === undefined ? '-' : fmt.ms(sfJoinMs)} after start (load ${loadAverage()})`,
-    )
-    row('startup', 'grapevine', 'all_alive_ms', gvJoinMs, 'ms')
-    if (c !== undefined) row('startup', 'serf', 'all_alive_ms', sfJoinMs, 'ms')
-    await sleep(Math.min(3000, p.idleMs))
-
-    // ---- 2. idle
-    const g0 = await fleetMeter(f.daemons)
-    const s0 = c === undefined ? undefined : clusterMeter(c)
-    await sleep(p.idleMs)
-    const g1 = await fleetMeter(f.daemons)
-    const s1 = c === undefined ? undefined : clusterMeter(c)
-    const idle = (a: Meter, b: Meter) => {
-      const s = (b.atMs - a.atMs) / 1000
-      return { cpuPct: (b.cpuMs - a.cpuMs) / 10 / s, bytesPerS: (b.bytes - a.bytes) / s }
-    }
-    const gi = idle(g0, g1)
-    row('idle', 'grapevine', 'cpu_percent_of_a_core', gi.cpuPct, '%')
-    row('idle', 'grapevine', 'cpu_percent_per_node', gi.cpuPct / n, '%')
-    row('idle', 'grapevine', 'bytes_per_s', gi.bytesPerS, 'B/s')
-    row('idle', 'grapevine', 'bytes_per_s_per_node', gi.bytesPerS / n, 'B/s')
-    let idleLine = `idle ${n} nodes, ${(p.idleMs / 1000).toFixed(0)} s: grapevine ${gi.cpuPct.toFixed(1)}% of a core (${(gi.cpuPct / n).toFixed(2)}%/node), ${fmt.bytes(gi.bytesPerS)}/s`
-    if (s0 !== undefined && s1 !== undefined) {
-      const si = idle(s0, s1)
-      row('idle', 'serf', 'cpu_percent_of_a_core', si.cpuPct, '%')
-      row('idle', 'serf', 'cpu_percent_per_node', si.cpuPct / n, '%')
-      row('idle', 'serf', 'bytes_per_s', si.bytesPerS, 'B/s')
-      row('idle', 'serf', 'bytes_per_s_per_node', si.bytesPerS / n, 'B/s')
-      row('idle', 'grapevine/serf', 'cpu_ratio', gi.cpuPct / si.cpuPct, 'x')
-      row('idle', 'grapevine/serf', 'bytes_ratio', gi.bytesPerS / si.bytesPerS, 'x')
-      idleLine += `; serf ${si.cpuPct.toFixed(1)}% (${(si.cpuPct / n).toFixed(2)}%/node), ${fmt.bytes(si.bytesPerS)}/s`
-    }
-    lines.push(`${idleLine} (load ${loadAverage()})`)
-    say(lines[lines.length - 1] as string)
-
-    // ---- 3. propagation
-    const gvRec = createReceipts(n)
-    f.streams = await Promise.all(
-      f.daemons.map((d, i) =>
-        gv.openEvents(d, (data, atMs) => {
-          const m = markerOf(data)
-          if (m !== undefined) gvRec.note(m, i, atMs)
-        }),
-      ),
-    )
-    const sfRec = createReceipts(n)
-    if (c !== undefined)
-      await Promise.all(
-        c.rpcs.map((r, i) => r.stream('user', (e) => e.kind === 'user' && sfRec.note(e.payload, i, e.atMs))),
-      )
-    const gvLat: number[] = []
-    const sfLat: number[] = []
-    let gvMiss = 0
-    let sfMiss = 0
-    const oneGv = async (i: number): Promise<void> => {
-      const marker = `nb${runId}-g${i}`
-      const t = performance.now()
-      await gv.publish(f.daemons[i % n] as Daemon, marker)
-      const ok = await waitUntil(() => gvRec.count(marker) >= n, eventDeadlineMs, 5)
-      const last = gvRec.last(marker)
-      if (ok && last !== undefined) gvLat.push(last - t)
-      else gvMiss++
-    }
-    const oneSf = async (cl: Cluster, i: number): Promise<void> => {
-      const marker = `nb${runId}-s${i}`
-      const t = performance.now()
-      await (cl.rpcs[i % n] as SerfRpc).event(`nb${i}`, marker)
-      const ok = await waitUntil(() => sfRec.count(marker) >= n, eventDeadlineMs, 5)
-      const last = sfRec.last(marker)
-      if (ok && last !== undefined) sfLat.push(last - t)
-      else sfMiss++
-    }
-    for (let i = 0; i < p.events; i++) {
-      if (c === undefined || i % 2 === 0) {
-        await oneGv(i)
-        await sleep(100)
-        if (c !== undefined) await oneSf(c, i)
-      } else {
-        await oneSf(c, i)
-        await sleep(100)
-        await oneGv(i)
-      }
-      await sleep(100)
-    }
-    const prop = (system: 'grapevine' | 'serf', xs: number[], miss: number): { p50: number; p95: number } => {
-      const q = { p50: quantile(xs, 0.5), p95: quantile(xs, 0.95) }
-      row('propagation', system, 'p50', q.p50, 'ms')
-      row('propagation', system, 'p95', q.p95, 'ms')
-      row('propagation', system, 'max', quantile(xs, 1), 'ms')
-      row('propagation', system, 'events_missed', miss, 'events')
-      return q
-    }
-    const gq = prop('grapevine', gvLat, gvMiss)
-    let propLine = `propagation to all ${n}, ${p.events} events: grapevine p50 ${fmt.ms(gq.p50)} p95 ${fmt.ms(gq.p95)} max ${fmt.ms(quantile(gvLat, 1))}${gvMiss > 0 ? ` (${gvMiss} not everywhere within ${eventDeadlineMs / 1000} s)` : ''}`
-    if (c !== undefined) {
-      const sq = prop('serf', sfLat, sfMiss)
-      row('propagation', 'grapevine/serf', 'p50_ratio', gq.p50 / sq.p50, 'x')
-      row('propagation', 'grapevine/serf', 'p95_ratio', gq.p95 / sq.p95, 'x')
-      propLine += `; serf p50 ${fmt.ms(sq.p50)} p95 ${fmt.ms(sq.p95)} max ${fmt.ms(quantile(sfLat, 1))}${sfMiss > 0 ? ` (${sfMiss} missed)` : ''}; p95 ratio ${fmt.ratio(gq.p95 / sq.p95)} (goal <= 0.25x)`
-    }
-    lines.push(`${propLine} (load ${loadAverage()})`)
-    say(lines[lines.length - 1] as string)
-    for (const s of f.streams) s.close()
-    f.streams = []
-
-    // ---- 4. failure detection
-    const gvFail: number[] = []
-    const sfFail: number[] = []
-    for (let r = 0; r < p.failureRounds && r < n - 2; r++) {
-      // both systems lose a node at the same moment: detection is mostly waiting on timers, and this
-      // halves the phase; each system's clock starts at its own kill
-      const vi = n - 1 - r
-      const [gAll, sAll] = await Promise.all([
-        detectGrapevine(f, vi, say),
-        c === undefined ? Promise.resolve(undefined) : detectSerf(c, vi, say),
+    try {
+      // ---- 1. start
+      const t0 = performance.now()
+      ;[fleet, cluster] = await Promise.all([
+        startFleet(join(root, 'gv'), n, cli, say),
+        p.serfPath === undefined
+          ? Promise.resolve(undefined)
+          : startCluster(p.serfPath, join(root, 'serf'), n, say),
       ])
-      gvFail.push(gAll)
-      if (sAll !== undefined) sfFail.push(sAll)
-    }
-    if (gvFail.length > 0) {
-      // a kill not detected everywhere within the deadline counts as the deadline (rounds_missed says so)
-      const med = (xs: number[]): number =>
-        quantile(
-          xs.map((x) => (Number.isNaN(x) ? failureDeadlineMs : x)),
-          0.5,
-        )
-      const gF = med(gvFail)
-      row('failure_detection', 'grapevine', 'all_marked_ms', gF, 'ms')
-      row('failure_detection', 'grapevine', 'rounds', gvFail.length, 'kills')
-      row(
-        'failure_detection',
-        'grapevine',
-        'rounds_missed',
-        gvFail.filter((x) => Number.isNaN(x)).length,
-        'kills',
+      const f = fleet
+      const c = cluster
+      const gvUp = await waitUntil(() => fleetConverged(f, n - 1), 120_000, 500)
+      const gvJoinMs = performance.now() - t0
+      const sfUp = c === undefined ? true : await waitUntil(() => clusterConverged(c, n), 120_000, 500)
+      const sfJoinMs = performance.now() - t0
+      if (!gvUp) throw new Error(`grapevine: the ${n} daemons did not all see each other alive within 120 s`)
+      if (!sfUp) throw new Error(`serf: the ${n} agents did not all see each other alive within 120 s`)
+      say(
+        `all up and converged: grapevine ${fmt.ms(gvJoinMs)}, serf ${c === undefined ? '-' : fmt.ms(sfJoinMs)} after start (load ${loadAverage()})`,
       )
-      let failLine = `failure detection (kill -9, median of ${gvFail.length}): grapevine ${fmt.ms(gF)} until all others mark it offline (GET /peers every 100 ms)`
+      row('startup', 'grapevine', 'all_alive_ms', gvJoinMs, 'ms')
+      if (c !== undefined) row('startup', 'serf', 'all_alive_ms', sfJoinMs, 'ms')
+      await sleep(Math.min(3000, p.idleMs))
+
+      // ---- 2. idle
+      const g0 = await fleetMeter(f.daemons)
+      const s0 = c === undefined ? undefined : clusterMeter(c)
+      await sleep(p.idleMs)
+      const g1 = await fleetMeter(f.daemons)
+      const s1 = c === undefined ? undefined : clusterMeter(c)
+      const idle = (a: Meter, b: Meter) => {
+        const s = (b.atMs - a.atMs) / 1000
+        return { cpuPct: (b.cpuMs - a.cpuMs) / 10 / s, bytesPerS: (b.bytes - a.bytes) / s }
+      }
+      const gi = idle(g0, g1)
+      row('idle', 'grapevine', 'cpu_percent_of_a_core', gi.cpuPct, '%')
+      row('idle', 'grapevine', 'cpu_percent_per_node', gi.cpuPct / n, '%')
+      row('idle', 'grapevine', 'bytes_per_s', gi.bytesPerS, 'B/s')
+      row('idle', 'grapevine', 'bytes_per_s_per_node', gi.bytesPerS / n, 'B/s')
+      let idleLine = `idle ${n} nodes, ${(p.idleMs / 1000).toFixed(0)} s: grapevine ${gi.cpuPct.toFixed(1)}% of a core (${(gi.cpuPct / n).toFixed(2)}%/node), ${fmt.bytes(gi.bytesPerS)}/s`
+      if (s0 !== undefined && s1 !== undefined) {
+        const si = idle(s0, s1)
+        row('idle', 'serf', 'cpu_percent_of_a_core', si.cpuPct, '%')
+        row('idle', 'serf', 'cpu_percent_per_node', si.cpuPct / n, '%')
+        row('idle', 'serf', 'bytes_per_s', si.bytesPerS, 'B/s')
+        row('idle', 'serf', 'bytes_per_s_per_node', si.bytesPerS / n, 'B/s')
+        row('idle', 'grapevine/serf', 'cpu_ratio', gi.cpuPct / si.cpuPct, 'x')
+        row('idle', 'grapevine/serf', 'bytes_ratio', gi.bytesPerS / si.bytesPerS, 'x')
+        idleLine += `; serf ${si.cpuPct.toFixed(1)}% (${(si.cpuPct / n).toFixed(2)}%/node), ${fmt.bytes(si.bytesPerS)}/s`
+      }
+      lines.push(`${idleLine} (load ${loadAverage()})`)
+      say(lines[lines.length - 1] as string)
+
+      // ---- 3. propagation
+      const gvRec = createReceipts(n)
+      f.streams = await Promise.all(
+        f.daemons.map((d, i) =>
+          gv.openEvents(d, (data, atMs) => {
+            const m = markerOf(data)
+            if (m !== undefined) gvRec.note(m, i, atMs)
+          }),
+        ),
+      )
+      const sfRec = createReceipts(n)
+      if (c !== undefined)
+        await Promise.all(
+          c.rpcs.map((r, i) =>
+            r.stream('user', (e) => e.kind === 'user' && sfRec.note(e.payload, i, e.atMs)),
+          ),
+        )
+      const gvLat: number[] = []
+      const sfLat: number[] = []
+      let gvMiss = 0
+      let sfMiss = 0
+      const oneGv = async (i: number): Promise<void> => {
+        const marker = `nb${runId}-g${i}`
+        const t = performance.now()
+        await gv.publish(f.daemons[i % n] as Daemon, marker)
+        const ok = await waitUntil(() => gvRec.count(marker) >= n, eventDeadlineMs, 5)
+        const last = gvRec.last(marker)
+        if (ok && last !== undefined) gvLat.push(last - t)
+        else gvMiss++
+      }
+      const oneSf = async (cl: Cluster, i: number): Promise<void> => {
+        const marker = `nb${runId}-s${i}`
+        const t = performance.now()
+        await (cl.rpcs[i % n] as SerfRpc).event(`nb${i}`, marker)
+        const ok = await waitUntil(() => sfRec.count(marker) >= n, eventDeadlineMs, 5)
+        const last = sfRec.last(marker)
+        if (ok && last !== undefined) sfLat.push(last - t)
+        else sfMiss++
+      }
+      for (let i = 0; i < p.events; i++) {
+        if (c === undefined || i % 2 === 0) {
+          await oneGv(i)
+          await sleep(100)
+          if (c !== undefined) await oneSf(c, i)
+        } else {
+          await oneSf(c, i)
+          await sleep(100)
+          await oneGv(i)
+        }
+        await sleep(100)
+      }
+      const prop = (
+        system: 'grapevine' | 'serf',
+        xs: number[],
+        miss: number,
+      ): { p50: number; p95: number } => {
+        const q = { p50: quantile(xs, 0.5), p95: quantile(xs, 0.95) }
+        row('propagation', system, 'p50', q.p50, 'ms')
+        row('propagation', system, 'p95', q.p95, 'ms')
+        row('propagation', system, 'max', quantile(xs, 1), 'ms')
+        row('propagation', system, 'events_missed', miss, 'events')
+        return q
+      }
+      const gq = prop('grapevine', gvLat, gvMiss)
+      let propLine = `propagation to all ${n}, ${p.events} events: grapevine p50 ${fmt.ms(gq.p50)} p95 ${fmt.ms(gq.p95)} max ${fmt.ms(quantile(gvLat, 1))}${gvMiss > 0 ? ` (${gvMiss} not everywhere within ${eventDeadlineMs / 1000} s)` : ''}`
       if (c !== undefined) {
-        const sF = med(sfFail)
-        row('failure_detection', 'serf', 'all_marked_ms', sF, 'ms')
-        row('failure_detection', 'serf', 'rounds', sfFail.length, 'kills')
+        const sq = prop('serf', sfLat, sfMiss)
+        row('propagation', 'grapevine/serf', 'p50_ratio', gq.p50 / sq.p50, 'x')
+        row('propagation', 'grapevine/serf', 'p95_ratio', gq.p95 / sq.p95, 'x')
+        propLine += `; serf p50 ${fmt.ms(sq.p50)} p95 ${fmt.ms(sq.p95)} max ${fmt.ms(quantile(sfLat, 1))}${sfMiss > 0 ? ` (${sfMiss} missed)` : ''}; p95 ratio ${fmt.ratio(gq.p95 / sq.p95)} (goal <= 0.25x)`
+      }
+      lines.push(`${propLine} (load ${loadAverage()})`)
+      say(lines[lines.length - 1] as string)
+      for (const s of f.streams) s.close()
+      f.streams = []
+
+      // ---- 4. failure detection
+      const gvFail: number[] = []
+      const sfFail: number[] = []
+      for (let r = 0; r < p.failureRounds && r < n - 2; r++) {
+        // both systems lose a node at the same moment: detection is mostly waiting on timers, and this
+        // halves the phase; each system's clock starts at its own kill
+        const vi = n - 1 - r
+        const [gAll, sAll] = await Promise.all([
+          detectGrapevine(f, vi, say),
+          c === undefined ? Promise.resolve(undefined) : detectSerf(c, vi, say),
+        ])
+        gvFail.push(gAll)
+        if (sAll !== undefined) sfFail.push(sAll)
+      }
+      if (gvFail.length > 0) {
+        // a kill not detected everywhere within the deadline counts as the deadline (rounds_missed says so)
+        const med = (xs: number[]): number =>
+          quantile(
+            xs.map((x) => (Number.isNaN(x) ? failureDeadlineMs : x)),
+            0.5,
+          )
+        const gF = med(gvFail)
+        row('failure_detection', 'grapevine', 'all_marked_ms', gF, 'ms')
+        row('failure_detection', 'grapevine', 'rounds', gvFail.length, 'kills')
         row(
           'failure_detection',
-          'serf',
+          'grapevine',
           'rounds_missed',
-          sfFail.filter((x) => Number.isNaN(x)).length,
+          gvFail.filter((x) => Number.isNaN(x)).length,
           'kills',
         )
-        row('failure_detection', 'grapevine/serf', 'all_marked_ratio', gF / sF, 'x')
-        failLine += `; serf ${fmt.ms(sF)} (member-failed on every RPC stream); ratio ${fmt.ratio(gF / sF)} (goal <= 0.5x)`
-      }
-      lines.push(`${failLine} (load ${loadAverage()})`)
-      say(lines[lines.length - 1] as string)
-    }
-  } finally {
-    await Promise.all([
-      fleet === undefined ? undefined : stopFleet(fleet),
-      cluster === undefined ? undefined : stopCluster(cluster),
-    ])
-    fleet = undefined
-  }
-
-  // ---- 5. throughput (a fresh, small fleet)
-  try {
-    fleet = await startFleet(join(root, 'tp'), p.throughputNodes, say)
-    const f = fleet
-    const m = p.throughputNodes
-    if (!(await waitUntil(() => fleetConverged(f, m - 1), 60_000, 250)))
-      throw new Error(`grapevine: the ${m} throughput daemons did not converge within 60 s`)
-    const rec = createReceipts(m)
-    f.streams = await Promise.all(
-      f.daemons.map((d, i) =>
-        gv.openEvents(d, (data, atMs) => {
-          const mk = markerOf(data)
-          if (mk !== undefined) rec.note(mk, i, atMs)
-        }),
-      ),
-    )
-    await sleep(500)
-    // the fleet's cost with nothing published (streams open): subtracted to give the cost per op above idle
-    const i0 = await fleetMeter(f.daemons)
-    await sleep(2000)
-    const i1 = await fleetMeter(f.daemons)
-    const idleCpuPerMs = (i1.cpuMs - i0.cpuMs) / (i1.atMs - i0.atMs)
-    const idleBytesPerMs = (i1.bytes - i0.bytes) / (i1.atMs - i0.atMs)
-    type Step = {
-      rate: number
-      cpuMsPerOp: number
-      cpuMsPerOpAboveIdle: number
-      bytesPerOp: number
-      p95: number
-      share: number
-    }
-    let best: Step | undefined
-    let best99: Step | undefined
-    for (const rate of p.rates) {
-      const a = await fleetMeter(f.daemons)
-      const benchCpu0 = process.cpuUsage()
-      const sent: { marker: string; t: number }[] = []
-      let errors = 0
-      let inFlight = 0
-      let acked = 0
-      const tStart = performance.now()
-      let k = 0
-      let lastIssueMs = tStart
-      const total = Math.floor((p.stepMs * rate) / 1000)
-      // op j is due at j / rate seconds
-      const due = (): number => Math.min(Math.floor(((performance.now() - tStart) * rate) / 1000) + 1, total)
-      while (performance.now() - tStart < p.stepMs) {
-        while (k < due() && inFlight < 256) {
-          const marker = `nb${runId}-r${rate}-${k}`
-          const d = f.daemons[k % m] as Daemon
-          k++
-          inFlight++
-          lastIssueMs = performance.now()
-          sent.push({ marker, t: lastIssueMs })
-          gv.publish(d, marker).then(
-            () => {
-              inFlight--
-              acked++
-            },
-            () => {
-              inFlight--
-              errors++
-            },
+        let failLine = `failure detection (kill -9, median of ${gvFail.length}): grapevine ${fmt.ms(gF)} until all others mark it offline (GET /peers every 100 ms)`
+        if (c !== undefined) {
+          const sF = med(sfFail)
+          row('failure_detection', 'serf', 'all_marked_ms', sF, 'ms')
+          row('failure_detection', 'serf', 'rounds', sfFail.length, 'kills')
+          row(
+            'failure_detection',
+            'serf',
+            'rounds_missed',
+            sfFail.filter((x) => Number.isNaN(x)).length,
+            'kills',
           )
+          row('failure_detection', 'grapevine/serf', 'all_marked_ratio', gF / sF, 'x')
+          failLine += `; serf ${fmt.ms(sF)} (member-failed on every RPC stream); ratio ${fmt.ratio(gF / sF)} (goal <= 0.5x)`
         }
-        await sleep(5)
+        lines.push(`${failLine} (load ${loadAverage()})`)
+        say(lines[lines.length - 1] as string)
       }
-      await waitUntil(() => inFlight === 0 && sent.every((s) => rec.count(s.marker) >= m), 3000, 20)
-      // the publishing window: to the last request plus one interval (a paced run that kept up gives the rate)
-      const publishMs = k < total ? p.stepMs : lastIssueMs - tStart + 1000 / rate
-      const b = await fleetMeter(f.daemons)
-      const benchCpu = process.cpuUsage(benchCpu0)
-      const lat = sent.map((s) => {
-        const last = rec.last(s.marker)
-        return last === undefined ? Infinity : last - s.t
-      })
-      for (const s of sent) rec.forget(s.marker)
-      const within = lat.filter((x) => x <= 1000).length
-      const share = sent.length === 0 ? 0 : within / sent.length
-      const achieved = acked / (publishMs / 1000)
-      const keptUp = errors === 0 && achieved >= 0.95 * rate && sent.length > 0
-      const ok = keptUp && within === sent.length
-      const ops = Math.max(1, acked)
-      const step: Step = {
-        rate,
-        cpuMsPerOp: (b.cpuMs - a.cpuMs) / ops,
-        cpuMsPerOpAboveIdle: (b.cpuMs - a.cpuMs - idleCpuPerMs * (b.atMs - a.atMs)) / ops,
-        bytesPerOp: (b.bytes - a.bytes - idleBytesPerMs * (b.atMs - a.atMs)) / ops,
-        p95: quantile(lat, 0.95),
-        share,
-      }
-      const benchMsPerOp = (benchCpu.user + benchCpu.system) / 1000 / ops
-      const w = `throughput/r${rate}`
-      row(w, 'grapevine', 'achieved_ops_per_s', achieved, 'ops/s')
-      row(w, 'grapevine', 'visible_within_1s_share', share, 'share')
-      row(w, 'grapevine', 'p95_to_all_ms', step.p95, 'ms')
-      row(w, 'grapevine', 'cpu_ms_per_op', step.cpuMsPerOp, 'ms')
-      row(w, 'grapevine', 'cpu_ms_per_op_above_idle', step.cpuMsPerOpAboveIdle, 'ms')
-      row(w, 'grapevine', 'bytes_per_op_above_idle', step.bytesPerOp, 'B')
-      row(w, 'grapevine', 'bench_cpu_ms_per_op', benchMsPerOp, 'ms')
-      say(
-        `throughput ${rate} ops/s on ${m} daemons: published ${acked} (${achieved.toFixed(0)}/s${errors > 0 ? `, ${errors} failed` : ''}), ${within}/${sent.length} everywhere within 1 s, p95 to all ${fmt.ms(step.p95)}; ` +
-          `per op ${step.cpuMsPerOp.toFixed(2)} ms CPU (${step.cpuMsPerOpAboveIdle.toFixed(2)} above idle) and ${fmt.bytes(step.bytesPerOp)} on links above idle (this process: ${benchMsPerOp.toFixed(2)} ms/op): ${ok ? 'sustained' : 'NOT sustained'} (load ${loadAverage()})`,
+    } finally {
+      await Promise.all([
+        fleet === undefined ? undefined : stopFleet(fleet),
+        cluster === undefined ? undefined : stopCluster(cluster),
+      ])
+      fleet = undefined
+    }
+
+    // ---- 5. throughput (a fresh, small fleet)
+    try {
+      fleet = await startFleet(join(root, 'tp'), p.throughputNodes, cli, say)
+      const f = fleet
+      const m = p.throughputNodes
+      if (!(await waitUntil(() => fleetConverged(f, m - 1), 60_000, 250)))
+        throw new Error(`grapevine: the ${m} throughput daemons did not converge within 60 s`)
+      const rec = createReceipts(m)
+      f.streams = await Promise.all(
+        f.daemons.map((d, i) =>
+          gv.openEvents(d, (data, atMs) => {
+            const mk = markerOf(data)
+            if (mk !== undefined) rec.note(mk, i, atMs)
+          }),
+        ),
       )
-      if (ok) best = step
-      if (keptUp && share >= 0.99) best99 = step
-      // go on while the publishes keep up and most ops still make it: the figures above the strict limit say how it degrades
-      if (!keptUp || share < 0.9) break
       await sleep(500)
+      // the fleet's cost with nothing published (streams open): subtracted to give the cost per op above idle
+      const i0 = await fleetMeter(f.daemons)
+      await sleep(2000)
+      const i1 = await fleetMeter(f.daemons)
+      const idleCpuPerMs = (i1.cpuMs - i0.cpuMs) / (i1.atMs - i0.atMs)
+      const idleBytesPerMs = (i1.bytes - i0.bytes) / (i1.atMs - i0.atMs)
+      type Step = {
+        rate: number
+        cpuMsPerOp: number
+        cpuMsPerOpAboveIdle: number
+        bytesPerOp: number
+        p95: number
+        share: number
+      }
+      let best: Step | undefined
+      let best99: Step | undefined
+      for (const rate of p.rates) {
+        const a = await fleetMeter(f.daemons)
+        const benchCpu0 = process.cpuUsage()
+        const sent: { marker: string; t: number }[] = []
+        let errors = 0
+        let inFlight = 0
+        let acked = 0
+        const tStart = performance.now()
+        let k = 0
+        let lastIssueMs = tStart
+        const total = Math.floor((p.stepMs * rate) / 1000)
+        // op j is due at j / rate seconds
+        const due = (): number =>
+          Math.min(Math.floor(((performance.now() - tStart) * rate) / 1000) + 1, total)
+        while (performance.now() - tStart < p.stepMs) {
+          while (k < due() && inFlight < 256) {
+            const marker = `nb${runId}-r${rate}-${k}`
+            const d = f.daemons[k % m] as Daemon
+            k++
+            inFlight++
+            lastIssueMs = performance.now()
+            sent.push({ marker, t: lastIssueMs })
+            gv.publish(d, marker).then(
+              () => {
+                inFlight--
+                acked++
+              },
+              () => {
+                inFlight--
+                errors++
+              },
+            )
+          }
+          await sleep(5)
+        }
+        await waitUntil(() => inFlight === 0 && sent.every((s) => rec.count(s.marker) >= m), 3000, 20)
+        // the publishing window: to the last request plus one interval (a paced run that kept up gives the rate)
+        const publishMs = k < total ? p.stepMs : lastIssueMs - tStart + 1000 / rate
+        const b = await fleetMeter(f.daemons)
+        const benchCpu = process.cpuUsage(benchCpu0)
+        const lat = sent.map((s) => {
+          const last = rec.last(s.marker)
+          return last === undefined ? Infinity : last - s.t
+        })
+        for (const s of sent) rec.forget(s.marker)
+        const within = lat.filter((x) => x <= 1000).length
+        const share = sent.length === 0 ? 0 : within / sent.length
+        const achieved = acked / (publishMs / 1000)
+        const keptUp = errors === 0 && achieved >= 0.95 * rate && sent.length > 0
+        const ok = keptUp && within === sent.length
+        const ops = Math.max(1, acked)
+        const step: Step = {
+          rate,
+          cpuMsPerOp: (b.cpuMs - a.cpuMs) / ops,
+          cpuMsPerOpAboveIdle: (b.cpuMs - a.cpuMs - idleCpuPerMs * (b.atMs - a.atMs)) / ops,
+          bytesPerOp: (b.bytes - a.bytes - idleBytesPerMs * (b.atMs - a.atMs)) / ops,
+          p95: quantile(lat, 0.95),
+          share,
+        }
+        const benchMsPerOp = (benchCpu.user + benchCpu.system) / 1000 / ops
+        const w = `throughput/r${rate}`
+        row(w, 'grapevine', 'achieved_ops_per_s', achieved, 'ops/s')
+        row(w, 'grapevine', 'visible_within_1s_share', share, 'share')
+        row(w, 'grapevine', 'p95_to_all_ms', step.p95, 'ms')
+        row(w, 'grapevine', 'cpu_ms_per_op', step.cpuMsPerOp, 'ms')
+        row(w, 'grapevine', 'cpu_ms_per_op_above_idle', step.cpuMsPerOpAboveIdle, 'ms')
+        row(w, 'grapevine', 'bytes_per_op_above_idle', step.bytesPerOp, 'B')
+        row(w, 'grapevine', 'bench_cpu_ms_per_op', benchMsPerOp, 'ms')
+        say(
+          `throughput ${rate} ops/s on ${m} daemons: published ${acked} (${achieved.toFixed(0)}/s${errors > 0 ? `, ${errors} failed` : ''}), ${within}/${sent.length} everywhere within 1 s, p95 to all ${fmt.ms(step.p95)}; ` +
+            `per op ${step.cpuMsPerOp.toFixed(2)} ms CPU (${step.cpuMsPerOpAboveIdle.toFixed(2)} above idle) and ${fmt.bytes(step.bytesPerOp)} on links above idle (this process: ${benchMsPerOp.toFixed(2)} ms/op): ${ok ? 'sustained' : 'NOT sustained'} (load ${loadAverage()})`,
+        )
+        if (ok) best = step
+        if (keptUp && share >= 0.99) best99 = step
+        // go on while the publishes keep up and most ops still make it: the figures above the strict limit say how it degrades
+        if (!keptUp || share < 0.9) break
+        await sleep(500)
+      }
+      row('throughput', 'grapevine', 'nodes', m, 'daemons')
+      row('throughput', 'grapevine', 'idle_cpu_percent_of_a_core', idleCpuPerMs * 100, '%')
+      const report = (metricSuffix: string, s: Step | undefined): void => {
+        if (s === undefined) return
+        row('throughput', 'grapevine', `sustained_ops_per_s${metricSuffix}`, s.rate, 'ops/s')
+        row('throughput', 'grapevine', `cpu_ms_per_op${metricSuffix}`, s.cpuMsPerOp, 'ms')
+        row('throughput', 'grapevine', `cpu_ms_per_op_above_idle${metricSuffix}`, s.cpuMsPerOpAboveIdle, 'ms')
+        row('throughput', 'grapevine', `bytes_per_op_above_idle${metricSuffix}`, s.bytesPerOp, 'B')
+        row('throughput', 'grapevine', `p95_to_all_ms${metricSuffix}`, s.p95, 'ms')
+      }
+      report('', best)
+      report('_99pct', best99)
+      const show = (s: Step): string =>
+        `${s.rate} ops/s (p95 to all ${fmt.ms(s.p95)}; per op ${s.cpuMsPerOp.toFixed(2)} ms CPU of all daemons, ${s.cpuMsPerOpAboveIdle.toFixed(2)} above idle, ${fmt.bytes(s.bytesPerOp)} on links)`
+      lines.push(
+        `throughput on ${m} daemons: ${best === undefined ? `not even ${p.rates[0]} ops/s with every op everywhere within 1 s` : `${show(best)} with every op everywhere within 1 s`}` +
+          `${best99 === undefined ? '' : `; ${show(best99)} with 99% within 1 s`}${best?.rate === p.rates[p.rates.length - 1] ? ' (the highest rate tried)' : ''} (load ${loadAverage()})`,
+      )
+      say(lines[lines.length - 1] as string)
+    } finally {
+      if (fleet !== undefined) await stopFleet(fleet)
     }
-    row('throughput', 'grapevine', 'nodes', m, 'daemons')
-    row('throughput', 'grapevine', 'idle_cpu_percent_of_a_core', idleCpuPerMs * 100, '%')
-    const report = (metricSuffix: string, s: Step | undefined): void => {
-      if (s === undefined) return
-      row('throughput', 'grapevine', `sustained_ops_per_s${metricSuffix}`, s.rate, 'ops/s')
-      row('throughput', 'grapevine', `cpu_ms_per_op${metricSuffix}`, s.cpuMsPerOp, 'ms')
-      row('throughput', 'grapevine', `cpu_ms_per_op_above_idle${metricSuffix}`, s.cpuMsPerOpAboveIdle, 'ms')
-      row('throughput', 'grapevine', `bytes_per_op_above_idle${metricSuffix}`, s.bytesPerOp, 'B')
-      row('throughput', 'grapevine', `p95_to_all_ms${metricSuffix}`, s.p95, 'ms')
-    }
-    report('', best)
-    report('_99pct', best99)
-    const show = (s: Step): string =>
-      `${s.rate} ops/s (p95 to all ${fmt.ms(s.p95)}; per op ${s.cpuMsPerOp.toFixed(2)} ms CPU of all daemons, ${s.cpuMsPerOpAboveIdle.toFixed(2)} above idle, ${fmt.bytes(s.bytesPerOp)} on links)`
-    lines.push(
-      `throughput on ${m} daemons: ${best === undefined ? `not even ${p.rates[0]} ops/s with every op everywhere within 1 s` : `${show(best)} with every op everywhere within 1 s`}` +
-        `${best99 === undefined ? '' : `; ${show(best99)} with 99% within 1 s`}${best?.rate === p.rates[p.rates.length - 1] ? ' (the highest rate tried)' : ''} (load ${loadAverage()})`,
-    )
-    say(lines[lines.length - 1] as string)
   } finally {
-    if (fleet !== undefined) await stopFleet(fleet)
+    // whatever failed half-way: no daemon, agent or sink outlives the run
+    gv.killAll()
+    await serf.closeAll()
     rmSync(root, { recursive: true, force: true })
+    rmSync(cliDir, { recursive: true, force: true })
   }
   if (p.outPath !== undefined) {
     mkdirSync(dirname(p.outPath), { recursive: true })

@@ -9,15 +9,43 @@
  * Resolution: the API notices ops the daemon stored within its poll period (http.ts pollMsDefault,
  * 50 ms) and streams them at once; ops published through that same API wake the stream at once.
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as log from '../../src/log/index.ts'
 import { fleetHome, home } from '../../src/node/index.ts'
 
 const bin = fileURLToPath(new URL('../../bin/grapevine.js', import.meta.url))
+const buildScript = fileURLToPath(new URL('../../bin/build-cli.js', import.meta.url))
+
+/**
+ * Bundles the CLI as the sources are now into dir (bin/build-cli.js) with a launcher that does what
+ * bin/grapevine.js does with a fresh bundle, so every daemon of a run runs the same code even while
+ * others edit the shared tree. Returns the launcher's path, or undefined when nothing was built (no
+ * esbuild): the daemons then run the sources.
+ */
+export function buildCli(dir: string): string | undefined {
+  mkdirSync(dir, { recursive: true })
+  const bundle = join(dir, 'grapevine.mjs')
+  const r = spawnSync(process.execPath, [buildScript, bundle], { encoding: 'utf8' })
+  if (r.status !== 0 || !existsSync(bundle)) return undefined
+  const launcher = join(dir, 'launch.mjs')
+  writeFileSync(
+    launcher,
+    "process.getBuiltinModule('node:module').enableCompileCache?.()\nconst mod = await import('./grapevine.mjs')\nawait mod.run()\n",
+  )
+  return launcher
+}
+
+/** Every daemon process started and not yet exited: killAll ends them when a run fails half-way. */
+const live = new Set<ChildProcess>()
+
+/** SIGKILLs every daemon still running (a run that failed must not leave processes behind). */
+export function killAll(): void {
+  for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+}
 
 /** Makes n homes (identity, fleet credential) under root: g0 creates the fleet and invites g1..g(n-1). */
 export function makeFleetHomes(root: string, n: number): string[] {
@@ -57,15 +85,19 @@ export type Daemon = {
   readonly exited: Promise<void>
 }
 
-/** Starts `grapevine up` on a home (peer port and API port chosen by the system) and waits until it listens. */
+/**
+ * Starts `grapevine up` on a home (peer port and API port chosen by the system) and waits until it
+ * listens. cli: a launcher from buildCli, or undefined for the sources (GRAPEVINE_CLI=source).
+ */
 export function startDaemon(
   index: number,
   dir: string,
   joinAddrs: readonly string[],
+  cli: string | undefined,
   timeoutMs = 120_000,
 ): Promise<Daemon> {
   const args = [
-    bin,
+    cli ?? bin,
     '--json',
     'up',
     '--listen',
@@ -74,12 +106,14 @@ export function startDaemon(
     '127.0.0.1:0',
     ...joinAddrs.flatMap((j) => ['--join', j]),
   ]
-  // the sources as they are now: a bundle in dist/ may be older on a shared tree (bin/grapevine.js)
+  // without a private bundle, the sources as they are now: the one in dist/ may be older on a shared tree
   const child = spawn(process.execPath, args, {
     env: { ...process.env, GRAPEVINE_HOME: dir, GRAPEVINE_CLI: 'source', NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  live.add(child)
   const exited = new Promise<void>((r) => child.once('exit', () => r()))
+  void exited.then(() => live.delete(child))
   let err = ''
   child.stderr?.on('data', (d: Buffer) => {
     err = (err + d.toString()).slice(-4000)

@@ -212,6 +212,16 @@ export async function connectRpc(host: string, port: number): Promise<SerfRpc> {
 /** A statsite sink: sums the counters agents send ("key:value|c" lines), by key. */
 export type Statsite = { readonly port: number; counters: Map<string, number>; close(): Promise<void> }
 
+/** Agents started and not yet exited, and statsite sinks not yet closed: closeAll ends them after a failed run. */
+const liveAgents = new Set<ChildProcess>()
+const liveSinks = new Set<Statsite>()
+
+/** SIGKILLs every agent still running and closes every statsite sink (a failed run leaves nothing behind). */
+export async function closeAll(): Promise<void> {
+  for (const c of liveAgents) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  await Promise.all([...liveSinks].map((s) => s.close()))
+}
+
 export async function startStatsite(): Promise<Statsite> {
   const counters = new Map<string, number>()
   const sockets = new Set<net.Socket>()
@@ -231,15 +241,19 @@ export async function startStatsite(): Promise<Statsite> {
     s.on('close', () => sockets.delete(s))
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
-  return {
+  let closing: Promise<void> | undefined
+  const sink: Statsite = {
     port: (server.address() as net.AddressInfo).port,
     counters,
     close: () =>
-      new Promise<void>((r) => {
+      (closing ??= new Promise<void>((r) => {
+        liveSinks.delete(sink)
         for (const s of sockets) s.destroy()
         server.close(() => r())
-      }),
+      })),
   }
+  liveSinks.add(sink)
+  return sink
 }
 
 /** Bytes all agents sent so far (memberlist's UDP packets and TCP streams), as their telemetry reported it. */
@@ -288,7 +302,9 @@ export async function startAgents(
     if (i > 0) args.push(`-retry-join=127.0.0.1:${ports[0]}`, '-retry-interval=1s')
     const child = spawn(serf, args, { stdio: ['ignore', 'ignore', 'pipe'] })
     child.stderr?.resume()
+    liveAgents.add(child)
     const exited = new Promise<void>((r) => child.once('exit', () => r()))
+    void exited.then(() => liveAgents.delete(child))
     agents.push({ name: `s${i}`, bind, rpc, child, exited })
     if (i === 0) await sleep(300)
   }
