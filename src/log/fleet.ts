@@ -697,3 +697,18 @@ export function decodeRevocationMessage(bytes: Uint8Array): Result<Uint8Array[],
   })
   return r.ok ? r : core.fail('malformed', `revocation message: ${r.detail}`)
 }
+
+/**
+ * The fleet's rule for one signed batch of received ops, before it is applied: undefined (may be applied),
+ * 'waiting' (an author not in the roster yet: keep it for later), 'revoked' (past the author's cutoff),
+ * 'refused' (outside the author's capabilities).
+ */
+export function batchRule(roster: Roster, revs: Revocations | undefined, batch: readonly { readonly op: { readonly author: AuthorId; readonly seq: number; readonly kind: string; readonly body: unknown } }[]): 'waiting' | 'revoked' | 'refused' | undefined {
+  for (const e of batch) {
+    const caps = capsAt(roster, revs, e.op.author, e.op.seq)
+    if (caps === undefined) return 'waiting'
+    if (caps.length === 0) return 'revoked'
+    if (!mayWrite(caps, e.op.kind, e.op.body)) return 'refused'
+  }
+  return undefined
+}

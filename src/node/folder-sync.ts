@@ -15,15 +15,24 @@
  * missing file may still be on its way: reported each time until it arrives), ops after the author's last
  * signed op (the rest of a batch still being written), and ops whose clock is ahead of ours. A batch the
  * store refuses (bad signature, broken chain, fork) is reported with its file and line and skipped.
+ *
+ * A fleet (the home has fleet.json): the folder carries credentials and revocations in `.fleet/`, one
+ * writer per file: `<author>.cred` (that node's credential, base64url) and `<author>.revocations` (the
+ * revocations that node knows, a copy of its home's file). Every sync writes its own, reads everyone's
+ * (each verified against the fleet id; new revocations join the home's file, so the daemon enforces them
+ * too), and checks every batch as the daemon does (log.batchRule): an author with no credential in the
+ * folder or the roster waits (pending), ops past a revocation's cutoff or outside the author's
+ * capabilities are reported and skipped.
  */
 import { createHash } from 'node:crypto'
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, watch, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, watch, writeFileSync, writeSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { AuthorId, SignedOp } from '../log/index.ts'
 import * as log from '../log/index.ts'
 import { opLog } from '../store/index.ts'
 import { folder } from '../transport/index.ts'
 import type { FileOffset, Offsets, Problem, ShardOp } from '../transport/index.ts'
+import * as fleetHome from './fleet-home.ts'
 import * as local from './local.ts'
 import type { Local } from './local.ts'
 
@@ -187,7 +196,78 @@ function relay(l: Local, dir: string, seen: Record<string, number>): number {
 type AuthorOutcome = { ingested: number; duplicates: number; pending: ShardOp[]; problems: Problem[] }
 
 /** One author's new lines into the store: in seq order from its head, batches cut at signed ops. */
-function ingestAuthor(l: Local, author: AuthorId, lines: ShardOp[]): AuthorOutcome {
+type FleetRules = { readonly roster: log.Roster; readonly revs: log.Revocations }
+
+/** A fleet home: writes its credential and revocations into `<dir>/.fleet`, reads everyone's. Undefined: no fleet. */
+function fleetRules(l: Local, dir: string): FleetRules | undefined {
+  const f = fleetHome.load(l.home, l.identity)
+  if (!f.ok) return undefined
+  const fleet = f.value.fleet
+  const roster = log.createRoster(fleet)
+  log.rosterAdd(roster, f.value.credential, l.clock.nowMs())
+  const revs = fleetHome.loadRevocations(l.home, fleet)
+  const fd = join(dir, '.fleet')
+  const me = l.identity.author
+  try {
+    mkdirSync(fd, { recursive: true })
+    const cred = Buffer.from(f.value.credential.bytes).toString('base64url') + '\n'
+    const credFile = join(fd, `${me}.cred`)
+    let had = ''
+    try {
+      had = readFileSync(credFile, 'utf8')
+    } catch {
+      had = '' // reason: not written yet
+    }
+    if (had !== cred) writeFileSync(credFile, cred)
+  } catch {
+    // reason: a read-only folder still syncs in; the peers then lack this node's credential and wait
+  }
+  let names: string[] = []
+  try {
+    names = readdirSync(fd)
+  } catch {
+    names = [] // reason: no .fleet yet
+  }
+  const known = revs.all.length
+  for (const n of names) {
+    const m = /^([0-9a-f]{64})\.(cred|revocations)$/.exec(n)
+    if (m === null) continue
+    let text = ''
+    try {
+      text = readFileSync(join(fd, n), 'utf8')
+    } catch {
+      continue // reason: a file going away is read at the next sync
+    }
+    for (const line of text.split('\n')) {
+      const t = line.trim()
+      if (t === '' || !/^[A-Za-z0-9_-]+$/.test(t) || t.length > 2 * log.credentialBytesMax) continue
+      const bytes = new Uint8Array(Buffer.from(t, 'base64url'))
+      if (m[2] === 'cred') log.rosterAdd(roster, bytes, l.clock.nowMs())
+      else {
+        const r = log.revocationsAdd(revs, bytes)
+        if (r.ok && r.value) fleetHome.saveRevocation(l.home, revs.all[revs.all.length - 1] as log.Revocation)
+      }
+    }
+  }
+  if (revs.all.length > 0) {
+    const mine = revs.all.map((r) => Buffer.from(r.bytes).toString('base64url')).join('\n') + '\n'
+    try {
+      const file = join(fd, `${me}.revocations`)
+      let had = ''
+      try {
+        had = readFileSync(file, 'utf8')
+      } catch {
+        had = '' // reason: not written yet
+      }
+      if (had !== mine || known !== revs.all.length) writeFileSync(file, mine)
+    } catch {
+      // reason: as for the credential
+    }
+  }
+  return { roster, revs }
+}
+
+function ingestAuthor(l: Local, author: AuthorId, lines: ShardOp[], rules?: FleetRules): AuthorOutcome {
   const out: AuthorOutcome = { ingested: 0, duplicates: 0, pending: [], problems: [] }
   const sorted = [...lines].sort((a, b) => a.op.op.seq - b.op.op.seq)
   let next = (opLog.head(l.store, author)?.seq ?? 0) + 1
@@ -223,6 +303,28 @@ function ingestAuthor(l: Local, author: AuthorId, lines: ShardOp[]): AuthorOutco
   for (let b = queue.shift(); b !== undefined; b = queue.shift()) {
     if (stopped) {
       for (const e of b) out.pending.push(byOp.get(e) as ShardOp)
+      continue
+    }
+    const rule = rules === undefined ? undefined : log.batchRule(rules.roster, rules.revs, b)
+    if (rule !== undefined) {
+      // several signed ops: each part on its own (the ops before a revocation's cutoff go in)
+      const signed = b.flatMap((e, k) => (e.sig !== undefined ? [k] : []))
+      if (signed.length > 1) {
+        let from = 0
+        const parts: SignedOp[][] = []
+        for (const k of signed) {
+          parts.push(b.slice(from, k + 1))
+          from = k + 1
+        }
+        queue.unshift(...parts)
+        continue
+      }
+      stopped = true
+      for (const e of b) out.pending.push(byOp.get(e) as ShardOp)
+      if (rule !== 'waiting') {
+        const last = byOp.get(b[b.length - 1] as SignedOp) as ShardOp
+        out.problems.push({ file: last.file, line: last.line, reason: rule, detail: rule === 'revoked' ? `the author is revoked (ops after seq ${rules?.revs.nodes.get(author) ?? 0} do not count): skipped` : `outside the author's fleet capabilities: skipped` })
+      }
       continue
     }
     // only the batch's last signature is checked: its chain binds the ops before it (docs/FORMAT.md
@@ -300,6 +402,7 @@ export function syncFolder(l: Local, dir: string, opts: FolderSyncOptions = {}):
       return { ok: false, reason: 'io', detail: `cannot write this node's shards in ${dir}: ${e instanceof Error ? e.message : String(e)}` }
     }
     const state = loadState(statFile, dir)
+    const rules = fleetRules(l, dir)
     const scan = folder.scanFolder(dir, state.offsets)
     const problems: Problem[] = [...scan.problems]
     let ingested = 0
@@ -307,7 +410,7 @@ export function syncFolder(l: Local, dir: string, opts: FolderSyncOptions = {}):
     const pendingFrom = new Map<string, FileOffset>() // file -> where its first pending line starts
     let pending = 0
     for (const [author, lines] of scan.ops) {
-      const o = ingestAuthor(l, author, lines)
+      const o = ingestAuthor(l, author, lines, rules)
       ingested += o.ingested
       duplicates += o.duplicates
       problems.push(...o.problems)
