@@ -35,7 +35,7 @@ import type { Broadcast, BroadcastConfig, Membership, MembershipConfig, MemberSt
 import type { AuthorId, SignedOp } from '../log/index.ts'
 import { cutBatches } from '../log/index.ts'
 import {
-  capsAt,
+  batchRule,
   createRoster,
   decodeCredential,
   decodeRevocationMessage,
@@ -43,7 +43,6 @@ import {
   encodeRevocationMessage,
   encodeRosterMessage,
   isRevoked,
-  mayWrite,
   revocationsAdd,
   rosterAdd,
 } from '../log/index.ts'
@@ -332,16 +331,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
    * batch waits: it is not stored, and anti-entropy offers it again once the credential has arrived), not
    * revoked past its cutoff, and allowed this kind and body by its capabilities (log.mayWrite).
    */
-  const fleetCheck = (b: readonly SignedOp[]): 'waiting' | 'revoked' | 'refused' | undefined => {
-    if (roster === undefined) return undefined
-    for (const e of b) {
-      const caps = capsAt(roster, revs, e.op.author, e.op.seq)
-      if (caps === undefined) return 'waiting'
-      if (caps.length === 0) return 'revoked'
-      if (!mayWrite(caps, e.op.kind, e.op.body)) return 'refused'
-    }
-    return undefined
-  }
+  const fleetCheck = (b: readonly SignedOp[]): 'waiting' | 'revoked' | 'refused' | undefined => (roster === undefined ? undefined : batchRule(roster, revs, b))
 
   /**
    * Validates and stores one author's received ops (cut into signed batches). Returns false if any batch
@@ -352,8 +342,21 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const { batches, rest } = cutBatches(ops)
     let bad = rest.length > 0
     let held = false
-    for (const b of batches) {
+    const queue = [...batches]
+    for (let b = queue.shift(); b !== undefined; b = queue.shift()) {
       const rule = fleetCheck(b)
+      const signed = rule === 'revoked' ? b.flatMap((e, k) => (e.sig !== undefined ? [k] : [])) : []
+      if (signed.length > 1) {
+        // a batch across a revocation's cutoff: each signed part on its own, so the ops up to it go in
+        let from = 0
+        const parts: SignedOp[][] = []
+        for (const k of signed) {
+          parts.push(b.slice(from, k + 1))
+          from = k + 1
+        }
+        queue.unshift(...parts)
+        continue
+      }
       if (rule !== undefined) {
         held = true
         if (rule === 'waiting') stats.opsWaiting += b.length
