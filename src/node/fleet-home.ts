@@ -153,7 +153,7 @@ export function joinFleet(home: string, identity: Identity, token: string, nowMs
 /** The revocations recorded in home (lines that do not verify or are of another fleet are skipped). */
 export function loadRevocations(home: string, fleet: FleetId): Revocations {
   const set = log.createRevocations(fleet)
-  let text = ''
+  let text: string
   try {
     text = readFileSync(join(home, revocationsFile), 'utf8')
   } catch {

@@ -222,7 +222,7 @@ function fleetRules(l: Local, dir: string): FleetRules | undefined {
   } catch {
     // reason: a read-only folder still syncs in; the peers then lack this node's credential and wait
   }
-  let names: string[] = []
+  let names: string[]
   try {
     names = readdirSync(fd)
   } catch {
@@ -232,7 +232,7 @@ function fleetRules(l: Local, dir: string): FleetRules | undefined {
   for (const n of names) {
     const m = /^([0-9a-f]{64})\.(cred|revocations)$/.exec(n)
     if (m === null) continue
-    let text = ''
+    let text: string
     try {
       text = readFileSync(join(fd, n), 'utf8')
     } catch {
