@@ -10,10 +10,13 @@
  * sends on it is a hello naming its member id, which must carry the session's key.
  *
  * The wire: every message is one sealed frame whose first byte is the channel (0 membership, 1
- * anti-entropy, 2 fast path, 3 hello, 4 keepalive), then the machine's own bytes.
+ * anti-entropy, 2 fast path, 3 hello, 4 keepalive, 5 roster, 6 revocations), then the machine's own bytes.
  *
  * Ops. Every received op goes through opLog.ingest (signature, chain, clock rules) before it is stored or
- * relayed; the fast path admits a batch only once ingest stored it. Ops written by other processes on the
+ * relayed; the fast path admits a batch only once ingest stored it. In a fleet, each batch first passes the
+ * fleet's rule (log.batchRule: author in the roster, not revoked past its cutoff, capabilities allow it;
+ * docs/PROTOCOL.md sections 1 and 5); rosters and revocations go out on every new link after the hello
+ * and are flooded when new. Ops written by other processes on the
  * same store (the CLI, the MCP server) are noticed by polling PRAGMA data_version every `pollMs` (a
  * number SQLite bumps when another connection commits) and pushed at once.
  *
