@@ -187,7 +187,9 @@ export function syncGit(l: Local, opts: GitSyncOptions): GitSyncResult {
   // 2. commit this node's folder only
   let committed = false
   // this node's files: its folder, and (relay) its relay files in other authors' folders
-  const mine = [ownRel, ...relayFiles(dir, l.identity.author).map((f) => join(rel, f))].filter((p) => existsSync(join(top, p)))
+  // (and in a fleet, its credential and revocations in .fleet/, which folder-sync writes)
+  const fleetFiles = ['cred', 'revocations'].map((x) => join(rel, '.fleet', `${l.identity.author}.${x}`))
+  const mine = [ownRel, ...relayFiles(dir, l.identity.author).map((f) => join(rel, f)), ...fleetFiles].filter((p) => existsSync(join(top, p)))
   if (mine.length === 0) mine.push(ownRel)
   const add = git(top, ['add', '-A', '--', ...mine])
   if (add.code !== 0 && existsSync(join(top, ownRel))) return fail('git', `git add ${ownRel} failed: ${add.err.trim()}`)
