@@ -272,6 +272,34 @@ describe('broadcast flushLeading', () => {
     assert.equal(y.tick(1100).send.length, 3)
   })
 
+  it('publishFanout: own items go to that many peers, relayed ones to fanout, batched or not', () => {
+    const xs = items(0, 3)
+    const peers = Array.from({ length: 10 }, (_, i) => nodeId(i + 1))
+    for (const flushIntervalMs of [0, 100]) {
+      const x = createBroadcast({
+        self: nodeId(0),
+        prng: core.prng.create(5),
+        config: { mode: 'push', fanout: 2, viewSize: 2, publishFanout: 32, flushIntervalMs, flushLeading: true },
+      })
+      x.setPeers(peers)
+      const pub = x.publish(xs[0] as SignedOp[], 1000).send
+      assert.deepEqual(new Set(pub.map((s) => s.to)), new Set(peers)) // every peer, at once
+      const rel = x.receive(nodeId(1), encodeMessage({ type: 'bc.gossip', batches: [xs[1] as SignedOp[]] }), 2000).send
+      assert.equal(rel.length, 2)
+      assert.ok(rel.every((s) => s.to !== nodeId(1)))
+      if (flushIntervalMs > 0) {
+        // one flush with an own item and a relayed one: every peer gets the own item, two also the relayed one
+        x.publish(xs[2] as SignedOp[], 2010)
+        x.receive(nodeId(3), encodeMessage({ type: 'bc.gossip', batches: [items(1, 1)[0] as SignedOp[]] }), 2020)
+        const fl = x.tick(2100).send
+        assert.equal(fl.length, 10)
+        const sizes = fl.map((s) => (s.message.type === 'bc.gossip' ? s.message.batches.length : 0)).sort()
+        assert.deepEqual(sizes, [1, 1, 1, 1, 1, 1, 1, 1, 2, 2])
+      }
+    }
+    assert.equal(parseConfig({ publishFanout: -1 }).ok, false)
+  })
+
   it('parseConfig refuses a flushLeading that is not a boolean', () => {
     assert.equal(parseConfig({ flushLeading: 1 as unknown as boolean }).ok, false)
     assert.equal(parseConfig({ flushLeading: true }).ok, true)

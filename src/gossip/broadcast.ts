@@ -97,6 +97,12 @@ export type BroadcastConfig = {
    */
   readonly fanout: number
   /**
+   * Push in a mesh: peers an item this node publishes goes to (relays use `fanout`). 0 (default): fanout.
+   * Higher saves hops where they cost most: at or above the number of peers every node gets a publish in
+   * one hop, and relays only cover what the publisher missed. Limit 0..1024.
+   */
+  readonly publishFanout: number
+  /**
    * Push in hub-spoke: hubs a spoke sends what it publishes to. Default 1: one message up, and the hub
    * relays to everyone; 2 survives the loss of one upward message (or a hub that died before membership
    * noticed) at twice the messages, as every hub then relays to everyone. Limit 1..64.
@@ -167,6 +173,7 @@ export const broadcastDefaults: BroadcastConfig = {
   topology: 'mesh',
   hubs: [],
   fanout: 3,
+  publishFanout: 0,
   hubFanout: 1,
   viewSize: 6,
   flushIntervalMs: 100,
@@ -204,6 +211,7 @@ export function parseConfig(
     return bad('hub-spoke topology needs at least one hub')
   const checks: [keyof BroadcastConfig, number, number][] = [
     ['fanout', 1, 64],
+    ['publishFanout', 0, 1024],
     ['hubFanout', 1, 64],
     ['viewSize', 1, 1024],
     ['flushIntervalMs', 0, 60_000],
@@ -631,6 +639,7 @@ export function createBroadcast(opts: {
       return peers
     }
     if (hubSpoke) return from === undefined ? sample(peers, config.hubFanout) : [] // a spoke relays nothing
+    if (from === undefined) return sample(peers, config.publishFanout === 0 ? config.fanout : config.publishFanout)
     return sample(
       peers.filter((p) => p !== from),
       config.fanout,
@@ -661,13 +670,20 @@ export function createBroadcast(opts: {
       for (const [p, xs] of perPeer) sendItems(p, xs, out)
       return
     }
-    // A batched flush: `fanout` peers for the whole flush; each gets what it did not send us.
-    for (const p of pushTargets(undefined))
-      sendItems(
-        p,
-        items.filter((it) => it.from !== p),
-        out,
-      )
+    // A batched flush: `fanout` peers for the relayed items of the whole flush (each gets what it did not
+    // send us), publishFanout peers for this node's own; one message per peer.
+    const own = items.filter((it) => it.from === undefined)
+    const relayed = items.filter((it) => it.from !== undefined)
+    const relayOrder = relayed.length > 0 || (own.length > 0 && config.publishFanout === 0) ? sample(peers, config.fanout) : []
+    const ownOrder = own.length > 0 && config.publishFanout > 0 ? pushTargets(undefined) : []
+    const relayTo = new Set(relayOrder)
+    const ownTo = new Set(ownOrder)
+    for (const p of [...relayOrder, ...ownOrder.filter((q) => !relayTo.has(q))]) {
+      const xs: Item[] = []
+      if (ownTo.has(p) || (config.publishFanout === 0 && relayTo.has(p))) xs.push(...own)
+      if (relayTo.has(p)) for (const it of relayed) if (it.from !== p) xs.push(it)
+      if (xs.length > 0) sendItems(p, xs, out)
+    }
   }
 
   const flushEager = (out: Output): void => {

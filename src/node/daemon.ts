@@ -182,19 +182,20 @@ export type Daemon = {
 
 const latencySamplesMax = 256
 /**
- * The fast path's settings on real links (over the machine's defaults): an idle node relays at once
- * (flushLeading; batching only within 100 ms of a flush), and infect-and-die with fanout f misses about
- * e^-f of the nodes, so fanout 8 leaves anti-entropy (a second or more) about 0.03% of the nodes: at 30
- * nodes an op reaches all of them by push alone about 99% of the time (fanout 3: about 22%).
- */
-/**
  * Membership on real links: the machine's timing scaled by 5/8 (period 500 ms, probe timeout 250 ms; a
  * loopback or LAN round trip is far below it, and Lifeguard's LHM slows a starved node down), so a crash
  * is detected in about 5/8 of the time (30 daemons: 6.2 s at 800 ms) for 1.6x the probe messages. The
  * suspicion floor stays 3 periods x log10(n) (2.2 s at 30 nodes) for a paused node to refute.
  */
 export const membershipDaemonDefaults: Partial<MembershipConfig> = { protocolPeriodMs: 500, probeTimeoutMs: 250 }
-export const broadcastDaemonDefaults: Partial<BroadcastConfig> = { fanout: 8, viewSize: 8, flushLeading: true }
+/**
+ * The fast path's settings on real links (over the machine's defaults): an idle node relays at once
+ * (flushLeading; batching only within 100 ms of a flush); an op goes from its publisher straight to up to
+ * 32 peers (publishFanout: one hop in fleets of up to 33, where every hop is a process that must be
+ * scheduled), and each receiver relays it to 4 (infect-and-die: covers what the publisher missed, and
+ * the nodes past 32 in larger fleets, leaving about e^-4 = 2% of those to anti-entropy).
+ */
+export const broadcastDaemonDefaults: Partial<BroadcastConfig> = { fanout: 4, viewSize: 8, publishFanout: 32, flushLeading: true }
 const pendingMessagesMax = 256
 const pendingBytesMax = 4 * 1024 * 1024
 
