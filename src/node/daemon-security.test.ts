@@ -131,7 +131,7 @@ async function raw(port: number, bytes: Uint8Array, end = false): Promise<{ got:
 
 describe('daemon security (live fleet daemons on loopback)', { timeout: 40_000 }, () => {
   const now = Date.now()
-  const [ha, hb, he] = [tempHome('root'), tempHome('bee'), tempHome('eve')]
+  const [ha, hb, he, hx, hc] = [tempHome('root'), tempHome('bee'), tempHome('eve'), tempHome('ex'), tempHome('cee')]
   const rootId = home.load(ha)
   assert.ok(rootId.ok)
   const root = fleetHome.createFleet(ha, rootId.value, now)
@@ -143,7 +143,7 @@ describe('daemon security (live fleet daemons on loopback)', { timeout: 40_000 }
     return i.value
   }
   const invAll = invite(['read', 'write:*'])
-  for (const h of [hb, he]) {
+  for (const h of [hb, he, hx, hc]) {
     const id = home.load(h)
     assert.ok(id.ok)
     assert.ok(fleetHome.joinFleet(h, id.value, log.encodeInviteToken(invAll), now).ok)
@@ -267,6 +267,21 @@ describe('daemon security (live fleet daemons on loopback)', { timeout: 40_000 }
     await honestWrite(hb, [a], 'after-frames')
     await a.close()
     await b.close()
+  })
+
+  it('rosters persist: after a restart a node still passes on the ops of a member it will not meet again', async () => {
+    let a = await start({ home: ha })
+    const x = await start({ home: hx, join: [a.address] })
+    await honestWrite(hx, [a], 'from-ex')
+    const ex = signerOf(hx).author
+    await x.close()
+    await a.close()
+    a = await start({ home: ha })
+    const c = await start({ home: hc, join: [a.address] })
+    await waitFor('cee has ex\'s ops, checked against the credential a kept', () => seqOf(c, ex) === seqOf(a, ex) && seqOf(a, ex) >= 2)
+    assert.equal(c.stats().opsRefused, 0)
+    await c.close()
+    await a.close()
   })
 
   it('revocation: the root revokes a node; it is refused everywhere, a node partitioned meanwhile included; its ops up to the cutoff stay', async () => {

@@ -274,6 +274,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       fleet = f.value.fleet
       roster = createRoster(f.value.fleet)
       rosterAdd(roster, f.value.credential, clock.nowMs())
+      fleetHome.loadRoster(o.home, roster, clock.nowMs())
       const known = fleetHome.loadRevocations(o.home, f.value.fleet)
       revs = known
       security = secure.createSecurity({ signer: identity.signer, credential: f.value.credential }, () => clock.nowMs(), (n) => new Uint8Array(randomBytes(n)), {
@@ -464,7 +465,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const c = credentialOf(link)
     if (c !== undefined) {
       const added = rosterAdd(roster, c, clock.nowMs())
-      if (added.ok && added.value) flood(channelRoster, encodeRosterMessage([c]), link)
+      if (added.ok && added.value) {
+        fleetHome.saveCredentials(o.home, [c])
+        flood(channelRoster, encodeRosterMessage([c]), link)
+      }
     }
     const creds = [...roster.members.values()].flat()
     for (let k = 0; k < creds.length; k += fleetChunk) sendOn(link, frameOf(channelRoster, encodeRosterMessage(creds.slice(k, k + fleetChunk))), false)
@@ -486,6 +490,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       }
       if (r.value && c.ok) fresh.push(c.value)
     }
+    fleetHome.saveCredentials(o.home, fresh)
     for (let k = 0; k < fresh.length; k += fleetChunk) flood(channelRoster, encodeRosterMessage(fresh.slice(k, k + fleetChunk)), link)
   }
 

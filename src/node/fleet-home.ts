@@ -5,6 +5,9 @@
  *   <home>/revocations  the fleet's revocations this node knows, one per line as base64url (log/fleet.ts
  *                       format), appended by `grapevine revoke` and by the daemon as revocations arrive;
  *                       a line that does not verify is skipped (each is checked against the fleet id)
+ *   <home>/roster       the credentials of other members this node learnt (one per line, base64url),
+ *                       appended by the daemon: after a restart it can still check, and pass on, the ops
+ *                       of members it will not meet again
  *
  * `fleet` is the fleet id (the root public key); `credential` this node's membership credential (log/fleet.ts
  * format); `root_seed` the fleet root's private key, present only on the node that created the fleet (it
@@ -23,6 +26,7 @@ import type { Identity } from './home.ts'
 
 export const fleetFile = 'fleet.json'
 export const revocationsFile = 'revocations'
+export const rosterFile = 'roster'
 /** How long the creator's invite to itself is valid: it is redeemed at once. */
 const selfInviteMs = 24 * 60 * 60 * 1000
 /** The longest an invite may be valid: a leaked token is a way in until it expires (or is revoked). */
@@ -190,4 +194,29 @@ export function revoke(
   const r = log.createRevocation(state.root, { ...target, issuedAtMs: nowMs, reason })
   if (!r.ok) return r
   return saveRevocation(home, r.value)
+}
+
+/** Adds the credentials recorded in home to a roster (lines that do not verify or are of another fleet are skipped). */
+export function loadRoster(home: string, roster: log.Roster, nowMs: number): void {
+  let text: string
+  try {
+    text = readFileSync(join(home, rosterFile), 'utf8')
+  } catch {
+    return // reason: no file yet
+  }
+  for (const line of text.split('\n')) {
+    const t = line.trim()
+    if (t === '' || !/^[A-Za-z0-9_-]+$/.test(t) || t.length > 2 * log.credentialBytesMax) continue
+    log.rosterAdd(roster, new Uint8Array(Buffer.from(t, 'base64url')), nowMs)
+  }
+}
+
+/** Records credentials new to this node in home (appended; a failure to write only costs the memory of them). */
+export function saveCredentials(home: string, creds: readonly Credential[]): void {
+  if (creds.length === 0) return
+  try {
+    appendFileSync(join(home, rosterFile), creds.map((c) => Buffer.from(c.bytes).toString('base64url') + '\n').join(''), { mode: 0o600 })
+  } catch {
+    // reason: the roster still holds them until the daemon stops; peers send them again on the next link
+  }
 }
