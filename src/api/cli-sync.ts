@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { Command } from 'commander'
-import { folderSync, gitSync } from '../node/index.ts'
+import { folderSync, gitSync } from '../node/network.ts'
 import type { Problem } from '../transport/index.ts'
 import { CliError, UsageError, withLocal } from './cli-context.ts'
 import type { Ctx } from './cli-context.ts'
