@@ -39,8 +39,8 @@ function cliAsync(dir: string, ...argv: string[]): Promise<{ code: number | null
 type Up = { child: ChildProcess; address: string; api: string; dir: string; exited: Promise<number | null> }
 
 /** Starts `grapevine up --json` and resolves once it printed where it listens. */
-function up(dir: string, listen: string, join: readonly string[]): Promise<Up> {
-  const args = ['up', '--json', '--listen', listen, '--api', '127.0.0.1:0', ...join.flatMap((j) => ['--join', j])]
+function up(dir: string, listen: string, join: readonly string[], extra: readonly string[] = []): Promise<Up> {
+  const args = ['up', '--json', '--listen', listen, '--api', '127.0.0.1:0', ...join.flatMap((j) => ['--join', j]), ...extra]
   const child = spawn(process.execPath, [bin, ...args], { env: env(dir) })
   children.push(child)
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
@@ -183,5 +183,37 @@ describe('grapevine up: five daemons on loopback (real processes)', { timeout: 9
     const codes = await Promise.all(nodes.map((n) => n.exited))
     assert.deepEqual(codes, [0, 0, 0, 0, 0])
     process.stderr.write(`# five daemons: publish -> visible on all five in ${visibleMs.toFixed(0)} ms (one run)\n`)
+  })
+})
+
+describe('grapevine up --dir: the daemon syncs a shared folder continuously', { timeout: 60_000 }, () => {
+  it("takes another node's shards in, writes its own ops out, and says a bad line once", async () => {
+    const folder = join(root, 'shared')
+    const [a, b] = ['dir-a', 'dir-b'].map((n) => join(root, n)) as [string, string]
+    assert.equal(cli(a, 'init', '--name', 'folder-only').code, 0)
+    assert.equal(cli(b, 'init', '--name', 'daemon').code, 0)
+    const p = cli(a, '--json', 'publish', 'written by a folder-only node')
+    assert.equal(p.code, 0, p.err)
+    const fromA = (JSON.parse(p.out) as { fact_id: string }).fact_id
+    assert.equal(cli(a, 'sync', '--dir', folder).code, 0)
+    const authorA = (JSON.parse(cli(a, '--json', 'log', '-n', '1').out) as { author: string }[])[0]?.author as string
+    writeFileSync(join(folder, authorA, '2020-01-01.jsonl'), 'not json\n')
+
+    const node = await up(b, '127.0.0.1:0', [], ['--dir', folder])
+    let err = ''
+    node.child.stderr?.on('data', (d: Buffer) => (err += d.toString()))
+    await waitFor("the folder-only node's entry in the daemon's store", () => readNode(b, (r) => r.fact(fromA, { nowMs: Date.now() }) !== undefined))
+
+    // the daemon's home writes; the folder-only node reads it from the folder
+    const w = cli(b, '--json', 'publish', 'written beside a running daemon')
+    assert.equal(w.code, 0, w.err)
+    const fromB = (JSON.parse(w.out) as { fact_id: string }).fact_id
+    await waitFor('the folder-only node gets it by the folder', () => {
+      assert.equal(cli(a, 'sync', '--dir', folder).code, 0)
+      return readNode(a, (r) => r.fact(fromB, { nowMs: Date.now() }) !== undefined)
+    })
+    node.child.kill('SIGTERM')
+    assert.equal(await node.exited, 0)
+    assert.equal(err.split('2020-01-01.jsonl:1: not_json').length - 1, 1, err)
   })
 })

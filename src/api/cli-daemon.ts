@@ -9,13 +9,14 @@
  * does not answer it falls back to <home>/daemon.json, which the daemon rewrites every second, and says so.
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import * as z from 'zod'
 import * as core from '../core/index.ts'
 import type { Result } from '../core/index.ts'
 import { fleetHome, home, local } from '../node/index.ts'
-import { daemon as daemonOps, startDaemon } from '../node/network.ts'
+import type { Local } from '../node/index.ts'
+import { daemon as daemonOps, folderSync, startDaemon } from '../node/network.ts'
 import type { Daemon, PeerView } from '../node/network.ts'
 import { CliError, collect, openLocal, UsageError } from './cli-context.ts'
 import type { Ctx } from './cli-context.ts'
@@ -140,7 +141,8 @@ export function registerDaemon(program: Command, ctx: Ctx): void {
     .option('--hub', 'this node is a hub (hub-spoke topology)')
     .option('--topology <t>', 'mesh or hub-spoke (default mesh)')
     .option('--insecure', 'allow unauthenticated, unencrypted peer links on a non-loopback address')
-    .action(async (opts: Raw & { advertise?: string }) => {
+    .option('--dir <path>', 'also sync through this shared folder, continuously (as grapevine sync --dir PATH --relay)')
+    .action(async (opts: Raw & { advertise?: string; dir?: string }) => {
       const dir = home.resolveHome(io.env)
       if (opts.advertise !== undefined && daemonOps.parseAddress(opts.advertise) === undefined) throw new UsageError(`--advertise ${JSON.stringify(opts.advertise)} is not HOST:PORT`)
       const id = home.loadOrInit(dir)
@@ -178,13 +180,16 @@ export function registerDaemon(program: Command, ctx: Ctx): void {
         const msg = e instanceof Error ? e.message : String(e)
         throw new CliError(/EADDRINUSE/.test(msg) ? `the API address ${c.api.host}:${c.api.port} is in use: choose another with --api` : `the HTTP API did not start: ${msg}`)
       }
-      const doc = { id: d.id, name: d.name, address: d.address, api: api.url, dashboard: null, fleet: d.fleet ?? null, pid: process.pid }
+      const folder = opts.dir === undefined ? undefined : resolve(opts.dir)
+      const watch = folder === undefined ? undefined : watchFolder(l, folder, io)
+      const doc = { id: d.id, name: d.name, address: d.address, api: api.url, dashboard: null, fleet: d.fleet ?? null, dir: folder ?? null, pid: process.pid }
       io.out(ctx.json() ? JSON.stringify(doc) + '\n' : `grapevine: ${d.name} up: peers on ${d.address}; HTTP API on ${api.url} (bearer token in ${join(dir, 'api-token')}); no dashboard yet. Ctrl-C stops it\n`)
       await new Promise<void>((resolve) => {
         const signal = io.interrupts?.()
         signal?.addEventListener('abort', () => resolve(), { once: true })
         process.once('SIGTERM', () => resolve())
       })
+      watch?.stop()
       await api.close()
       await d.close()
       local.closeLocal(l)
@@ -283,3 +288,30 @@ export function nodeView(d: Daemon): NodeView {
 
 /** Re-exported for tests: member ids carry the address. */
 export const parseMemberId = daemonOps.parseMemberId
+
+/**
+ * `up --dir`: the folder synced continuously beside the daemon (folder-sync's watchFolder: at once, on
+ * every change it is told of, and every 5 s), relaying what this node got by gossip to folder-only nodes.
+ * The ops it takes in reach the daemon's peers by anti-entropy. Each bad line is said once (a gap is met
+ * again at every sync until it fills), a failed sync every time.
+ */
+function watchFolder(l: Local, dir: string, io: Ctx['io']): { stop(): void } {
+  const said = new Set<string>()
+  return folderSync.watchFolder(
+    l,
+    dir,
+    (r) => {
+      if (!r.ok) {
+        io.err(`grapevine: folder sync of ${dir} failed: ${r.detail}\n`)
+        return
+      }
+      for (const p of r.value.problems) {
+        const line = `${p.file}${p.line > 0 ? `:${p.line}` : ''}: ${p.reason}: ${p.detail}`
+        if (said.has(line)) continue
+        said.add(line)
+        io.err(`grapevine: ${line}\n`)
+      }
+    },
+    { relay: true },
+  )
+}
