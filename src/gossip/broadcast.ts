@@ -18,7 +18,8 @@
  *   - push: a node relays an item once, the first time it sees it (infect-and-die), to `fanout` peers
  *     picked at random per send. No hop limit: infect-and-die already bounds an item's cost to N x fanout
  *     messages, and anti-entropy finishes the nodes a rumor misses (a fraction s = e^(-f(1-s)): 20% at
- *     fanout 2, 6% at 3, 0.25% at 6).
+ *     fanout 2, 6% at 3, 0.25% at 6). `publishFanout` sends a node's own items to more peers than it
+ *     relays to: the daemon publishes to up to 32, so a fleet of up to 33 gets an op in one hop.
  *   - plumtree (Leitão, Pereira, Rodrigues, "Epidemic Broadcast Trees", SRDS 2007): each node keeps a
  *     view of up to `viewSize` peers, split into eager and lazy. Items go at once (or at the next flush)
  *     to the eager peers; their ids go as `bc.ihave` to the lazy peers, batched every `lazyIntervalMs`. A
