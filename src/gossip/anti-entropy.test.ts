@@ -495,6 +495,86 @@ describe('anti-entropy: two nodes', () => {
   })
 })
 
+describe('anti-entropy: vector sums', () => {
+  /** Delivers messages (as wire bytes) between two machines until none is left; returns what was sent. */
+  function pump(ms: AntiEntropy[], logs: MemLog[], first: Outgoing[], from: number, nowMs: number): { from: number; bytes: Uint8Array; m: AntiEntropyMessage }[] {
+    const sent: { from: number; bytes: Uint8Array; m: AntiEntropyMessage }[] = []
+    let queue = first.map((o) => ({ from, o }))
+    while (queue.length > 0) {
+      const next: typeof queue = []
+      for (const { from: f, o } of queue) {
+        const to = f === 0 ? 1 : 0
+        const bytes = encodeMessage(o.message)
+        sent.push({ from: f, bytes, m: o.message })
+        const out = (ms[to] as AntiEntropy).receive(node(f), bytes, nowMs)
+        assert.deepEqual(out.rejected, [])
+        for (const r of out.received) (logs[to] as MemLog).ingest(r)
+        for (const x of out.send) next.push({ from: to, o: x })
+      }
+      queue = next
+    }
+    return sent
+  }
+
+  it('a digest of equal vectors is a sum and an ack of a few bytes; a sum the peer does not know falls back to entries and repairs', () => {
+    const la = memLog([chains.small, chains.odd])
+    const lb = memLog([chains.small, chains.odd])
+    const config = { holdMs: 0, fullDigestEvery: 100 }
+    const a = createAntiEntropy({ log: la.source, prng: core.prng.create(1), config })
+    const b = createAntiEntropy({ log: lb.source, prng: core.prng.create(2), config })
+    const ms = [a, b]
+    const logs = [la, lb]
+    // first exchanges: full digests both ways
+    let t = 0
+    for (let i = 0; i < 3; i++) {
+      t += 2000
+      pump(ms, logs, a.tick(t, [node(1)]).send, 0, t)
+      pump(ms, logs, b.tick(t, [node(0)]).send, 1, t)
+    }
+    t += 2000
+    const steady = pump(ms, logs, a.tick(t, [node(1)]).send, 0, t)
+    assert.equal(steady.length, 2, 'a sum and its ack')
+    const [d, ack] = steady
+    assert.ok(d?.m.type === 'ae.digest' && d.m.digest.sum !== undefined && d.m.digest.entries.length === 0)
+    assert.ok(ack?.m.type === 'ae.delta' && ack.m.digest?.sum === d.m.digest.sum && ack.m.batches.length === 0 && !ack.m.more)
+    assert.ok(d.bytes.length <= 16 && ack.bytes.length <= 16, `${d.bytes.length} and ${ack.bytes.length} bytes`)
+    // B gets ops A lacks: A's sum no longer matches, B answers with its digest and more, A asks with
+    // entries, and B sends the ops
+    lb.ingest({ author: chains.perOp[0]?.op.author as AuthorId, ops: chains.perOp.slice(0, 10) })
+    t += 2000
+    const repair = pump(ms, logs, a.tick(t, [node(1)]).send, 0, t)
+    assert.ok(repair[0]?.m.type === 'ae.digest' && repair[0].m.digest.sum !== undefined)
+    assert.ok(repair[1]?.m.type === 'ae.delta' && repair[1].m.more && repair[1].m.batches.length === 0, 'B did not know the sum')
+    assert.equal(la.source.versionVector().get(chains.perOp[0]?.op.author as AuthorId), 10, 'A got what B held more of')
+    assert.deepEqual(la.gaps, [])
+    // equal again: the next exchange is a sum and an ack again
+    t += 2000
+    const again = pump(ms, logs, a.tick(t, [node(1)]).send, 0, t)
+    assert.equal(again.length, 2)
+    assert.ok(again[1]?.m.type === 'ae.delta' && again[1].m.digest?.sum !== undefined)
+    // sums: false sends the changed entries (none) as before
+    const plain = createAntiEntropy({ log: la.source, prng: core.prng.create(1), config: { ...config, sums: false } })
+    plain.digestFor(node(1))
+    assert.equal(plain.digestFor(node(1)).sum, undefined)
+  })
+
+  it('checks sums on the wire: 16 hex characters, only on a digest without entries or range', () => {
+    const ok = { type: 'ae.digest', digest: { entries: [], sum: '0123456789abcdef' } }
+    assert.ok(checkMessage(ok, antiEntropyDefaults).ok)
+    const bytes = encodeMessage(ok as AntiEntropyMessage)
+    const back = decodeMessage(bytes, antiEntropyDefaults)
+    assert.ok(back.ok)
+    assert.deepEqual(checkMessage(back.value, antiEntropyDefaults), { ok: true, value: { type: 'ae.digest', digest: { entries: [], range: undefined, names: undefined, sum: '0123456789abcdef' }, wantFull: undefined, busy: undefined } })
+    assert.ok(!checkMessage({ type: 'ae.digest', digest: { entries: [], sum: 'xyz' } }, antiEntropyDefaults).ok)
+    const author = chains.small[0]?.op.author as AuthorId
+    assert.ok(!checkMessage({ type: 'ae.digest', digest: { entries: [[author, 3]], sum: '0123456789abcdef' } }, antiEntropyDefaults).ok)
+    assert.ok(!checkMessage({ type: 'ae.digest', digest: { entries: [], range: { from: '', to: null }, sum: '0123456789abcdef' } }, antiEntropyDefaults).ok)
+    // the sum flag without a digest is refused
+    const cut = Uint8Array.from([0x06, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 0])
+    assert.equal(decodeMessage(cut, antiEntropyDefaults).ok, false)
+  })
+})
+
 describe('anti-entropy: steady state', () => {
   it('bytes on the wire per new op: at most 1.3x the op at 10 and 100 new ops per interval', () => {
     const signer = testSigner(0)
