@@ -200,13 +200,6 @@ export const membershipDaemonDefaults: Partial<MembershipConfig> = { protocolPer
  * scheduled), and each receiver relays it to 4 (infect-and-die: covers what the publisher missed, and
  * the nodes past 32 in larger fleets, leaving about e^-4 = 2% of those to anti-entropy).
  */
-/**
- * Anti-entropy on real links: a digest every 2 s (the machine's default: 1 s). With the fast path
- * reaching every node of a fleet up to 33 in one hop it repairs rare misses, and a link that opens
- * exchanges digests at once; its digests (about 10 bytes per author, every node) were about half of an
- * idle fleet's bytes.
- */
-export const antiEntropyDaemonDefaults: Partial<ae.AntiEntropyConfig> = { intervalMs: 2000 }
 export const broadcastDaemonDefaults: Partial<BroadcastConfig> = { fanout: 4, viewSize: 8, publishFanout: 32, flushLeading: true }
 const pendingMessagesMax = 256
 const pendingBytesMax = 4 * 1024 * 1024
@@ -788,7 +781,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   }
   const selfId: NodeId = core.ids.asNodeId(`${author}@${advertised}`)
   const membership: Membership = createMembership(selfId, { ...membershipDaemonDefaults, ...o.membership }, core.prng.fork(rng), scores)
-  const antiEntropy: ae.AntiEntropy = ae.createAntiEntropy({ log: source, prng: core.prng.fork(rng), config: { ...antiEntropyDaemonDefaults, ...o.antiEntropy }, scores })
+  const antiEntropy: ae.AntiEntropy = ae.createAntiEntropy({ log: source, prng: core.prng.fork(rng), config: o.antiEntropy ?? {}, scores })
   if (o.hub === true) hubs.add(selfId)
   fast = createFast()
   say(`grapevine node ${identity.name} (${selfId}) listening on ${address}`)
