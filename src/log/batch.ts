@@ -119,6 +119,23 @@ function readSig(r: core.codec.Reader): Uint8Array {
 }
 
 /**
+ * A batch cut after each of its signed ops, so every part ends at a signature: a receiver takes the ops up
+ * to a revocation's cutoff from a batch that crosses it, or retries a refused batch part by part so the
+ * report names the very op that is bad. A batch with one signature (or none) is the one part.
+ */
+export function splitAtSignatures(batch: readonly SignedOp[]): SignedOp[][] {
+  const parts: SignedOp[][] = []
+  let from = 0
+  for (let k = 0; k < batch.length; k++) {
+    if ((batch[k] as SignedOp).sig === undefined) continue
+    parts.push(batch.slice(from, k + 1))
+    from = k + 1
+  }
+  if (from < batch.length) parts.push(batch.slice(from))
+  return parts.length <= 1 ? [[...batch]] : parts
+}
+
+/**
  * Cuts a run of one author's consecutive stored ops into batch_head batches that each end at a signed
  * op and fit the limits, as a sender must (a receiver accepts nothing else). `rest` is the tail after
  * the last op that could end a batch: empty for a log that only ever accepted whole batches.

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import * as crypto from 'node:crypto'
 import fc from 'fast-check'
-import * as core from '../core/index.ts'
 import { fcParams, runDecoderFuzz } from '../core/crdt-laws.test-util.ts'
-import { testSigner } from './log.test-util.ts'
+import { craftCredential, testSigner } from './log.test-util.ts'
 import * as log from './index.ts'
-import type { Capability, Invite, Signer } from './index.ts'
+import type { Capability, Invite } from './index.ts'
 
 const root = testSigner(10)
 const otherRoot = testSigner(11)
@@ -211,19 +209,6 @@ runDecoderFuzz(
   }),
   Number(process.env['FUZZ_RUNS'] ?? 20_000),
 )
-
-/** A credential's bytes made by hand (the header's format), around any invite bytes and joining time. */
-function craftCredential(node: Signer, joinedAtMs: number, invite: Uint8Array): Uint8Array {
-  const body = core.codec.encodeWith((w) => {
-    core.codec.writeByte(w, 1)
-    core.codec.writeByte(w, 0x43)
-    core.codec.writeFixed(w, Buffer.from(node.author, 'hex'))
-    core.codec.writeUvarint(w, joinedAtMs)
-    core.codec.writeBytes(w, invite)
-  })
-  const sig = crypto.sign(null, Buffer.concat([Buffer.from('grapevine/credential/v1\n'), body]), node.key)
-  return Buffer.concat([body, sig])
-}
 
 test('roster: members and their capabilities from verified credentials; a roster message round-trips and validates', () => {
   const fleet = log.fleetOf(root)

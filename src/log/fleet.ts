@@ -492,30 +492,43 @@ export function capsOf(roster: Roster, node: AuthorId): readonly Capability[] | 
   return sortCaps([...new Set(list.flatMap((c) => c.caps))])
 }
 
-/** A roster message: uvarint count (<= rosterMessageCredentialsMax), each credential as uvarint length and bytes. */
-export function encodeRosterMessage(credentials: readonly Credential[]): Uint8Array {
-  core.assert(credentials.length <= rosterMessageCredentialsMax, 'log: too many credentials for one roster message')
+/**
+ * The roster and revocation messages share one form: uvarint count (<= rosterMessageCredentialsMax), then
+ * each item as uvarint length and bytes (credentials or revocation certificates, which the receiver then
+ * verifies one by one).
+ */
+function encodeItems(items: readonly { readonly bytes: Uint8Array }[], what: string, capacity: number): Uint8Array {
+  core.assert(items.length <= rosterMessageCredentialsMax, `log: too many ${what}s for one message`)
   return codec.encodeWith((w) => {
-    codec.writeUvarint(w, credentials.length)
-    for (const c of credentials) codec.writeBytes(w, c.bytes)
-  }, 1024)
+    codec.writeUvarint(w, items.length)
+    for (const c of items) codec.writeBytes(w, c.bytes)
+  }, capacity)
 }
 
-/** Splits a roster message into credential bytes (each then goes to rosterAdd, which verifies it). */
-export function decodeRosterMessage(bytes: Uint8Array): Result<Uint8Array[], 'malformed' | 'too_large'> {
-  if (bytes instanceof Uint8Array && bytes.length > rosterMessageBytesMax) return core.fail('too_large', `a roster message is at most ${rosterMessageBytesMax} bytes`)
+function decodeItems(bytes: Uint8Array, what: string, itemBytesMax: number): Result<Uint8Array[], 'malformed' | 'too_large'> {
+  if (bytes instanceof Uint8Array && bytes.length > rosterMessageBytesMax) return core.fail('too_large', `a ${what} message is at most ${rosterMessageBytesMax} bytes`)
   const r = codec.decodeWith(bytes, (rd) => {
     const n = codec.readCount(rd, 2)
-    if (n > rosterMessageCredentialsMax) codec.malformed(`at most ${rosterMessageCredentialsMax} credentials`)
+    if (n > rosterMessageCredentialsMax) codec.malformed(`at most ${rosterMessageCredentialsMax} ${what}s`)
     const out: Uint8Array[] = []
     for (let i = 0; i < n; i++) {
       const b = codec.readBytes(rd)
-      if (b.length > credentialBytesMax) codec.malformed('a credential over credentialBytesMax')
+      if (b.length > itemBytesMax) codec.malformed(`a ${what} over ${itemBytesMax} bytes`)
       out.push(b)
     }
     return out
   })
-  return r.ok ? r : core.fail('malformed', `roster message: ${r.detail}`)
+  return r.ok ? r : core.fail('malformed', `${what} message: ${r.detail}`)
+}
+
+/** A roster message: its credentials (encodeItems' form). */
+export function encodeRosterMessage(credentials: readonly Credential[]): Uint8Array {
+  return encodeItems(credentials, 'credential', 1024)
+}
+
+/** Splits a roster message into credential bytes (each then goes to rosterAdd, which verifies it). */
+export function decodeRosterMessage(bytes: Uint8Array): Result<Uint8Array[], 'malformed' | 'too_large'> {
+  return decodeItems(bytes, 'credential', credentialBytesMax)
 }
 
 // ---- revocations
@@ -672,30 +685,14 @@ export function capsAt(roster: Roster, revs: Revocations | undefined, author: Au
   return sortCaps([...new Set(live.flatMap((c) => c.caps))])
 }
 
-/** A revocation message: uvarint count (<= rosterMessageCredentialsMax), each revocation as uvarint length and bytes. */
+/** A revocation message: its revocations (encodeItems' form). */
 export function encodeRevocationMessage(revs: readonly Revocation[]): Uint8Array {
-  core.assert(revs.length <= rosterMessageCredentialsMax, 'log: too many revocations for one message')
-  return codec.encodeWith((w) => {
-    codec.writeUvarint(w, revs.length)
-    for (const r of revs) codec.writeBytes(w, r.bytes)
-  }, 256)
+  return encodeItems(revs, 'revocation', 256)
 }
 
 /** Splits a revocation message into revocation bytes (each then goes to revocationsAdd, which verifies it). */
 export function decodeRevocationMessage(bytes: Uint8Array): Result<Uint8Array[], 'malformed' | 'too_large'> {
-  if (bytes instanceof Uint8Array && bytes.length > rosterMessageBytesMax) return core.fail('too_large', `a revocation message is at most ${rosterMessageBytesMax} bytes`)
-  const r = codec.decodeWith(bytes, (rd) => {
-    const n = codec.readCount(rd, 2)
-    if (n > rosterMessageCredentialsMax) codec.malformed(`at most ${rosterMessageCredentialsMax} revocations`)
-    const out: Uint8Array[] = []
-    for (let i = 0; i < n; i++) {
-      const b = codec.readBytes(rd)
-      if (b.length > revocationBytesMax) codec.malformed('a revocation over revocationBytesMax')
-      out.push(b)
-    }
-    return out
-  })
-  return r.ok ? r : core.fail('malformed', `revocation message: ${r.detail}`)
+  return decodeItems(bytes, 'revocation', revocationBytesMax)
 }
 
 /**

@@ -3,6 +3,7 @@
  * receiver's side, and fast-check arbitraries of valid ops. Keys come from fixed 32-byte seeds, so every
  * run builds the very same bytes (Ed25519 signatures are deterministic).
  */
+import * as crypto from 'node:crypto'
 import fc from 'fast-check'
 import * as core from '../core/index.ts'
 import type { Json } from '../core/index.ts'
@@ -145,3 +146,19 @@ export const arbOp: fc.Arbitrary<Op> = fc
     body: x.body,
     idempotencyKey: x.key,
   }))
+
+/**
+ * A credential's bytes made by hand (src/log/fleet.ts's format: version, tag 0x43, node key, joining time,
+ * invite bytes, the node's signature), around any invite bytes and joining time: what a forger could send.
+ */
+export function craftCredential(node: Signer, joinedAtMs: number, invite: Uint8Array): Uint8Array {
+  const body = core.codec.encodeWith((w) => {
+    core.codec.writeByte(w, 1)
+    core.codec.writeByte(w, 0x43)
+    core.codec.writeFixed(w, Buffer.from(node.author, 'hex'))
+    core.codec.writeUvarint(w, joinedAtMs)
+    core.codec.writeBytes(w, invite)
+  })
+  const sig = crypto.sign(null, Buffer.concat([Buffer.from('grapevine/credential/v1\n'), body]), node.key)
+  return Buffer.concat([body, sig])
+}

@@ -37,7 +37,7 @@ import type { Clock, NodeId, Prng } from '../core/index.ts'
 import { antiEntropy as ae, broadcast as bc, createBroadcast, createMembership, createScores, membership as mb } from '../gossip/index.ts'
 import type { Broadcast, BroadcastConfig, Membership, MembershipConfig, MemberStatus, Offence, Scores, Topology } from '../gossip/index.ts'
 import type { AuthorId, SignedOp } from '../log/index.ts'
-import { cutBatches } from '../log/index.ts'
+import { cutBatches, splitAtSignatures } from '../log/index.ts'
 import {
   batchRule,
   createRoster,
@@ -355,15 +355,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const queue = [...batches]
     for (let b = queue.shift(); b !== undefined; b = queue.shift()) {
       const rule = fleetCheck(b)
-      const signed = rule === 'revoked' ? b.flatMap((e, k) => (e.sig !== undefined ? [k] : [])) : []
-      if (signed.length > 1) {
-        // a batch across a revocation's cutoff: each signed part on its own, so the ops up to it go in
-        let from = 0
-        const parts: SignedOp[][] = []
-        for (const k of signed) {
-          parts.push(b.slice(from, k + 1))
-          from = k + 1
-        }
+      // a batch across a revocation's cutoff: each signed part on its own, so the ops up to it go in
+      const parts = rule === 'revoked' ? splitAtSignatures(b) : [b]
+      if (parts.length > 1) {
         queue.unshift(...parts)
         continue
       }

@@ -308,14 +308,8 @@ function ingestAuthor(l: Local, author: AuthorId, lines: ShardOp[], rules?: Flee
     const rule = rules === undefined ? undefined : log.batchRule(rules.roster, rules.revs, b)
     if (rule !== undefined) {
       // several signed ops: each part on its own (the ops before a revocation's cutoff go in)
-      const signed = b.flatMap((e, k) => (e.sig !== undefined ? [k] : []))
-      if (signed.length > 1) {
-        let from = 0
-        const parts: SignedOp[][] = []
-        for (const k of signed) {
-          parts.push(b.slice(from, k + 1))
-          from = k + 1
-        }
+      const parts = log.splitAtSignatures(b)
+      if (parts.length > 1) {
         queue.unshift(...parts)
         continue
       }
@@ -340,14 +334,8 @@ function ingestAuthor(l: Local, author: AuthorId, lines: ShardOp[], rules?: Flee
       out.duplicates += b.length
       continue
     }
-    const signedAt = b.flatMap((e, k) => (e.sig !== undefined ? [k] : []))
-    if (signedAt.length > 1 && r.reason !== 'clock_ahead' && r.reason !== 'storage') {
-      const parts: SignedOp[][] = []
-      let from = 0
-      for (const k of signedAt) {
-        parts.push(b.slice(from, k + 1))
-        from = k + 1
-      }
+    const parts = r.reason === 'clock_ahead' || r.reason === 'storage' ? [b] : log.splitAtSignatures(b)
+    if (parts.length > 1) {
       queue.unshift(...parts)
       continue
     }

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import * as crypto from 'node:crypto'
 import { test } from 'node:test'
 import fc from 'fast-check'
 import * as core from '../core/index.ts'
 import { fcParams } from '../core/crdt-laws.test-util.ts'
 import * as log from '../log/index.ts'
+import { craftCredential } from '../log/log.test-util.ts'
 import type { Credential, Signer } from '../log/index.ts'
 import * as secure from './secure.ts'
 import type { Creds, Env, HandshakeOptions, Session } from './secure.ts'
@@ -170,19 +170,6 @@ test('rejections: wrong fleet, unknown node, forged or expired invite, revoked, 
   // a node that dials itself
   refused(handshake(A, A), 'initiator', 'self')
 })
-
-/** A credential's bytes made by hand (log/fleet.ts format), around any invite bytes. */
-function craftCredential(node: Signer, joinedAtMs: number, invite: Uint8Array): Uint8Array {
-  const body = core.codec.encodeWith((w) => {
-    core.codec.writeByte(w, 1)
-    core.codec.writeByte(w, 0x43)
-    core.codec.writeFixed(w, Buffer.from(node.author, 'hex'))
-    core.codec.writeUvarint(w, joinedAtMs)
-    core.codec.writeBytes(w, invite)
-  })
-  const sig = crypto.sign(null, Buffer.concat([Buffer.from('grapevine/credential/v1\n'), body]), node.key)
-  return Buffer.concat([body, sig])
-}
 
 test('replayed handshakes produce no session; stale ones are refused by their timestamp', () => {
   const first = handshake(A, B)
