@@ -83,7 +83,8 @@ export function openLocal(io: Io): Local {
 
 /**
  * The CLI's one mapping of the service's errors (service.ts): bad input is bad usage (exit 2), anything
- * else (not found, a conflict, the store unavailable) a failure (exit 1), with the service's message.
+ * else (not found, a conflict, forbidden by the fleet capabilities, the store unavailable) a failure
+ * (exit 1), with the service's message.
  */
 export function cliError(e: ServiceError): CliError {
   return new CliError(e.message, e.kind === 'bad_input' ? 2 : 1)

@@ -8,8 +8,8 @@
  * constant time. Bodies are JSON objects of at most bodyBytesMax bytes (413 beyond).
  *
  * Errors: a ServiceError maps once, here, to its status (bad_input 400, not_found 404, conflict 409,
- * unavailable 503) with the body `{"error": {"kind", "message"}}`; anything else is a 500 whose message
- * says only that (the process logs it).
+ * forbidden 403, unavailable 503) with the body `{"error": {"kind", "message"}}`; anything else is a 500
+ * whose message says only that (the process logs it).
  *
  * Routes (query parameters and body fields are the service's input names; booleans as true/false):
  *   GET    /healthz                          {ok: true}, no token needed
@@ -179,7 +179,7 @@ export const exportChunkChars = 256 * 1024
 /** Ops an event stream reads from the store at once. */
 export const eventBatchMax = 256
 
-const statusOf: Record<ServiceErrorKind, 400 | 404 | 409 | 503> = { bad_input: 400, not_found: 404, conflict: 409, unavailable: 503 }
+const statusOf: Record<ServiceErrorKind, 400 | 403 | 404 | 409 | 503> = { bad_input: 400, not_found: 404, conflict: 409, forbidden: 403, unavailable: 503 }
 
 export type HttpApp = {
   readonly app: Hono

@@ -4,8 +4,9 @@
  * createMcpServer). Every tool runs one operation of service.ts, the one place the CLI and the HTTP API
  * also go through, with that operation's zod schema as its input schema; the result is the CLI's --json
  * document, as structuredContent (an object: a list comes wrapped, e.g. {entries: [...]}) and as JSON
- * text. A ServiceError (bad input, not found, a refused state) and a schema failure are `isError`
- * results saying what was wrong; nothing goes to stdout but the protocol, logs go to stderr.
+ * text. A ServiceError (bad input, not found, a refused state, a write outside the fleet capabilities)
+ * and a schema failure are `isError` results saying what was wrong (`KIND: message`); nothing goes
+ * to stdout but the protocol, logs go to stderr.
  *
  * Many server processes on one machine share one store safely: each write is one SQLite transaction
  * that reads the author's head inside it (store/op-log.ts append), so concurrent writers of the same

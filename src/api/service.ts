@@ -31,7 +31,12 @@ import { parseCount, parseDuration, parseTime } from './parse.ts'
 
 // ---- the one error
 
-export type ServiceErrorKind = 'bad_input' | 'not_found' | 'conflict' | 'unavailable'
+/**
+ * bad_input: the request itself is wrong (fix it); not_found: no such fact, task, ticket; conflict: the
+ * state refuses it (a task already done, a ticket already resolved); forbidden: this node may not do it
+ * (a write outside its fleet capabilities); unavailable: the store or the daemon cannot serve it now.
+ */
+export type ServiceErrorKind = 'bad_input' | 'not_found' | 'conflict' | 'forbidden' | 'unavailable'
 
 /** A failure of an operation the caller can act on: its kind (mapped once per edge) and one line saying what to do. */
 export class ServiceError extends Error {
@@ -143,7 +148,7 @@ export function checkCaps(l: Local, intents: readonly Intent[]): void {
   if (caps === null) return
   for (const i of intents) {
     if (!log.mayWrite(caps, i.kind, i.body)) {
-      throw new ServiceError('conflict', `this node may not write ${i.kind}${describeTarget(i.body)}: its fleet capabilities are ${caps.join(',')} (ask the fleet's root for an invite with more, then grapevine join it)`)
+      throw new ServiceError('forbidden', `this node may not write ${i.kind}${describeTarget(i.body)}: its fleet capabilities are ${caps.join(',')} (ask the fleet's root for an invite with more, then grapevine join it)`)
     }
   }
 }
