@@ -13,6 +13,7 @@
  *
  * Routes (query parameters and body fields are the service's input names; booleans as true/false):
  *   GET    /healthz                          {ok: true}, no token needed
+ *   GET    /, /app.js, /style.css ...        the dashboard's files (dashboard.ts), no token needed
  *   GET    /metrics                          Prometheus text: the store's figures, and the daemon's if any
  *   GET    /v1/events[?after=CURSOR]         SSE: one `op` event per op that arrives, id = its cursor
  *   POST   /v1/publish                       {text, channel?, tags?, ttl?, idempotency_key?, verified?}
@@ -50,6 +51,7 @@ import * as knowledge from '../knowledge/index.ts'
 import type { Local } from '../node/index.ts'
 import { local as localNode } from '../node/index.ts'
 import { cursor } from '../store/index.ts'
+import * as dashboard from './dashboard.ts'
 import * as fmt from './format.ts'
 import * as service from './service.ts'
 import { ServiceError } from './service.ts'
@@ -211,6 +213,17 @@ export async function createHttpApp(opts: HttpApiOptions): Promise<HttpApp> {
   app.notFound((c) => c.json({ error: { kind: 'not_found', message: `no route ${c.req.method} ${c.req.path}: see the routes in src/api/http.ts` } }, 404))
 
   app.get('/healthz', (c) => c.json({ ok: true }))
+
+  // the dashboard's files (dashboard.ts: a fixed table, no token, strict CSP); a GET of any other path
+  // outside the API is a 404 here, so it never reaches the token check below
+  const asset = dashboard.createAssets()
+  app.get('*', async (c, next) => {
+    const a = asset(c.req.path)
+    if (a !== undefined) return c.body(a.body, 200, { ...dashboard.headers, 'Content-Type': a.type })
+    if (!dashboard.isApiPath(c.req.path)) return c.json({ error: { kind: 'not_found', message: `no file ${c.req.path}: the dashboard is at /` } }, 404, dashboard.headers)
+    await next()
+    return undefined
+  })
 
   app.use('*', async (c, next) => {
     const h = c.req.header('authorization') ?? ''
