@@ -344,37 +344,49 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const fleetCheck = (b: readonly SignedOp[]): 'waiting' | 'revoked' | 'refused' | undefined => (roster === undefined ? undefined : batchRule(roster, revs, b))
 
   /**
-   * Validates and stores one author's received ops (cut into signed batches). Returns false if any batch
-   * was refused as invalid, or held back by the fleet's rule (the fast path then neither delivers nor
-   * relays it).
+   * Validates and stores received ops, each list one author's (cut into signed batches), all of them in
+   * one transaction (opLog.ingestMany: one commit for a whole anti-entropy message, each batch still
+   * stored or refused on its own). Returns false if any batch was refused as invalid, or held back by the
+   * fleet's rule (the fast path then neither delivers nor relays it).
    */
-  const ingest = (ops: readonly SignedOp[], from: NodeId | undefined): boolean => {
-    const { batches, rest } = cutBatches(ops)
-    let bad = rest.length > 0
+  const ingest = (lists: readonly (readonly SignedOp[])[], from: NodeId | undefined): boolean => {
+    let bad = false
     let held = false
-    const queue = [...batches]
-    for (let b = queue.shift(); b !== undefined; b = queue.shift()) {
-      const rule = fleetCheck(b)
-      // a batch across a revocation's cutoff: each signed part on its own, so the ops up to it go in
-      const parts = rule === 'revoked' ? splitAtSignatures(b) : [b]
-      if (parts.length > 1) {
-        queue.unshift(...parts)
-        continue
-      }
-      if (rule !== undefined) {
-        held = true
-        if (rule === 'waiting') stats.opsWaiting += b.length
-        else if (rule === 'revoked') stats.opsRevoked += b.length
-        else {
-          stats.opsRefused += b.length
-          if (from !== undefined) penalize(from, 'malformed')
+    const toStore: SignedOp[][] = []
+    for (const ops of lists) {
+      const { batches, rest } = cutBatches(ops)
+      if (rest.length > 0) bad = true
+      const queue = [...batches]
+      for (let b = queue.shift(); b !== undefined; b = queue.shift()) {
+        const rule = fleetCheck(b)
+        // a batch across a revocation's cutoff: each signed part on its own, so the ops up to it go in
+        const parts = rule === 'revoked' ? splitAtSignatures(b) : [b]
+        if (parts.length > 1) {
+          queue.unshift(...parts)
+          continue
         }
-        continue
+        if (rule !== undefined) {
+          held = true
+          if (rule === 'waiting') stats.opsWaiting += b.length
+          else if (rule === 'revoked') stats.opsRevoked += b.length
+          else {
+            stats.opsRefused += b.length
+            if (from !== undefined) penalize(from, 'malformed')
+          }
+          continue
+        }
+        toStore.push(b)
       }
-      const now = clock.nowMs()
-      const v = opLog.ingest(store, b, now)
+    }
+    if (toStore.length === 0) return !bad && !held
+    const now = clock.nowMs()
+    const results = opLog.ingestMany(store, toStore, now)
+    let stored = false
+    for (let k = 0; k < toStore.length; k++) {
+      const b = toStore[k] as SignedOp[]
+      const v = results[k] as opLog.IngestResult
       if (v.ok) {
-        if (v.ops.length > 0) for (const f of storedListeners) f()
+        if (v.ops.length > 0) stored = true
         stats.opsIn += v.ops.length
         stats.duplicates += v.duplicates
         for (const e of v.ops) {
@@ -398,6 +410,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       bad = true
       if (from !== undefined) penalize(from, v.reason === 'too_large' ? 'too_large' : 'malformed')
     }
+    if (stored) for (const f of storedListeners) f()
     return !bad && !held
   }
 
@@ -556,7 +569,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       if (m.type === 'ae.delta') for (const b of m.batches) stats.opsOut += b.length
       send(s.to, channelAntiEntropy, ae.encodeMessage(m), false)
     }
-    for (const r of out.received) ingest(r.ops, from)
+    if (out.received.length > 0) ingest(out.received.map((r) => r.ops), from)
   }
 
   const handleFast = (out: bc.Output): void => {
@@ -576,7 +589,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       self: selfId,
       prng: core.prng.fork(rng),
       config,
-      admit: (batch) => ingest(batch, fastFrom),
+      admit: (batch) => ingest([batch], fastFrom),
     })
   }
 

@@ -146,3 +146,78 @@ test('store: a peer chain that reuses an idempotency key is stored whole (the ch
   const again = opLog.append(s, signer, core.hlc.create(signer.author), core.clock.createManualClock(t0 + 10), [intent(7, 'same')])
   assert.ok(again.ok && again.value.written[0] === false && again.value.ops[0]!.op.seq === 1)
 })
+
+/** An author's ops cut into signed batches of `size` (batch_head: only each batch's last op is signed). */
+function signedBatches(i: number, count: number, size: number): log.SignedOp[][] {
+  const signer = testSigner(i)
+  const drafts = Array.from({ length: count }, (_, k): log.Draft => ({
+    hlc: { wallMs: t0 + k, logical: 0 },
+    kind: 'fact.assert',
+    body: { fact_id: `a${i}-${k}`, value: `v${k}`, supersedes: [], verified: false },
+  }))
+  const created = log.createOps(signer.author, undefined, drafts)
+  assert.ok(created.ok)
+  const out: log.SignedOp[][] = []
+  for (let k = 0; k < count; k += size) out.push(log.signOps(signer, created.value.slice(k, k + size)))
+  return out
+}
+
+const viewRows = (s: opLog.OpLog): number[] =>
+  ['versions', 'op_entity', 'entities'].map((t) => (s.db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n)
+
+test('store: ingestMany stores a message of batches in one transaction; a bad batch in the middle is refused alone', () => {
+  const [a1, a2] = signedBatches(20, 6, 3) as [log.SignedOp[], log.SignedOp[]]
+  const [b1, b2] = signedBatches(21, 4, 2) as [log.SignedOp[], log.SignedOp[]]
+  const [c1] = signedBatches(22, 2, 2) as [log.SignedOp[]]
+  const last = b1[b1.length - 1]!
+  const badB1 = [...b1.slice(0, -1), { ...last, sig: new Uint8Array(64) }] // a signature that does not verify
+  const message = [a1, badB1, a2, c1, b2]
+  const group = openOk(fresh())
+  const rs = opLog.ingestMany(group, message, t0)
+  assert.deepEqual(
+    rs.map((r) => (r.ok ? 'ok' : r.reason)),
+    ['ok', 'bad_signature', 'ok', 'ok', 'gap'],
+  )
+  assert.equal(opLog.head(group, a1[0]!.op.author)?.seq, 6)
+  assert.equal(opLog.head(group, b1[0]!.op.author), undefined, 'nothing of the refused author went in')
+  assert.equal(opLog.head(group, c1[0]!.op.author)?.seq, 2)
+  // the same as one ingest per batch, views included
+  const single = openOk(fresh())
+  assert.deepEqual(
+    message.map((b) => opLog.ingest(single, b, t0)).map((r) => (r.ok ? 'ok' : r.reason)),
+    rs.map((r) => (r.ok ? 'ok' : r.reason)),
+  )
+  assert.equal(opLog.opCount(group), 8)
+  assert.deepEqual(viewRows(group), viewRows(single))
+  assert.ok(viewRows(group)[0]! > 0)
+  // a message that repeats what is held: duplicates, counted as ingest counts them
+  const again = opLog.ingestMany(group, [a1, c1], t0)
+  assert.deepEqual(
+    again.map((r) => (r.ok ? 'ok' : r.reason)),
+    ['duplicate', 'duplicate'],
+  )
+  assert.deepEqual(opLog.integrityCheck(group), ['ok'])
+})
+
+test('store: a storage failure inside ingestMany rolls the group back and ingests batch by batch, as ingest would', () => {
+  const as = signedBatches(23, 6, 2)
+  const [c1] = signedBatches(24, 2, 2) as [log.SignedOp[]]
+  const message = [as[0]!, as[1]!, c1, as[2]!]
+  const s = openOk(fresh())
+  // the disk "fails" on the author's op 3 (the second batch), whichever transaction writes it
+  s.db.exec("CREATE TEMP TRIGGER fail_op3 BEFORE INSERT ON ops WHEN NEW.seq = 3 BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END")
+  const rs = opLog.ingestMany(s, message, t0)
+  assert.deepEqual(
+    rs.map((r) => (r.ok ? 'ok' : r.reason)),
+    ['ok', 'storage', 'ok', 'gap'],
+  )
+  assert.match((rs[1] as { detail: string }).detail, /simulated/)
+  assert.equal(opLog.head(s, as[0]![0]!.op.author)?.seq, 2, 'the batch before the failure is stored')
+  assert.equal(opLog.head(s, c1[0]!.op.author)?.seq, 2, 'another author\'s batch after it too')
+  assert.equal(opLog.opCount(s), 4)
+  s.db.exec('DROP TRIGGER fail_op3')
+  const rest = opLog.ingestMany(s, as.slice(1), t0)
+  assert.ok(rest.every((r) => r.ok))
+  assert.equal(opLog.head(s, as[0]![0]!.op.author)?.seq, 6)
+  assert.deepEqual(opLog.integrityCheck(s), ['ok'])
+})
