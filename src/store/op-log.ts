@@ -15,14 +15,22 @@
  *     several processes (CLI, MCP server, daemon) appending for one author allocate seqs atomically: no
  *     two ops ever share a seq (no forks) and none is lost. A writer waits for the lock up to busyMs.
  *
- * Format version: PRAGMA user_version. 0 is a new file (the schema is created), 3 is this format (the
- * op log and the views of views-schema.ts). Older formats are upgraded on open, in one transaction: 2
- * (the op log with views, the author's 64-character key in every op row and a UNIQUE index on the hash)
- * and 1 (the same op log without views) have their ops moved into format 3's tables (authors numbered,
- * ops keyed by (author number, seq), no hash index: nothing looks an op up by its hash, and a hash names
- * its author and seq; no index by idempotency key: the views' idempotency table answers that lookup) and
- * their views built from them. Anything newer is refused untouched: an older
- * binary never rewrites a newer store (nor, since format 2, writes ops without their view rows).
+ * Format version: PRAGMA user_version. 0 is a new file (the schema is created), 4 is this format (the
+ * op log, the views of views-schema.ts, and `revoked_ops`). Older formats are upgraded on open, in one
+ * transaction: 3 (format 4 without `revoked_ops`) gets the empty table, its views stay; 2 (the op log
+ * with views, the author's 64-character key in every op row and a UNIQUE index on the hash) and 1 (the
+ * same op log without views) have their ops moved into format 3's tables (authors numbered, ops keyed
+ * by (author number, seq), no hash index: nothing looks an op up by its hash, and a hash names its
+ * author and seq; no index by idempotency key: the views' idempotency table answers that lookup), get
+ * `revoked_ops`, and their views are built from the ops. Anything newer is refused untouched: an older
+ * binary never rewrites a newer store (nor, since format 2, writes ops without their view rows; nor,
+ * since format 4, takes back ops a revocation quarantined without knowing it).
+ *
+ * Quarantine (docs/PROTOCOL.md section 5): `quarantine(store, author, cutoff, ...)` takes the author's ops
+ * after cutoff out of the log into `revoked_ops` (kept for audit with the revocation's reason and when;
+ * nothing written is destroyed), sets the author's head back to its op at cutoff and rebuilds the views
+ * from the log, all in one transaction: a node that took a revoked node's later ops while partitioned
+ * ends with the log and views of a node that never took them.
  *
  * Authors: the ops table and its indexes name an author by its number in `authors` (given in order of
  * first appearance in this store; never changed or reused), which saves the 64-character key in every
@@ -44,7 +52,7 @@ import * as viewsWrite from './views-write.ts'
 import type { ViewWriter } from './views-write.ts'
 
 /** The on-disk format this code reads and writes. */
-export const formatVersion = 3
+export const formatVersion = 4
 
 /** How long a writer waits for another process's write transaction before giving up. */
 export const busyMsDefault = 10_000
@@ -70,7 +78,30 @@ CREATE TABLE ops (
 CREATE INDEX ops_by_time ON ops (wall_ms, logical, author);
 `
 
-const schema = `${opsSchema}
+/**
+ * Ops a revocation took out of the log (quarantine): the ops table's columns, then the cutoff they were
+ * past, the revocation's reason and when they were moved. Keyed by (author, seq, hash): quarantining
+ * again adds nothing.
+ */
+const revokedSchema = `
+CREATE TABLE IF NOT EXISTS revoked_ops (
+  author          INTEGER NOT NULL,
+  seq             INTEGER NOT NULL,
+  hash            BLOB    NOT NULL,
+  wall_ms         INTEGER NOT NULL,
+  logical         INTEGER NOT NULL,
+  kind            TEXT    NOT NULL,
+  idempotency_key TEXT,
+  bytes           BLOB    NOT NULL,
+  sig             BLOB,
+  cutoff          INTEGER NOT NULL,
+  reason          TEXT    NOT NULL,
+  quarantined_ms  INTEGER NOT NULL,
+  PRIMARY KEY (author, seq, hash)
+) STRICT, WITHOUT ROWID;
+`
+
+const schema = `${opsSchema}${revokedSchema}
 CREATE TABLE heads (
   author  TEXT    PRIMARY KEY,
   seq     INTEGER NOT NULL,
@@ -198,6 +229,7 @@ export function open(path: string, opts: OpenOptions = {}): Result<OpLog, OpenFa
       told = true
       upgradeFormat(db)
     }
+    if (version === 3) upgradeFormat3(db)
     if (version === 0) {
       db.exec('BEGIN IMMEDIATE')
       try {
@@ -219,7 +251,8 @@ export function open(path: string, opts: OpenOptions = {}): Result<OpLog, OpenFa
     // the op log's own tables must be sound (prepare throws if not): else the file is not a usable store
     const s: OpLog = { db, path, st: prepare(db), views: undefined, viewsProblem: undefined, authorNos: new Map() }
     try {
-      if (version !== formatVersion || !viewsWrite.viewsCurrent(db)) {
+      // format 3's views are format 4's: only 1 and 2 (whose views named ops the old way) rebuild them
+      if (version === 1 || version === 2 || !viewsWrite.viewsCurrent(db)) {
         const n = opCount(s)
         if (n > 0 && !told) opts.onViewsUpgrade?.(n) // a new store's empty views take no time: nothing to say
         upgradeViews(s)
@@ -259,9 +292,26 @@ function upgradeFormat(db: DatabaseSync): void {
           'o.idempotency_key, o.bytes, o.sig FROM ops_format2 o JOIN authors a ON a.author = o.author',
       )
       db.exec('DROP TABLE ops_format2')
+      db.exec(revokedSchema)
       // the views (if any) name ops the old way: without their version mark, open rebuilds them
       if (db.prepare("SELECT 1 AS x FROM sqlite_schema WHERE name = 'views_meta'").get() !== undefined)
         db.prepare('DELETE FROM views_meta WHERE key = ?').run(viewsWrite.meta.version)
+      db.exec(`PRAGMA user_version = ${formatVersion}`)
+    }
+    db.exec('COMMIT')
+  } catch (e) {
+    db.exec('ROLLBACK')
+    throw e
+  }
+}
+
+/** Format 3 to 4: the (empty) table of quarantined ops; the log and its views stay as they are. */
+function upgradeFormat3(db: DatabaseSync): void {
+  db.exec('BEGIN IMMEDIATE')
+  try {
+    const again = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
+    if (again === 3) {
+      db.exec(revokedSchema)
       db.exec(`PRAGMA user_version = ${formatVersion}`)
     }
     db.exec('COMMIT')
@@ -595,4 +645,83 @@ export function forks(s: OpLog): { author: AuthorId; seq: number; known: Uint8Ar
 /** SQLite's own consistency check of every page and index: 'ok' or the problems it found. */
 export function integrityCheck(s: OpLog): string[] {
   return (s.db.prepare('PRAGMA integrity_check').all() as { integrity_check: string }[]).map((r) => r.integrity_check)
+}
+
+/** Why ops are quarantined: the revocation's reason (may be '') and the time of the quarantine. */
+export type QuarantineCause = { readonly reason: string; readonly atMs: number }
+
+/**
+ * Takes the author's ops after `cutoff` out of the log, in one transaction (a crash leaves the old state
+ * or the new one, never a mix): they move to `revoked_ops` with the cause, the author's head becomes its
+ * op at cutoff (none at cutoff 0), arrival numbers of the moved ops go (cursor.ts: a stream does not
+ * name them again), and the views are rebuilt from what the log holds now (views-write.ts rebuildViews:
+ * the same rows as a store that never took those ops; damaged views are marked for the next open's
+ * rebuild instead). Returns how many ops moved: 0 when the log holds nothing after cutoff (quarantining
+ * twice moves nothing the second time). The rebuild reads the whole log: seconds per 100k ops, paid only
+ * when ops do move.
+ */
+export function quarantine(s: OpLog, author: AuthorId, cutoff: number, cause: QuarantineCause): number {
+  core.assert(Number.isSafeInteger(cutoff) && cutoff >= 0, 'store: a quarantine cutoff is a seq >= 0')
+  core.assert(Number.isSafeInteger(cause.atMs), 'store: a quarantine time is integer ms')
+  const staleReads = s.views?.staleReads ?? 0
+  const out = transaction(s, () => {
+    const h = head(s, author)
+    if (h === undefined || h.seq <= cutoff) return { moved: 0, views: s.views }
+    const no = authorNo(s, author)
+    s.db
+      .prepare(
+        `INSERT OR IGNORE INTO revoked_ops (${opsFormat2Columns}, cutoff, reason, quarantined_ms) ` +
+          `SELECT ${opsFormat2Columns}, ?, ?, ? FROM ops WHERE author = ? AND seq > ?`,
+      )
+      .run(cutoff, cause.reason, cause.atMs, no, cutoff)
+    const moved = Number(s.db.prepare('DELETE FROM ops WHERE author = ? AND seq > ?').run(no, cutoff).changes)
+    const at = s.db.prepare('SELECT seq, hash, wall_ms, logical FROM ops WHERE author = ? AND seq = ?').get(no, cutoff) as
+      HeadRow | undefined
+    if (at === undefined) s.db.prepare('DELETE FROM heads WHERE author = ?').run(author)
+    else s.st.upsertHead.run(author, at.seq, at.hash, at.wall_ms, at.logical)
+    if (s.db.prepare("SELECT 1 AS x FROM sqlite_schema WHERE name = 'op_arrivals'").get() !== undefined)
+      s.db.prepare('DELETE FROM op_arrivals WHERE author = ? AND seq > ?').run(no, cutoff)
+    if (s.views === undefined) {
+      markViewsStale(s)
+      return { moved, views: undefined }
+    }
+    return { moved, views: viewsWrite.rebuildViews(s.db) }
+  })
+  if (out.moved > 0 && out.views !== undefined) {
+    out.views.staleReads += staleReads
+    s.views = out.views
+    shrinkWal(s)
+  }
+  return out.moved
+}
+
+/** An op a revocation took out of the log (quarantine), as kept for audit. */
+export type QuarantinedOp = {
+  readonly op: SignedOp
+  readonly cutoff: number
+  readonly reason: string
+  readonly quarantinedMs: number
+}
+
+/** The ops quarantined so far, of one author or all, by author then seq. */
+export function quarantined(s: OpLog, author?: AuthorId): QuarantinedOp[] {
+  const where = author === undefined ? '' : `WHERE r.author = ${authorNoSql}`
+  const rows = s.db
+    .prepare(
+      'SELECT r.bytes AS bytes, r.sig AS sig, r.cutoff AS cutoff, r.reason AS reason, r.quarantined_ms AS quarantined_ms ' +
+        `FROM revoked_ops r ${where} ORDER BY (SELECT author FROM authors WHERE no = r.author), r.seq`,
+    )
+    .all(...(author === undefined ? [] : [author])) as {
+    bytes: Uint8Array
+    sig: Uint8Array | null
+    cutoff: number
+    reason: string
+    quarantined_ms: number
+  }[]
+  return rows.map((r) => ({ op: decodeRow(r), cutoff: r.cutoff, reason: r.reason, quarantinedMs: r.quarantined_ms }))
+}
+
+/** How many ops quarantine has taken out of the log (the metrics' revoked_ops_quarantined). */
+export function quarantinedCount(s: OpLog): number {
+  return (s.db.prepare('SELECT count(*) AS n FROM revoked_ops').get() as { n: number }).n
 }

@@ -3,12 +3,17 @@
  * arbOpSet), re-written by real signers so a store's ingest accepts them, and delivered to a store in
  * random signed batches.
  */
+import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import type { Json } from '../core/index.ts'
 import * as log from '../log/index.ts'
 import type { EncodedOp, SignedOp, Signer } from '../log/index.ts'
 import { testSigner } from '../log/log.test-util.ts'
-import { testAuthor } from '../knowledge/knowledge.test-util.ts'
+import { t0Ms, testAuthor } from '../knowledge/knowledge.test-util.ts'
+import type { Reads } from './reads.ts'
+
+/** The ingest time of the views' tests: a day after the random op sets' clocks start. */
+export const ingestNowMs = t0Ms + 86_400_000
 
 export const signers: readonly Signer[] = [0, 1, 2, 3, 4].map((i) => testSigner(i))
 
@@ -77,4 +82,64 @@ export function arbDelivery(chains: readonly EncodedOp[][]): fc.Arbitrary<Delive
         if (sent.length > 0) sent.splice(r % (sent.length + 1), 0, sent[r % sent.length] as SignedOp[])
       return sent
     })
+}
+
+/** Every query of Reads, at a few times (stale or not), compared between two implementations. */
+export function compareReads(got: Reads, want: Reads, ops: readonly EncodedOp[]): void {
+  assert.deepEqual(got.dump(), want.dump(), 'dump')
+  const d = want.dump()
+  const factIds = [...new Set([...d.versions.map((r) => r.fact_id), 'fact/0', 'fact/3', 'absent'])]
+  const authors = [...new Set(ops.map((e) => e.op.author))]
+  for (const nowMs of [t0Ms, t0Ms + 30_000, t0Ms + 120_000, ingestNowMs]) {
+    for (const includeStale of [false, true]) {
+      const o = { nowMs, includeStale }
+      for (const id of factIds) assert.deepEqual(got.fact(id, o), want.fact(id, o), `fact ${id}`)
+      for (const channel of [undefined, 'warnings' as const])
+        assert.deepEqual([...got.facts({ ...o, channel })], [...want.facts({ ...o, channel })], `facts ${channel}`)
+      for (const q of [
+        {},
+        { channel: 'warnings' as const },
+        { channel: 'discoveries' as const, limit: 2 },
+        { tag: 'x' },
+        { author: authors[0] },
+        { limit: 3 },
+      ])
+        assert.deepEqual(
+          got.entries({ ...o, ...q }),
+          want.entries({ ...o, ...q }),
+          `entries ${JSON.stringify(q)}`,
+        )
+      for (const text of ['entry', 'eu west', 'x', 'region us', '"*NEAR(-', 'nothing']) {
+        const q = { ...o, text, limit: 1000 }
+        const dots = (hs: readonly { dot: string }[]) => hs.map((h) => h.dot).sort()
+        assert.deepEqual(dots(got.search(q)), dots(want.search(q)), `search ${text}`)
+      }
+    }
+  }
+  for (const id of factIds) assert.deepEqual(got.history(id), want.history(id), `history ${id}`)
+  assert.deepEqual(got.openTickets(), want.openTickets())
+  assert.deepEqual(got.resolvedTickets(), want.resolvedTickets())
+  for (const t of [...d.tickets, ...d.resolved])
+    assert.deepEqual(got.ticket(t.ticket_id), want.ticket(t.ticket_id))
+  assert.equal(got.ticket('absent'), undefined)
+  assert.deepEqual(got.trust(), want.trust())
+  assert.deepEqual(got.statuses(), want.statuses())
+  assert.deepEqual(got.agents(), want.agents())
+  for (const id of ['task/0', 'task/1', 'absent']) assert.deepEqual(got.task(id), want.task(id))
+  for (const q of [
+    {},
+    { mine: { author: authors[0] as never } },
+    { mine: { author: authors[1] as never, name: 'x' } },
+  ]) {
+    assert.deepEqual(got.tasks(q), want.tasks(q))
+    assert.deepEqual(got.readyTasks(q), want.readyTasks(q))
+  }
+  for (const c of ['c0', 'c1', 'absent']) assert.deepEqual(got.counter(c), want.counter(c))
+  assert.deepEqual(got.counters(), want.counters())
+  for (const k of ['k0', 'k1', 'absent']) assert.deepEqual(got.config(k), want.config(k))
+  assert.deepEqual(got.configs(), want.configs())
+  for (const a of authors)
+    for (const key of ['key-0', 'key-1', 'key-2'])
+      assert.deepEqual(got.idempotent(a, key), want.idempotent(a, key))
+  assert.deepEqual(got.counts(), want.counts())
 }

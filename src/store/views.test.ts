@@ -8,15 +8,13 @@ import fc from 'fast-check'
 import * as core from '../core/index.ts'
 import { arbOpSet, t0Ms } from '../knowledge/knowledge.test-util.ts'
 import * as log from '../log/index.ts'
-import type { EncodedOp } from '../log/index.ts'
 import * as opLog from './op-log.ts'
 import type { OpLog } from './op-log.ts'
-import type { Reads } from './reads.ts'
 import { memoryReads } from './reads.ts'
 import * as views from './views.ts'
 import { viewTables } from './views-schema.ts'
 import * as viewsWrite from './views-write.ts'
-import { arbDelivery, resign, signers } from './views.test-util.ts'
+import { arbDelivery, compareReads, ingestNowMs, resign, signers } from './views.test-util.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'grapevine-views-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -31,69 +29,8 @@ function drop(s: OpLog): void {
   for (const x of ['', '-wal', '-shm']) rmSync(`${s.path}${x}`, { force: true })
 }
 
-const ingestNowMs = t0Ms + 86_400_000
 /** Heavy properties: 150 runs by default (a store file per run); FC_NUM_RUNS overrides. */
 const numRuns = Number(process.env['FC_NUM_RUNS'] ?? 150)
-
-/** Every query of Reads, at a few times (stale or not), compared between two implementations. */
-function compareReads(got: Reads, want: Reads, ops: readonly EncodedOp[]): void {
-  assert.deepEqual(got.dump(), want.dump(), 'dump')
-  const d = want.dump()
-  const factIds = [...new Set([...d.versions.map((r) => r.fact_id), 'fact/0', 'fact/3', 'absent'])]
-  const authors = [...new Set(ops.map((e) => e.op.author))]
-  for (const nowMs of [t0Ms, t0Ms + 30_000, t0Ms + 120_000, ingestNowMs]) {
-    for (const includeStale of [false, true]) {
-      const o = { nowMs, includeStale }
-      for (const id of factIds) assert.deepEqual(got.fact(id, o), want.fact(id, o), `fact ${id}`)
-      for (const channel of [undefined, 'warnings' as const])
-        assert.deepEqual([...got.facts({ ...o, channel })], [...want.facts({ ...o, channel })], `facts ${channel}`)
-      for (const q of [
-        {},
-        { channel: 'warnings' as const },
-        { channel: 'discoveries' as const, limit: 2 },
-        { tag: 'x' },
-        { author: authors[0] },
-        { limit: 3 },
-      ])
-        assert.deepEqual(
-          got.entries({ ...o, ...q }),
-          want.entries({ ...o, ...q }),
-          `entries ${JSON.stringify(q)}`,
-        )
-      for (const text of ['entry', 'eu west', 'x', 'region us', '"*NEAR(-', 'nothing']) {
-        const q = { ...o, text, limit: 1000 }
-        const dots = (hs: readonly { dot: string }[]) => hs.map((h) => h.dot).sort()
-        assert.deepEqual(dots(got.search(q)), dots(want.search(q)), `search ${text}`)
-      }
-    }
-  }
-  for (const id of factIds) assert.deepEqual(got.history(id), want.history(id), `history ${id}`)
-  assert.deepEqual(got.openTickets(), want.openTickets())
-  assert.deepEqual(got.resolvedTickets(), want.resolvedTickets())
-  for (const t of [...d.tickets, ...d.resolved])
-    assert.deepEqual(got.ticket(t.ticket_id), want.ticket(t.ticket_id))
-  assert.equal(got.ticket('absent'), undefined)
-  assert.deepEqual(got.trust(), want.trust())
-  assert.deepEqual(got.statuses(), want.statuses())
-  assert.deepEqual(got.agents(), want.agents())
-  for (const id of ['task/0', 'task/1', 'absent']) assert.deepEqual(got.task(id), want.task(id))
-  for (const q of [
-    {},
-    { mine: { author: authors[0] as never } },
-    { mine: { author: authors[1] as never, name: 'x' } },
-  ]) {
-    assert.deepEqual(got.tasks(q), want.tasks(q))
-    assert.deepEqual(got.readyTasks(q), want.readyTasks(q))
-  }
-  for (const c of ['c0', 'c1', 'absent']) assert.deepEqual(got.counter(c), want.counter(c))
-  assert.deepEqual(got.counters(), want.counters())
-  for (const k of ['k0', 'k1', 'absent']) assert.deepEqual(got.config(k), want.config(k))
-  assert.deepEqual(got.configs(), want.configs())
-  for (const a of authors)
-    for (const key of ['key-0', 'key-1', 'key-2'])
-      assert.deepEqual(got.idempotent(a, key), want.idempotent(a, key))
-  assert.deepEqual(got.counts(), want.counts())
-}
 
 test('views: any delivery in signed batches gives the reference model’s rows and query results; rebuild gives the same', () => {
   const arb = arbOpSet(40)
@@ -335,7 +272,7 @@ test('views: a format 2 store (authors\' keys in the op rows) is upgraded on ope
   const u = r.value
   assert.equal(told, 1)
   assert.equal(u.viewsProblem, undefined)
-  assert.equal((u.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 3)
+  assert.equal((u.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, opLog.formatVersion)
   assert.equal(opLog.opCount(u), count)
   assert.deepEqual([...opLog.versionVector(u)].sort(), vv)
   assert.deepEqual(views.sqlReads(u).dump(), want)
@@ -369,7 +306,7 @@ test('views: a v1 store (an op log without views) gets its views on open; damage
   const left = s.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all()
   assert.deepEqual(
     left.map((r) => (r as { name: string }).name),
-    ['forks', 'heads', 'ops'],
+    ['forks', 'heads', 'ops', 'revoked_ops'],
   )
   s.db.exec('PRAGMA user_version = 1')
   opLog.close(s)

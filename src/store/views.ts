@@ -693,6 +693,11 @@ export type StoreMetrics = {
   /** Ops a peer sent that this store already held (ignored on ingest). */
   readonly duplicate_ops_ignored: number
   readonly forks: number
+  /**
+   * Ops taken out of the log by a revocation (op-log.ts quarantine: a revoked node's ops past its cutoff
+   * that this node took before it knew), kept aside for audit in revoked_ops.
+   */
+  readonly revoked_ops_quarantined: number
   readonly invalid_ops: number
   readonly unknown_kind_ops: number
   /** Ops without effect because an earlier op of their author had the same idempotency key. */
@@ -742,6 +747,7 @@ export function metrics(s: OpLog, nowMs?: number): StoreMetrics {
     ops_by_kind: byKind,
     duplicate_ops_ignored: viewsWrite.metaValue(w, viewsWrite.meta.duplicateOps),
     forks: one('SELECT count(*) AS n FROM forks'),
+    revoked_ops_quarantined: opLog.quarantinedCount(s),
     invalid_ops: viewsWrite.metaValue(w, viewsWrite.meta.invalidOps),
     unknown_kind_ops: viewsWrite.metaValue(w, viewsWrite.meta.unknownKindOps),
     shadowed_ops: one('SELECT count(*) AS n FROM op_entity WHERE shadowed = 1'),
