@@ -170,7 +170,7 @@ export function registerDaemon(program: Command, ctx: Ctx): void {
       })
       if (d.fleet === undefined) io.err('grapevine: warning: this node is in no fleet: its peer links are neither authenticated nor encrypted (grapevine fleet create / join)\n')
       const l = openLocal(io)
-      let api: { url: string; close(): Promise<void> }
+      let api: { url: string; token: string; close(): Promise<void> }
       try {
         const { startHttpApi } = await import('./http.ts')
         api = await startHttpApi({ local: l, node: nodeView(d), listen: `${c.api.host.includes(':') ? `[${c.api.host}]` : c.api.host}:${c.api.port}` })
@@ -182,8 +182,10 @@ export function registerDaemon(program: Command, ctx: Ctx): void {
       }
       const folder = opts.dir === undefined ? undefined : resolve(opts.dir)
       const watch = folder === undefined ? undefined : watchFolder(l, folder, io)
-      const doc = { id: d.id, name: d.name, address: d.address, api: api.url, dashboard: null, fleet: d.fleet ?? null, dir: folder ?? null, pid: process.pid }
-      io.out(ctx.json() ? JSON.stringify(doc) + '\n' : `grapevine: ${d.name} up: peers on ${d.address}; HTTP API on ${api.url} (bearer token in ${join(dir, 'api-token')}); no dashboard yet. Ctrl-C stops it\n`)
+      // Jupyter-style: the token in the URL's fragment, which the browser never sends (web/app.js takes it)
+      const dashboard = `${api.url}/#token=${api.token}`
+      const doc = { id: d.id, name: d.name, address: d.address, api: api.url, dashboard, fleet: d.fleet ?? null, dir: folder ?? null, pid: process.pid }
+      io.out(ctx.json() ? JSON.stringify(doc) + '\n' : `grapevine: ${d.name} up (Ctrl-C stops it): peers on ${d.address}; HTTP API on ${api.url} (bearer token in ${join(dir, 'api-token')}); dashboard on ${dashboard}\n`)
       await new Promise<void>((resolve) => {
         const signal = io.interrupts?.()
         signal?.addEventListener('abort', () => resolve(), { once: true })

@@ -48,7 +48,8 @@ export const headers: Readonly<Record<string, string>> = {
 
 /** Where web/ is: beside the sources (src/api -> ../../web) or beside the bundle (dist -> ../web); undefined if neither has it. */
 export function webDir(moduleUrl: string = import.meta.url): string | undefined {
-  for (const rel of ['../../web/', '../web/']) {
+  // the sources' layout first for a .ts module, the bundle's for the bundle
+  for (const rel of moduleUrl.endsWith('.ts') ? ['../../web/', '../web/'] : ['../web/', '../../web/']) {
     const dir = fileURLToPath(new URL(rel, moduleUrl))
     if (existsSync(`${dir}index.html`)) return dir
   }
@@ -82,9 +83,4 @@ export function createAssets(dir: string | undefined = webDir()): (path: string)
  */
 export function isApiPath(path: string): boolean {
   return /^\/(v1(\/|$)|metrics$|peers$|mcp$|healthz$)/.test(path)
-}
-
-/** The URL a person opens: the API's address with the token in the fragment, which browsers never send to the server. */
-export function dashboardUrl(apiUrl: string, token: string): string {
-  return `${apiUrl.replace(/\/+$/, '')}/#token=${token}`
 }

@@ -7,7 +7,9 @@
 import { fdWriter, main } from './cli.ts'
 
 const banner = `Grapevine: a peer-to-peer, offline-first knowledge fabric for fleets of AI agents.
-Starting this node (grapevine up). Other terminals can use the CLI meanwhile, e.g.
+Starting this node (grapevine up). Open its dashboard at the address printed after "dashboard on"
+(the #token= part is this home's API token: the browser keeps it, never sends it, and drops it from the
+address bar). Other terminals can use the CLI meanwhile, e.g.
   node bin/grapevine.js publish "something worth knowing" --tag demo
   node bin/grapevine.js tail -n 20      node bin/grapevine.js peers
 Another machine joins with: grapevine up --join <this host>:7400 (after grapevine fleet create / join).
