@@ -19,6 +19,7 @@ import {
   checkStore,
   checkViews,
   ingestRun,
+  packMessages,
   peerHistory,
   plantedWord,
   quickParams,
@@ -32,19 +33,20 @@ import type { IngestFn, Row } from './store.ts'
 /** The planted bug: validates every batch (against heads it keeps in memory) and writes nothing. */
 function storesNothing(): IngestFn {
   const heads = new Map<AuthorId, Head>()
-  return (_s, ops, nowMs) => {
-    const v = log.validateOps(ops, { head: (a) => heads.get(a) }, { nowMs })
-    if (v.ok) heads.set(v.author, v.head)
-    return v
-  }
+  return (_s, batches, nowMs) =>
+    batches.map((ops) => {
+      const v = log.validateOps(ops, { head: (a) => heads.get(a) }, { nowMs })
+      if (v.ok) heads.set(v.author, v.head)
+      return v
+    })
 }
 
 /** The other planted bug: stores the ops (and their chain) but writes no view rows. */
-const skipsViews: IngestFn = (s, ops, nowMs) => {
+const skipsViews: IngestFn = (s, batches, nowMs) => {
   const w = s.views
   s.views = undefined
   try {
-    return opLog.ingest(s, ops, nowMs)
+    return opLog.ingestMany(s, batches, nowMs)
   } finally {
     s.views = w
   }
@@ -118,6 +120,18 @@ test('the history is realistic: several authors, valid bodies, mostly entries, s
   assert.ok(h.expect.superseding > 0 && h.expect.rewritten > 0, 'keyed facts are rewritten')
 })
 
+test('messages: batches packed in wire order under a byte budget, an oversize batch alone', () => {
+  const bytes = (n: number): Uint8Array => new Uint8Array(n)
+  const msgs = packMessages([bytes(1000), bytes(1000), bytes(70_000), bytes(500), bytes(3000)], 4096)
+  // 4096 - 80 B of message framing; each batch counts 8 B more (its framing in the delta)
+  assert.deepEqual(msgs, [[0, 1], [2], [3, 4]])
+  assert.deepEqual(packMessages([bytes(2000), bytes(2001)], 4096), [[0], [1]])
+  const h = peerHistory(quickParams)
+  assert.deepEqual(h.messages.flat(), h.batches.map((_, k) => k), 'every batch once, in wire order')
+  const big = packMessages(h.batches, 1024 * 1024)
+  assert.ok(big.length < h.messages.length && big.every((m) => m.reduce((n, k) => n + h.batches[k]!.length, 0) <= 1024 * 1024))
+})
+
 test('raw_sqlite inserts the same rows ingest leaves: every table, row for row', () => {
   const dir = mkdtempSync(join(tmpdir(), 'grapevine-bench-store-test-'))
   try {
@@ -132,7 +146,7 @@ test('raw_sqlite inserts the same rows ingest leaves: every table, row for row',
     const ing = open('ingest.db')
     ingestRun(ing, h)
     const raw = open('raw.db')
-    rawRun(raw.db, plan)
+    rawRun(raw.db, plan, h.messages)
     assert.equal(checkViews(raw.db, h), checkViews(ing.db, h))
     const tables = (s: opLog.OpLog): string[] =>
       (

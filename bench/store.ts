@@ -3,19 +3,21 @@
  * views), side by side with raw node:sqlite inserts of the very same rows, and with the in-memory
  * parts of ingest alone.
  *
- *   grapevine_ingest: for each batch as it came off the wire, decodeBatch + opLog.ingest into a fresh
- *                     store file (WAL, synchronous = FULL, as the store sets them): chain and batch-head
- *                     signature checked against the store's heads, every body checked (knowledge
- *                     parseOp), the ops inserted, the head upserted, and the views kept (views-write.ts
- *                     applyOps: op_entity, idempotency, entities, versions + FTS rows, and for an entity
- *                     touched before, its rows deleted and derived again), one transaction per batch;
+ *   grapevine_ingest: for each message as it came off the wire, decodeBatch of its batches +
+ *                     opLog.ingestMany into a fresh store file (WAL, synchronous = FULL, as the store sets
+ *                     them), as the daemon takes an anti-entropy message: chain and batch-head signature
+ *                     checked against the store's heads, every body checked (knowledge parseOp), the ops
+ *                     inserted, the head upserted, and the views kept (views-write.ts applyOps:
+ *                     op_entity, idempotency, entities, versions + FTS rows, and for an entity touched
+ *                     before, its rows deleted and derived again), one transaction per message;
  *   raw_sqlite:       the same rows as plain INSERTs with prepared statements into the same tables of a
  *                     fresh store file (opLog.open makes the schema, indexes included, and sets the same
  *                     pragmas, so it cannot drift): every op row as the store holds it (with its author's
  *                     row in `authors`, in the batch of the author's first op), and every view row ingest
  *                     leaves at the end (read back from an untimed
  *                     ingest of the same history: rawPlan), each inserted once, in the batch of the op
- *                     that made it, one BEGIN IMMEDIATE ... COMMIT per batch. Nothing validated, derived,
+ *                     that made it, one BEGIN IMMEDIATE ... COMMIT per message (the same commits as
+ *                     ingest). Nothing validated, derived,
  *                     read, deleted or upserted, no head kept, no metrics counter: a floor;
  *   decode_validate:  decodeBatch + validateOps of the same batches against heads kept in memory;
  *   decode_validate_parse: the same, plus every body through the knowledge check (parseOpOnce), as
@@ -25,7 +27,9 @@
  *                     raw_sqlite - raw_sqlite_nosync is what waiting for the disk costs.
  *
  * The history is several authors' ops, signed batch_head (the default scheme) in batches of 256 ops
- * and sent round-robin across authors, as a peer's catch-up would; the mix (benchDraft) is 70% channel
+ * and sent round-robin across authors, as a peer's catch-up would, in messages of at most messageBytes
+ * (the daemon's anti-entropy budget, gossip antiEntropyDefaults.messageBytesMax, 64 KiB: consecutive
+ * batches while they fit, a batch over the budget alone, as anti-entropy sends an oversize run); the mix (benchDraft) is 70% channel
  * entries (~150-280 bytes of body JSON), 15% keyed facts that mostly rewrite one of the author's 64
  * facts (superseding its previous version), 5% status.set, 5% task ops, 5% counter.add, every body
  * valid. Building and signing it is untimed.
@@ -41,7 +45,7 @@
  * drift reaches all systems alike. Ratios are taken per round and reported as the median with min and
  * max; so are the raw figures.
  *
- * Usage: npm run bench -- store [--quick] [--rounds N] [--out PATH] [--dir DIR]
+ * Usage: npm run bench -- store [--quick] [--rounds N] [--out PATH] [--dir DIR] [--message-bytes N]
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -49,6 +53,7 @@ import { dirname, join } from 'node:path'
 import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite'
 import { fileURLToPath } from 'node:url'
 import * as core from '../src/core/index.ts'
+import { antiEntropy } from '../src/gossip/index.ts'
 import * as log from '../src/log/index.ts'
 import type { Json } from '../src/core/index.ts'
 import * as knowledge from '../src/knowledge/index.ts'
@@ -91,18 +96,23 @@ export type Params = {
   readonly batchOps: number
   /** every keyEvery-th op of an author carries an idempotency key */
   readonly keyEvery: number
+  /** a message's byte budget: batches travel (and are ingested, one transaction each) in messages of this size */
+  readonly messageBytes: number
   readonly rounds: number
 }
 
-export const fullParams: Params = { authors: 8, opsPerAuthor: 12_500, batchOps: 256, keyEvery: 4, rounds: 8 }
-export const quickParams: Params = { authors: 4, opsPerAuthor: 600, batchOps: 256, keyEvery: 4, rounds: 1 }
+/** The daemon's anti-entropy message budget (it passes no messageBytesMax of its own). */
+export const daemonMessageBytes = antiEntropy.antiEntropyDefaults.messageBytesMax
+export const fullParams: Params = { authors: 8, opsPerAuthor: 12_500, batchOps: 256, keyEvery: 4, messageBytes: daemonMessageBytes, rounds: 8 }
+export const quickParams: Params = { authors: 4, opsPerAuthor: 600, batchOps: 256, keyEvery: 4, messageBytes: daemonMessageBytes, rounds: 1 }
 
 /** Issue 3: ingest of signed ops from a peer (verify + store + views) at >= 20,000 ops/s ... */
 export const ingestTargetOpsPerS = 20_000
 /** ... and at >= 50% of raw node:sqlite batched-insert throughput of the same rows. */
 export const rawRatioMin = 0.5
 
-export type IngestFn = (s: OpLog, ops: readonly SignedOp[], nowMs: number) => opLog.IngestResult
+/** The ingest under test: the batches of one message, one result per batch (opLog.ingestMany). */
+export type IngestFn = (s: OpLog, batches: readonly (readonly SignedOp[])[], nowMs: number) => opLog.IngestResult[]
 
 export type StoreOptions = {
   readonly quick?: boolean
@@ -111,8 +121,10 @@ export type StoreOptions = {
   readonly outPath?: string
   /** where the store files go (a directory is made inside and removed); default the OS temp dir */
   readonly dir?: string
-  /** the ingest under test; default opLog.ingest (the smoke test plants a broken one) */
+  /** the ingest under test; default opLog.ingestMany (the smoke test plants a broken one) */
   readonly ingest?: IngestFn
+  /** the message budget; default the daemon's (daemonMessageBytes) */
+  readonly messageBytes?: number
   readonly log?: (line: string) => void
 }
 
@@ -161,6 +173,8 @@ export type ViewExpect = {
 export type History = {
   /** encoded batch_head batches in the order a peer sends them (round-robin across authors) */
   readonly batches: readonly Uint8Array[]
+  /** the messages they travel in: indexes into batches, consecutive (packMessages) */
+  readonly messages: readonly (readonly number[])[]
   readonly ops: number
   readonly authors: readonly AuthorHistory[]
   /** the receiver's clock: a minute after the last op */
@@ -400,6 +414,7 @@ export function peerHistory(p: Params): History {
   for (let k = 0; k < most; k++) for (const b of perAuthor) if (k < b.length) batches.push(b[k] as Uint8Array)
   return {
     batches,
+    messages: packMessages(batches, p.messageBytes),
     ops: p.authors * p.opsPerAuthor,
     authors,
     nowMs: t0Ms + p.opsPerAuthor * 10 + 60_000,
@@ -421,6 +436,29 @@ export function peerHistory(p: Params): History {
   }
 }
 
+/**
+ * Batches in wire order packed into messages as anti-entropy fills a delta: consecutive batches while
+ * their bytes (with the delta's framing) fit the budget; a batch over the budget travels alone.
+ */
+export function packMessages(batches: readonly Uint8Array[], messageBytes: number): number[][] {
+  const budget = messageBytes - antiEntropy.messageOverheadBytes
+  const out: number[][] = []
+  let cur: number[] = []
+  let used = 0
+  batches.forEach((b, k) => {
+    const size = b.length + antiEntropy.batchFramingBytes
+    if (cur.length > 0 && used + size > budget) {
+      out.push(cur)
+      cur = []
+      used = 0
+    }
+    cur.push(k)
+    used += size
+  })
+  if (cur.length > 0) out.push(cur)
+  return out
+}
+
 // ---- the systems
 
 function decodeOk(bytes: Uint8Array): readonly SignedOp[] {
@@ -430,15 +468,19 @@ function decodeOk(bytes: Uint8Array): readonly SignedOp[] {
 }
 
 /**
- * grapevine_ingest: every batch decoded and ingested, in wire order. Throws if a batch is refused or
- * stores less than it holds, so a broken validator cannot pass for a fast one.
+ * grapevine_ingest: every message's batches decoded and ingested together, in wire order. Throws if a
+ * batch is refused or stores less than it holds, so a broken validator cannot pass for a fast one.
  */
-export function ingestRun(s: OpLog, h: History, ingest: IngestFn = opLog.ingest): void {
-  for (const b of h.batches) {
-    const ops = decodeOk(b)
-    const v = ingest(s, ops, h.nowMs)
-    if (!v.ok) throw new Error(`bench store: ingest refused a batch (${v.reason}: ${v.detail})`)
-    assertBench(v.ops.length === ops.length, `ingest took ${v.ops.length} of a batch's ${ops.length} new ops`)
+export function ingestRun(s: OpLog, h: History, ingest: IngestFn = opLog.ingestMany): void {
+  for (const m of h.messages) {
+    const batches = m.map((k) => decodeOk(h.batches[k] as Uint8Array))
+    const vs = ingest(s, batches, h.nowMs)
+    assertBench(vs.length === batches.length, `ingest answered ${vs.length} of a message's ${batches.length} batches`)
+    vs.forEach((v, i) => {
+      if (!v.ok) throw new Error(`bench store: ingest refused a batch (${v.reason}: ${v.detail})`)
+      const n = (batches[i] as readonly SignedOp[]).length
+      assertBench(v.ops.length === n, `ingest took ${v.ops.length} of a batch's ${n} new ops`)
+    })
   }
 }
 
@@ -606,12 +648,15 @@ export function rawPlan(h: History, dir: string): RawPlan {
   return { sql, batches, viewRows }
 }
 
-/** raw_sqlite: the plan's INSERTs with prepared statements, one transaction per batch, nothing else. */
-export function rawRun(db: DatabaseSync, plan: RawPlan): void {
+/**
+ * raw_sqlite: the plan's INSERTs with prepared statements, one transaction per message (ingest's
+ * commits), nothing else.
+ */
+export function rawRun(db: DatabaseSync, plan: RawPlan, messages: readonly (readonly number[])[]): void {
   const st = plan.sql.map((q) => db.prepare(q))
-  for (const stmts of plan.batches) {
+  for (const m of messages) {
     db.exec('BEGIN IMMEDIATE')
-    for (const [i, args] of stmts) (st[i] as StatementSync).run(...args)
+    for (const k of m) for (const [i, args] of plan.batches[k] as readonly RawStmt[]) (st[i] as StatementSync).run(...args)
     db.exec('COMMIT')
   }
 }
@@ -744,6 +789,7 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
   const p: Params = {
     ...(quick ? quickParams : fullParams),
     ...(opts.rounds === undefined ? {} : { rounds: opts.rounds }),
+    ...(opts.messageBytes === undefined ? {} : { messageBytes: opts.messageBytes }),
   }
   const say = opts.log ?? ((line: string) => console.log(line))
   const outPath =
@@ -751,7 +797,7 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
     (quick
       ? join(tmpdir(), 'grapevine-bench-store.quick.json')
       : fileURLToPath(new URL('results/store.json', import.meta.url)))
-  const ingest = opts.ingest ?? opLog.ingest
+  const ingest = opts.ingest ?? opLog.ingestMany
   const base = mkdtempSync(join(opts.dir ?? tmpdir(), 'grapevine-bench-store-'))
   const rows: Row[] = []
   let checks = 0
@@ -785,6 +831,10 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
         `${h.batches.length} batches of <= ${p.batchOps}, sent round-robin; every ${p.keyEvery}th entry has an idempotency key`,
     )
     say(
+      `  messages: ${h.messages.length} of <= ${p.messageBytes} B (${p.messageBytes === daemonMessageBytes ? "the daemon's anti-entropy budget" : `the daemon's is ${daemonMessageBytes}`}), ` +
+        `${(h.batches.length / h.messages.length).toFixed(2)} batches and ${(n / h.messages.length).toFixed(0)} ops per message: one transaction (one fsync) each`,
+    )
+    say(
       `  ops: ${kinds}; ${h.expect.entries} channel entries, ${h.expect.superseding} rewrites of a keyed fact ` +
         `(superseding the author's last version), ${h.expect.tasks} tasks`,
     )
@@ -797,11 +847,11 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
         `(built and signed untimed in ${((performance.now() - t) / 1000).toFixed(1)} s)`,
     )
     say(
-      '  grapevine_ingest: decodeBatch + opLog.ingest per batch into a fresh store (WAL, synchronous=FULL):',
+      '  grapevine_ingest: decodeBatch + opLog.ingestMany per message into a fresh store (WAL, synchronous=FULL):',
     )
     say('                    chain and signatures verified, bodies checked, ops and view rows written')
     say('  raw_sqlite:       the same op rows and view rows, pre-made, one prepared INSERT each, a')
-    say('                    transaction per batch; nothing validated, derived, read or deleted')
+    say('                    transaction per message; nothing validated, derived, read or deleted')
     say('  decode_validate:  decodeBatch + validateOps against heads in memory (no SQLite)')
     say('  decode_validate_parse: decode_validate + every body checked (knowledge parseOpOnce)')
     say('  raw_sqlite_nosync: raw_sqlite with synchronous=OFF: not durable, a diagnostic of disk waits')
@@ -828,7 +878,7 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
           const c0 = process.cpuUsage()
           const t0 = performance.now()
           if (system === 'grapevine_ingest') ingestRun(s, h, ingest)
-          else rawRun(s.db, raw) // raw_sqlite and raw_sqlite_nosync
+          else rawRun(s.db, raw, h.messages) // raw_sqlite and raw_sqlite_nosync
           ms = performance.now() - t0
           cpu = cpuUs(c0)
           checks += system === 'grapevine_ingest' ? checkStore(s, h, { deep }) : checkRaw(s.db, h)
@@ -1005,12 +1055,21 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
   }
 }
 
-const usage = 'usage: npm run bench -- store [--quick] [--rounds N] [--out PATH] [--dir DIR]'
+const usage = 'usage: npm run bench -- store [--quick] [--rounds N] [--out PATH] [--dir DIR] [--message-bytes N]'
 
 /** Entry point for bench/run.ts; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const a = parseBenchArgs('store', argv, { quick: 'flag', rounds: 'count', out: 'path', dir: 'path' }, usage)
+  const a = parseBenchArgs(
+    'store',
+    argv,
+    { quick: 'flag', rounds: 'count', out: 'path', dir: 'path', 'message-bytes': 'count' },
+    usage,
+    { 'message-bytes': 4096 },
+  )
   if (a === undefined) return 2
-  await runStore({ quick: a.quick, ...defined({ rounds: a.rounds, outPath: a.out, dir: a.dir }) })
+  await runStore({
+    quick: a.quick,
+    ...defined({ rounds: a.rounds, outPath: a.out, dir: a.dir, messageBytes: a['message-bytes'] }),
+  })
   return 0
 }

@@ -242,8 +242,13 @@ function fleetRules(l: Local, dir: string): FleetRules | undefined {
       const t = line.trim()
       if (t === '' || !/^[A-Za-z0-9_-]+$/.test(t) || t.length > 2 * log.credentialBytesMax) continue
       const bytes = new Uint8Array(Buffer.from(t, 'base64url'))
-      if (m[2] === 'cred') log.rosterAdd(roster, bytes, l.clock.nowMs())
-      else {
+      if (m[2] === 'cred') {
+        const c = log.decodeCredential(bytes)
+        if (c.ok && log.rosterAdd(roster, c.value, l.clock.nowMs()).ok) {
+          // a successor's credential carries its key rotations: kept and passed on as revocations are
+          for (const r of log.learnRotations(revs, c.value)) fleetHome.saveRevocation(l.home, r)
+        }
+      } else {
         const r = log.revocationsAdd(revs, bytes)
         if (r.ok && r.value) fleetHome.saveRevocation(l.home, revs.all[revs.all.length - 1] as log.Revocation)
       }
@@ -265,6 +270,11 @@ function fleetRules(l: Local, dir: string): FleetRules | undefined {
     }
   }
   return { roster, revs }
+}
+
+/** A batch with only its last op's signature (the chain binds the ops before it): one verification. */
+function headSigned(b: readonly SignedOp[]): SignedOp[] {
+  return b.map((e, k) => (k === b.length - 1 || e.sig === undefined ? e : { ...e, sig: undefined }))
 }
 
 function ingestAuthor(l: Local, author: AuthorId, lines: ShardOp[], rules?: FleetRules): AuthorOutcome {
@@ -299,6 +309,25 @@ function ingestAuthor(l: Local, author: AuthorId, lines: ShardOp[], rules?: Flee
   // a refused batch that holds several signed ops is tried again cut at each of them, so the good ops
   // before a bad one go in and the report names the very line that is bad
   const queue: SignedOp[][] = [...cut.batches]
+  // group commit: the leading batches the fleet's rule lets through go in together (opLog.ingestMany,
+  // one transaction), each stored or refused on its own; from the first one not stored on, the loop
+  // below takes them one by one as before (it cuts a refused batch at its signatures, names the line)
+  let lead = 0
+  while (lead < queue.length && (rules === undefined || log.batchRule(rules.roster, rules.revs, queue[lead] as SignedOp[]) === undefined)) lead++
+  if (lead > 1) {
+    const group = queue.slice(0, lead)
+    const rs = opLog.ingestMany(l.store, group.map(headSigned), l.clock.nowMs())
+    let k = 0
+    for (; k < rs.length; k++) {
+      const r = rs[k] as opLog.IngestResult
+      if (r.ok) {
+        out.ingested += r.ops.length
+        out.duplicates += r.duplicates
+      } else if (r.reason === 'duplicate') out.duplicates += (group[k] as SignedOp[]).length
+      else break
+    }
+    queue.splice(0, k)
+  }
   let stopped = false
   for (let b = queue.shift(); b !== undefined; b = queue.shift()) {
     if (stopped) {
@@ -324,7 +353,7 @@ function ingestAuthor(l: Local, author: AuthorId, lines: ShardOp[], rules?: Flee
     // only the batch's last signature is checked: its chain binds the ops before it (docs/FORMAT.md
     // section 4), as a relay sends them. A CLI writes every op as its own signed batch, so this is one
     // verification per up to 256 ops instead of one per op
-    const r = opLog.ingest(l.store, b.map((e, k) => (k === b.length - 1 || e.sig === undefined ? e : { ...e, sig: undefined })), l.clock.nowMs())
+    const r = opLog.ingest(l.store, headSigned(b), l.clock.nowMs())
     if (r.ok) {
       out.ingested += r.ops.length
       out.duplicates += r.duplicates
