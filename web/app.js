@@ -7,7 +7,7 @@
 //
 // Everything the API returns came from agents, possibly hostile ones: it is put on the page as text
 // (textContent / text nodes), never as HTML.
-/* global document, location, history, sessionStorage, fetch, TextDecoderStream, AbortController, URLSearchParams, setInterval */
+/* global window, document, location, history, sessionStorage, fetch, TextDecoderStream, AbortController, URLSearchParams, setInterval */
 
 const tokenKey = 'grapevine-token'
 const feedMax = 200
@@ -100,16 +100,21 @@ async function errorMessage(/** @type {Response} */ r) {
 
 // ---- the token
 
-/** Takes the token from the fragment (#token=...) into sessionStorage and removes it from the address bar. */
+/**
+ * Takes the token from the fragment (#token=...) into sessionStorage and removes it from the address bar;
+ * whether there was one.
+ */
 function takeTokenFromUrl() {
-  if (location.hash.length <= 1) return
+  if (location.hash.length <= 1) return false
   const params = new URLSearchParams(location.hash.slice(1))
   const t = params.get('token')
-  if (t === null) return
-  if (t.trim() !== '') sessionStorage.setItem(tokenKey, t.trim())
+  if (t === null) return false
   params.delete('token')
   const rest = params.toString()
   history.replaceState(null, '', location.pathname + location.search + (rest === '' ? '' : `#${rest}`))
+  if (t.trim() === '') return false
+  sessionStorage.setItem(tokenKey, t.trim())
+  return true
 }
 
 /** Shows the token form (and hides the board), with why. */
@@ -498,6 +503,12 @@ function main() {
       soon('metrics')
     }
   }, refreshEveryMs)
+  // a #token= pasted into this tab's address bar later changes only the fragment: no reload
+  window.addEventListener('hashchange', () => {
+    if (!takeTokenFromUrl()) return
+    token = sessionStorage.getItem(tokenKey)
+    start()
+  })
   token = sessionStorage.getItem(tokenKey)
   if (token === null) askForToken(null)
   else start()
