@@ -83,8 +83,14 @@ export const factPatternBytesMax = 257
 export const nonceLength = 16
 /** Encoded invite (signature included): every cap at its largest fits. */
 export const inviteBytesMax = 10 * 1024
-/** Encoded credential: an invite, a key, a time and a signature. */
-export const credentialBytesMax = inviteBytesMax + 128
+/** Encoded credential made at joining: an invite, a key, a time and a signature. */
+export const baseCredentialBytesMax = inviteBytesMax + 128
+/** Rotations a successor credential may carry (a key rotated this many times joins again with an invite). */
+export const rotationChainMax = 8
+/** Rotation certificate: version, tag, three keys, two uvarints, two signatures. */
+export const rotationBytesMax = 2 + 3 * 32 + 2 * 10 + 2 * 64
+/** Encoded credential of any form: a successor credential is a base credential and its rotations. */
+export const credentialBytesMax = baseCredentialBytesMax + 8 + rotationChainMax * (rotationBytesMax + 2)
 /** An invite token's characters: "gvi1." and base64url of inviteBytesMax bytes. */
 export const tokenCharsMax = 5 + Math.ceil((inviteBytesMax * 4) / 3)
 /** Clock skew tolerated between nodes, for times a peer states (joinedAtMs, handshake timestamps). */
@@ -93,6 +99,7 @@ export const clockSkewMsDefault = 5 * 60 * 1000
 export const fleetFormatVersion = 1
 const inviteType = 0x49
 const credentialType = 0x43
+const successorType = 0x53
 export const tokenPrefix = 'gvi1.'
 
 const inviteDomain = core.codec.utf8Encode('grapevine/invite/v1\n')
@@ -368,9 +375,16 @@ export type Credential = {
   readonly invite: Invite
   /** The signed credential bytes, as a handshake sends them. */
   readonly bytes: Uint8Array
+  /**
+   * A successor credential (the node's key was rotated): the rotations from the base credential's key to
+   * `node`, oldest first, and that base credential (what the member joined with: its invite and caps).
+   * Undefined for a credential made at joining.
+   */
+  readonly rotations?: readonly Revocation[] | undefined
+  readonly base?: Credential | undefined
 }
 
-export type CredentialFailure = InviteFailure | 'bad_proof' | 'expired_invite'
+export type CredentialFailure = InviteFailure | 'bad_proof' | 'expired_invite' | 'forged_rotation'
 
 /** Joins: binds an invite to this node's key. Refused if the invite has expired at joinedAtMs. */
 export function createCredential(invite: Invite, node: Signer, joinedAtMs: number): Result<Credential, CredentialFailure> {
@@ -388,10 +402,12 @@ export function createCredential(invite: Invite, node: Signer, joinedAtMs: numbe
   return decodeCredential(concat(body, sign(node, credentialDomain, body)))
 }
 
-/** Decodes and verifies a credential (rules 1-5 of the header). */
+/** Decodes and verifies a credential (rules 1-5 of the header), made at joining or a successor's. */
 export function decodeCredential(bytes: Uint8Array): Result<Credential, CredentialFailure> {
   if (!(bytes instanceof Uint8Array)) return core.fail('malformed', 'a credential is bytes')
   if (bytes.length > credentialBytesMax) return core.fail('too_large', `a credential is at most ${credentialBytesMax} bytes, this one ${bytes.length}`)
+  if (bytes.length >= 2 && bytes[1] === successorType) return decodeSuccessorCredential(bytes)
+  if (bytes.length > baseCredentialBytesMax) return core.fail('too_large', `a credential made at joining is at most ${baseCredentialBytesMax} bytes, this one ${bytes.length}`)
   if (bytes.length >= 2 && bytes[1] === credentialType && (bytes[0] as number) > fleetFormatVersion) return core.fail('unsupported_version', `credential format ${bytes[0]} (this node reads ${fleetFormatVersion}): upgrade grapevine`)
   const r = codec.decodeWith(bytes, (rd) => {
     if (codec.readByte(rd) !== fleetFormatVersion || codec.readByte(rd) !== credentialType) codec.malformed('not a credential')
@@ -417,6 +433,69 @@ export function decodeCredential(bytes: Uint8Array): Result<Credential, Credenti
     joinedAtMs: r.value.joinedAtMs,
     invite: inv.value,
     bytes: bytes.slice(),
+  })
+}
+
+/**
+ * A successor's credential: the member's credential made at joining (the base) and the rotations from its
+ * key to this one (see "key rotation" below). Refused if the rotation does not rotate this credential's
+ * key, or the chain would pass rotationChainMax (a key rotated that often joins again with an invite).
+ */
+export function createSuccessorCredential(prev: Credential, rotation: Revocation): Result<Credential, CredentialFailure> {
+  if (rotation.successor === undefined || rotation.node !== prev.node || rotation.fleet !== prev.fleet) {
+    return core.fail('invalid', `the rotation does not rotate this credential's key (${prev.node.slice(0, 12)}…)`)
+  }
+  const base = prev.base ?? prev
+  const rotations = [...(prev.rotations ?? []), rotation]
+  if (rotations.length > rotationChainMax) return core.fail('invalid', `a key rotated ${rotationChainMax} times joins again with a new invite`)
+  const bytes = codec.encodeWith((w) => {
+    codec.writeByte(w, fleetFormatVersion)
+    codec.writeByte(w, successorType)
+    codec.writeBytes(w, base.bytes)
+    codec.writeUvarint(w, rotations.length)
+    for (const r of rotations) codec.writeBytes(w, r.bytes)
+  }, base.bytes.length + 16 + rotations.length * (rotationBytesMax + 2))
+  return decodeCredential(bytes)
+}
+
+function decodeSuccessorCredential(bytes: Uint8Array): Result<Credential, CredentialFailure> {
+  if ((bytes[0] as number) > fleetFormatVersion) return core.fail('unsupported_version', `credential format ${bytes[0]} (this node reads ${fleetFormatVersion}): upgrade grapevine`)
+  const r = codec.decodeWith(bytes, (rd) => {
+    if (codec.readByte(rd) !== fleetFormatVersion || codec.readByte(rd) !== successorType) codec.malformed('not a successor credential')
+    const base = codec.readBytes(rd)
+    const n = codec.readCount(rd, 2)
+    if (n === 0 || n > rotationChainMax) codec.malformed(`a successor credential carries 1..${rotationChainMax} rotations, not ${n}`)
+    const rotations: Uint8Array[] = []
+    for (let i = 0; i < n; i++) {
+      const b = codec.readBytes(rd)
+      if (b.length > rotationBytesMax) codec.malformed(`a rotation over ${rotationBytesMax} bytes`)
+      rotations.push(b)
+    }
+    return { base, rotations }
+  })
+  if (!r.ok) return core.fail('malformed', `successor credential: ${r.detail}`)
+  if (r.value.base[1] !== credentialType) return core.fail('malformed', 'successor credential: its base is a credential made at joining')
+  const b = decodeCredential(r.value.base)
+  if (!b.ok) return b
+  let node = b.value.node
+  const rotations: Revocation[] = []
+  for (const rb of r.value.rotations) {
+    const d = decodeRotation(rb)
+    if (!d.ok) return d.reason === 'forged_revocation' ? core.fail('malformed', d.detail) : core.fail(d.reason, d.detail)
+    if (d.value.fleet !== b.value.fleet) return core.fail('malformed', 'successor credential: a rotation of another fleet')
+    if (d.value.node !== node) return core.fail('malformed', `successor credential: the rotations do not chain from ${b.value.node.slice(0, 12)}…`)
+    node = d.value.successor as AuthorId
+    rotations.push(d.value)
+  }
+  return core.ok({
+    fleet: b.value.fleet,
+    node,
+    caps: b.value.caps,
+    joinedAtMs: (rotations[rotations.length - 1] as Revocation).issuedAtMs,
+    invite: b.value.invite,
+    bytes: bytes.slice(),
+    rotations,
+    base: b.value,
   })
 }
 
@@ -556,13 +635,15 @@ export type Revocation = {
   readonly issuedAtMs: number
   readonly reason: string
   readonly bytes: Uint8Array
+  /** A rotation (see "key rotation" below): `node` is the old key, this its successor; reason ''. */
+  readonly successor?: AuthorId | undefined
 }
 
 export type RevocationFields =
   | { readonly node: AuthorId; readonly cutoffSeq: number; readonly issuedAtMs: number; readonly reason?: string | undefined }
   | { readonly inviteId: string; readonly issuedAtMs: number; readonly reason?: string | undefined }
 
-export type RevocationFailure = 'malformed' | 'too_large' | 'forged_revocation' | 'invalid'
+export type RevocationFailure = 'malformed' | 'too_large' | 'forged_revocation' | 'forged_rotation' | 'bad_proof' | 'invalid'
 
 export const revocationReasonBytesMax = 200
 export const revocationBytesMax = 2 + 32 + 1 + 32 + 10 + 10 + 2 + revocationReasonBytesMax + 64
@@ -632,47 +713,176 @@ export function decodeRevocation(bytes: Uint8Array): Result<Revocation, Revocati
   return core.ok({ fleet: f.fleet, node: f.node, inviteId: f.inviteId, cutoffSeq: f.cutoffSeq, issuedAtMs: f.issuedAtMs, reason: f.reason, bytes: bytes.slice() })
 }
 
+// ---- key rotation
+
 /**
- * The revocations a node knows, for one fleet. Enforcement is a function of this set only (not of the
- * order revocations arrived in): a node revoked twice has the lower cutoff.
+ * A rotation: a member replaces its node key (a suspected leak, or routine) and keeps its place. It is a
+ * certificate like a revocation, signed by the OLD key (only the member can end its key) and by the NEW key
+ * (the successor holds it), and it is both halves of what docs/PROTOCOL.md section 5 describes: a
+ * self-issued revocation of the old key with a cutoff (its ops up to cutoffSeq stay valid, later ones are
+ * refused as a revoked node's; its handshakes are refused), and the proof in the successor's credential
+ * (the base credential and its rotations: the new key has the base credential's capabilities, even after
+ * the invite expired, because the member vouched with its own key).
+ *
+ *   rotation   u8 version (1), u8 0x4b 'K', 32 fleet id, 32 old key, 32 new key, uvarint cutoffSeq,
+ *              uvarint issuedAtMs, then the old key's signature and the new key's, each over
+ *              "grapevine/rotation/v1\n" and every byte before the first signature.
+ *   successor  u8 version (1), u8 0x53 'S', the base credential (made at joining) as uvarint length and
+ *   credential bytes, uvarint count (1..rotationChainMax), each rotation as uvarint length and bytes: the
+ *              first rotates the base credential's key, each next one the previous one's new key.
+ *
+ * In a Revocations set a rotation is a Revocation with `successor` set (node: the old key; reason ''), so
+ * it travels, is kept and is enforced wherever revocations are. Conflicts are a function of the set alone:
+ * a key rotated twice (two successors) keeps the rotation to the lower new key (hex order) and its cutoff;
+ * the other successor is refused. A successor of a key the root revoked gets nothing (revoking a member
+ * covers the keys it rotates to), whichever arrived first.
+ */
+export type RotationFields = { readonly cutoffSeq: number; readonly issuedAtMs: number }
+
+const rotationType = 0x4b
+const rotationDomain = core.codec.utf8Encode('grapevine/rotation/v1\n')
+
+/** Makes a rotation of `old` to `successor` in `fleet`, signed by both keys. */
+export function createRotation(fleet: FleetId, old: Signer, successor: Signer, fields: RotationFields): Result<Revocation, RevocationFailure> {
+  if (!parseFleetId(fleet).ok) return core.fail('invalid', 'a fleet id is 64 lowercase hex characters')
+  if (!Number.isSafeInteger(fields.cutoffSeq) || fields.cutoffSeq < 0) return core.fail('invalid', 'cutoffSeq is a seq >= 0')
+  if (!isTime(fields.issuedAtMs)) return core.fail('invalid', 'issuedAtMs is ms since the Unix epoch')
+  if (old.author === successor.author) return core.fail('invalid', 'the new key is the old key')
+  const body = codec.encodeWith((w) => {
+    codec.writeByte(w, fleetFormatVersion)
+    codec.writeByte(w, rotationType)
+    codec.writeFixed(w, authorBytes(fleetKey(fleet)))
+    codec.writeFixed(w, authorBytes(old.author))
+    codec.writeFixed(w, authorBytes(successor.author))
+    codec.writeUvarint(w, fields.cutoffSeq)
+    codec.writeUvarint(w, fields.issuedAtMs)
+  }, 128)
+  return decodeRotation(concat(concat(body, sign(old, rotationDomain, body)), sign(successor, rotationDomain, body)))
+}
+
+/** Decodes and verifies a rotation: every field, the old key's signature (`forged_rotation`), the new key's (`bad_proof`). */
+export function decodeRotation(bytes: Uint8Array): Result<Revocation, RevocationFailure> {
+  if (!(bytes instanceof Uint8Array)) return core.fail('malformed', 'a rotation is bytes')
+  if (bytes.length > rotationBytesMax) return core.fail('too_large', `a rotation is at most ${rotationBytesMax} bytes`)
+  const r = codec.decodeWith(bytes, (rd) => {
+    if (codec.readByte(rd) !== fleetFormatVersion || codec.readByte(rd) !== rotationType) codec.malformed('not a rotation')
+    const fleet = authorIdFromBytes(codec.readFixed(rd, authorLength)) as string as FleetId
+    const node = authorIdFromBytes(codec.readFixed(rd, authorLength))
+    const successor = authorIdFromBytes(codec.readFixed(rd, authorLength))
+    const cutoffSeq = codec.readUvarint(rd)
+    const issuedAtMs = codec.readUvarint(rd)
+    const bodyLength = rd.pos
+    codec.readFixed(rd, signatureLength)
+    codec.readFixed(rd, signatureLength)
+    return { fleet, node, successor, cutoffSeq, issuedAtMs, bodyLength }
+  })
+  if (!r.ok) return core.fail('malformed', `rotation: ${r.detail}`)
+  const f = r.value
+  if (f.node === f.successor) return core.fail('malformed', 'rotation: the new key is the old key')
+  const body = bytes.subarray(0, f.bodyLength)
+  if (!verify(f.node, rotationDomain, body, bytes.subarray(f.bodyLength, f.bodyLength + signatureLength))) {
+    return core.fail('forged_rotation', `rotation: not signed by the old key (${f.node.slice(0, 12)}…)`)
+  }
+  if (!verify(f.successor, rotationDomain, body, bytes.subarray(f.bodyLength + signatureLength))) {
+    return core.fail('bad_proof', `rotation: not signed by the new key (${f.successor.slice(0, 12)}…)`)
+  }
+  return core.ok({ fleet: f.fleet, node: f.node, successor: f.successor, inviteId: undefined, cutoffSeq: f.cutoffSeq, issuedAtMs: f.issuedAtMs, reason: '', bytes: bytes.slice() })
+}
+
+/** A revocation or a rotation, by its tag (what revocation messages and files carry). */
+export function decodeFleetCertificate(bytes: Uint8Array): Result<Revocation, RevocationFailure> {
+  return bytes instanceof Uint8Array && bytes.length >= 2 && bytes[1] === rotationType ? decodeRotation(bytes) : decodeRevocation(bytes)
+}
+
+// ---- the set of revocations and rotations
+
+/**
+ * The revocations and rotations a node knows, for one fleet. Enforcement is a function of this set only
+ * (not of the order they arrived in): a node revoked twice has the lower cutoff; a node both revoked and
+ * rotated, the lower of the two.
  */
 export type Revocations = {
   readonly fleet: FleetId
   readonly all: Revocation[]
+  /** Node cutoffs in force: the root's revocations and the rotations in force, the lower. */
   readonly nodes: Map<AuthorId, number>
   readonly invites: Set<string>
+  /** Nodes the root revoked, with the lower cutoff: a successor of one gets nothing. */
+  readonly revokedNodes: Map<AuthorId, number>
+  /** Per old key, the rotation in force: of two, the one to the lower new key. */
+  readonly rotations: Map<AuthorId, Revocation>
 }
 
 export const revocationsMax = 10_000
 
 export function createRevocations(fleet: FleetId): Revocations {
-  return { fleet, all: [], nodes: new Map(), invites: new Set() }
+  return { fleet, all: [], nodes: new Map(), invites: new Set(), revokedNodes: new Map(), rotations: new Map() }
 }
 
-/** Adds a revocation (bytes from a peer or a file, or a decoded one): verified, of this fleet. Whether it was new. */
-export function revocationsAdd(set: Revocations, rev: Uint8Array | Revocation): Result<boolean, RevocationFailure | 'wrong_fleet' | 'full'> {
-  const d = rev instanceof Uint8Array ? decodeRevocation(rev) : core.ok(rev)
+/**
+ * Adds a revocation or a rotation (bytes from a peer or a file, or a decoded one): verified, of this fleet.
+ * Whether it was new. With a roster, a rotation of a key that is not in it is not kept (ok false): any key
+ * pair can sign a rotation, and only a member's matters (a member's credential travels ahead of it).
+ */
+export function revocationsAdd(set: Revocations, rev: Uint8Array | Revocation, roster?: Roster): Result<boolean, RevocationFailure | 'wrong_fleet' | 'full'> {
+  const d = rev instanceof Uint8Array ? decodeFleetCertificate(rev) : core.ok(rev)
   if (!d.ok) return d
   const r = d.value
   if (r.fleet !== set.fleet) return core.fail('wrong_fleet', 'a revocation of another fleet')
   if (set.all.some((x) => codec.bytesEqual(x.bytes, r.bytes))) return core.ok(false)
+  if (r.successor !== undefined && roster !== undefined && r.node !== undefined && !roster.members.has(r.node)) return core.ok(false)
   if (set.all.length >= revocationsMax) return core.fail('full', `at most ${revocationsMax} revocations`)
   set.all.push(r)
-  if (r.node !== undefined) set.nodes.set(r.node, Math.min(set.nodes.get(r.node) ?? Number.MAX_SAFE_INTEGER, r.cutoffSeq))
+  if (r.node !== undefined) {
+    if (r.successor !== undefined) {
+      const w = set.rotations.get(r.node)
+      if (w === undefined || r.successor < (w.successor as AuthorId)) set.rotations.set(r.node, r)
+    } else set.revokedNodes.set(r.node, Math.min(set.revokedNodes.get(r.node) ?? Number.MAX_SAFE_INTEGER, r.cutoffSeq))
+    const a = set.revokedNodes.get(r.node) ?? Number.MAX_SAFE_INTEGER
+    const b = set.rotations.get(r.node)?.cutoffSeq ?? Number.MAX_SAFE_INTEGER
+    set.nodes.set(r.node, Math.min(a, b))
+  }
   if (r.inviteId !== undefined) set.invites.add(r.inviteId)
   return core.ok(true)
 }
 
-/** Whether a handshake with this node (holding a credential of this invite) is refused. */
-export function isRevoked(set: Revocations, node: AuthorId, inviteId: string): boolean {
-  return set.nodes.has(node) || set.invites.has(inviteId)
+/** The rotations a credential carries that are new to the set (added): a successor's credential brings them. */
+export function learnRotations(set: Revocations, cred: Credential, roster?: Roster): Revocation[] {
+  const out: Revocation[] = []
+  for (const r of cred.rotations ?? []) {
+    const a = revocationsAdd(set, r, roster)
+    if (a.ok && a.value) out.push(r)
+  }
+  return out
+}
+
+/**
+ * Whether a credential's rotations all hold: each is the rotation in force for its old key (or one the set
+ * does not know yet: the credential carries it), and no key of the chain was revoked by the root.
+ */
+export function successionHolds(set: Revocations, cred: Credential): boolean {
+  for (const r of cred.rotations ?? []) {
+    const old = r.node as AuthorId
+    if (set.revokedNodes.has(old)) return false
+    const w = set.rotations.get(old)
+    if (w !== undefined && w.successor !== r.successor) return false
+  }
+  return true
+}
+
+/**
+ * Whether a handshake with this node (holding a credential of this invite) is refused: the node is revoked
+ * or rotated away, the invite is revoked, or (given the credential) a rotation it rests on does not hold.
+ */
+export function isRevoked(set: Revocations, node: AuthorId, inviteId: string, cred?: Credential): boolean {
+  return set.nodes.has(node) || set.invites.has(inviteId) || (cred !== undefined && !successionHolds(set, cred))
 }
 
 /**
  * The capabilities an op of `author` at `seq` is checked against: undefined when the author is not in
- * the roster (the op waits); [] when the op is revoked (the author's node revoked with a cutoff below
- * seq, or every credential it has comes from a revoked invite). The fleet root itself may write nothing
- * (it speaks in revocations, not ops).
+ * the roster (the op waits); [] when the op is revoked (the author's node revoked or rotated with a cutoff
+ * below seq, or every credential it has comes from a revoked invite or rests on a rotation that does not
+ * hold). The fleet root itself may write nothing (it speaks in revocations, not ops).
  */
 export function capsAt(roster: Roster, revs: Revocations | undefined, author: AuthorId, seq: number): readonly Capability[] | undefined {
   const list = roster.members.get(author)
@@ -680,7 +890,7 @@ export function capsAt(roster: Roster, revs: Revocations | undefined, author: Au
   if (revs === undefined) return capsOf(roster, author)
   const cutoff = revs.nodes.get(author)
   if (cutoff !== undefined && seq > cutoff) return []
-  const live = list.filter((c) => !revs.invites.has(c.invite.id))
+  const live = list.filter((c) => !revs.invites.has(c.invite.id) && successionHolds(revs, c))
   if (live.length === list.length) return capsOf(roster, author)
   return sortCaps([...new Set(live.flatMap((c) => c.caps))])
 }
