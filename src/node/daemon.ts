@@ -60,6 +60,7 @@ import * as fleetHome from './fleet-home.ts'
 import * as home from './home.ts'
 import type { Identity } from './home.ts'
 import { systemClock } from './local.ts'
+import { applyRevocations } from './quarantine.ts'
 
 export const channelMembership = 0
 export const channelAntiEntropy = 1
@@ -156,6 +157,11 @@ export type DaemonStats = {
   opsRevoked: number
   /** Fleet: ops outside their author's capabilities, dropped (the sender is scored down). */
   opsRefused: number
+  /**
+   * Fleet: ops of a revoked node past its cutoff that this store had taken before it knew of the
+   * revocation, taken out of the log and views since this daemon started (quarantine.ts).
+   */
+  opsQuarantined: number
 }
 
 export type Daemon = {
@@ -308,7 +314,29 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     opsWaiting: 0,
     opsRevoked: 0,
     opsRefused: 0,
+    opsQuarantined: 0,
   }
+  /**
+   * The revocations known, applied to what the store holds: ops past a cutoff taken while this node did
+   * not know (partitioned) leave the log and views (quarantine.ts). At start (revocations in home) and
+   * whenever new ones arrive.
+   */
+  let quarantineFailed = false
+  const applyRevoked = (): void => {
+    if (revs === undefined) return
+    try {
+      for (const q of applyRevocations(store, roster, revs, author, clock.nowMs())) {
+        stats.opsQuarantined += q.moved
+        say(`quarantined ${q.moved} op(s) of ${q.author.slice(0, 12)}… past seq ${q.cutoff} (${q.reason}): out of the log and views, kept in revoked_ops`)
+      }
+      quarantineFailed = false
+    } catch (e) {
+      // the store's transaction rolled back (a lock held too long, a full disk): tried again every second
+      if (!quarantineFailed) say(`quarantine of revoked ops failed (${e instanceof Error ? e.message : String(e)}): trying again`)
+      quarantineFailed = true
+    }
+  }
+  applyRevoked()
   const latency = new Map<string, number[]>()
   /** Per peer: the seq of each author at its last digest (for lag). */
   const theirs = new Map<NodeId, Map<string, number>>()
@@ -464,6 +492,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       if (save) fleetHome.saveRevocation(o.home, r)
       say(`revoked ${r.node !== undefined ? `node ${r.node.slice(0, 12)}… after seq ${r.cutoffSeq}` : `invite ${r.inviteId}`}${r.reason === '' ? '' : `: ${r.reason}`}`)
     }
+    applyRevoked()
     for (let k = 0; k < fresh.length; k += fleetChunk) flood(channelRevocations, encodeRevocationMessage(fresh.slice(k, k + fleetChunk)), except)
     for (const l of [...info.keys()]) {
       const c = credentialOf(l)
@@ -524,6 +553,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const checkRevocationsFile = (now: number): void => {
     if (revs === undefined || fleet === undefined || now - lastRevocationsCheckMs < 1000) return
     lastRevocationsCheckMs = now
+    if (quarantineFailed) applyRevoked()
     const st = statSync(join(o.home, fleetHome.revocationsFile), { throwIfNoEntry: false })
     const size = st === undefined ? 0 : st.size
     if (size === revocationsFileSize) return
