@@ -35,8 +35,8 @@ function buildBundle(): 'bundle' | 'source' {
 type Up = { child: ChildProcess; api: string; dashboard: string; exited: Promise<number | null> }
 
 /** `grapevine up --json` on free ports; resolves once it printed its document. */
-function up(dir: string, mode: 'bundle' | 'source'): Promise<Up> {
-  const child = spawn(process.execPath, [bin, 'up', '--json', '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0'], {
+function up(dir: string, mode: 'bundle' | 'source', api = '127.0.0.1:0'): Promise<Up> {
+  const child = spawn(process.execPath, [bin, 'up', '--json', '--listen', '127.0.0.1:0', '--api', api], {
     env: { ...process.env, GRAPEVINE_HOME: dir, GRAPEVINE_CLI: mode, NO_COLOR: '1' },
   })
   children.push(child)
@@ -212,6 +212,22 @@ describe('dashboard', { timeout: 60_000 }, () => {
       const build = tasks.find((t) => t['title'] === 'build frontend')
       await post(`/v1/tasks/${String(build?.['task_id'])}/claim`, {})
       await page.locator('#tasks-claimed li', { hasText: 'build frontend' }).waitFor({ timeout: 5000 })
+
+      // the node restarts; meanwhile a keyed fact is written (not a channel entry: tail never lists it).
+      // The page reconnects with Last-Event-ID, so the stream replays what it missed.
+      const streams: (string | undefined)[] = []
+      page.on('request', (r) => {
+        if (new URL(r.url()).pathname === '/v1/events') streams.push(r.headers()['last-event-id'])
+      })
+      node.child.kill('SIGTERM')
+      assert.equal(await node.exited, 0)
+      await page.locator('#live.off').waitFor({ timeout: 5000 })
+      const set = spawnSync(process.execPath, [bin, 'fact', 'set', 'while.down', 'written while the node was down'], { env: { ...process.env, GRAPEVINE_HOME: home, GRAPEVINE_CLI: mode } })
+      assert.equal(set.status, 0, set.stderr?.toString())
+      node = await up(home, mode, new URL(node.api).host)
+      await feed.locator('li', { hasText: 'written while the node was down' }).waitFor({ timeout: 8000 })
+      assert.ok(streams.length > 0 && streams.every((id) => id !== undefined && /^\d+$/.test(id)), `reconnects sent Last-Event-ID: ${JSON.stringify(streams)}`)
+      problems.length = 0 // the refused connections while it was down
 
       // search
       await page.fill('#search-input', 'convex')
