@@ -47,6 +47,7 @@ import {
   encodeRevocationMessage,
   encodeRosterMessage,
   isRevoked,
+  learnRotations,
   revocationsAdd,
   rosterAdd,
 } from '../log/index.ts'
@@ -289,7 +290,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       const known = fleetHome.loadRevocations(o.home, f.value.fleet)
       revs = known
       security = secure.createSecurity({ signer: identity.signer, credential: f.value.credential }, () => clock.nowMs(), (n) => new Uint8Array(randomBytes(n)), {
-        isRevoked: (node, inviteId) => isRevoked(known, node, inviteId),
+        isRevoked: (node, inviteId, cred) => isRevoked(known, node, inviteId, cred),
       })
     } else if (f.reason === 'missing' && o.security !== 'fleet') security = plainSecurity(identity.author)
     else {
@@ -490,13 +491,14 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     if (fresh.length === 0 || revs === undefined) return
     for (const r of fresh) {
       if (save) fleetHome.saveRevocation(o.home, r)
-      say(`revoked ${r.node !== undefined ? `node ${r.node.slice(0, 12)}… after seq ${r.cutoffSeq}` : `invite ${r.inviteId}`}${r.reason === '' ? '' : `: ${r.reason}`}`)
+      if (r.successor !== undefined) say(`key rotated: ${r.node?.slice(0, 12)}… -> ${r.successor.slice(0, 12)}… after seq ${r.cutoffSeq}`)
+      else say(`revoked ${r.node !== undefined ? `node ${r.node.slice(0, 12)}… after seq ${r.cutoffSeq}` : `invite ${r.inviteId}`}${r.reason === '' ? '' : `: ${r.reason}`}`)
     }
     applyRevoked()
     for (let k = 0; k < fresh.length; k += fleetChunk) flood(channelRevocations, encodeRevocationMessage(fresh.slice(k, k + fleetChunk)), except)
     for (const l of [...info.keys()]) {
       const c = credentialOf(l)
-      if (c !== undefined && isRevoked(revs, c.node, c.invite.id)) l.close('revoked')
+      if (c !== undefined && isRevoked(revs, c.node, c.invite.id, c)) l.close('revoked')
     }
   }
 
@@ -509,6 +511,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       if (added.ok && added.value) {
         fleetHome.saveCredentials(o.home, [c])
         flood(channelRoster, encodeRosterMessage([c]), link)
+        revoked(learnRotations(revs, c, roster), undefined, true)
       }
     }
     const creds = [...roster.members.values()].flat()
@@ -533,6 +536,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     }
     fleetHome.saveCredentials(o.home, fresh)
     for (let k = 0; k < fresh.length; k += fleetChunk) flood(channelRoster, encodeRosterMessage(fresh.slice(k, k + fleetChunk)), link)
+    // a successor's credential carries its key rotations: they act as revocations of the old keys
+    if (revs !== undefined) revoked(fresh.flatMap((c) => learnRotations(revs as Revocations, c, roster)), undefined, true)
   }
 
   const onRevocations = (link: Link, from: NodeId, body: Uint8Array): void => {
@@ -541,7 +546,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     if (!m.ok) return penalize(from, 'malformed')
     const before = revs.all.length
     for (const bytes of m.value) {
-      const r = revocationsAdd(revs, bytes)
+      const r = revocationsAdd(revs, bytes, roster)
       if (!r.ok && r.reason !== 'full') penalize(from, 'malformed')
     }
     revoked(revs.all.slice(before), link, true)
@@ -880,7 +885,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   }
 
   const writeState = (): void => {
-    const doc = { id: selfId, name: identity.name, pid: process.pid, address, atMs: clock.nowMs(), peers: daemon.peers(), stats: daemon.stats() }
+    const doc = { id: selfId, name: identity.name, pid: process.pid, address, atMs: clock.nowMs(), stopped: closed, peers: daemon.peers(), stats: daemon.stats() }
     const path = join(o.home, 'daemon.json')
     try {
       writeFileSync(`${path}.tmp`, JSON.stringify(doc))

@@ -2,12 +2,14 @@
  * A node's fleet state, in its home next to the identity (home.ts):
  *
  *   <home>/fleet.json   {"format":1,"fleet":<64 hex>,"credential":<base64url>,"root_seed"?:<64 hex>}, mode 0600
- *   <home>/revocations  the fleet's revocations this node knows, one per line as base64url (log/fleet.ts
+ *   <home>/revocations  the fleet's revocations and key rotations this node knows, one per line as base64url (log/fleet.ts
  *                       format), appended by `grapevine revoke` and by the daemon as revocations arrive;
  *                       a line that does not verify is skipped (each is checked against the fleet id)
  *   <home>/roster       the credentials of other members this node learnt (one per line, base64url),
  *                       appended by the daemon: after a restart it can still check, and pass on, the ops
- *                       of members it will not meet again
+ *                       of members it will not meet again (and, after `grapevine rotate-key`, this
+ *                       node's own old credential)
+ *   <home>/identity.json.retired-<time>   an identity key replaced by rotateKey (kept, never deleted)
  *
  * `fleet` is the fleet id (the root public key); `credential` this node's membership credential (log/fleet.ts
  * format); `root_seed` the fleet root's private key, present only on the node that created the fleet (it
@@ -16,12 +18,13 @@
  * the wall clock enter here, in src/node.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { appendFileSync, chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as core from '../core/index.ts'
 import type { Result } from '../core/index.ts'
 import * as log from '../log/index.ts'
 import type { AuthorId, Credential, FleetId, Invite, Revocation, Revocations, Signer } from '../log/index.ts'
+import { identityFile } from './home.ts'
 import type { Identity } from './home.ts'
 
 export const fleetFile = 'fleet.json'
@@ -194,6 +197,61 @@ export function revoke(
   const r = log.createRevocation(state.root, { ...target, issuedAtMs: nowMs, reason })
   if (!r.ok) return r
   return saveRevocation(home, r.value)
+}
+
+export type Rotated = {
+  /** The new identity (same name, new key), now in <home>/identity.json. */
+  readonly identity: Identity
+  readonly state: FleetState
+  readonly rotation: Revocation
+  /** Where the old identity file was kept (never deleted: the old key signed what is in the store). */
+  readonly retired: string
+}
+
+/**
+ * Replaces this node's identity key and keeps its place in the fleet (log/fleet.ts "key rotation"): a new
+ * key, a rotation signed by the old key and the new one with the old key's last op that counts
+ * (`cutoffSeq`, its head in the store: the caller reads it), and the successor credential. Files, in this
+ * order: the old identity is kept as `identity.json.retired-<time>` (a hard link), the new one replaces
+ * identity.json (same name: the new key's agent.hello announces it), fleet.json gets the successor
+ * credential, the old credential goes into <home>/roster (the daemon still checks and passes on the old
+ * key's ops) and the rotation into <home>/revocations (the daemon spreads it). A crash between the
+ * identity and fleet.json leaves them apart (fleet.json names the old key): the retired file has the old
+ * seed, to put back. A node revoked, or whose key was already rotated, is refused.
+ */
+export function rotateKey(home: string, identity: Identity, state: FleetState, cutoffSeq: number, nowMs: number): Result<Rotated, FleetHomeFailure | log.RevocationFailure> {
+  if (state.credential.node !== identity.author) return fail('invalid', 'fleet.json does not admit this identity')
+  const known = loadRevocations(home, state.fleet)
+  if (known.revokedNodes.has(identity.author)) return fail('invalid', `this node (${identity.author.slice(0, 12)}…) is revoked: a revoked key cannot name a successor`)
+  if (known.rotations.has(identity.author)) return fail('invalid', `this key (${identity.author.slice(0, 12)}…) was already rotated: nothing was changed`)
+  const seed = log.privateKeyBytes(generateKeyPairSync('ed25519').privateKey)
+  const next = log.createSigner(seed)
+  if (!next.ok) return fail('io', next.detail)
+  const rot = log.createRotation(state.fleet, identity.signer, next.value, { cutoffSeq, issuedAtMs: nowMs })
+  if (!rot.ok) return rot
+  const cred = log.createSuccessorCredential(state.credential, rot.value)
+  if (!cred.ok) return cred
+  const path = join(home, identityFile)
+  const stamp = new Date(nowMs).toISOString().replace(/[:.]/g, '-')
+  let retired = `${path}.retired-${stamp}`
+  const tmp = `${path}.${process.pid}.tmp`
+  try {
+    for (let i = 2; existsSync(retired); i++) retired = `${path}.retired-${stamp}-${i}`
+    linkSync(path, retired)
+    const doc = { format: 1, name: identity.name, author: next.value.author, seed: log.toHex(seed) }
+    writeFileSync(tmp, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600 })
+    chmodSync(tmp, 0o600)
+    renameSync(tmp, path)
+  } catch (e) {
+    rmSync(tmp, { force: true })
+    return fail('io', `cannot replace ${path}: ${e instanceof Error ? e.message : String(e)}; nothing was changed`)
+  }
+  const saved = save(home, { fleet: state.fleet, credential: cred.value, root: state.root })
+  if (!saved.ok) return fail('io', `${saved.detail}: the new identity is in ${path}, the old one in ${retired}: put it back before anything else`)
+  saveCredentials(home, [state.credential])
+  const r = saveRevocation(home, rot.value)
+  if (!r.ok) return r
+  return core.ok({ identity: { name: identity.name, author: next.value.author, signer: next.value }, state: saved.value, rotation: rot.value, retired })
 }
 
 /** Adds the credentials recorded in home to a roster (lines that do not verify or are of another fleet are skipped). */

@@ -83,8 +83,8 @@ export type Env = { readonly nowMs: number; readonly random: (n: number) => Uint
 export type HandshakeOptions = {
   /** The initiator's expectation: refuse a responder that is another node. */
   readonly expectedPeer?: AuthorId | undefined
-  /** Whether this node or its invite (by id) is revoked: refused with `revoked`. */
-  readonly isRevoked?: ((node: AuthorId, inviteId: string) => boolean) | undefined
+  /** Whether this node or its invite (by id) is revoked, or its credential rests on a rotation that does not hold: refused with `revoked`. */
+  readonly isRevoked?: ((node: AuthorId, inviteId: string, credential: Credential) => boolean) | undefined
   /** The responder's guard against replayed first messages (one per listening node, shared). */
   readonly replayGuard?: ReplayGuard | undefined
   readonly windowMs?: number | undefined
@@ -283,7 +283,7 @@ function checkPeer(
     return fail('bad_signature', `the peer does not hold the key of the credential it shows (${cred.node.slice(0, 12)}…)`)
   }
   if (cred.node === own.signer.author) return fail('self', 'the peer is this node')
-  if (opts.isRevoked?.(cred.node, cred.invite.id) === true) return fail('revoked', `node ${cred.node.slice(0, 12)}… is revoked`)
+  if (opts.isRevoked?.(cred.node, cred.invite.id, cred) === true) return fail('revoked', `node ${cred.node.slice(0, 12)}… is revoked`)
   return core.ok(cred)
 }
 

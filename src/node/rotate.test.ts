@@ -1,0 +1,193 @@
+/**
+ * Key rotation on live daemons (issue 5: "key rotation without losing messages"; log/fleet.ts "key
+ * rotation", fleetHome.rotateKey). A root and members A, B, E on loopback, fleet handshake on every link:
+ * A publishes, stops, rotates its key, starts again and publishes with the new key. B has every op of A's
+ * (both keys) and A's name on the new key; E, partitioned meanwhile, learns the rotation when it
+ * reconnects and drops an op of the old key past the cutoff it took in meanwhile; B refuses that op when a
+ * member relays it; the old key's handshake is refused.
+ */
+import assert from 'node:assert/strict'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { after, test } from 'node:test'
+import { antiEntropy } from '../gossip/index.ts'
+import * as log from '../log/index.ts'
+import type { AuthorId, SignedOp, Signer } from '../log/index.ts'
+import { opLog } from '../store/index.ts'
+import { links, secure } from '../transport/index.ts'
+import { startDaemon } from './daemon.ts'
+import type { Daemon, DaemonOptions } from './daemon.ts'
+import * as fleetHome from './fleet-home.ts'
+import * as home from './home.ts'
+import { closeLocal, commit, openLocal, reads } from './local.ts'
+
+const dirs: string[] = []
+const running: Daemon[] = []
+after(async () => {
+  for (const d of running) await d.close()
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+const fastGossip: Partial<DaemonOptions> = {
+  membership: { protocolPeriodMs: 200, probeTimeoutMs: 100 },
+  antiEntropy: { intervalMs: 200 },
+  stateFile: false,
+}
+
+async function start(o: Partial<DaemonOptions> & { home: string }): Promise<Daemon> {
+  const d = await startDaemon({ listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', ...fastGossip, ...o })
+  running.push(d)
+  return d
+}
+
+function tempHome(name: string): string {
+  const d = mkdtempSync(join(tmpdir(), 'gv-rot-'))
+  dirs.push(d)
+  assert.ok(home.init(d, name).ok)
+  return d
+}
+
+function identityOf(h: string): home.Identity {
+  const r = home.load(h)
+  assert.ok(r.ok, r.ok ? '' : r.detail)
+  return r.value
+}
+
+async function waitFor(what: string, cond: () => boolean, deadlineMs = 6000): Promise<void> {
+  const t0 = performance.now()
+  while (!cond()) {
+    if (performance.now() - t0 > deadlineMs) throw new Error(`rotate test: ${what} not within ${deadlineMs} ms`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** Writes one entry into a home's store, as the node itself (a CLI write). Its seq. */
+function publish(dir: string, text: string): number {
+  const l = openLocal(dir)
+  assert.ok(l.ok)
+  const r = commit(l.value, [{ kind: 'fact.assert', body: { fact_id: `e/${text}`, value: text, channel: 'discoveries', supersedes: [], verified: false } }])
+  closeLocal(l.value)
+  assert.ok(r.ok, r.ok ? '' : r.detail)
+  return (r.value.ops[r.value.ops.length - 1] as SignedOp).op.seq
+}
+
+function opsOf(h: string, author: AuthorId): SignedOp[] {
+  const l = openLocal(h)
+  assert.ok(l.ok)
+  const out = opLog.opsAfter(l.value.store, author, 0, 10_000)
+  closeLocal(l.value)
+  return out
+}
+
+const seqOf = (d: Daemon, author: AuthorId): number => d.versionVector().get(author as never) ?? 0
+const linked = (d: Daemon, other: Daemon): boolean => d.peers().some((p) => p.id === other.id && p.linked)
+
+test('rotate-key on live daemons: no op lost, the old key cut off past its cutoff and at the handshake, a partitioned node learns it on reconnecting', async () => {
+  const hr = tempHome('root')
+  const ha = tempHome('alice')
+  const hb = tempHome('bob')
+  const he = tempHome('eve')
+  const root = fleetHome.createFleet(hr, identityOf(hr), Date.now())
+  assert.ok(root.ok, root.ok ? '' : root.detail)
+  const fleet = root.value.fleet
+  for (const h of [ha, hb, he]) {
+    const inv = fleetHome.createInvite(root.value, log.capsAll, 60_000, Date.now())
+    assert.ok(inv.ok)
+    assert.ok(fleetHome.joinFleet(h, identityOf(h), log.encodeInviteToken(inv.value), Date.now()).ok)
+  }
+  const oldA = identityOf(ha)
+  const r = await start({ home: hr })
+  let a = await start({ home: ha, join: [r.address] })
+  const b = await start({ home: hb, join: [r.address] })
+  let e = await start({ home: he, join: [r.address] })
+  await waitFor('all linked to the root', () => [a, b, e].every((d) => linked(r, d)))
+  const s1 = publish(ha, 'before-rotation')
+  await waitFor('the first write everywhere', () => [b, e].every((d) => seqOf(d, oldA.author) >= s1))
+
+  // eve is partitioned; alice stops and rotates (what grapevine rotate-key does)
+  await e.close()
+  await a.close()
+  const fleetJsonBefore = join(ha, 'fleet.before.json')
+  copyFileSync(join(ha, fleetHome.fleetFile), fleetJsonBefore)
+  const cutoff = opsOf(ha, oldA.author).length
+  assert.equal(cutoff, s1, 'the hello and the write')
+  const stateA = fleetHome.load(ha, oldA)
+  assert.ok(stateA.ok)
+  const rot = fleetHome.rotateKey(ha, oldA, stateA.value, cutoff, Date.now())
+  assert.ok(rot.ok, rot.ok ? '' : rot.detail)
+  const newA = rot.value.identity
+  assert.notEqual(newA.author, oldA.author)
+  assert.equal(newA.name, 'alice')
+  assert.equal(identityOf(ha).author, newA.author)
+  assert.equal((JSON.parse(readFileSync(rot.value.retired, 'utf8')) as { author: string }).author, oldA.author, 'the old key is kept')
+  assert.equal(fleetHome.rotateKey(ha, oldA, stateA.value, cutoff, Date.now()).ok, false, 'the old key rotated once only')
+  // and again before writing anything (routine rotation): a chain of two rotations travels in the credential
+  const again = fleetHome.rotateKey(ha, newA, rot.value.state, 0, Date.now())
+  assert.ok(again.ok, again.ok ? '' : again.detail)
+  const cur = again.value.identity
+  assert.deepEqual(again.value.state.credential.rotations?.map((x) => x.successor), [newA.author, cur.author])
+  a = await start({ home: ha, join: [r.address] })
+  await waitFor('alice back, linked with her new key', () => linked(r, a))
+  const s2 = publish(ha, 'after-rotation')
+  await waitFor('bob has the new key\'s write', () => seqOf(b, cur.author) >= s2)
+  assert.equal(seqOf(b, oldA.author), cutoff, 'and every op of the old key up to the cutoff')
+  const lb = openLocal(hb)
+  assert.ok(lb.ok)
+  const names = new Map(reads(lb.value).agents().map((x) => [x.author, x.name]))
+  closeLocal(lb.value)
+  assert.equal(names.get(cur.author), 'alice', 'the new key announces the same name')
+  assert.equal(names.get(oldA.author), 'alice')
+
+  // the old key (stolen) writes past the cutoff; eve, partitioned, takes it in
+  const last = opsOf(ha, oldA.author).at(-1) as SignedOp
+  const forged = log.signOps(oldA.signer as Signer, log.createOps(oldA.author, log.headOf(last), [{ hlc: { wallMs: Date.now(), logical: 0 }, kind: 'fact.assert', body: { fact_id: 'e/stolen', value: 'stolen', channel: 'discoveries', supersedes: [], verified: false } }]).value as never)
+  const le = openLocal(he)
+  assert.ok(le.ok)
+  assert.ok(opLog.ingest(le.value.store, forged, Date.now()).ok)
+  closeLocal(le.value)
+
+  // eve reconnects (through bob): learns the rotation at once and drops the late op (quarantine)
+  const revokedBefore = b.stats().opsRevoked
+  e = await start({ home: he, join: [b.address] })
+  await waitFor('eve learnt the rotation', () => fleetHome.loadRevocations(he, fleet).rotations.get(oldA.author)?.successor === newA.author)
+  await waitFor('eve has alice\'s new writes', () => seqOf(e, cur.author) >= s2)
+  await waitFor('eve dropped the late op she took while partitioned', () => seqOf(e, oldA.author) === cutoff && e.stats().opsQuarantined >= 1)
+
+  // a member relays that op to bob directly: refused as a revoked node's, nothing stored
+  const gee = log.createSigner(new Uint8Array(randomBytes(32)))
+  assert.ok(gee.ok)
+  const inv = fleetHome.createInvite(root.value, log.capsAll, 60_000, Date.now())
+  assert.ok(inv.ok)
+  const geeCred = log.createCredential(inv.value, gee.value, Date.now())
+  assert.ok(geeCred.ok)
+  const frame = (channel: number, body: Uint8Array): Uint8Array => new Uint8Array([channel, ...body])
+  const probe = links.dial('127.0.0.1', Number(b.address.split(':')[1]), {
+    security: secure.createSecurity({ signer: gee.value, credential: geeCred.value }, () => Date.now(), (n) => new Uint8Array(randomBytes(n))),
+    events: {
+      onOpen: (l) => {
+        l.send(frame(3, new TextEncoder().encode(JSON.stringify({ id: `${gee.value.author}@127.0.0.1:9` }))), false)
+        l.send(frame(1, antiEntropy.encodeMessage({ type: 'ae.delta', batches: [forged], more: false })), false)
+      },
+      onMessage: () => undefined,
+      onInvalid: () => undefined,
+      onClose: () => undefined,
+    },
+  })
+  await waitFor('bob refused the old key\'s op past the cutoff', () => b.stats().opsRevoked > revokedBefore)
+  probe.close('done')
+  assert.equal(seqOf(b, oldA.author), cutoff)
+  assert.equal(seqOf(r, oldA.author), cutoff)
+
+  // the old key's handshake: a node holding the retired key and the old credential is refused
+  const thief = mkdtempSync(join(tmpdir(), 'gv-rot-thief-'))
+  dirs.push(thief)
+  mkdirSync(thief, { recursive: true })
+  copyFileSync(rot.value.retired, join(thief, home.identityFile))
+  copyFileSync(fleetJsonBefore, join(thief, fleetHome.fleetFile))
+  const refusedBefore = b.stats().invalidFrames
+  const t = await start({ home: thief, join: [b.address] })
+  await waitFor('bob refuses the old key at the handshake', () => b.stats().invalidFrames > refusedBefore)
+  assert.ok(!linked(b, t))
+})
