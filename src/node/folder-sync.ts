@@ -22,7 +22,8 @@
  * (each verified against the fleet id; new revocations join the home's file, so the daemon enforces them
  * too), and checks every batch as the daemon does (log.batchRule): an author with no credential in the
  * folder or the roster waits (pending), ops past a revocation's cutoff or outside the author's
- * capabilities are reported and skipped.
+ * capabilities are reported and skipped; ops past a cutoff that the store took before the revocation
+ * was known leave its log and views (quarantine.ts), as the daemon does.
  */
 import { createHash } from 'node:crypto'
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, watch, writeFileSync, writeSync } from 'node:fs'
@@ -35,6 +36,7 @@ import type { FileOffset, Offsets, Problem, ShardOp } from '../transport/index.t
 import * as fleetHome from './fleet-home.ts'
 import * as local from './local.ts'
 import type { Local } from './local.ts'
+import { applyRevocations } from './quarantine.ts'
 
 /** Ops read from the store per append to the folder. */
 const writeChunkOps = 4096
@@ -63,6 +65,11 @@ export type FolderSyncReport = {
   readonly pending: number
   /** Other authors' ops this node relayed into the folder (relay option). */
   readonly relayed: number
+  /**
+   * Fleet: ops of revoked authors past their cutoff that the store held (taken before this node knew of
+   * the revocation) and this sync took out of the log and views (quarantine.ts).
+   */
+  readonly quarantined: number
   /** Bad input, with file and line: skipped. */
   readonly problems: readonly Problem[]
   readonly packed?: folder.PackReport | undefined
@@ -420,6 +427,15 @@ export function syncFolder(l: Local, dir: string, opts: FolderSyncOptions = {}):
     }
     const state = loadState(statFile, dir)
     const rules = fleetRules(l, dir)
+    // the revocations known now (the home's and the folder's) applied to what the store already holds
+    let quarantined = 0
+    if (rules !== undefined) {
+      try {
+        for (const q of applyRevocations(l.store, rules.roster, rules.revs, l.identity.author, l.clock.nowMs())) quarantined += q.moved
+      } catch (e) {
+        return { ok: false, reason: 'io', detail: `cannot take revoked ops out of the store: ${e instanceof Error ? e.message : String(e)}` }
+      }
+    }
     const scan = folder.scanFolder(dir, state.offsets)
     const problems: Problem[] = [...scan.problems]
     let ingested = 0
@@ -455,7 +471,7 @@ export function syncFolder(l: Local, dir: string, opts: FolderSyncOptions = {}):
     state.offsets = offsets
     if (changed) saveState(statFile, state)
     problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line))
-    return { ok: true, value: { dir, written, ingested, duplicates, pending, relayed, problems, packed } }
+    return { ok: true, value: { dir, written, ingested, duplicates, pending, relayed, quarantined, problems, packed } }
   } finally {
     try {
       unlinkSync(lockFile)

@@ -7,10 +7,13 @@
  * then neither offers them nor asks for them (they are refused where they arrive, as before: opsRevoked).
  *
  * The cutoffs mirror the fleet's rule for received ops (log.capsAt, log.batchRule), which is a function of
- * the set of revocations known only: a node revocation's cutoffSeq (the lowest, if several); and for an
- * author that has a credential made from a revoked invite and no capability left once those are dropped
- * (capsAt gives [] at every seq), 0: every op of it, as a node that knew would refuse them all. The
- * node's own ops are left alone (a revoked node keeps its own log; no one takes its ops anyway).
+ * the set of revocations known only: a node revocation's (or key rotation's) cutoffSeq, the lowest if
+ * several; and 0 (every op of it, as a node that knew would refuse them all) for an author that has
+ * capabilities without the revocations and none with them from seq 1 on: its credentials all came from
+ * revoked invites or rest on rotations that do not hold (capsAt gives [] at every seq). An author whose
+ * capabilities a revoked invite only narrowed keeps its ops (a node that knew would have refused the
+ * ops outside the narrower set: not undone here). The node's own ops are left alone (a revoked node
+ * keeps its own log; no one takes its ops anyway).
  */
 import type { AuthorId, Revocations, Roster } from '../log/index.ts'
 import { capsAt } from '../log/index.ts'
@@ -22,13 +25,14 @@ export type Quarantined = { readonly author: AuthorId; readonly cutoff: number; 
 /** The cutoff the revocations set on `author` (undefined: none), and the reason to record with it. */
 export function cutoffOf(roster: Roster | undefined, revs: Revocations, author: AuthorId): { cutoff: number; reason: string } | undefined {
   const why = (xs: readonly { reason: string }[]): string => [...new Set(xs.map((r) => r.reason).filter((r) => r !== ''))].join('; ')
-  const list = roster?.members.get(author)
-  if (roster !== undefined && list !== undefined && list.some((c) => revs.invites.has(c.invite.id))) {
-    const caps = capsAt(roster, revs, author, 1)
-    if (caps !== undefined && caps.length === 0) {
-      const ids = new Set(list.map((c) => c.invite.id))
+  if (roster !== undefined) {
+    // every capability gone from seq 1 on, that the author had without the revocations: all its ops
+    const base = capsAt(roster, undefined, author, 1)
+    const first = capsAt(roster, revs, author, 1)
+    if (base !== undefined && base.length > 0 && first !== undefined && first.length === 0) {
+      const ids = new Set((roster.members.get(author) ?? []).map((c) => c.invite.id))
       const by = revs.all.filter((r) => (r.inviteId !== undefined && ids.has(r.inviteId)) || r.node === author)
-      return { cutoff: 0, reason: `revoked (invite): ${why(by)}` }
+      return { cutoff: 0, reason: `revoked (every credential): ${why(by)}` }
     }
   }
   const cutoff = revs.nodes.get(author)
