@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import * as core from '../core/index.ts'
-import { fleetHome, home } from '../node/index.ts'
+import type * as log from '../log/index.ts'
+import { fleetHome, home, local } from '../node/index.ts'
+import { startDaemon } from '../node/network.ts'
+import { opLog } from '../store/index.ts'
 import { secure } from '../transport/index.ts'
 import { main } from './cli.ts'
 
@@ -77,4 +80,65 @@ test('cli: fleet create, invite, join; the two nodes then complete a secure hand
   assert.deepEqual(done.value.session?.caps, ['read', 'write:discoveries'])
   // b's invite has expired by now (and a's self-invite): members they stay
   assert.ok(clock.nowMs() > done.value.session!.credential.invite.expiresAtMs)
+})
+
+test('cli: rotate-key replaces the key, keeps the name, the caps and the old key file; cutoff at the old head; refused while a daemon runs', async () => {
+  const a = join(root, 'ra')
+  const b = join(root, 'rb')
+  assert.equal((await cli(a, 'fleet', 'create')).code, 0)
+  const token = (await cli(a, 'invite', '--caps', 'read,write:discoveries')).out.trim()
+  assert.equal((await cli(b, 'join', token)).code, 0)
+  assert.equal((await cli(b, 'publish', 'written with the old key')).code, 0)
+  const old = home.load(b)
+  assert.ok(old.ok)
+
+  const outside = await cli(join(root, 'rc'), 'rotate-key')
+  assert.equal(outside.code, 1)
+  assert.match(outside.err, /in no fleet/)
+
+  // a daemon runs on b: refused, nothing changed; once it stopped, rotation goes through
+  const d = await startDaemon({ home: b, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet' })
+  try {
+    const t0 = performance.now()
+    while (!existsSync(join(b, 'daemon.json')) && performance.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20))
+    const busy = await cli(b, 'rotate-key')
+    assert.equal(busy.code, 1)
+    assert.match(busy.err, /stop the daemon first: grapevine rotate-key changes the identity the daemon signs with/)
+    assert.equal((home.load(b) as { value: home.Identity }).value.author, old.value.author, 'nothing was changed')
+  } finally {
+    await d.close()
+  }
+  const r = await cli(b, '--json', 'rotate-key')
+  assert.equal(r.code, 0, r.err)
+  const doc = JSON.parse(r.out) as { old_node: string; node: string; name: string; cutoff_seq: number; caps: string[]; retired: string }
+  assert.equal(doc.old_node, old.value.author)
+  assert.notEqual(doc.node, old.value.author)
+  assert.equal(doc.name, old.value.name)
+  assert.equal(doc.cutoff_seq, 2, 'the old key\'s hello and entry')
+  assert.deepEqual(doc.caps, ['read', 'write:discoveries'], 'the old credential\'s caps')
+  assert.equal((JSON.parse(readFileSync(doc.retired, 'utf8')) as { author: string }).author, old.value.author, 'the old key file is kept')
+  const now = home.load(b)
+  assert.ok(now.ok)
+  assert.equal(now.value.author, doc.node)
+  assert.equal(now.value.name, old.value.name)
+  const st = fleetHome.load(b, now.value)
+  assert.ok(st.ok, st.ok ? '' : st.detail)
+  assert.equal(st.value.credential.rotations?.[0]?.node, old.value.author)
+  assert.equal(fleetHome.loadRevocations(b, st.value.fleet).rotations.get(old.value.author as log.AuthorId)?.cutoffSeq, 2)
+  // the new key introduced itself under the same name; the old key's ops are all still in the store
+  const l = local.openLocal(b)
+  assert.ok(l.ok)
+  const hello = opLog.opsAfter(l.value.store, now.value.author, 0, 10)
+  const olds = opLog.opsAfter(l.value.store, old.value.author, 0, 10)
+  local.closeLocal(l.value)
+  assert.deepEqual(hello.map((o) => [o.op.kind, o.op.body]), [['agent.hello', { name: old.value.name }]])
+  assert.equal(olds.length, 2)
+  // the new key writes within its caps; a second rotation of the same old key is impossible (its key is gone from identity.json)
+  assert.equal((await cli(b, 'publish', 'written with the new key')).code, 0)
+  const listed = await cli(b, '--json', 'fleet')
+  assert.equal(listed.code, 0)
+  assert.equal((JSON.parse(listed.out) as { name: string }[]).filter((x) => x.name === old.value.name).length >= 1, true)
+  const text = await cli(b, 'rotate-key')
+  assert.equal(text.code, 0, text.err)
+  assert.match(text.out, /^rotated .*: .*… -> [0-9a-f]{64} \(the old key's ops up to seq 2 stay valid; read,write:discoveries\)/)
 })

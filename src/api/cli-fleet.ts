@@ -1,12 +1,15 @@
 /**
  * The secure fleet's commands: `fleet create` (registered under `fleet` in cli-tasks.ts, which loads
- * fleetCreate from here), `invite`, `join` and `revoke`. They touch only the home's identity, fleet.json and
+ * fleetCreate from here), `invite`, `join`, `revoke` and `rotate-key`. They touch only the home's identity, fleet.json and
  * revocations (src/node/fleet-home.ts); revoke reads the store for the revoked node's head (its cutoff). Log/fleet.ts explains invites, capabilities and expiry.
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Command } from 'commander'
+import * as core from '../core/index.ts'
 import * as log from '../log/index.ts'
 import type { Capability } from '../log/index.ts'
-import { fleetHome, home } from '../node/index.ts'
+import { fleetHome, home, local } from '../node/index.ts'
 import { opLog } from '../store/index.ts'
 import * as service from './service.ts'
 import type { Identity } from '../node/index.ts'
@@ -117,4 +120,65 @@ export function registerFleet(program: Command, ctx: Ctx): void {
         io.err('grapevine: recorded in this home; a running daemon here passes it to every peer within a second, and each passes it on\n')
       }
     })
+
+  program
+    .command('rotate-key')
+    .description("replace this node's identity key (a suspected leak, or routine) and keep its place in the fleet: the old key's ops so far stay valid, its later ones and its handshakes are refused; the new key keeps the name and capabilities (stop the daemon first)")
+    .action(async () => {
+      const { dir, id } = identity(io)
+      const state = fleetHome.load(dir, id)
+      if (!state.ok) throw new CliError(state.reason === 'missing' ? `${state.detail} (a key outside a fleet has nobody to vouch for its successor)` : state.detail)
+      const pid = daemonRunning(dir)
+      if (pid !== undefined) throw new CliError(`stop the daemon first: grapevine rotate-key changes the identity the daemon signs with (a daemon runs on ${dir}, pid ${pid}); nothing was changed`)
+      const now = nowMs(io)
+      // under one store connection: the cutoff is the old key's head, and the new key's hello follows it
+      const done = await withLocal(io, (l) => {
+        const cutoff = opLog.head(l.store, id.author)?.seq ?? 0
+        const r = fleetHome.rotateKey(dir, id, state.value, cutoff, now)
+        if (!r.ok) throw new CliError(r.detail)
+        // the new key introduces itself at once, under the node's name (views show author names per key)
+        const hello = local.commit({ ...l, identity: r.value.identity, hlc: core.hlc.create(r.value.identity.author) }, [])
+        return { r: r.value, cutoff, hello: hello.ok }
+      })
+      const doc = {
+        old_node: id.author,
+        node: done.r.identity.author,
+        name: done.r.identity.name,
+        cutoff_seq: done.cutoff,
+        caps: done.r.state.credential.caps,
+        retired: done.r.retired,
+        rotated_at: new Date(done.r.rotation.issuedAtMs).toISOString(),
+      }
+      if (ctx.json()) io.out(JSON.stringify(doc) + '\n')
+      else {
+        io.out(`rotated ${id.name}: ${id.author.slice(0, 12)}… -> ${done.r.identity.author} (the old key's ops up to seq ${done.cutoff} stay valid; ${capsText(doc.caps)})\n`)
+        io.err(`grapevine: the old key is kept in ${done.r.retired}; the rotation is recorded in this home: the daemon (grapevine up) passes it to every peer, which then refuses the old key\n`)
+      }
+      if (!done.hello) io.err("grapevine: the new key's agent.hello was not written; it will be with this node's next write\n")
+    })
+}
+
+/**
+ * The pid of a daemon running on this home, if one is: it rewrites <home>/daemon.json every second (and
+ * says `stopped` when it closes). Rotation refuses then: the daemon holds the old key in memory, signs
+ * with it and has every link authenticated with it; taking the new key up would mean re-handshaking every
+ * link and swapping the store writer's signer mid-run, and a write it made in between would be past the
+ * cutoff, lost. Stopping it first is one clear step.
+ */
+function daemonRunning(dir: string): number | undefined {
+  let doc: unknown
+  try {
+    doc = JSON.parse(readFileSync(join(dir, 'daemon.json'), 'utf8'))
+  } catch {
+    return undefined // reason: no daemon ever ran here, or the file is mid-write garbage: nothing says one runs
+  }
+  const d = doc as { pid?: unknown; atMs?: unknown; stopped?: unknown }
+  if (typeof d !== 'object' || d === null || d.stopped === true || typeof d.pid !== 'number' || typeof d.atMs !== 'number') return undefined
+  if (Math.abs(Date.now() - d.atMs) > 5000) return undefined
+  try {
+    process.kill(d.pid, 0)
+    return d.pid
+  } catch {
+    return undefined // reason: that process is gone
+  }
 }
