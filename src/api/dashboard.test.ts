@@ -222,9 +222,10 @@ describe('dashboard', { timeout: 60_000 }, () => {
       node.child.kill('SIGTERM')
       assert.equal(await node.exited, 0)
       await page.locator('#live.off').waitFor({ timeout: 5000 })
-      const set = spawnSync(process.execPath, [bin, 'fact', 'set', 'while.down', 'written while the node was down'], { env: { ...process.env, GRAPEVINE_HOME: home, GRAPEVINE_CLI: mode } })
+      // from the sources: the bundle built at the start may be stale by now (others edit this tree)
+      const set = spawnSync(process.execPath, [bin, 'fact', 'set', 'while.down', 'written while the node was down'], { env: { ...process.env, GRAPEVINE_HOME: home, GRAPEVINE_CLI: 'source' } })
       assert.equal(set.status, 0, set.stderr?.toString())
-      node = await up(home, mode, new URL(node.api).host)
+      node = await up(home, 'source', new URL(node.api).host)
       await feed.locator('li', { hasText: 'written while the node was down' }).waitFor({ timeout: 8000 })
       assert.ok(streams.length > 0 && streams.every((id) => id !== undefined && /^\d+$/.test(id)), `reconnects sent Last-Event-ID: ${JSON.stringify(streams)}`)
       problems.length = 0 // the refused connections while it was down
