@@ -55,6 +55,9 @@ export type Cluster = {
   readonly sent: Map<string, number>
 }
 
+/** The wall clock of the cluster's nodes (HLC epoch ms) at virtual time 0: all nodes' clocks agree. */
+export const clusterEpochMs = 1_780_000_000_000
+
 const nodeName = (i: number): NodeId => core.ids.asNodeId(`n${String(i).padStart(4, '0')}`)
 
 function signerFor(i: number): Signer {
@@ -200,7 +203,7 @@ export function createCluster(o: ClusterOptions): Cluster {
         for (const b of out.received) ingest(x, b)
         sendAll(x, out, 'bc')
       } else {
-        const out = x.ae.receive(from, bytes, now)
+        const out = x.ae.receive(from, bytes, now, clusterEpochMs + now)
         core.assert(
           out.rejected.length === 0,
           `report: an anti-entropy message was rejected: ${out.rejected[0]?.detail}`,
@@ -228,7 +231,7 @@ export function createCluster(o: ClusterOptions): Cluster {
     const seq = xs.length + 1
     const drafts = [
       {
-        hlc: { wallMs: 1_780_000_000_000 + k.nowMs(), logical: seq },
+        hlc: { wallMs: clusterEpochMs + k.nowMs(), logical: seq },
         kind: 'fact.assert',
         body: { fact_id: `f${seq}`, value: `observation ${seq} of ${x.id}`, channel: 'discoveries' },
       },

@@ -323,7 +323,7 @@ export function createSimNode(o: SimNodeOptions): SimNode {
       sendMembership(membership.receive(from, body, now))
     } else if (channel === channelAntiEntropy) {
       dataBytesIn += bytes.length
-      handleAe(antiEntropy.receive(from, body, now), from)
+      handleAe(antiEntropy.receive(from, body, now, o.clock.wall.nowMs()), from)
     } else if (channel === channelFastPath) {
       dataBytesIn += bytes.length
       if (fastPath === undefined) return

@@ -5,7 +5,7 @@ import * as core from '../core/index.ts'
 import type { NodeId, VersionVector } from '../core/index.ts'
 import type { AuthorId, SignedOp, SignScheme } from '../log/index.ts'
 import { batchBytesMax, signOps } from '../log/index.ts'
-import { encodedChain, testSigner } from '../log/log.test-util.ts'
+import { encodedChain, t0Ms, testSigner } from '../log/log.test-util.ts'
 import type { AntiEntropy, AntiEntropyMessage, LogSource, Outgoing, ReceivedOps } from './anti-entropy.ts'
 import {
   antiEntropyDefaults,
@@ -340,6 +340,29 @@ describe('anti-entropy: two nodes', () => {
     assert.deepEqual(run(0).young, [3], 'holdMs 0 sends at once')
   })
 
+  it('does not hold back ops born holdMs ago or earlier (HLC wall time), however recently they came; stops at the first young one', () => {
+    const c = chain(6, 6, 1) // op i born at t0Ms + i
+    const author = (c[0] as SignedOp).op.author
+    const l = memLog([c.slice(0, 2)])
+    const ae = createAntiEntropy({ log: l.source, prng: core.prng.create(1), config: { holdMs: 500 } })
+    const peer = memLog([c.slice(0, 2)])
+    const seqs = (from: NodeId, nowMs: number, wallMs?: number): number[] => {
+      const digest = createAntiEntropy({ log: peer.source, prng: core.prng.create(2) }).digestFor(node(0))
+      const m = ae.receive(from, { type: 'ae.digest', digest }, nowMs, wallMs).send[0]?.message
+      return m?.type === 'ae.delta' ? m.batches.flat().map((e) => e.op.seq) : []
+    }
+    ae.tick(0, [])
+    ae.tick(1000, [])
+    l.ingest({ author, ops: c.slice(2, 5) }) // ops 3, 4, 5 arrive by the fast path at 1000
+    ae.tick(1020, [])
+    assert.deepEqual(seqs(node(1), 1100), [], 'without the wall clock: held here 100 ms, young')
+    assert.deepEqual(seqs(node(2), 1100, t0Ms + 3 + 499), [], 'op 3 born 499 ms ago: young')
+    assert.deepEqual(seqs(node(3), 1100, t0Ms + 4 + 500), [3, 4], 'ops 3 and 4 born 500 ms ago or more go; op 5 (499 ms) waits')
+    assert.deepEqual(seqs(node(4), 1100, Number.NaN), [], 'a wall clock that is not a number is ignored')
+    // a clock behind the authors' (ops look younger): held as without it, and sent once held holdMs
+    assert.deepEqual(seqs(node(5), 1600, t0Ms - 60_000), [3, 4, 5])
+  })
+
   it('asks for a full digest before streaming a backlog from a stale view (a peer whose digests were lost)', () => {
     const config = { messageBytesMax: 8192, digestEntriesMax: 16 }
     const la = memLog([chains.big])
@@ -556,6 +579,46 @@ describe('anti-entropy: vector sums', () => {
     const plain = createAntiEntropy({ log: la.source, prng: core.prng.create(1), config: { ...config, sums: false } })
     plain.digestFor(node(1))
     assert.equal(plain.digestFor(node(1)).sum, undefined)
+  })
+
+  it('a matched sum from a peer that lacked ops we held then is acked with those ops, if they are old enough', () => {
+    const la = memLog([chains.small, chains.odd, chains.perOp.slice(0, 5)])
+    const lb = memLog([chains.small, chains.odd, chains.perOp.slice(0, 5)])
+    const config = { holdMs: 500, fullDigestEvery: 100 }
+    const a = createAntiEntropy({ log: la.source, prng: core.prng.create(1), config })
+    const b = createAntiEntropy({ log: lb.source, prng: core.prng.create(2), config })
+    const ms = [a, b]
+    const logs = [la, lb]
+    let t = 0
+    for (let i = 0; i < 3; i++) {
+      t += 2000
+      pump(ms, logs, a.tick(t, [node(1)]).send, 0, t)
+      pump(ms, logs, b.tick(t, [node(0)]).send, 1, t)
+    }
+    const author = chains.perOp[0]?.op.author as AuthorId
+    // B gets 10 ops by the fast path (the push missed A); A's sum, its vector as of holdMs ago, is one B held
+    t += 2000
+    b.tick(t - 10, [])
+    lb.ingest({ author, ops: chains.perOp.slice(5, 15) })
+    b.tick(t + 10, [])
+    // 300 ms later, the ops are young at B (held 300 ms; no wall clock given): the ack carries nothing
+    const young = pump(ms, logs, a.tick(t + 300, [node(1)]).send, 0, t + 300)
+    assert.equal(young.length, 2, 'a sum and its ack')
+    assert.ok(young[0]?.m.type === 'ae.digest' && young[0].m.digest.sum !== undefined)
+    assert.ok(young[1]?.m.type === 'ae.delta' && young[1].m.digest?.sum === young[0].m.digest.sum && young[1].m.batches.length === 0)
+    assert.equal(la.source.versionVector().get(author), 5)
+    // 700 ms later (held over holdMs, but A's sum is of its vector holdMs ago: A may have got them since)
+    b.tick(t + 600, [])
+    const mid = b.receive(node(0), young[0].bytes, t + 700).send
+    assert.equal(mid.length, 1, 'the ack alone')
+    // 1.4 s later (held over 2 x holdMs at B): the sum still matches a vector B held, and B sends the ops with the ack
+    const old = pump(ms, logs, a.tick(t + 1400, [node(1)]).send, 0, t + 1400)
+    assert.ok(old[0]?.m.type === 'ae.digest' && old[0].m.digest.sum !== undefined, 'a sum')
+    assert.ok(old[1]?.m.type === 'ae.delta' && old[1].m.digest?.sum !== undefined && old[1].m.batches.length === 0, 'its ack')
+    assert.ok(old[2]?.m.type === 'ae.delta' && old[2].m.digest === undefined && old[2].m.batches.flat().length === 10, 'the ops A lacked')
+    assert.equal(old.length, 3, 'and nothing else')
+    assert.equal(la.source.versionVector().get(author), 15)
+    assert.deepEqual(la.gaps, [])
   })
 
   it('checks sums on the wire: 16 hex characters, only on a digest without entries or range', () => {

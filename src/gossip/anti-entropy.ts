@@ -55,12 +55,29 @@
  * Young ops. With a fast path in front (broadcast.ts), a new op is on its way to every node while
  * anti-entropy exchanges digests; answering a digest with it sends a second copy (sim/ae-steady.ts:
  * 0.34-0.45 anti-entropy copies per delivery with holdMs 0, 0.16-0.24 with 500, most of those repairing
- * what a fanout-2 push missed). So a delta leaves out the ops this
- * node has held for less than `holdMs`, unless anti-entropy itself brought them (those the push is not
- * carrying here). Age comes from snapshots of the vector taken at ticks and receives (one per
- * holdMs / 4 at most): an op is young if the first snapshot taken at or after now - holdMs lacks it.
- * Digests still list everything held (so a peer does not send us what we have). holdMs 0 turns it off;
- * a node without a fast path must (sim/node.ts does).
+ * what a fanout-2 push missed). So a delta leaves out the ops this node has held for less than
+ * `holdMs`, unless anti-entropy itself brought them (those the push is not carrying here), or they were
+ * born (HLC wall time) holdMs ago or earlier: the fast path had holdMs from the op's birth to deliver it,
+ * and an older op a peer still lacks is what anti-entropy is for. Held time comes from snapshots of the
+ * vector taken at ticks and receives (one per holdMs / 4 at most): an op is held-young if the first
+ * snapshot taken at or after now - holdMs lacks it. Birth needs the wall clock, which the caller passes
+ * to `receive` (`wallMs`; without it only held time counts): per author, past the snapshot, the ops
+ * born by then go, up to the first younger one (HLC wall times never go down along an author's seqs, so
+ * what goes stays gap-free). A clock behind the author's makes ops look younger (held as without it); one
+ * ahead makes them look older (sent: more bytes, never a gap). Digests still list everything held (so a
+ * peer does not send us what we have). holdMs 0 turns it off; a node without a fast path must (sim/node.ts
+ * does).
+ * Why birth counts, in the propagation report's rounds (round 1000 ms, links 100 ms, push flushed once a
+ * round): an op pushed to a node arrives with the peers' digests of that round, so the node held it 0 ms
+ * and, by held time alone, passed it on by pull only a round later; with birth, an op born a round ago
+ * goes at once. And a matched vector sum (below) is acked with what the peer lacked then, if it most
+ * likely still lacks it: ops born 2 x holdMs ago or earlier (the sum is of its vector holdMs ago; an op
+ * it lacked holdMs after the op's birth is one the push missed), or without a wall clock, held here since
+ * 2 x holdMs ago. Without that, a node that lacked an op and sent a sum to one that had it was acked with
+ * nothing for up to 4 x holdMs (the sum matched a vector held before the op came). Side by side at the
+ * same commit (the report's 20 seeds a cell), max rounds at 7 nodes fanout 1 / 2, 50 nodes fanout 1 / 2:
+ * held time only 5 / 4 / 7 / 7, with birth 4 / 4 / 7 / 5, with birth and the sum's pull 3 / 3 / 6 / 5
+ * (holdMs 0: 3 / 3 / 6 / 5); sim/ae-steady.ts 25 nodes at 1 / 10 ops/s 1.09x / 0.71x -> 1.04x / 0.80x.
  *
  * Steady-state bytes (sim/ae-steady.ts, also in the propagation report): digests are most of them, so
  * digest entries name authors by an 8-byte prefix (see shortAuthorBytes). The number of entries was the
@@ -181,9 +198,10 @@ export type AntiEntropyConfig = {
    * Ops this node has held for less than this long are left out of its deltas, unless anti-entropy
    * brought them (see "Young ops" in the header). Default 500 ms: with a push fast path in front, the
    * time a new op takes to reach most of a fleet (sim/ae-steady.ts: 7-25 nodes, 50 ms links, 100 ms
-   * batching); there it takes anti-entropy's op copies per delivery from 0.34-0.45 to 0.16-0.24. Longer
-   * saves more duplicates and delays the repair of what the fast path lost by as much; 0 when there is
-   * no fast path (every new op then travels by anti-entropy alone). Limit 0..60000.
+   * batching); there it takes anti-entropy's op copies per delivery from 0.34-0.45 to 0.16-0.24. Ops born
+   * (HLC wall time) this long ago are not held, when `receive` is given the wall clock. Longer saves more
+   * duplicates and delays the repair of what the fast path lost by as much; 0 when there is no fast path
+   * (every new op then travels by anti-entropy alone). Limit 0..60000.
    */
   readonly holdMs: number
   /**
@@ -723,8 +741,13 @@ export type AntiEntropy = {
   readonly config: AntiEntropyConfig
   /** Starts an exchange with one of `peers` when the interval has passed. */
   tick(nowMs: number, peers: readonly NodeId[]): Output
-  /** Handles a message from a peer (its bytes, or a message object). A bad one is dropped and reported in `rejected`. */
-  receive(from: NodeId, message: unknown, nowMs: number): Output
+  /**
+   * Handles a message from a peer (its bytes, or a message object). A bad one is dropped and reported in
+   * `rejected`. `wallMs`, optional: the wall clock now, in the HLC's epoch (ms since 1970), so that ops
+   * born over holdMs ago are not held back even if they reached us recently (see "Young ops"); without
+   * it, only how long we have held an op counts.
+   */
+  receive(from: NodeId, message: unknown, nowMs: number, wallMs?: number): Output
   /** Builds a digest for a peer now (and records it as sent). Exposed for the node's fast paths and tests. */
   digestFor(peer: NodeId): Digest
   /** Drops what is kept about a peer (membership retired it): state per peer is O(authors). */
@@ -800,20 +823,53 @@ export function createAntiEntropy(opts: {
   }
   /**
    * How far each author may be sent now: all we hold, but for ops held less than holdMs that the fast
-   * path brought (or we wrote), which stop at what we held holdMs ago. Undefined: everything may go.
+   * path brought (or we wrote), which stop at what we held holdMs ago; and, given the wall clock
+   * (`wallMs`), past that over the following ops born (HLC wall time) at least holdMs ago, up to the
+   * first younger one (see "Young ops" in the header). Undefined: everything may go.
    */
-  const sendable = (ours: VersionVector, nowMs: number): VersionVector | undefined => {
+  const sendable = (ours: VersionVector, nowMs: number, wallMs: number | undefined): VersionVector | undefined => {
     if (config.holdMs === 0) return undefined
     const old = snaps.find((x) => x.atMs >= nowMs - config.holdMs)
     if (old === undefined || snaps[0] === old) return undefined // no snapshot from before the hold: all may go
     const limit: VersionVector = new Map()
+    const bornBy = wallMs === undefined ? undefined : wallMs - config.holdMs
     for (const [a, n] of ours) {
       const got = viaAe.get(a as AuthorId) ?? 0
       const mature = old.vv.get(a) ?? 0
       if (got > 0 && mature >= got) viaAe.delete(a as AuthorId)
-      limit.set(a, Math.max(mature, Math.min(n, got)))
+      const seq = Math.max(mature, Math.min(n, got))
+      limit.set(a, bornBy === undefined ? seq : bornUpTo(a as AuthorId, seq, n, bornBy))
     }
     return limit
+  }
+  /**
+   * Past `seq`, up to `to`: the highest seq such that every op after `seq` up to it was born (HLC wall
+   * time) at or before `bornBy`. An author's HLC wall times never go down along its seqs, so this stops
+   * at the first younger op (what is sent stays gap-free). At most batchOpsMax ops a call.
+   */
+  const bornUpTo = (author: AuthorId, seq: number, to: number, bornBy: number): number => {
+    if (seq >= to) return seq
+    for (const e of log.opsAfter(author, seq, Math.min(to - seq, batchOpsMax))) {
+      if (e.op.seq !== seq + 1 || !(e.op.hlc.wallMs <= bornBy)) break
+      seq = e.op.seq
+    }
+    return seq
+  }
+  /**
+   * What a peer whose vector sum we matched may be sent with the ack (see "Young ops" in the header):
+   * of what may be sent (`limit`), past what we know it holds, only the ops it most likely still lacks:
+   * born 2 x holdMs ago or earlier (with the wall clock), or else held here since then.
+   */
+  const pullable = (s: PeerState, limit: VersionVector, nowMs: number, wallMs: number | undefined): VersionVector => {
+    const out: VersionVector = new Map()
+    const before = wallMs === undefined ? recent.find((x) => x.atMs >= nowMs - 2 * config.holdMs)?.vv : undefined
+    for (const [a, n] of limit) {
+      const t = s.theirs.get(a as AuthorId)
+      if (t === undefined || n <= t) out.set(a, n)
+      else if (wallMs !== undefined) out.set(a, bornUpTo(a as AuthorId, t, n, wallMs - 2 * config.holdMs))
+      else out.set(a, Math.max(t, Math.min(n, before?.get(a) ?? 0)))
+    }
+    return out
   }
   /** Is something stamped at `atMs` still in flight at `nowMs`? (A clock that went back ends it.) */
   const live = (atMs: number, nowMs: number): boolean => nowMs >= atMs && nowMs - atMs < config.inFlightMs
@@ -1034,7 +1090,9 @@ export function createAntiEntropy(opts: {
     out: Output,
     nowMs: number,
     busy: readonly AuthorId[] | undefined,
+    wallMs: number | undefined,
     stale = false,
+    pull = false,
   ): void => {
     // Where each author starts: what the peer said it holds, or past what we sent it while that is in
     // flight; authors the peer's other streams are moving (busy) are left out.
@@ -1045,7 +1103,8 @@ export function createAntiEntropy(opts: {
       else if (t !== undefined) known.set(a, x.seq)
     }
     for (const a of busy ?? []) known.delete(a)
-    const limit = sendable(ours, nowMs) ?? ours
+    let limit = sendable(ours, nowMs, wallMs) ?? ours
+    if (pull) limit = pullable(s, limit, nowMs, wallMs)
     const askBusy = digest === undefined ? undefined : busyFor(to, nowMs)
     // A burst of up to deltasPerReply messages; only the first carries our digest, and only the last can
     // say more (one follow-up digest per burst).
@@ -1122,8 +1181,9 @@ export function createAntiEntropy(opts: {
       out.send.push({ to: peer, message: { type: 'ae.digest', digest, wantFull: s.heardFull ? undefined : true, busy } })
       return out
     },
-    receive(from, message, nowMs) {
+    receive(from, message, nowMs, wallArg) {
       const out = output()
+      const wallMs = typeof wallArg === 'number' && Number.isFinite(wallArg) ? wallArg : undefined
       if (opts.scores !== undefined && !opts.scores.allowed(from, nowMs)) return out
       const raw = message instanceof Uint8Array ? decodeMessage(message, config) : { ok: true as const, value: message }
       const m = raw.ok ? checkMessage(raw.value, config) : raw
@@ -1151,8 +1211,11 @@ export function createAntiEntropy(opts: {
         if (x !== undefined) {
           for (const [a, n] of x) if (n > (s.theirs.get(a as AuthorId) ?? 0)) s.theirs.set(a as AuthorId, n)
           s.heardAtMs = nowMs
-          if (msg.type === 'ae.digest') out.send.push({ to: from, message: { type: 'ae.delta', batches: [], more: false, digest: { entries: [], sum } } })
-          else {
+          if (msg.type === 'ae.digest') {
+            out.send.push({ to: from, message: { type: 'ae.delta', batches: [], more: false, digest: { entries: [], sum } } })
+            // and what the peer lacked then and most likely still lacks (see "Young ops" in the header)
+            reply(from, s, ours, undefined, out, nowMs, msg.busy, wallMs, false, true)
+          } else {
             sumHits = 0.9 * sumHits + 0.1
             if (s.lastSent !== undefined) for (const [a, n] of x) s.lastSent.set(a as AuthorId, n)
           }
@@ -1170,7 +1233,7 @@ export function createAntiEntropy(opts: {
         // Our answer carries our digest, and the peer answers it with what it holds more of than we do:
         // those authors are coming from it, and other peers are asked not to send them meanwhile.
         if (config.inFlightMs > 0) for (const [a, n] of msg.digest.entries) if (n > vvOps.get(ours, a)) claim(a, from, nowMs)
-        reply(from, s, ours, makeDigest(from, ours), out, nowMs, msg.busy, stale)
+        reply(from, s, ours, makeDigest(from, ours), out, nowMs, msg.busy, wallMs, stale)
         return out
       }
       // A delta: hand its ops over, grouped per author (its batches of one author are adjacent). A batch
@@ -1202,7 +1265,7 @@ export function createAntiEntropy(opts: {
       if (msg.digest !== undefined) {
         learn(s, msg.digest, ours)
         s.heardAtMs = nowMs
-        reply(from, s, ours, undefined, out, nowMs, msg.busy)
+        reply(from, s, ours, undefined, out, nowMs, msg.busy, wallMs)
       }
       // The peer's stream: while its deltas say `more`, the authors it is moving (those of this delta and
       // those it holds more of than we now do) are its own; other peers are asked not to send them.
