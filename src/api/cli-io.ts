@@ -162,7 +162,7 @@ export function registerIo(program: Command, ctx: Ctx): void {
         const kinds = Object.entries(m.ops_by_kind).map(([k, n]) => `${k} ${n}`).join(', ')
         const mb = (n: number) => `${(n / 1_048_576).toFixed(2)} MiB`
         out(`ops            ${m.ops}${kinds === '' ? '' : ` (${kinds})`}\n`)
-        out(`ignored        ${m.duplicate_ops_ignored} duplicates, ${m.shadowed_ops} repeated idempotency keys, ${m.invalid_ops} invalid, ${m.unknown_kind_ops} of unknown kinds; forks seen ${m.forks}\n`)
+        out(`ignored        ${m.duplicate_ops_ignored} duplicates, ${m.shadowed_ops} repeated idempotency keys, ${m.invalid_ops} invalid, ${m.unknown_kind_ops} of unknown kinds; forks seen ${m.forks}; revoked ops quarantined ${m.revoked_ops_quarantined}\n`)
         out(`facts          ${v.facts} (${v.live_versions} live versions); entries: ${Object.entries(v.entries_by_channel).map(([c, n]) => `${c} ${n}`).join(', ')}\n`)
         out(`ttl            ${m.ttl_purged_versions} versions purged from the views, ${m.stale_entries_now ?? 0} entries stale now; ${m.stale_reads} stale reads\n`)
         out(`verify tickets ${v.open_tickets} open, ${v.resolved_tickets} resolved${v.time_to_verify_ms_mean === null ? '' : `, mean time to verify ${(v.time_to_verify_ms_mean / 1000).toFixed(1)} s`}; conflict rate ${doc.conflict_rate === null ? '-' : `${(doc.conflict_rate * 100).toFixed(1)}%`}\n`)
