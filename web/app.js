@@ -159,6 +159,7 @@ function entryItem(/** @type {any} */ f) {
     ),
   )
   li.dataset.fact = String(f.fact_id)
+  li.dataset.dot = String(f.dot)
   return li
 }
 
@@ -186,8 +187,15 @@ async function loadFeed() {
 function onOp(/** @type {any} */ ev) {
   const change = ev?.change
   if (change?.type === 'fact') {
-    if (change.fact === null) for (const li of feedByFact.get(change.fact_id) ?? []) li.classList.add('retracted')
-    else addToFeed(change.fact, true)
+    const f = change.fact
+    // the version this op wrote (the fact's winner may be another one), if it is still live
+    const dot = `${ev.op?.author}:${ev.op?.seq}`
+    const mine = (f?.versions ?? []).find((/** @type {any} */ v) => v.dot === dot)
+    if (f !== null && ev.op?.kind !== 'fact.retract') addToFeed({ ...(mine ?? f), conflict: f.conflict }, true)
+    if (ev.op?.kind === 'fact.retract') {
+      const live = new Set((f?.versions ?? []).map((/** @type {any} */ v) => v.dot))
+      for (const li of feedByFact.get(change.fact_id) ?? []) if (!live.has(li.dataset.dot)) li.classList.add('retracted')
+    }
     soon('conflicts')
   } else if (change?.type === 'task') soon('tasks')
   else if (change?.type === 'agent') soon('fleet')
@@ -417,6 +425,11 @@ async function loadMetrics() {
 }
 
 const loaders = { fleet: loadFleet, conflicts: loadConflicts, tasks: loadTasks, metrics: loadMetrics }
+/**
+ * How long a panel waits after an event before it reads again: a burst of events (100 ops/s) reads it once.
+ * The metrics read the whole store's figures: at most every 2 s.
+ */
+const delayMs = { fleet: 1000, conflicts: 300, tasks: 250, metrics: 2000 }
 /** Refreshes due, by panel: several events in a burst refresh a panel once. @type {Map<string, ReturnType<typeof setTimeout>>} */
 const due = new Map()
 
@@ -427,7 +440,7 @@ function soon(/** @type {keyof typeof loaders} */ name) {
     setTimeout(() => {
       due.delete(name)
       void guard(loaders[name]())
-    }, 250),
+    }, delayMs[name]),
   )
 }
 

@@ -77,6 +77,7 @@ describe('dashboard', { timeout: 60_000 }, () => {
   let node: Up
   let token: string
   let mode: 'bundle' | 'source'
+  let convexId: string
   const post = async (path: string, body: unknown, method = 'POST'): Promise<Doc> => {
     const r = await fetch(node.api + path, { method, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
     assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.clone().text()}`)
@@ -93,7 +94,7 @@ describe('dashboard', { timeout: 60_000 }, () => {
     token = m[2] as string
 
     // knowledge to show: an entry, a hostile one, a conflict (two authors wrote one key) and two tasks
-    await post('/v1/publish', { text: 'convex cold starts after 2h idle', channel: 'warnings', tags: ['convex'] })
+    convexId = String((await post('/v1/publish', { text: 'convex cold starts after 2h idle', channel: 'warnings', tags: ['convex'] }))['fact_id'])
     await post('/v1/publish', { text: '<img src=x onerror=alert(1)>' })
     await post('/v1/facts/deploy.region', { value: 'eu-west-1' }, 'PUT')
     const other = local.openLocal(join(root, 'other'))
@@ -234,6 +235,11 @@ describe('dashboard', { timeout: 60_000 }, () => {
       await page.fill('#search-input', 'convex')
       await page.click('#search-form button[type=submit]')
       await page.locator('#results li', { hasText: 'convex cold starts' }).waitFor({ timeout: 5000 })
+
+      // a retraction marks the entry in the feed
+      const del = await fetch(`${node.api}/v1/facts/${convexId}?reason=wrong`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } })
+      assert.equal(del.status, 200)
+      await feed.locator('li.retracted', { hasText: 'convex cold starts after 2h idle' }).waitFor({ state: 'attached', timeout: 5000 }) // the search results show instead
 
       assert.deepEqual(dialogs, [], 'no script of an agent ran')
       assert.deepEqual(problems.filter((p) => /Content Security Policy|Refused/i.test(p)), [], 'nothing the CSP refused')
