@@ -22,6 +22,9 @@ import type { Daemon, DaemonOptions } from './daemon.ts'
 import * as fleetHome from './fleet-home.ts'
 import * as home from './home.ts'
 import { closeLocal, commit, openLocal, reads } from './local.ts'
+import { closeAgent, createAgent, publish as publishEntry } from './folder-sync.test-util.ts'
+import type { Agent } from './folder-sync.test-util.ts'
+import { syncFolder } from './folder-sync.ts'
 
 const dirs: string[] = []
 const running: Daemon[] = []
@@ -190,4 +193,57 @@ test('rotate-key on live daemons: no op lost, the old key cut off past its cutof
   const t = await start({ home: thief, join: [b.address] })
   await waitFor('bob refuses the old key at the handshake', () => b.stats().invalidFrames > refusedBefore)
   assert.ok(!linked(b, t))
+})
+
+test('rotate-key through a shared folder: the rotation and the successor travel in .fleet; the old key past its cutoff is skipped', () => {
+  const t0 = Date.UTC(2026, 10, 1)
+  const dirRoot = mkdtempSync(join(tmpdir(), 'gv-rot-folder-'))
+  dirs.push(dirRoot)
+  const [a, b, c] = ['a', 'b', 'c'].map((n) => createAgent(dirRoot, n, t0)) as [Agent, Agent, Agent]
+  const shared = join(dirRoot, 'shared')
+  const f = fleetHome.createFleet(a.l.home, a.l.identity, t0)
+  assert.ok(f.ok)
+  for (const x of [b, c]) {
+    const i = fleetHome.createInvite(f.value, log.capsAll, 60_000, t0)
+    assert.ok(i.ok)
+    assert.ok(fleetHome.joinFleet(x.l.home, x.l.identity, log.encodeInviteToken(i.value), t0).ok)
+  }
+  publishEntry(b, 'before')
+  assert.ok(syncFolder(b.l, shared).ok)
+  assert.ok(syncFolder(c.l, shared).ok)
+  const oldB = b.l.identity
+  assert.equal(opLog.head(c.l.store, oldB.author)?.seq, 2)
+  // a thief keeps b's old key and credential (copied before the rotation)
+  const thiefHome = join(dirRoot, 'thief')
+  mkdirSync(thiefHome)
+  copyFileSync(join(b.l.home, home.identityFile), join(thiefHome, home.identityFile))
+  copyFileSync(join(b.l.home, fleetHome.fleetFile), join(thiefHome, fleetHome.fleetFile))
+  // b rotates (cutoff: its head), reopens its store with the new key and writes again
+  const st = fleetHome.load(b.l.home, oldB)
+  assert.ok(st.ok)
+  const rot = fleetHome.rotateKey(b.l.home, oldB, st.value, 2, t0 + 1000)
+  assert.ok(rot.ok, rot.ok ? '' : rot.detail)
+  closeAgent(b)
+  const lb = openLocal(b.l.home, b.clock)
+  assert.ok(lb.ok)
+  const b2: Agent = { l: lb.value, clock: b.clock }
+  publishEntry(b2, 'after')
+  assert.ok(syncFolder(b2.l, shared).ok)
+  // the thief writes past the cutoff with the old key and puts it in the folder
+  const lt = openLocal(thiefHome, b.clock)
+  assert.ok(lt.ok)
+  const th: Agent = { l: lt.value, clock: b.clock }
+  assert.ok(opLog.ingest(th.l.store, opLog.opsAfter(b2.l.store, oldB.author, 0, 100), t0).ok, 'the thief has the old chain')
+  publishEntry(th, 'stolen')
+  assert.equal(opLog.head(th.l.store, oldB.author)?.seq, 3)
+  const ts = syncFolder(th.l, shared)
+  assert.ok(ts.ok)
+  // c learns the rotation, takes the new key's ops, skips the old key's past the cutoff
+  const rc = syncFolder(c.l, shared)
+  assert.ok(rc.ok)
+  assert.equal(fleetHome.loadRevocations(c.l.home, f.value.fleet).rotations.get(oldB.author)?.successor, rot.value.identity.author)
+  assert.equal(opLog.head(c.l.store, rot.value.identity.author)?.seq, 2, 'the new key\'s hello and entry')
+  assert.equal(opLog.head(c.l.store, oldB.author)?.seq, 2, JSON.stringify(rc.value.problems))
+  assert.ok(rc.value.problems.some((p) => p.reason === 'revoked'), 'the stolen op is reported and skipped')
+  for (const x of [a, b2, c, th]) closeAgent(x)
 })
