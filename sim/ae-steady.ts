@@ -6,7 +6,7 @@
  * written before the run, so no digest introduces a new author), writing at a constant rate (1, 10 or 100
  * new ops a second, the writers taking turns), with the push fast path in front (fanout 2, the default
  * 100 ms batching) and anti-entropy at its defaults (sim/report.ts's cluster: 50 ms links, no loss, nodes
- * ticking every 20 ms as the daemon does, at random phases). 10 s of warm-up, then 50 s measured.
+ * ticking every 20 ms as the daemon does, at random phases). 60 s of warm-up, then 50 s measured.
  *
  * The figure: every anti-entropy byte delivered in the measured window (digests, busy lists, framing,
  * and the op copies anti-entropy carries, including those that repair what the push missed: at fanout 2
