@@ -145,7 +145,9 @@ test('rotate-key on live daemons: no op lost, the old key cut off past its cutof
 
   // the old key (stolen) writes past the cutoff; eve, partitioned, takes it in
   const last = opsOf(ha, oldA.author).at(-1) as SignedOp
-  const forged = log.signOps(oldA.signer as Signer, log.createOps(oldA.author, log.headOf(last), [{ hlc: { wallMs: Date.now(), logical: 0 }, kind: 'fact.assert', body: { fact_id: 'e/stolen', value: 'stolen', channel: 'discoveries', supersedes: [], verified: false } }]).value as never)
+  const drafts = log.createOps(oldA.author, log.headOf(last), [{ hlc: { wallMs: Date.now(), logical: 0 }, kind: 'fact.assert', body: { fact_id: 'e/stolen', value: 'stolen', channel: 'discoveries', supersedes: [], verified: false } }])
+  assert.ok(drafts.ok)
+  const forged = log.signOps(oldA.signer as Signer, drafts.value)
   const le = openLocal(he)
   assert.ok(le.ok)
   assert.ok(opLog.ingest(le.value.store, forged, Date.now()).ok)
