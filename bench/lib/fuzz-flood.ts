@@ -306,8 +306,11 @@ export async function runFlood(p: FloodParams): Promise<FloodReport> {
       a.socket.write(concat(parts))
       sentByKind[kind] += count
       if (kind === 'sealed-truncated') a.socket.end()
-      // wait for the node to close the link (it must: blocked, or a bad frame), at most 3 s
-      await Promise.race([a.closed, sleep(3000)])
+      // wait for the node to close the link (it must: blocked, or a bad frame), at most 10 s (a loaded CI
+      // machine; closing it ourselves first could reset it before the node read the attack)
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([a.closed, new Promise<void>((r) => (timer = setTimeout(r, 10_000)))])
+      clearTimeout(timer) // or it would hold the process up to 10 s past the end
       if (kind === 'rogue' && a.closedByNode()) roguesClosedByNode++
       a.close()
       await a.closed
