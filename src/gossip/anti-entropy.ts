@@ -756,6 +756,11 @@ export type AntiEntropy = {
   peerCount(): number
   /** Authors whose seq at this peer we keep (bounded: our vector's size plus digestEntriesMax). */
   knownEntries(peer: NodeId): number
+  /**
+   * What the peer holds as far as we know (its digests, and a matched vector sum raises it to the vector
+   * the sum named): author -> seq. Empty for a peer we have heard nothing from. For a node's lag figures.
+   */
+  peerVector(peer: NodeId): ReadonlyMap<string, number>
 }
 
 function compareAuthors(a: string, b: string): number {
@@ -1144,6 +1149,9 @@ export function createAntiEntropy(opts: {
     },
     knownEntries(peer) {
       return peers.get(peer)?.theirs.size ?? 0
+    },
+    peerVector(peer) {
+      return new Map<string, number>(peers.get(peer)?.theirs ?? [])
     },
     digestFor(peer) {
       return makeDigest(peer, log.versionVector())

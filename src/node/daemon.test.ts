@@ -67,7 +67,7 @@ describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
     const homes = [tempHome('a'), tempHome('b'), tempHome('c')]
     const first = await start({ home: homes[0] as string, listenHost: '127.0.0.1', listenPort: 0, ...fastGossip })
     const ds: Daemon[] = [first]
-    for (const h of homes.slice(1)) ds.push(await start({ home: h, listenHost: '127.0.0.1', listenPort: 0, join: [first.address], ...fastGossip }))
+    for (const h of homes.slice(1)) ds.push(await start({ home: h, listenHost: '127.0.0.1', listenPort: 0, join: [first.address], ...fastGossip, antiEntropy: { intervalMs: 200, fullDigestEvery: 50 } }))
     await waitFor('full membership', () => ds.every((d) => d.peers().filter((p) => p.state === 'alive').length === 2))
     const author = publish(homes[1] as string, 'hello-fleet')
     const t0 = performance.now()
@@ -77,6 +77,18 @@ describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
     const s = ds[0]?.stats()
     assert.ok(s !== undefined && s.opsIn >= 2)
     assert.ok((ds[1]?.stats().published ?? 0) >= 2, 'the writing node pushed its own ops')
+    // lag: the writer first sees what its peers lack, then, once anti-entropy has heard from them (their
+    // digests, or vector sums that match, which list no authors), no lag at all
+    const writer = ds[1] as Daemon
+    await waitFor('no lag on the writer', () => {
+      const ps = writer.peers()
+      return ps.length === 2 && ps.every((p) => Object.keys(p.lag).length === 0 && p.state === 'alive')
+    })
+    // (full digests, which list every author, come every fullDigestEvery-th digest: at most one more in this
+    // test's last wait, so the lag must come from the matched sums in between)
+    for (let i = 0; i < 5; i++) publish(homes[1] as string, `more-${i}`)
+    await waitFor('five more everywhere', () => ds.every((d) => (d.versionVector().get(author as never) ?? 0) >= 7))
+    await waitFor('no lag again after anti-entropy rounds', () => writer.peers().every((p) => Object.keys(p.lag).length === 0), 3000)
     for (const d of ds) await d.close()
   })
 

@@ -339,8 +339,6 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   }
   applyRevoked()
   const latency = new Map<string, number[]>()
-  /** Per peer: the seq of each author at its last digest (for lag). */
-  const theirs = new Map<NodeId, Map<string, number>>()
 
   const info = new Map<Link, LinkInfo>()
   /** The link messages to a peer go on (open, hello done). */
@@ -747,17 +745,6 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     if (link.dialed) sendOn(link, frameOf(channelAntiEntropy, ae.encodeMessage({ type: 'ae.digest', digest: antiEntropy.digestFor(peer) })), false)
   }
 
-  const noteDigest = (from: NodeId, body: Uint8Array): void => {
-    if (body[0] !== 0x01) return // digests only (deltas are large, and their digest follows soon)
-    const d = ae.decodeMessage(body, antiEntropy.config)
-    if (!d.ok) return
-    const m = d.value as ae.AntiEntropyMessage
-    if (m.type !== 'ae.digest') return
-    let t = theirs.get(from)
-    if (t === undefined) theirs.set(from, (t = new Map()))
-    for (const [a, seq] of m.digest.entries) t.set(a, seq)
-  }
-
   const receive = (link: Link, plain: Uint8Array): void => {
     const i = info.get(link)
     if (i === undefined || plain.length === 0) return
@@ -782,8 +769,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         handleMembership(membership.receive(from, body, now))
         return
       case channelAntiEntropy:
-        noteDigest(from, body)
-        handleAe(antiEntropy.receive(from, body, now), from)
+        handleAe(antiEntropy.receive(from, body, now, clock.nowMs()), from)
         return
       case channelFastPath:
         fastFrom = from
@@ -940,12 +926,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       const out: PeerView[] = []
       for (const m of membership.members()) {
         const p = parseMemberId(m.id)
-        const t = theirs.get(m.id)
+        // what anti-entropy knows the peer holds: its digests, raised by matched vector sums (which name no
+        // authors, so a lag read from digest entries alone went stale once sums matched)
+        const t = antiEntropy.peerVector(m.id)
         const lag: Record<string, number> = {}
-        if (t !== undefined) {
+        if (t.size > 0) {
           for (const [a, seq] of ours) {
-            // digests name authors by a prefix on the wire (anti-entropy's shortAuthorBytes)
-            const d = seq - (t.get(a) ?? t.get(a.slice(0, 2 * ae.shortAuthorBytes)) ?? 0)
+            const d = seq - (t.get(a) ?? 0)
             if (d > 0) lag[a] = d
           }
         }
