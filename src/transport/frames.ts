@@ -47,16 +47,32 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
 }
 
 export type FrameDecoder = {
-  /** Feeds the next chunk of the stream; returns the frames it completed, in order, or the failure. */
-  push(chunk: Uint8Array): Result<Uint8Array[], FrameFailure>
+  /**
+   * Feeds the next chunk of the stream; returns the frames it completed, in order, or the failure. With
+   * `each`, every frame goes to it as soon as it is complete, before the next prefix is read (so `each`
+   * may change a limit function's answer for the frames after it), and the result's list stays empty;
+   * `each` returning false stops the push there (the rest of the chunk is dropped and the decoder fails:
+   * the caller is closing the stream). A failure after some frames: those frames were handed to `each`
+   * already (without `each` they are lost with the chunk).
+   */
+  push(chunk: Uint8Array, each?: (frame: Uint8Array) => boolean): Result<Uint8Array[], FrameFailure>
   /** The stream ended: ok if it ended on a frame boundary, `truncated` otherwise. */
   end(): Result<void, FrameFailure>
   /** Bytes held for the frame in progress (at most prefixBytes + frameBytesMax). */
   buffered(): number
 }
 
-export function createFrameDecoder(frameBytesMax: number = frameBytesMaxDefault): FrameDecoder {
-  core.assert(Number.isInteger(frameBytesMax) && frameBytesMax >= 0 && frameBytesMax <= frameBytesLimit, 'frames: frameBytesMax out of range')
+/**
+ * `frameBytesMax`: a number, or a function asked at every prefix (links.ts: the handshake's limit until
+ * the handshake is done, then the frame limit); its answer must be an integer in 0..frameBytesLimit.
+ */
+export function createFrameDecoder(frameBytesMax: number | (() => number) = frameBytesMaxDefault): FrameDecoder {
+  const limit = typeof frameBytesMax === 'number' ? () => frameBytesMax : frameBytesMax
+  const checkLimit = (n: number): number => {
+    core.assert(Number.isInteger(n) && n >= 0 && n <= frameBytesLimit, 'frames: frameBytesMax out of range')
+    return n
+  }
+  if (typeof frameBytesMax === 'number') checkLimit(frameBytesMax)
   const prefix = new Uint8Array(prefixBytes)
   let prefixHave = 0
   /** The payload being filled (allocated once its length passed rule 1), or undefined while reading a prefix. */
@@ -71,9 +87,14 @@ export function createFrameDecoder(frameBytesMax: number = frameBytesMaxDefault)
   }
 
   return {
-    push(chunk) {
+    push(chunk, each) {
       if (failed !== undefined) return failed
       const out: Uint8Array[] = []
+      let stop = false
+      const emit = (f: Uint8Array): void => {
+        if (each === undefined) out.push(f)
+        else if (!each(f)) stop = true
+      }
       let i = 0
       while (i < chunk.length) {
         if (payload === undefined) {
@@ -85,15 +106,18 @@ export function createFrameDecoder(frameBytesMax: number = frameBytesMaxDefault)
           const length = ((prefix[0] as number) * 0x1000000 + ((prefix[1] as number) << 16) + ((prefix[2] as number) << 8) + (prefix[3] as number))
           prefixHave = 0
           // rule (1), before anything is allocated
-          if (length > frameBytesMax) return fail('too_large', `frame of ${length} bytes, over the limit of ${frameBytesMax}`)
+          const max = checkLimit(limit())
+          if (length > max) return fail('too_large', `frame of ${length} bytes, over the limit of ${max}`)
           if (length === 0) {
-            out.push(new Uint8Array(0))
+            emit(new Uint8Array(0))
+            if (stop) return fail('truncated', 'stopped by the reader')
             continue
           }
           // a whole frame inside the chunk: a view, no copy (the caller owns the chunk from here)
           if (chunk.length - i >= length) {
-            out.push(chunk.subarray(i, i + length))
+            emit(chunk.subarray(i, i + length))
             i += length
+            if (stop) return fail('truncated', 'stopped by the reader')
             continue
           }
           payload = new Uint8Array(length)
@@ -104,8 +128,10 @@ export function createFrameDecoder(frameBytesMax: number = frameBytesMaxDefault)
         payloadHave += take
         i += take
         if (payloadHave === payload.length) {
-          out.push(payload)
+          const f = payload
           payload = undefined
+          emit(f)
+          if (stop) return fail('truncated', 'stopped by the reader')
         }
       }
       return core.ok(out)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import * as net from 'node:net'
 import { describe, it } from 'node:test'
 import * as core from '../core/index.ts'
-import { encodeFrame } from './frames.ts'
+import { encodeFrame, frameBytesMaxDefault } from './frames.ts'
 import { dial, listen } from './links.ts'
 import type { Link, LinkEvents, Security } from './links.ts'
 import { plainSecurity } from './plain-security.ts'
@@ -109,6 +109,52 @@ describe('links (TCP, plain session)', { timeout: 10_000 }, () => {
       raw.destroy()
       await server.close()
     }
+  })
+
+  it('before the handshake a prefix over the handshake limit is refused at once; after it, frames up to the frame limit pass', async () => {
+    const prefix = (n: number): Uint8Array => {
+      const p = new Uint8Array(4)
+      new DataView(p.buffer).setUint32(0, n, false)
+      return p
+    }
+    const b = recorder()
+    const server = await listen('127.0.0.1', 0, { security: plainSecurity('node-b'), events: b })
+    // a stranger's prefix of 17 KiB: refused on its four bytes, while the socket stays open and no payload follows
+    const raw = net.connect({ host: '127.0.0.1', port: server.port })
+    await new Promise((r) => raw.once('connect', r))
+    raw.write(prefix(17 * 1024))
+    await b.waitFor(() => b.closed.length === 1)
+    assert.deepEqual(b.invalid, [`too_large: frame of ${17 * 1024} bytes, over the limit of ${16 * 1024}`])
+    assert.equal(b.opened.length, 0)
+    raw.destroy()
+    // the handshake, then a frame of 1 MiB in the same write: the limit changes between the two frames
+    const big = new Uint8Array(1024 * 1024).fill(0x61)
+    const raw2 = net.connect({ host: '127.0.0.1', port: server.port })
+    await new Promise((r) => raw2.once('connect', r))
+    raw2.write(Buffer.concat([encodeFrame(text('gv-plain/1 node-a')), encodeFrame(big)]))
+    await b.waitFor(() => b.messages.length === 1)
+    assert.equal(b.opened.length, 1)
+    assert.equal(b.messages[0]?.text.length, big.length)
+    // and a prefix past the frame limit still closes the open link
+    raw2.write(prefix(frameBytesMaxDefault + 1))
+    await b.waitFor(() => b.closed.length === 2)
+    assert.equal(b.invalid[1], `too_large: frame of ${frameBytesMaxDefault + 1} bytes, over the limit of ${frameBytesMaxDefault}`)
+    raw2.destroy()
+    await server.close()
+  })
+
+  it('frames a read completed before a bad prefix are delivered, then the link closes', async () => {
+    const b = recorder()
+    const server = await listen('127.0.0.1', 0, { security: plainSecurity('node-b'), events: b, frameBytesMax: 1024 })
+    const raw = net.connect({ host: '127.0.0.1', port: server.port })
+    await new Promise((r) => raw.once('connect', r))
+    const bad = new Uint8Array(4).fill(0xff)
+    raw.write(Buffer.concat([encodeFrame(text('gv-plain/1 node-a')), encodeFrame(text('one')), encodeFrame(text('two')), bad, encodeFrame(text('three'))]))
+    await b.waitFor(() => b.closed.length === 1)
+    assert.deepEqual(b.messages.map((m) => m.text), ['one', 'two'])
+    assert.match(b.invalid[0] ?? '', /^too_large/)
+    raw.destroy()
+    await server.close()
   })
 
   it('a frame that does not open under the session is reported and closes the link', async () => {

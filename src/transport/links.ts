@@ -6,12 +6,18 @@
  *
  * A link's life:
  *   1. connected. The dialer sends `initiate().first`; the acceptor feeds frames to `respond()`. Each
- *      handshake frame is at most `handshakeBytesMax`. A handshake error closes the link.
+ *      handshake frame is at most `handshakeBytesMax` (16 KiB), checked on its length prefix: a stranger's
+ *      prefix over it is refused (`too_large`) before a byte of its payload is waited for or buffered, so
+ *      a connection that never authenticated holds at most 16 KiB, not the 2 MiB frame limit (1,024
+ *      connections: 16 MiB, not 2 GiB). A handshake error closes the link.
  *   2. open (the handshake produced a Session): `onOpen`. Every later frame is `session.open`ed; a frame
  *      that does not open (forged, replayed, flipped) closes the link and is reported (`onInvalid`), so
  *      the node can score the peer down.
  *   3. closed: by either side, by a frame over the limit or a truncated stream, or by a socket error;
- *      `onClose` once, with the reason.
+ *      `onClose` once, with the reason. Frames are handled one at a time as the stream completes them:
+ *      the frames a read completed before a bad prefix (or a frame that does not open) are delivered
+ *      first, then the link closes. That is safe (each was checked on its own: sealed, in order) and
+ *      loses nothing an honest peer sent ahead of a corrupted stretch.
  *
  * Back-pressure. What the socket has not yet handed to the kernel is the link's outbox (bytes), bounded:
  * past `outboxBytesMax` a droppable frame (a fast-path push: anti-entropy repairs what it carried) is
@@ -107,8 +113,10 @@ function wrap(socket: net.Socket, dialed: boolean, o: LinkOptions, expectedPeer:
   const frameBytesMax = o.frameBytesMax ?? frameBytesMaxDefault
   const handshakeBytesMax = o.handshakeBytesMax ?? handshakeBytesMaxDefault
   const outboxBytesMax = o.outboxBytesMax ?? outboxBytesMaxDefault
-  const decoder = createFrameDecoder(frameBytesMax)
   let state: LinkState = 'handshake'
+  // until the handshake is done a frame may be at most handshakeBytesMax: a stranger's lying prefix is
+  // refused at its four bytes, and holds at most that much buffered, not the frame limit
+  const decoder = createFrameDecoder(() => (state === 'handshake' ? handshakeBytesMax : frameBytesMax))
   let session: Session | undefined
   let handshake: Handshake | undefined
   let closeReason: string | undefined
@@ -138,7 +146,6 @@ function wrap(socket: net.Socket, dialed: boolean, o: LinkOptions, expectedPeer:
       o.events.onMessage(link, plain.value)
       return
     }
-    if (frame.length > handshakeBytesMax) return invalid('handshake', `handshake frame of ${frame.length} bytes, over ${handshakeBytesMax}`)
     if (handshake === undefined) return invalid('handshake', 'a frame before the handshake started')
     let r: ReturnType<Handshake['receive']>
     try {
@@ -208,12 +215,14 @@ function wrap(socket: net.Socket, dialed: boolean, o: LinkOptions, expectedPeer:
   socket.on('data', (chunk: Buffer) => {
     if (state === 'closed') return
     stats.bytesIn += chunk.length
-    const r = decoder.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length))
-    if (!r.ok) return invalid(r.reason, r.detail)
-    for (const f of r.value) {
+    // each frame is handled before the next prefix is read: a handshake's last frame opens the link, and
+    // the frames after it in the same read are held to the frame limit; frames before a bad prefix are
+    // delivered, then the link closes
+    const r = decoder.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length), (f) => {
       onFrame(f)
-      if (link.state() === 'closed') return
-    }
+      return link.state() !== 'closed'
+    })
+    if (!r.ok) invalid(r.reason, r.detail)
   })
   socket.on('end', () => {
     const e = decoder.end()
