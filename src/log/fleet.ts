@@ -919,3 +919,85 @@ export function batchRule(roster: Roster, revs: Revocations | undefined, batch: 
   }
   return undefined
 }
+
+// ---- summaries: what a new link exchanges instead of whole rosters (docs/PROTOCOL.md sections 1 and 5)
+
+/** A set of credentials or revocations in 33+ bytes: how many, and a hash over the sorted item hashes. */
+export type SetSummary = { readonly count: number; readonly hash: Uint8Array }
+export type FleetSummary = { readonly roster: SetSummary; readonly revocations: SetSummary }
+
+export const fleetSummaryVersion = 1
+/** u8 version, then per set a uvarint count (at most 8 bytes) and 32 hash bytes. */
+export const fleetSummaryBytesMax = 1 + 2 * (8 + 32)
+const rosterSummaryDomain = core.codec.utf8Encode('grapevine/roster-summary/v1\n')
+const revocationsSummaryDomain = core.codec.utf8Encode('grapevine/revocations-summary/v1\n')
+
+/** H(bytes) per item, kept while the item's bytes live (a roster of 10,000 credentials of 12 KB is not rehashed per link). */
+const itemHashes = new WeakMap<Uint8Array, Uint8Array>()
+function itemHash(bytes: Uint8Array): Uint8Array {
+  let h = itemHashes.get(bytes)
+  if (h === undefined) {
+    h = new Uint8Array(crypto.createHash('sha256').update(bytes).digest())
+    itemHashes.set(bytes, h)
+  }
+  return h
+}
+
+/** H(domain || the items' H(bytes), sorted bytewise): the same set gives the same hash whatever the order it was learnt in. */
+function summarize(domain: Uint8Array, items: readonly { readonly bytes: Uint8Array }[]): SetSummary {
+  const hashes = items.map((x) => itemHash(x.bytes)).sort(codec.compareBytes)
+  const h = crypto.createHash('sha256').update(domain)
+  for (const x of hashes) h.update(x)
+  return { count: hashes.length, hash: new Uint8Array(h.digest()) }
+}
+
+/** Every credential the roster holds (all members', all kept per member). */
+export function rosterCredentials(roster: Roster): Credential[] {
+  return [...roster.members.values()].flat()
+}
+
+export function rosterSummary(roster: Roster): SetSummary {
+  return summarize(rosterSummaryDomain, rosterCredentials(roster))
+}
+
+export function revocationsSummary(revs: Revocations): SetSummary {
+  return summarize(revocationsSummaryDomain, revs.all)
+}
+
+export function fleetSummary(roster: Roster, revs: Revocations): FleetSummary {
+  return { roster: rosterSummary(roster), revocations: revocationsSummary(revs) }
+}
+
+/** Do two summaries describe the same set? (The hash decides; equal hashes with different counts cannot come from honest peers.) */
+export function sameSet(a: SetSummary, b: SetSummary): boolean {
+  return a.count === b.count && codec.bytesEqual(a.hash, b.hash)
+}
+
+/** The summary message: u8 version (1), uvarint credential count, 32 roster hash, uvarint revocation count, 32 revocations hash. */
+export function encodeFleetSummary(s: FleetSummary): Uint8Array {
+  return codec.encodeWith((w) => {
+    codec.writeByte(w, fleetSummaryVersion)
+    for (const x of [s.roster, s.revocations]) {
+      codec.writeUvarint(w, x.count)
+      codec.writeFixed(w, x.hash)
+    }
+  }, fleetSummaryBytesMax)
+}
+
+/**
+ * A summary message, or undefined for a later version (its first byte above 1: ignored, so a later
+ * summary form can be added without old nodes scoring its senders down). Malformed: anything else that
+ * is not exactly the layout above.
+ */
+export function decodeFleetSummary(bytes: Uint8Array): Result<FleetSummary | undefined, 'malformed' | 'too_large'> {
+  if (!(bytes instanceof Uint8Array) || bytes.length === 0) return core.fail('malformed', 'an empty summary')
+  if ((bytes[0] as number) > fleetSummaryVersion) return core.ok(undefined)
+  if (bytes.length > fleetSummaryBytesMax) return core.fail('too_large', `a summary is at most ${fleetSummaryBytesMax} bytes`)
+  const r = codec.decodeWith(bytes, (rd) => {
+    if (codec.readByte(rd) !== fleetSummaryVersion) codec.malformed('summary version 0')
+    const set = (): SetSummary => ({ count: codec.readUvarint(rd), hash: codec.readFixed(rd, 32) })
+    const roster = set()
+    return { roster, revocations: set() }
+  })
+  return r.ok ? r : core.fail('malformed', `summary: ${r.detail}`)
+}
