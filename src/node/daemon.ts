@@ -10,13 +10,15 @@
  * sends on it is a hello naming its member id, which must carry the session's key.
  *
  * The wire: every message is one sealed frame whose first byte is the channel (0 membership, 1
- * anti-entropy, 2 fast path, 3 hello, 4 keepalive, 5 roster, 6 revocations), then the machine's own bytes.
+ * anti-entropy, 2 fast path, 3 hello, 4 keepalive, 5 roster, 6 revocations, 7 fleet summary), then the
+ * machine's own bytes.
  *
  * Ops. Every received op goes through opLog.ingest (signature, chain, clock rules) before it is stored or
  * relayed; the fast path admits a batch only once ingest stored it. In a fleet, each batch first passes the
  * fleet's rule (log.batchRule: author in the roster, not revoked past its cutoff, capabilities allow it;
- * docs/PROTOCOL.md sections 1 and 5); rosters and revocations go out on every new link after the hello
- * and are flooded when new. Ops written by other processes on the
+ * docs/PROTOCOL.md sections 1 and 5); a new link carries a summary of each side's roster and revocations
+ * after the hello, the whole sets only to a peer whose summary differs, and what is new is flooded. Ops
+ * written by other processes on the
  * same store (the CLI, the MCP server) are noticed by polling PRAGMA data_version every `pollMs` (a
  * number SQLite bumps when another connection commits) and pushed at once.
  *
@@ -43,13 +45,18 @@ import {
   createRoster,
   decodeCredential,
   decodeRevocationMessage,
+  decodeFleetSummary,
   decodeRosterMessage,
+  encodeFleetSummary,
   encodeRevocationMessage,
   encodeRosterMessage,
+  fleetSummary,
   isRevoked,
   learnRotations,
   revocationsAdd,
   rosterAdd,
+  rosterCredentials,
+  sameSet,
 } from '../log/index.ts'
 import type { Credential, Revocation, Revocations, Roster } from '../log/index.ts'
 import { opLog } from '../store/index.ts'
@@ -68,10 +75,20 @@ export const channelAntiEntropy = 1
 export const channelFastPath = 2
 export const channelHello = 3
 export const channelKeepalive = 4
-/** Fleet only: credentials (a log/fleet.ts roster message), sent on every new link and flooded when new. */
+/** Fleet only: credentials (a log/fleet.ts roster message), sent to a peer whose summary differs and flooded when new. */
 export const channelRoster = 5
-/** Fleet only: revocations (log/fleet.ts revocation message), sent on every new link and flooded when new. */
+/** Fleet only: revocations (log/fleet.ts revocation message), sent to a peer whose summary differs and flooded when new. */
 export const channelRevocations = 6
+/** Fleet only: the summary of the roster and the revocations (log/fleet.ts, 75 bytes), sent on every new link after the hello. */
+export const channelFleetSummary = 7
+/**
+ * A node sends the same whole roster (or set of revocations) to the same peer key at most once in this
+ * long: a peer reconnecting in a loop with a summary that differs (a leaked invite's holder, or a member
+ * with credentials we refuse) costs one full set per window and per change of ours, not one per link.
+ */
+export const fleetResendMs = 60_000
+/** Peer keys remembered for fleetResendMs (the oldest forgotten first). */
+const fleetSentMax = 4096
 /** Credentials or revocations per message (64 of the largest credential stay under the 1 MiB message limit). */
 const fleetChunk = 64
 
@@ -163,6 +180,11 @@ export type DaemonStats = {
    * revocation, taken out of the log and views since this daemon started (quarantine.ts).
    */
   opsQuarantined: number
+  /**
+   * Fleet: bytes of roster, revocation and summary messages sent (channels 5, 6, 7; the messages before
+   * sealing and framing): a new link with the same roster and revocations costs a 76-byte summary.
+   */
+  fleetBytesOut: number
 }
 
 export type Daemon = {
@@ -316,6 +338,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     opsRevoked: 0,
     opsRefused: 0,
     opsQuarantined: 0,
+    fleetBytesOut: 0,
   }
   /**
    * The revocations known, applied to what the store holds: ops past a cutoff taken while this node did
@@ -452,6 +475,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
   const sendOn = (link: Link, bytes: Uint8Array, droppable: boolean): void => {
     if (!link.send(bytes, droppable)) stats.framesDropped++
+    else if (bytes[0] === channelRoster || bytes[0] === channelRevocations || bytes[0] === channelFleetSummary) stats.fleetBytesOut += bytes.length
   }
 
   const send = (to: NodeId, channel: number, body: Uint8Array, droppable: boolean): void => {
@@ -500,7 +524,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     }
   }
 
-  /** On a new link: the peer's credential joins the roster (and goes on to the others if new); then all we know goes to the peer. */
+  /**
+   * On a new link: the peer's credential joins the roster (and goes on to the others if new); then the
+   * summary of what we know goes to the peer (onFleetSummary: the whole sets follow only if the peer's
+   * summary differs).
+   */
   const sendFleetState = (link: Link): void => {
     if (roster === undefined || revs === undefined) return
     const c = credentialOf(link)
@@ -512,9 +540,43 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         revoked(learnRotations(revs, c, roster), undefined, true)
       }
     }
-    const creds = [...roster.members.values()].flat()
-    for (let k = 0; k < creds.length; k += fleetChunk) sendOn(link, frameOf(channelRoster, encodeRosterMessage(creds.slice(k, k + fleetChunk))), false)
-    for (let k = 0; k < revs.all.length; k += fleetChunk) sendOn(link, frameOf(channelRevocations, encodeRevocationMessage(revs.all.slice(k, k + fleetChunk))), false)
+    sendOn(link, frameOf(channelFleetSummary, encodeFleetSummary(fleetSummary(roster, revs))), false)
+  }
+
+  /** Per peer key: the roster's and revocations' hashes last sent whole to it, and when (fleetResendMs). */
+  const fleetSent = new Map<string, { roster?: { hash: Uint8Array; atMs: number }; revocations?: { hash: Uint8Array; atMs: number } }>()
+  const sentRecently = (x: { hash: Uint8Array; atMs: number } | undefined, hash: Uint8Array, now: number): boolean =>
+    x !== undefined && now - x.atMs < fleetResendMs && core.codec.bytesEqual(x.hash, hash)
+
+  /**
+   * The peer's summary: a set that differs from ours goes to it whole (it lacks some of ours, or has some
+   * we lack: then its side, seeing our summary differ too, sends us its own), unless we sent this very
+   * set to this key within fleetResendMs. Nothing is answered back with a summary: no loop.
+   */
+  const onFleetSummary = (link: Link, from: NodeId, body: Uint8Array): void => {
+    if (roster === undefined || revs === undefined) return
+    const m = decodeFleetSummary(body)
+    if (!m.ok) return penalize(from, 'malformed')
+    if (m.value === undefined) return // a later summary version: ignored
+    const key = link.session()?.peer
+    if (key === undefined) return
+    const mine = fleetSummary(roster, revs)
+    const now = monoMs()
+    const sent = fleetSent.get(key) ?? {}
+    fleetSent.delete(key)
+    if (!sameSet(m.value.roster, mine.roster) && !sentRecently(sent.roster, mine.roster.hash, now)) {
+      const creds = rosterCredentials(roster)
+      for (let k = 0; k < creds.length; k += fleetChunk) sendOn(link, frameOf(channelRoster, encodeRosterMessage(creds.slice(k, k + fleetChunk))), false)
+      sent.roster = { hash: mine.roster.hash, atMs: now }
+    }
+    if (!sameSet(m.value.revocations, mine.revocations) && !sentRecently(sent.revocations, mine.revocations.hash, now)) {
+      for (let k = 0; k < revs.all.length; k += fleetChunk) sendOn(link, frameOf(channelRevocations, encodeRevocationMessage(revs.all.slice(k, k + fleetChunk))), false)
+      sent.revocations = { hash: mine.revocations.hash, atMs: now }
+    }
+    if (sent.roster !== undefined || sent.revocations !== undefined) {
+      fleetSent.set(key, sent)
+      if (fleetSent.size > fleetSentMax) fleetSent.delete(fleetSent.keys().next().value as string)
+    }
   }
 
   const onRoster = (link: Link, from: NodeId, body: Uint8Array): void => {
@@ -784,6 +846,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         return
       case channelRevocations:
         onRevocations(link, from, body)
+        return
+      case channelFleetSummary:
+        onFleetSummary(link, from, body)
         return
       case channelKeepalive:
         return
