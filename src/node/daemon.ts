@@ -79,7 +79,7 @@ export const channelKeepalive = 4
 export const channelRoster = 5
 /** Fleet only: revocations (log/fleet.ts revocation message), sent to a peer whose summary differs and flooded when new. */
 export const channelRevocations = 6
-/** Fleet only: the summary of the roster and the revocations (log/fleet.ts, 75 bytes), sent on every new link after the hello. */
+/** Fleet only: the summary of the roster and the revocations (log/fleet.ts: 67-81 bytes), sent on every new link after the hello. */
 export const channelFleetSummary = 7
 /**
  * A node sends the same whole roster (or set of revocations) to the same peer key at most once in this
@@ -182,7 +182,7 @@ export type DaemonStats = {
   opsQuarantined: number
   /**
    * Fleet: bytes of roster, revocation and summary messages sent (channels 5, 6, 7; the messages before
-   * sealing and framing): a new link with the same roster and revocations costs a 76-byte summary.
+   * sealing and framing): a new link with the same roster and revocations costs one summary (68-70 bytes).
    */
   fleetBytesOut: number
 }
