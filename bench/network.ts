@@ -36,7 +36,7 @@
  * 'grapevine/serf', metric, value, unit}.
  *
  * Usage: npm run bench -- network [--quick] [--nodes N] [--events N] [--throughput-nodes N] [--no-serf]
- *        [--out PATH]. --quick: 5 nodes, 6 events, short phases, nothing written unless --out is given.
+ *        [--trace] [--propagation-only] [--out PATH]. --quick: 5 nodes, 6 events, short phases, nothing written unless --out is given.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -47,6 +47,8 @@ import { parseBenchArgs } from './lib/args.ts'
 import { describeMachine } from './lib/machine.ts'
 import * as gv from './lib/network-grapevine.ts'
 import type { Daemon, EventStream } from './lib/network-grapevine.ts'
+import { opOf, summarize as summarizeTrace } from './lib/network-trace.ts'
+import type { TracedEvent } from './lib/network-trace.ts'
 import { freePorts, loadAverage, quantile, sleep, totalCpuMs, waitUntil } from './lib/network-proc.ts'
 import * as serf from './lib/network-serf.ts'
 import type { SerfAgent, SerfRpc, Statsite } from './lib/network-serf.ts'
@@ -74,6 +76,10 @@ export type Params = {
   readonly serfPath: string | undefined
   readonly outPath: string | undefined
   readonly log: (s: string) => void
+  /** Daemons with GRAPEVINE_TRACE=1, and the propagation phase's time per hop (bench/lib/network-trace.ts). */
+  readonly trace?: boolean | undefined
+  /** Start, idle and propagation only (no failure detection, no throughput). */
+  readonly propagationOnly?: boolean | undefined
 }
 
 export const fullParams = {
@@ -96,7 +102,7 @@ export const quickParams = {
 }
 
 const usage =
-  'usage: npm run bench -- network [--quick] [--nodes N] [--events N] [--throughput-nodes N] [--no-serf] [--out PATH]'
+  'usage: npm run bench -- network [--quick] [--nodes N] [--events N] [--throughput-nodes N] [--no-serf] [--trace] [--propagation-only] [--out PATH]'
 const defaultOut = fileURLToPath(new URL('./results/network.json', import.meta.url))
 const eventDeadlineMs = 10_000
 const failureDeadlineMs = 60_000
@@ -116,10 +122,13 @@ async function startFleet(
   n: number,
   cli: string | undefined,
   say: (s: string) => void,
+  env: Record<string, string> = {},
 ): Promise<Fleet> {
   const dirs = gv.makeFleetHomes(root, n)
-  const seed = await gv.startDaemon(0, dirs[0] as string, [], cli)
-  const rest = await Promise.all(dirs.slice(1).map((d, i) => gv.startDaemon(i + 1, d, [seed.address], cli)))
+  const seed = await gv.startDaemon(0, dirs[0] as string, [], cli, undefined, env)
+  const rest = await Promise.all(
+    dirs.slice(1).map((d, i) => gv.startDaemon(i + 1, d, [seed.address], cli, undefined, env)),
+  )
   say(`grapevine: ${n} daemons up (load ${loadAverage()})`)
   return { daemons: [seed, ...rest], streams: [] }
 }
@@ -305,7 +314,7 @@ export async function runNetwork(p: Params): Promise<Result> {
       // ---- 1. start
       const t0 = performance.now()
       ;[fleet, cluster] = await Promise.all([
-        startFleet(join(root, 'gv'), n, cli, say),
+        startFleet(join(root, 'gv'), n, cli, say, p.trace === true ? { GRAPEVINE_TRACE: '1' } : {}),
         p.serfPath === undefined
           ? Promise.resolve(undefined)
           : startCluster(p.serfPath, join(root, 'serf'), n, say),
@@ -356,11 +365,21 @@ export async function runNetwork(p: Params): Promise<Result> {
 
       // ---- 3. propagation
       const gvRec = createReceipts(n)
+      const traced = new Map<string, TracedEvent>()
       f.streams = await Promise.all(
         f.daemons.map((d, i) =>
           gv.openEvents(d, (data, atMs) => {
             const m = markerOf(data)
             if (m !== undefined) gvRec.note(m, i, atMs)
+            const te = m === undefined ? undefined : traced.get(m)
+            if (te !== undefined) {
+              if (Number.isNaN(te.receivedMs[i] as number)) te.receivedMs[i] = performance.timeOrigin + atMs
+              if (te.author === undefined) {
+                const op = opOf(data)
+                te.author = op?.author
+                te.seq = op?.seq
+              }
+            }
           }),
         ),
       )
@@ -378,6 +397,14 @@ export async function runNetwork(p: Params): Promise<Result> {
       const oneGv = async (i: number): Promise<void> => {
         const marker = `nb${runId}-g${i}`
         const t = performance.now()
+        if (p.trace === true)
+          traced.set(marker, {
+            origin: i % n,
+            sentMs: performance.timeOrigin + t,
+            author: undefined,
+            seq: undefined,
+            receivedMs: new Array<number>(n).fill(NaN),
+          })
         await gv.publish(f.daemons[i % n] as Daemon, marker)
         const ok = await waitUntil(() => gvRec.count(marker) >= n, eventDeadlineMs, 5)
         const last = gvRec.last(marker)
@@ -429,6 +456,15 @@ export async function runNetwork(p: Params): Promise<Result> {
       say(lines[lines.length - 1] as string)
       for (const s of f.streams) s.close()
       f.streams = []
+      if (p.trace === true)
+        for (const l of summarizeTrace(
+          [...traced.values()],
+          f.daemons.map((d) => d.dir),
+        )) {
+          lines.push(l)
+          say(l)
+        }
+      if (p.propagationOnly === true) return { rows, lines }
 
       // ---- 4. failure detection
       const gvFail: number[] = []
@@ -644,6 +680,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       events: 'count',
       'throughput-nodes': 'count',
       'no-serf': 'flag',
+      trace: 'flag',
+      'propagation-only': 'flag',
       out: 'path',
     },
     usage,
@@ -671,8 +709,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     events: args.events ?? base.events,
     throughputNodes: args['throughput-nodes'] ?? base.throughputNodes,
     serfPath,
-    outPath: args.out ?? (args.quick ? undefined : defaultOut),
+    // a traced or partial run is a diagnosis: its rows go to --out only
+    outPath: args.out ?? (args.quick || args.trace || args['propagation-only'] ? undefined : defaultOut),
     log: say,
+    trace: args.trace,
+    propagationOnly: args['propagation-only'],
   }
   say(
     `bench network: ${p.nodes} grapevine daemons vs ${serfPath === undefined ? 'no' : p.nodes} serf agents on loopback; throughput on ${p.throughputNodes} daemons`,

@@ -95,6 +95,7 @@ export function startDaemon(
   joinAddrs: readonly string[],
   cli: string | undefined,
   timeoutMs = 120_000,
+  extraEnv: Record<string, string> = {},
 ): Promise<Daemon> {
   const args = [
     cli ?? bin,
@@ -108,7 +109,7 @@ export function startDaemon(
   ]
   // without a private bundle, the sources as they are now: the one in dist/ may be older on a shared tree
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, GRAPEVINE_HOME: dir, GRAPEVINE_CLI: 'source', NO_COLOR: '1' },
+    env: { ...process.env, GRAPEVINE_HOME: dir, GRAPEVINE_CLI: 'source', NO_COLOR: '1', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   live.add(child)

@@ -36,7 +36,7 @@
  *   POST   /mcp                              MCP over Streamable HTTP (stateless, JSON answers): grapevine mcp's tools
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type * as HonoServer from '@hono/node-server'
@@ -198,11 +198,14 @@ export async function createHttpApp(opts: HttpApiOptions): Promise<HttpApp> {
   cursor.install(l.store)
   const app = new Hono()
   const events = createEventHub(l, pollMs)
+  /** GRAPEVINE_TRACE=1: when each op event was written to a stream, in <home>/trace-api.log (daemon.ts says more). */
+  const tracePath = process.env['GRAPEVINE_TRACE'] === '1' ? join(l.home, 'trace-api.log') : undefined
   const unsubscribeStored = opts.node?.onStored?.(() => events.wake())
   /** After a write through this API: the streams and the daemon hear of it at once. */
   const wrote = () => {
-    events.wake()
+    // the daemon's push first: the peers' work starts before this process's own streams
     opts.node?.written?.()
+    events.wake()
   }
 
   app.onError((err, c) => {
@@ -356,6 +359,7 @@ export async function createHttpApp(opts: HttpApiOptions): Promise<HttpApp> {
           for (const a of batch) {
             await stream.writeSSE({ id: String(a.cursor), event: 'op', data: JSON.stringify(eventJson(l, a)) })
             cur = a.cursor
+            if (tracePath !== undefined) traceLine(tracePath, `sse ${a.op.op.author} ${a.op.op.seq} ${(performance.timeOrigin + performance.now()).toFixed(3)}`)
           }
           // look again before waiting: ops that arrived while this wrote woke nobody. An empty look and
           // the wait follow each other with no await between, so no wake-up is missed.
@@ -393,20 +397,36 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
 }
 
 /**
+ * The views' reads for event streams, made once per store's views: views.sqlReads prepares some thirty
+ * statements, which was about 0.8 ms of CPU per event per stream (a daemon's largest cost per received op
+ * after the ingest itself; CPU profile of a receiving daemon at 40 ops/s). Without views (damaged) each
+ * event reads anew.
+ */
+const eventReadsCache = new WeakMap<object, ReturnType<typeof localNode.reads>>()
+function eventReads(l: Local): ReturnType<typeof localNode.reads> {
+  const key = l.store.views
+  if (key === undefined) return localNode.reads(l)
+  let r = eventReadsCache.get(key)
+  if (r === undefined) eventReadsCache.set(key, (r = localNode.reads(l)))
+  return r
+}
+
+/**
  * An event of the stream: the op (the `log --json` shape) and what it changed, as it is when the event is
  * sent: the fact (null once it has no live version), the task, the counter or the agent.
  */
 export function eventJson(l: Local, a: cursor.Arrival): Record<string, Json> {
+  const reads = () => eventReads(l)
   const o = a.op.op
   const body = (o.body ?? {}) as Record<string, Json>
   let change: Json = null
   if (o.kind === 'fact.assert' || o.kind === 'fact.retract') {
     const factId = typeof body['fact_id'] === 'string' ? body['fact_id'] : knowledge.entryFactId(o.author, o.idempotencyKey, o.seq)
-    const r = localNode.reads(l)
+    const r = reads()
     const f = r.fact(factId, { nowMs: l.clock.nowMs(), includeStale: true })
     change = { type: 'fact', fact_id: factId, fact: f === undefined ? null : fmt.factJson(f, fmt.namesOf(r.agents())) }
   } else if (o.kind.startsWith('task.') && typeof body['task_id'] === 'string') {
-    const r = localNode.reads(l)
+    const r = reads()
     const t = r.task(body['task_id'])
     change = { type: 'task', task_id: body['task_id'], task: t === undefined ? null : fmt.taskJson(t, fmt.namesOf(r.agents()), service.isReady(r, t)) }
   } else if (o.kind === 'counter.add' && typeof body['name'] === 'string') {
@@ -417,6 +437,15 @@ export function eventJson(l: Local, a: cursor.Arrival): Record<string, Json> {
     change = { type: 'agent', agent: row ?? null }
   }
   return { cursor: a.cursor, op: service.opJson(a.op), change }
+}
+
+/** Appends one trace line (diagnostics: a failure is ignored). */
+function traceLine(path: string, line: string): void {
+  try {
+    appendFileSync(path, `${line}\n`)
+  } catch {
+    // reason: a trace never breaks the API
+  }
 }
 
 // ---- event streams: one poller for all of them

@@ -31,7 +31,7 @@
  * is retried with jittered exponential backoff. Links carry a keepalive after `keepaliveMs` without
  * sending; one silent for `idleMs` or stuck in its handshake for `handshakeMs` is closed.
  */
-import { renameSync, statSync, watch, writeFileSync } from 'node:fs'
+import { appendFileSync, renameSync, statSync, watch, writeFileSync } from 'node:fs'
 import type { FSWatcher } from 'node:fs'
 import { join } from 'node:path'
 import * as core from '../core/index.ts'
@@ -362,6 +362,23 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   }
   applyRevoked()
   const latency = new Map<string, number[]>()
+  /**
+   * GRAPEVINE_TRACE=1 (off by default; bench/network.ts --trace): one line per own op pushed and per op
+   * stored from a peer, appended to <home>/trace-daemon.log, times in epoch ms (performance.timeOrigin +
+   * now(), comparable across the processes of one machine): where propagation's time goes, per hop.
+   */
+  const tracePath = process.env['GRAPEVINE_TRACE'] === '1' ? join(o.home, 'trace-daemon.log') : undefined
+  const epochMs = (): number => performance.timeOrigin + performance.now()
+  const trace = (line: string): void => {
+    if (tracePath === undefined) return
+    try {
+      appendFileSync(tracePath, `${line}\n`)
+    } catch {
+      // reason: a trace is diagnostics; it never breaks the daemon
+    }
+  }
+  /** When the fast-path frame being handled arrived (epoch ms, trace only). */
+  let rxAtMs = 0
 
   const info = new Map<Link, LinkInfo>()
   /** The link messages to a peer go on (open, hello done). */
@@ -430,7 +447,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     }
     if (toStore.length === 0) return !bad && !held
     const now = clock.nowMs()
+    const t0 = tracePath === undefined ? 0 : epochMs()
     const results = opLog.ingestMany(store, toStore, now)
+    if (tracePath !== undefined) {
+      const t1 = epochMs()
+      for (let k = 0; k < toStore.length; k++) {
+        const v = results[k] as opLog.IngestResult
+        if (v.ok) for (const e of v.ops) trace(`in ${e.op.author} ${e.op.seq} ${fastFrom === undefined ? 'ae' : 'fast'} ${rxAtMs.toFixed(3)} ${t0.toFixed(3)} ${t1.toFixed(3)}`)
+      }
+    }
     let stored = false
     for (let k = 0; k < toStore.length; k++) {
       const b = toStore[k] as SignedOp[]
@@ -478,9 +503,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     else if (bytes[0] === channelRoster || bytes[0] === channelRevocations || bytes[0] === channelFleetSummary) stats.fleetBytesOut += bytes.length
   }
 
-  const send = (to: NodeId, channel: number, body: Uint8Array, droppable: boolean): void => {
+  const send = (to: NodeId, channel: number, body: Uint8Array, droppable: boolean): void => sendFrame(to, frameOf(channel, body), droppable)
+
+  /** Sends a framed message (channel byte first; never modified, so one frame may go to many peers). */
+  const sendFrame = (to: NodeId, bytes: Uint8Array, droppable: boolean): void => {
     if (closed || to === selfId) return
-    const bytes = frameOf(channel, body)
     const link = peerLinks.get(to)
     if (link !== undefined && link.state() === 'open') return sendOn(link, bytes, droppable)
     if (!scores.allowed(to, monoMs())) return
@@ -667,10 +694,36 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     if (out.received.length > 0) ingest(out.received.map((r) => r.ops), from)
   }
 
-  const handleFast = (out: bc.Output): void => {
+  /**
+   * The fast path's messages out. A publish or a relay sends the same items to many peers: a message with
+   * the same batches as the one before it is framed once and only sealed per peer (a publish at 30 nodes
+   * encoded one op 29 times). `from`: the peer whose message this answers. A publisher that is the sender
+   * (the batches are all its own ops) pushed them itself to up to publishFanout peers: in a fleet no larger
+   * than that (as this node sees it), every other node already has them, so they are relayed to one peer
+   * only (a safety net for a push lost on the way; anti-entropy repairs the rest) instead of `fanout`: at
+   * 30 nodes, 29 copies of a publish instead of 116, each sealed, written, opened and decoded for nothing.
+   */
+  const handleFast = (out: bc.Output, from?: NodeId): void => {
+    let prev: readonly (readonly SignedOp[])[] | undefined
+    let prevFrame: Uint8Array | undefined
+    const fromAuthor = from === undefined ? undefined : parseMemberId(from)?.author
+    const publishFanout = o.broadcast?.publishFanout ?? broadcastDaemonDefaults.publishFanout ?? 0
+    const smallFleet = fromAuthor !== undefined && peerList.length + 1 <= publishFanout
+    let directRelays = 0
     for (const s of out.send) {
-      if (s.message.type === 'bc.gossip') for (const b of s.message.batches) stats.opsOut += b.length
-      send(s.to, channelFastPath, bc.encodeMessage(s.message), true)
+      const m = s.message
+      if (m.type === 'bc.gossip') {
+        if (smallFleet && m.batches.every((b) => b[0]?.op.author === fromAuthor) && directRelays++ >= 1) continue
+        for (const b of m.batches) stats.opsOut += b.length
+        const same = prev !== undefined && prev.length === m.batches.length && m.batches.every((b, k) => b === prev?.[k])
+        if (!same || prevFrame === undefined) {
+          prev = m.batches
+          prevFrame = frameOf(channelFastPath, bc.encodeMessage(m))
+        }
+        sendFrame(s.to, prevFrame, true)
+        continue
+      }
+      send(s.to, channelFastPath, bc.encodeMessage(m), true)
     }
     for (const r of out.rejected) penalize(r.from, offenceOf(r.reason))
   }
@@ -834,9 +887,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         handleAe(antiEntropy.receive(from, body, now, clock.nowMs()), from)
         return
       case channelFastPath:
+        if (tracePath !== undefined) rxAtMs = epochMs()
         fastFrom = from
         try {
-          handleFast(fast.receive(from, body, now))
+          handleFast(fast.receive(from, body, now), from)
         } finally {
           fastFrom = undefined
         }
@@ -892,7 +946,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       const { batches } = cutBatches(ops)
       if (batches.length === 0) return
       for (const b of batches) {
+        const t0 = tracePath === undefined ? 0 : epochMs()
         handleFast(fast.publish(b, now))
+        if (tracePath !== undefined) {
+          const last = b[b.length - 1] as SignedOp
+          trace(`push ${last.op.author} ${last.op.seq} ${t0.toFixed(3)} ${epochMs().toFixed(3)}`)
+        }
         publishedSeq = (b[b.length - 1] as SignedOp).op.seq
         stats.published += b.length
       }
@@ -1029,7 +1088,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         storedListeners.delete(listener)
       }
     },
-    written: pokeOwnWrites,
+    // at once, in the writer's turn: the push goes out before the API answers or wakes its own streams
+    written: () => {
+      if (!closed) pollOwnWrites(monoMs())
+    },
     latencySamples: () => new Map([...latency].map(([a, xs]) => [a, [...xs]])),
     versionVector: () => opLog.versionVector(store),
     async close() {
