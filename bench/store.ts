@@ -46,6 +46,9 @@
  * max; so are the raw figures.
  *
  * Usage: npm run bench -- store [--quick] [--rounds N] [--out PATH] [--dir DIR] [--message-bytes N]
+ *        [--batch-ops N] [--per-batch]
+ * (--batch-ops: ops per signed batch, default 256; --per-batch: one transaction per batch, as before group
+ * commit, for ingest and raw alike: run it beside the default to see what group commit saves.)
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -125,6 +128,10 @@ export type StoreOptions = {
   readonly ingest?: IngestFn
   /** the message budget; default the daemon's (daemonMessageBytes) */
   readonly messageBytes?: number
+  /** ops per signed batch; default 256 */
+  readonly batchOps?: number
+  /** every batch its own message (one transaction per batch, ingest's and raw's): what group commit saves */
+  readonly perBatch?: boolean
   readonly log?: (line: string) => void
 }
 
@@ -790,6 +797,7 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
     ...(quick ? quickParams : fullParams),
     ...(opts.rounds === undefined ? {} : { rounds: opts.rounds }),
     ...(opts.messageBytes === undefined ? {} : { messageBytes: opts.messageBytes }),
+    ...(opts.batchOps === undefined ? {} : { batchOps: opts.batchOps }),
   }
   const say = opts.log ?? ((line: string) => console.log(line))
   const outPath =
@@ -818,7 +826,8 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
     say(`  sqlite: ${sqliteVersion} (node:sqlite); files in ${base} (fresh per run, removed after)`)
 
     const t = performance.now()
-    const h = peerHistory(p)
+    const built = peerHistory(p)
+    const h: History = opts.perBatch === true ? { ...built, messages: built.batches.map((_, k) => [k]) } : built
     const planDir = mkdtempSync(join(base, 'plan-'))
     const raw = rawPlan(h, planDir)
     rmSync(planDir, { recursive: true, force: true })
@@ -831,7 +840,7 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
         `${h.batches.length} batches of <= ${p.batchOps}, sent round-robin; every ${p.keyEvery}th entry has an idempotency key`,
     )
     say(
-      `  messages: ${h.messages.length} of <= ${p.messageBytes} B (${p.messageBytes === daemonMessageBytes ? "the daemon's anti-entropy budget" : `the daemon's is ${daemonMessageBytes}`}), ` +
+      `  messages${opts.perBatch === true ? ' (--per-batch: each batch alone)' : ''}: ${h.messages.length} of <= ${p.messageBytes} B (${p.messageBytes === daemonMessageBytes ? "the daemon's anti-entropy budget" : `the daemon's is ${daemonMessageBytes}`}), ` +
         `${(h.batches.length / h.messages.length).toFixed(2)} batches and ${(n / h.messages.length).toFixed(0)} ops per message: one transaction (one fsync) each`,
     )
     say(
@@ -1055,21 +1064,23 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
   }
 }
 
-const usage = 'usage: npm run bench -- store [--quick] [--rounds N] [--out PATH] [--dir DIR] [--message-bytes N]'
+const usage =
+  'usage: npm run bench -- store [--quick] [--rounds N] [--out PATH] [--dir DIR] [--message-bytes N] [--batch-ops N] [--per-batch]'
 
 /** Entry point for bench/run.ts; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const a = parseBenchArgs(
     'store',
     argv,
-    { quick: 'flag', rounds: 'count', out: 'path', dir: 'path', 'message-bytes': 'count' },
+    { quick: 'flag', rounds: 'count', out: 'path', dir: 'path', 'message-bytes': 'count', 'batch-ops': 'count', 'per-batch': 'flag' },
     usage,
     { 'message-bytes': 4096 },
   )
   if (a === undefined) return 2
   await runStore({
     quick: a.quick,
-    ...defined({ rounds: a.rounds, outPath: a.out, dir: a.dir, messageBytes: a['message-bytes'] }),
+    perBatch: a['per-batch'],
+    ...defined({ rounds: a.rounds, outPath: a.out, dir: a.dir, messageBytes: a['message-bytes'], batchOps: a['batch-ops'] }),
   })
   return 0
 }
