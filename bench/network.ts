@@ -10,13 +10,26 @@
  *      (/proc/<pid>/stat) and bytes per second (daemons: the sum of grapevine_sync_bytes_total of every
  *      /metrics, bytes received on peer links; Serf: memberlist.udp.sent + memberlist.tcp.sent of the
  *      agents' telemetry, sent to a statsite sink here).
- *   3. Propagation: `events` events, the systems alternating (which goes first alternates too), event i
+ *   3. Propagation: first a warm-up, untimed: `warmup` Grapevine events (200; 8 in flight, round-robin
+ *      over the daemons) and 10 Serf events, then 3 s of rest. The daemons are fresh Node processes: each
+ *      one's first publish loads modules and runs cold code, and a receiver's code is interpreted until V8
+ *      has compiled it (traced at cf14cde+: request -> API committed 28 ms cold, 5 ms warm; a receiver's
+ *      CPU per op ~3.5 ms over its first 40 ops, 1.8 ms warm). Serf is compiled ahead of time; its few
+ *      events warm its connections. Without the warm-up this measured start-up, not propagation (p50 /
+ *      p95 143-151 / 189-246 ms against 65 / 99 ms warm, same code, load 6-10).
+ *      Then `events` events, the systems alternating (which goes first alternates too), event i
  *      published on node i mod nodes. Grapevine: POST /v1/publish on that daemon; visible on a daemon when
  *      its op event arrives on that daemon's SSE stream (GET /v1/events, held open by this process; the
- *      API notices ops the daemon stored within 50 ms, its poll period). Serf: a user event (coalescing
- *      off) fired through the agent's RPC `event` command (what `serf event` sends), received when its
- *      record arrives on each agent's RPC event stream (`stream`, type user). Time to all = the last
- *      node's receipt minus the moment before the publish request; p50 and p95 over the events.
+ *      API notices ops the daemon stored within 50 ms, its poll period, and at once when the daemon's
+ *      ingest wakes it). Serf: a user event (coalescing off) fired through the agent's RPC `event` command
+ *      (what `serf event` sends), received when its record arrives on each agent's RPC event stream
+ *      (`stream`, type user). Time to all = the last node's receipt minus the moment before the publish
+ *      request; p50 and p95 over the events. Both sides are read the same light way: node:http (publish,
+ *      kept-alive, and the SSE streams, timed at each socket chunk) and raw sockets (Serf's RPC); fetch's
+ *      web streams cost this process, which shares the 2 cores, more CPU per chunk.
+ *      --trace: the daemons log per-hop times (GRAPEVINE_TRACE=1, bench/lib/network-trace.ts) and the
+ *      phase prints where the time went: request -> API committed -> push -> frame opened on each
+ *      receiver -> ingest -> SSE written -> receipt here.
  *   4. Failure detection: kill -9 one daemon (not the seed) and poll GET /peers of every other every
  *      100 ms until all mark it offline (resolution 100 ms); at the same moment kill -9 one Serf agent and
  *      wait for the member-failed event naming it on every other agent's RPC stream.
@@ -66,6 +79,8 @@ export type Row = {
 export type Params = {
   readonly nodes: number
   readonly events: number
+  /** Untimed events first (Grapevine; Serf gets warmupSerf): see the header. */
+  readonly warmup?: number | undefined
   readonly idleMs: number
   readonly failureRounds: number
   readonly throughputNodes: number
@@ -85,6 +100,7 @@ export type Params = {
 export const fullParams = {
   nodes: 30,
   events: 40,
+  warmup: 200,
   idleMs: 15_000,
   failureRounds: 3,
   throughputNodes: 5,
@@ -94,6 +110,7 @@ export const fullParams = {
 export const quickParams = {
   nodes: 5,
   events: 6,
+  warmup: 20,
   idleMs: 2000,
   failureRounds: 1,
   throughputNodes: 3,
@@ -105,6 +122,8 @@ const usage =
   'usage: npm run bench -- network [--quick] [--nodes N] [--events N] [--throughput-nodes N] [--no-serf] [--trace] [--propagation-only] [--out PATH]'
 const defaultOut = fileURLToPath(new URL('./results/network.json', import.meta.url))
 const eventDeadlineMs = 10_000
+/** Serf's untimed events before the timed ones (it needs no JIT warm-up; a few warm its connections). */
+const warmupSerf = 10
 const failureDeadlineMs = 60_000
 
 /** Is serf installed (without installing it)? The path, or undefined. */
@@ -390,6 +409,27 @@ export async function runNetwork(p: Params): Promise<Result> {
             r.stream('user', (e) => e.kind === 'user' && sfRec.note(e.payload, i, e.atMs)),
           ),
         )
+      // warm-up (untimed): the daemons are fresh processes, their code not yet compiled by V8's JIT (a
+      // receiver spent ~3.5 ms of CPU per op over its first 40 ops, 1.8 ms warm); Serf is compiled ahead
+      // of time and gets a few events too, so both measure running systems
+      const warm = async (count: number, fire: (k: number) => Promise<unknown>): Promise<void> => {
+        let next = 0
+        await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            while (next < count) await fire(next++).catch(() => undefined)
+          }),
+        )
+      }
+      const tw = performance.now()
+      await Promise.all([
+        warm(p.warmup ?? 0, (k) => gv.publish(f.daemons[k % n] as Daemon, `warm${runId}-${k}`)),
+        c === undefined
+          ? undefined
+          : warm(Math.min(p.warmup ?? 0, warmupSerf), (k) => (c.rpcs[k % n] as SerfRpc).event(`warm${k}`, `warm-${k}`)),
+      ])
+      // the warm-up's ops reach every daemon (anti-entropy the stragglers) and Serf's queues drain
+      await sleep(3000)
+      say(`warm-up: ${p.warmup ?? 0} grapevine events, ${c === undefined ? 0 : Math.min(p.warmup ?? 0, warmupSerf)} serf events, ${fmt.ms(performance.now() - tw)} (load ${loadAverage()})`)
       const gvLat: number[] = []
       const sfLat: number[] = []
       let gvMiss = 0

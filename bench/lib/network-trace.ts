@@ -2,13 +2,14 @@
  * `npm run bench -- network --trace`: where propagation's time goes, per hop. The daemons run with
  * GRAPEVINE_TRACE=1 and append, in epoch ms (performance.timeOrigin + now(), one clock for every process
  * of the machine):
- *   <home>/trace-daemon.log  `push AUTHOR SEQ T0 T1`            the origin's fast-path push of its own op
- *                                                               (T0 before, T1 after sealing every frame)
+ *   <home>/trace-daemon.log  `push AUTHOR SEQ T0 T1 TW`         the origin's fast-path push of its own op
+ *                                                               (T0 before, T1 after sealing every frame;
+ *                                                               TW when the API said it wrote)
  *                            `in AUTHOR SEQ fast|ae RX T0 T1`   an op stored from a peer: RX the fast-path
  *                                                               frame's arrival (opened), T0-T1 the ingest
  *   <home>/trace-api.log     `sse AUTHOR SEQ T`                 the op's event written to an SSE stream
  * and this process notes, per event, when the publish request went and when each stream's chunk came.
- * Hops of each (event, receiving daemon): request -> origin push, push -> frame opened on the receiver,
+ * Hops of each (event, receiving daemon): request -> API committed -> origin push, push -> frame opened on the receiver,
  * opened -> ingest start, ingest, stored -> SSE written, SSE written -> this process's receipt.
  */
 import { readFileSync } from 'node:fs'
@@ -25,7 +26,7 @@ export type TracedEvent = {
 }
 
 type DaemonTrace = {
-  push: Map<string, { t0: number; t1: number }>
+  push: Map<string, { t0: number; t1: number; written: number }>
   in: Map<string, { kind: string; rx: number; t0: number; t1: number }>
   sse: Map<string, number>
 }
@@ -42,7 +43,8 @@ export function readTrace(home: string): DaemonTrace {
   const t: DaemonTrace = { push: new Map(), in: new Map(), sse: new Map() }
   for (const l of lines(join(home, 'trace-daemon.log'))) {
     const f = l.split(' ')
-    if (f[0] === 'push' && f.length === 5) t.push.set(`${f[1]}/${f[2]}`, { t0: Number(f[3]), t1: Number(f[4]) })
+    if (f[0] === 'push' && f.length === 6)
+      t.push.set(`${f[1]}/${f[2]}`, { t0: Number(f[3]), t1: Number(f[4]), written: Number(f[5]) })
     else if (f[0] === 'in' && f.length === 7)
       t.in.set(`${f[1]}/${f[2]}`, { kind: f[3] as string, rx: Number(f[4]), t0: Number(f[5]), t1: Number(f[6]) })
   }
@@ -61,7 +63,8 @@ export function opOf(data: string): { author: string; seq: number } | undefined 
 }
 
 const hops = [
-  'request -> origin push',
+  'request -> API committed (origin)',
+  'API committed -> origin push',
   'origin push (seal, write all)',
   'push -> frame opened on receiver',
   'opened -> ingest start',
@@ -102,7 +105,8 @@ export function summarize(events: readonly TracedEvent[], homes: readonly string
       }
       if (got.kind !== 'fast') viaAe++
       const xs = [
-        push.t0 - e.sentMs,
+        push.written - e.sentMs,
+        push.t0 - push.written,
         push.t1 - push.t0,
         got.rx - push.t0,
         got.t0 - got.rx,

@@ -377,8 +377,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       // reason: a trace is diagnostics; it never breaks the daemon
     }
   }
-  /** When the fast-path frame being handled arrived (epoch ms, trace only). */
+  /** When the fast-path frame being handled arrived, and when the API last said it wrote (epoch ms, trace only). */
   let rxAtMs = 0
+  let writtenAtMs = 0
 
   const info = new Map<Link, LinkInfo>()
   /** The link messages to a peer go on (open, hello done). */
@@ -950,7 +951,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         handleFast(fast.publish(b, now))
         if (tracePath !== undefined) {
           const last = b[b.length - 1] as SignedOp
-          trace(`push ${last.op.author} ${last.op.seq} ${t0.toFixed(3)} ${epochMs().toFixed(3)}`)
+          trace(`push ${last.op.author} ${last.op.seq} ${t0.toFixed(3)} ${epochMs().toFixed(3)} ${writtenAtMs.toFixed(3)}`)
         }
         publishedSeq = (b[b.length - 1] as SignedOp).op.seq
         stats.published += b.length
@@ -1090,6 +1091,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     },
     // at once, in the writer's turn: the push goes out before the API answers or wakes its own streams
     written: () => {
+      if (tracePath !== undefined) writtenAtMs = epochMs()
       if (!closed) pollOwnWrites(monoMs())
     },
     latencySamples: () => new Map([...latency].map(([a, xs]) => [a, [...xs]])),
