@@ -704,12 +704,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
    * only (a safety net for a push lost on the way; anti-entropy repairs the rest) instead of `fanout`: at
    * 30 nodes, 29 copies of a publish instead of 116, each sealed, written, opened and decoded for nothing.
    */
+  const fastMode = o.broadcast?.mode ?? broadcastDaemonDefaults.mode ?? 'push'
+  const fastPublishFanout = o.broadcast?.publishFanout ?? broadcastDaemonDefaults.publishFanout ?? 0
   const handleFast = (out: bc.Output, from?: NodeId): void => {
     let prev: readonly (readonly SignedOp[])[] | undefined
     let prevFrame: Uint8Array | undefined
     const fromAuthor = from === undefined ? undefined : parseMemberId(from)?.author
-    const publishFanout = o.broadcast?.publishFanout ?? broadcastDaemonDefaults.publishFanout ?? 0
-    const smallFleet = fromAuthor !== undefined && peerList.length + 1 <= publishFanout
+    // push mode on a mesh only: in hub-spoke a spoke sends its own ops to a hub, which must pass them to all
+    const pushMesh = fastMode === 'push' && !(o.topology === 'hub-spoke' && hubs.size > 0)
+    const smallFleet = pushMesh && fromAuthor !== undefined && peerList.length + 1 <= fastPublishFanout
     let directRelays = 0
     for (const s of out.send) {
       const m = s.message
