@@ -7,74 +7,30 @@
  * member relays it; the old key's handshake is refused.
  */
 import assert from 'node:assert/strict'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import { antiEntropy } from '../gossip/index.ts'
 import * as log from '../log/index.ts'
 import type { AuthorId, SignedOp, Signer } from '../log/index.ts'
 import { opLog } from '../store/index.ts'
 import { links, secure } from '../transport/index.ts'
-import { startDaemon } from './daemon.ts'
 import type { Daemon, DaemonOptions } from './daemon.ts'
+import { createTestFleet, daemonHarness, fastGossip, identityOf, linked, seqOf, writeEntry } from './daemon.test-util.ts'
 import * as fleetHome from './fleet-home.ts'
 import * as home from './home.ts'
-import { closeLocal, commit, openLocal, reads } from './local.ts'
+import { closeLocal, openLocal, reads } from './local.ts'
 import { closeAgent, createAgent, publish as publishEntry } from './folder-sync.test-util.ts'
 import type { Agent } from './folder-sync.test-util.ts'
 import { syncFolder } from './folder-sync.ts'
 
-const dirs: string[] = []
-const running: Daemon[] = []
-after(async () => {
-  for (const d of running) await d.close()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-
-const fastGossip: Partial<DaemonOptions> = {
-  membership: { protocolPeriodMs: 200, probeTimeoutMs: 100 },
-  antiEntropy: { intervalMs: 200 },
-  stateFile: false,
-}
-
-async function start(o: Partial<DaemonOptions> & { home: string }): Promise<Daemon> {
-  const d = await startDaemon({ listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', ...fastGossip, ...o })
-  running.push(d)
-  return d
-}
-
-function tempHome(name: string): string {
-  const d = mkdtempSync(join(tmpdir(), 'gv-rot-'))
-  dirs.push(d)
-  assert.ok(home.init(d, name).ok)
-  return d
-}
-
-function identityOf(h: string): home.Identity {
-  const r = home.load(h)
-  assert.ok(r.ok, r.ok ? '' : r.detail)
-  return r.value
-}
-
-async function waitFor(what: string, cond: () => boolean, deadlineMs = 6000): Promise<void> {
-  const t0 = performance.now()
-  while (!cond()) {
-    if (performance.now() - t0 > deadlineMs) throw new Error(`rotate test: ${what} not within ${deadlineMs} ms`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+const { tempHome, tempDir, start: startWith, waitFor } = daemonHarness({ tmpPrefix: 'gv-rot-', label: 'rotate test', waitMs: 6000 })
+const start = (o: Partial<DaemonOptions> & { home: string }): Promise<Daemon> =>
+  startWith({ listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', ...fastGossip, ...o })
 
 /** Writes one entry into a home's store, as the node itself (a CLI write). Its seq. */
-function publish(dir: string, text: string): number {
-  const l = openLocal(dir)
-  assert.ok(l.ok)
-  const r = commit(l.value, [{ kind: 'fact.assert', body: { fact_id: `e/${text}`, value: text, channel: 'discoveries', supersedes: [], verified: false } }])
-  closeLocal(l.value)
-  assert.ok(r.ok, r.ok ? '' : r.detail)
-  return (r.value.ops[r.value.ops.length - 1] as SignedOp).op.seq
-}
+const publish = (dir: string, text: string): number => writeEntry(dir, text).seq
 
 function opsOf(h: string, author: AuthorId): SignedOp[] {
   const l = openLocal(h)
@@ -84,22 +40,13 @@ function opsOf(h: string, author: AuthorId): SignedOp[] {
   return out
 }
 
-const seqOf = (d: Daemon, author: AuthorId): number => d.versionVector().get(author as never) ?? 0
-const linked = (d: Daemon, other: Daemon): boolean => d.peers().some((p) => p.id === other.id && p.linked)
-
 test('rotate-key on live daemons: no op lost, the old key cut off past its cutoff and at the handshake, a partitioned node learns it on reconnecting', async () => {
   const hr = tempHome('root')
   const ha = tempHome('alice')
   const hb = tempHome('bob')
   const he = tempHome('eve')
-  const root = fleetHome.createFleet(hr, identityOf(hr), Date.now())
-  assert.ok(root.ok, root.ok ? '' : root.detail)
-  const fleet = root.value.fleet
-  for (const h of [ha, hb, he]) {
-    const inv = fleetHome.createInvite(root.value, log.capsAll, 60_000, Date.now())
-    assert.ok(inv.ok)
-    assert.ok(fleetHome.joinFleet(h, identityOf(h), log.encodeInviteToken(inv.value), Date.now()).ok)
-  }
+  const { root } = createTestFleet(hr, [ha, hb, he], { caps: log.capsAll, ttlMs: 60_000, nowMs: () => Date.now(), invitePerMember: true })
+  const fleet = root.fleet
   const oldA = identityOf(ha)
   const r = await start({ home: hr })
   let a = await start({ home: ha, join: [r.address] })
@@ -163,7 +110,7 @@ test('rotate-key on live daemons: no op lost, the old key cut off past its cutof
   // a member relays that op to bob directly: refused as a revoked node's, nothing stored
   const gee = log.createSigner(new Uint8Array(randomBytes(32)))
   assert.ok(gee.ok)
-  const inv = fleetHome.createInvite(root.value, log.capsAll, 60_000, Date.now())
+  const inv = fleetHome.createInvite(root, log.capsAll, 60_000, Date.now())
   assert.ok(inv.ok)
   const geeCred = log.createCredential(inv.value, gee.value, Date.now())
   assert.ok(geeCred.ok)
@@ -186,8 +133,7 @@ test('rotate-key on live daemons: no op lost, the old key cut off past its cutof
   assert.equal(seqOf(r, oldA.author), cutoff)
 
   // the old key's handshake: a node holding the retired key and the old credential is refused
-  const thief = mkdtempSync(join(tmpdir(), 'gv-rot-thief-'))
-  dirs.push(thief)
+  const thief = tempDir()
   mkdirSync(thief, { recursive: true })
   copyFileSync(rot.value.retired, join(thief, home.identityFile))
   copyFileSync(fleetJsonBefore, join(thief, fleetHome.fleetFile))
@@ -199,8 +145,7 @@ test('rotate-key on live daemons: no op lost, the old key cut off past its cutof
 
 test('rotate-key through a shared folder: the rotation and the successor travel in .fleet; the old key past its cutoff is skipped', () => {
   const t0 = Date.UTC(2026, 10, 1)
-  const dirRoot = mkdtempSync(join(tmpdir(), 'gv-rot-folder-'))
-  dirs.push(dirRoot)
+  const dirRoot = tempDir()
   const [a, b, c] = ['a', 'b', 'c'].map((n) => createAgent(dirRoot, n, t0)) as [Agent, Agent, Agent]
   const shared = join(dirRoot, 'shared')
   const f = fleetHome.createFleet(a.l.home, a.l.identity, t0)
