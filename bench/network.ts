@@ -15,8 +15,9 @@
  *      one's first publish loads modules and runs cold code, and a receiver's code is interpreted until V8
  *      has compiled it (traced at cf14cde+: request -> API committed 28 ms cold, 5 ms warm; a receiver's
  *      CPU per op ~3.5 ms over its first 40 ops, 1.8 ms warm). Serf is compiled ahead of time; its few
- *      events warm its connections. Without the warm-up this measured start-up, not propagation (p50 /
- *      p95 143-151 / 189-246 ms against 65 / 99 ms warm, same code, load 6-10).
+ *      events warm its connections. Without the warm-up this measured start-up, not propagation: cold,
+ *      six runs at cf14cde and with the daemon changes of 622fefd gave p50 137-151 / p95 189-246 ms; warm,
+ *      back to back at load 8-10: cf14cde 71 / 91 ms, 622fefd 57 / 72 ms.
  *      Then `events` events, the systems alternating (which goes first alternates too), event i
  *      published on node i mod nodes. Grapevine: POST /v1/publish on that daemon; visible on a daemon when
  *      its op event arrives on that daemon's SSE stream (GET /v1/events, held open by this process; the
