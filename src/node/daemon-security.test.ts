@@ -5,11 +5,8 @@
  */
 import assert from 'node:assert/strict'
 import * as crypto from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
 import * as net from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import * as core from '../core/index.ts'
 import { antiEntropy } from '../gossip/index.ts'
 import * as log from '../log/index.ts'
@@ -18,58 +15,18 @@ import { signedChain, testSigner } from '../log/log.test-util.ts'
 import { frames, links, plainSecurity, secure } from '../transport/index.ts'
 import type { Link, Security } from '../transport/index.ts'
 import { createFaultProxy } from './daemon-fault-proxy.test-util.ts'
-import { startDaemon } from './daemon.ts'
 import type { Daemon, DaemonOptions } from './daemon.ts'
+import { createTestFleet, daemonHarness, fastGossip, identityOf, seqOf, writeEntry } from './daemon.test-util.ts'
 import * as fleetHome from './fleet-home.ts'
-import * as home from './home.ts'
-import { closeLocal, commit, openLocal } from './local.ts'
+import { closeLocal, openLocal } from './local.ts'
 import { opLog } from '../store/index.ts'
 
-const dirs: string[] = []
-const running: Daemon[] = []
-after(async () => {
-  for (const d of running) await d.close()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-
-const fastGossip: Partial<DaemonOptions> = {
-  membership: { protocolPeriodMs: 200, probeTimeoutMs: 100 },
-  antiEntropy: { intervalMs: 200 },
-  stateFile: false,
-}
-
-function tempHome(name: string): string {
-  const d = mkdtempSync(join(tmpdir(), 'gv-sec-'))
-  dirs.push(d)
-  assert.ok(home.init(d, name).ok)
-  return d
-}
-
-function signerOf(h: string): Signer {
-  const r = home.load(h)
-  assert.ok(r.ok)
-  return r.value.signer
-}
-
-async function waitFor(what: string, cond: () => boolean, deadlineMs = 8000): Promise<void> {
-  const t0 = performance.now()
-  while (!cond()) {
-    if (performance.now() - t0 > deadlineMs) throw new Error(`security test: ${what} not within ${deadlineMs} ms`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
+const { tempHome, start: startWith, waitFor } = daemonHarness({ tmpPrefix: 'gv-sec-', label: 'security test' })
+const start = (o: Partial<DaemonOptions> & { home: string }): Promise<Daemon> =>
+  startWith({ listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', ...fastGossip, ...o })
+const signerOf = (h: string): Signer => identityOf(h).signer
 /** Writes one entry through a second connection to the node's store (no capability check: local.commit is below the service). */
-function publish(dir: string, text: string): number {
-  const l = openLocal(dir)
-  assert.ok(l.ok)
-  const r = commit(l.value, [{ kind: 'fact.assert', body: { fact_id: `e/${text}`, value: text, channel: 'discoveries', supersedes: [], verified: false } }])
-  closeLocal(l.value)
-  assert.ok(r.ok, r.ok ? '' : r.detail)
-  return (r.value.ops[r.value.ops.length - 1] as SignedOp).op.seq
-}
-
-const seqOf = (d: Daemon, author: string): number => d.versionVector().get(author as never) ?? 0
+const publish = (dir: string, text: string): number => writeEntry(dir, text).seq
 
 /** An honest write on `from` reaches every node of `to` (the node still serves its honest peers). */
 async function honestWrite(fromHome: string, to: readonly Daemon[], text: string): Promise<void> {
@@ -132,21 +89,12 @@ async function raw(port: number, bytes: Uint8Array, end = false): Promise<{ got:
 describe('daemon security (live fleet daemons on loopback)', { timeout: 40_000 }, () => {
   const now = Date.now()
   const [ha, hb, he, hx, hc] = [tempHome('root'), tempHome('bee'), tempHome('eve'), tempHome('ex'), tempHome('cee')]
-  const rootId = home.load(ha)
-  assert.ok(rootId.ok)
-  const root = fleetHome.createFleet(ha, rootId.value, now)
-  assert.ok(root.ok)
-  const fleet = root.value.fleet
+  const { root } = createTestFleet(ha, [hb, he, hx, hc], { caps: ['read', 'write:*'], ttlMs: 600_000, nowMs: () => now })
+  const fleet = root.fleet
   const invite = (caps: string[], ms = 600_000): Invite => {
-    const i = fleetHome.createInvite(root.value, caps, ms, now)
+    const i = fleetHome.createInvite(root, caps, ms, now)
     assert.ok(i.ok)
     return i.value
-  }
-  const invAll = invite(['read', 'write:*'])
-  for (const h of [hb, he, hx, hc]) {
-    const id = home.load(h)
-    assert.ok(id.ok)
-    assert.ok(fleetHome.joinFleet(h, id.value, log.encodeInviteToken(invAll), now).ok)
   }
   // a member that may only set its status, held by the test (not a daemon): it attacks from inside
   const gee = testSigner(50)
@@ -219,7 +167,7 @@ describe('daemon security (live fleet daemons on loopback)', { timeout: 40_000 }
     assert.ok(otherCred.ok)
     await refused('wrong fleet', securityOf({ signer: testSigner(62), credential: otherCred.value }), /asks for fleet|of fleet/)
     // an expired invite: joined after it expired (the joiner's own statement; createCredential refuses it)
-    const old = log.createInvite(root.value.root as Signer, { caps: ['read', 'write:*'], issuedAtMs: now - 7_200_000, expiresAtMs: now - 3_600_000, nonce: rand(16) })
+    const old = log.createInvite(root.root as Signer, { caps: ['read', 'write:*'], issuedAtMs: now - 7_200_000, expiresAtMs: now - 3_600_000, nonce: rand(16) })
     assert.ok(old.ok)
     await refused('expired invite', securityOf({ signer: testSigner(63), credential: rawCredential(testSigner(63), now, old.value.bytes, fleet) }), /expired/)
     // a forged invite: signed by another key, naming our fleet
@@ -294,7 +242,7 @@ describe('daemon security (live fleet daemons on loopback)', { timeout: 40_000 }
     const cutoff = seqOf(a, bee)
     // eve is partitioned when the revocation is made
     await e.close()
-    const r = fleetHome.revoke(ha, root.value, { node: bee as log.AuthorId, cutoffSeq: cutoff }, 'test', Date.now())
+    const r = fleetHome.revoke(ha, root, { node: bee as log.AuthorId, cutoffSeq: cutoff }, 'test', Date.now())
     assert.ok(r.ok, r.ok ? '' : r.detail)
     await waitFor('a refuses bee', () => a.stats().linksClosed > 0 && !a.peers().some((p) => p.id === b.id && p.linked), 5000)
     publish(hb, 'after-revocation')
@@ -320,12 +268,6 @@ describe('daemon security (live fleet daemons on loopback)', { timeout: 40_000 }
     for (const d of [a, b2, e]) await d.close()
   })
 })
-
-async function start(o: Partial<DaemonOptions> & { home: string }): Promise<Daemon> {
-  const d = await startDaemon({ listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', ...fastGossip, ...o })
-  running.push(d)
-  return d
-}
 
 /** An author's ops in a home's store. */
 function opsOf(h: string, author: string): SignedOp[] {
