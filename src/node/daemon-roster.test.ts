@@ -7,51 +7,21 @@
  */
 import assert from 'node:assert/strict'
 import * as crypto from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import * as log from '../log/index.ts'
 import type { Credential } from '../log/index.ts'
 import { testSigner } from '../log/log.test-util.ts'
 import { links, secure } from '../transport/index.ts'
-import { channelFleetSummary, startDaemon } from './daemon.ts'
+import { channelFleetSummary } from './daemon.ts'
 import type { Daemon, DaemonOptions } from './daemon.ts'
+import { createTestFleet, daemonHarness, linked } from './daemon.test-util.ts'
 import * as fleetHome from './fleet-home.ts'
-import * as home from './home.ts'
 
-const dirs: string[] = []
-const running: Daemon[] = []
-after(async () => {
-  for (const d of running) await d.close()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-
-function tempHome(name: string): string {
-  const d = mkdtempSync(join(tmpdir(), 'gv-roster-'))
-  dirs.push(d)
-  assert.ok(home.init(d, name).ok)
-  return d
-}
-
-async function waitFor(what: string, cond: () => boolean, deadlineMs = 8000): Promise<void> {
-  const t0 = performance.now()
-  while (!cond()) {
-    if (performance.now() - t0 > deadlineMs) throw new Error(`roster test: ${what} not within ${deadlineMs} ms`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-async function start(o: Partial<DaemonOptions> & { home: string }): Promise<Daemon> {
-  const d = await startDaemon({ listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', stateFile: false, ...o })
-  running.push(d)
-  return d
-}
-
-async function stop(d: Daemon): Promise<void> {
-  await d.close()
-  running.splice(running.indexOf(d), 1)
-}
+const { tempHome, start: startWith, stop, daemons, waitFor } = daemonHarness({ tmpPrefix: 'gv-roster-', label: 'roster test' })
+const start = (o: Partial<DaemonOptions> & { home: string }): Promise<Daemon> =>
+  startWith({ listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', stateFile: false, ...o })
 
 /** The node keys in a home's roster file. */
 function rosterNodes(h: string): Set<string> {
@@ -70,26 +40,14 @@ function rosterNodes(h: string): Set<string> {
   return out
 }
 
-const linked = (a: Daemon, b: Daemon): boolean => a.peers().some((p) => p.id === b.id && p.linked)
-
 describe('fleet summary exchange (live daemons, a roster of 200 credentials)', { timeout: 40_000 }, () => {
   const now = Date.now()
   const [ha, hb, hc] = [tempHome('root'), tempHome('bee'), tempHome('cee')]
-  const rootId = home.load(ha)
-  assert.ok(rootId.ok)
-  const root = fleetHome.createFleet(ha, rootId.value, now)
-  assert.ok(root.ok)
-  const inv = fleetHome.createInvite(root.value, ['read', 'write:*'], 600_000, now)
-  assert.ok(inv.ok)
-  for (const h of [hb, hc]) {
-    const id = home.load(h)
-    assert.ok(id.ok)
-    assert.ok(fleetHome.joinFleet(h, id.value, log.encodeInviteToken(inv.value), now).ok)
-  }
+  const { root, invite: inv } = createTestFleet(ha, [hb, hc], { caps: ['read', 'write:*'], ttlMs: 600_000, nowMs: () => now })
   // 200 members the daemons never meet: their credentials in the root's and bee's homes, not in cee's
   const members: Credential[] = []
   for (let i = 0; i < 200; i++) {
-    const c = log.createCredential(inv.value, testSigner(1000 + i), now)
+    const c = log.createCredential(inv, testSigner(1000 + i), now)
     assert.ok(c.ok)
     members.push(c.value)
   }
@@ -127,14 +85,14 @@ describe('fleet summary exchange (live daemons, a roster of 200 credentials)', {
   })
 
   it('a peer whose summary differs link after link gets the whole roster once per window, not per link', async () => {
-    const a = running[0] as Daemon
+    const a = daemons()[0] as Daemon
     const port = Number(a.address.split(':')[1])
     // a member held by the test: it dials, says hello, and claims an empty roster each time
     const gee = testSigner(50)
-    const cred = log.createCredential(inv.value, gee, now)
+    const cred = log.createCredential(inv, gee, now)
     assert.ok(cred.ok)
     const security = secure.createSecurity({ signer: gee, credential: cred.value }, () => Date.now(), (n) => new Uint8Array(crypto.randomBytes(n)))
-    const empty = log.encodeFleetSummary(log.fleetSummary(log.createRoster(root.value.fleet), log.createRevocations(root.value.fleet)))
+    const empty = log.encodeFleetSummary(log.fleetSummary(log.createRoster(root.fleet), log.createRevocations(root.fleet)))
     const frame = (channel: number, body: Uint8Array): Uint8Array => new Uint8Array([channel, ...body])
     const hello = frame(3, new TextEncoder().encode(JSON.stringify({ id: `${gee.author}@127.0.0.1:9` })))
     const costs: number[] = []

@@ -33,6 +33,8 @@ export type DaemonHarness = {
   start(o: Partial<DaemonOptions> & { home: string }): Promise<Daemon>
   /** Closes a daemon and forgets it. */
   stop(d: Daemon): Promise<void>
+  /** The daemons started and not stopped, in the order they started. */
+  daemons(): Daemon[]
   /** Polls cond every 10 ms until it holds; fails after deadlineMs (a condition, not a fixed sleep). */
   waitFor(what: string, cond: () => boolean, deadlineMs?: number): Promise<void>
 }
@@ -70,6 +72,7 @@ export function daemonHarness(o: { tmpPrefix: string; label: string; waitMs?: nu
       running.delete(d)
       await d.close()
     },
+    daemons: () => [...running],
     async waitFor(what, cond, deadlineMs = o.waitMs ?? 8000) {
       const t0 = performance.now()
       while (!cond()) {
