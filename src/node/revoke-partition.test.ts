@@ -5,58 +5,20 @@
  * C finds it in its home at start: both quarantine X's later ops and end with A's state (stateHash).
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
-import * as log from '../log/index.ts'
-import type { SignedOp } from '../log/index.ts'
+import { describe, it } from 'node:test'
+import type * as log from '../log/index.ts'
 import { opLog } from '../store/index.ts'
-import { startDaemon } from './daemon.ts'
 import type { Daemon, DaemonOptions } from './daemon.ts'
+import { createTestFleet, daemonHarness, fastGossip, identityOf, seqOf, writeEntry } from './daemon.test-util.ts'
 import * as fleetHome from './fleet-home.ts'
 import { stateHash } from './folder-sync.ts'
-import * as home from './home.ts'
-import { closeLocal, commit, openLocal, reads } from './local.ts'
+import { closeLocal, openLocal, reads } from './local.ts'
 import type { Local } from './local.ts'
 
-const dirs: string[] = []
-const running = new Set<Daemon>()
-after(async () => {
-  for (const d of running) await d.close()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-
-function tempHome(name: string): string {
-  const d = mkdtempSync(join(tmpdir(), 'gv-revoke-'))
-  dirs.push(d)
-  assert.ok(home.init(d, name).ok)
-  return d
-}
-
-const authorOf = (h: string): log.AuthorId => {
-  const r = home.load(h)
-  assert.ok(r.ok)
-  return r.value.signer.author
-}
-
-async function waitFor(what: string, cond: () => boolean, deadlineMs = 8000): Promise<void> {
-  const t0 = performance.now()
-  while (!cond()) {
-    if (performance.now() - t0 > deadlineMs) throw new Error(`revoke test: ${what} not within ${deadlineMs} ms`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-/** One channel entry written through a second connection to the node's store; its seq. */
-function publish(dir: string, text: string): number {
-  const l = openLocal(dir)
-  assert.ok(l.ok)
-  const r = commit(l.value, [{ kind: 'fact.assert', body: { value: text, channel: 'discoveries', supersedes: [], verified: false } }])
-  closeLocal(l.value)
-  assert.ok(r.ok, r.ok ? '' : r.detail)
-  return (r.value.ops[r.value.ops.length - 1] as SignedOp).op.seq
-}
+const { tempHome, start: startWith, stop, waitFor } = daemonHarness({ tmpPrefix: 'gv-revoke-', label: 'revoke test' })
+const authorOf = (h: string): log.AuthorId => identityOf(h).signer.author
+/** One channel entry (no fact id) written through a second connection to the node's store; its seq. */
+const publish = (dir: string, text: string): number => writeEntry(dir, text, { factId: false }).seq
 
 function withLocal<T>(dir: string, f: (l: Local) => T): T {
   const l = openLocal(dir)
@@ -68,7 +30,6 @@ function withLocal<T>(dir: string, f: (l: Local) => T): T {
   }
 }
 
-const seqOf = (d: Daemon, author: string): number => d.versionVector().get(author as never) ?? 0
 const texts = (dir: string): string[] =>
   withLocal(dir, (l) => reads(l).entries({ nowMs: Date.now() }).map((e) => String(e.value))).sort()
 const found = (dir: string, text: string): number => withLocal(dir, (l) => reads(l).search({ text, limit: 10, nowMs: Date.now() }).length)
@@ -76,38 +37,12 @@ const found = (dir: string, text: string): number => withLocal(dir, (l) => reads
 describe('revocation during a partition (live fleet daemons on loopback)', { timeout: 40_000 }, () => {
   const now = Date.now()
   const [ha, hb, hc, hx] = [tempHome('root'), tempHome('bee'), tempHome('cee'), tempHome('ex')]
-  const rootId = home.load(ha)
-  assert.ok(rootId.ok)
-  const root = fleetHome.createFleet(ha, rootId.value, now)
-  assert.ok(root.ok)
-  const inv = fleetHome.createInvite(root.value, ['read', 'write:*'], 600_000, now)
-  assert.ok(inv.ok)
-  for (const h of [hb, hc, hx]) {
-    const id = home.load(h)
-    assert.ok(id.ok)
-    assert.ok(fleetHome.joinFleet(h, id.value, log.encodeInviteToken(inv.value), now).ok)
-  }
+  const { root } = createTestFleet(ha, [hb, hc, hx], { caps: ['read', 'write:*'], ttlMs: 600_000, nowMs: () => now })
   const said = new Map<string, string[]>()
   const start = async (h: string, o: Partial<DaemonOptions> = {}): Promise<Daemon> => {
     const lines: string[] = []
     said.set(h, lines)
-    const d = await startDaemon({
-      home: h,
-      listenHost: '127.0.0.1',
-      listenPort: 0,
-      security: 'fleet',
-      membership: { protocolPeriodMs: 200, probeTimeoutMs: 100 },
-      antiEntropy: { intervalMs: 200 },
-      stateFile: false,
-      log: (line) => lines.push(line),
-      ...o,
-    })
-    running.add(d)
-    return d
-  }
-  const stop = async (d: Daemon): Promise<void> => {
-    running.delete(d)
-    await d.close()
+    return startWith({ home: h, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', ...fastGossip, log: (line) => lines.push(line), ...o })
   }
 
   it('ops of the revoked node past the cutoff, taken while partitioned, leave log and views; the states converge', async () => {
@@ -126,7 +61,7 @@ describe('revocation during a partition (live fleet daemons on loopback)', { tim
     await waitFor('bee and cee took ex\'s late entry', () => seqOf(b, ex) >= post && seqOf(c, ex) >= post)
     assert.ok(post > cutoff)
     // the root revokes ex, with the cutoff it saw: nothing ex wrote in the partition counts
-    const r = fleetHome.revoke(ha, root.value, { node: ex, cutoffSeq: cutoff }, 'key leaked', Date.now())
+    const r = fleetHome.revoke(ha, root, { node: ex, cutoffSeq: cutoff }, 'key leaked', Date.now())
     assert.ok(r.ok, r.ok ? '' : r.detail)
     // cee is down when the partition heals and finds the revocation in its home (as a folder sync leaves it)
     await stop(c)
