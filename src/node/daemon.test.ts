@@ -1,66 +1,18 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
 import * as net from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { antiEntropy } from '../gossip/index.ts'
 import { signedChain, testSigner } from '../log/log.test-util.ts'
 import { frames, links, plainSecurity } from '../transport/index.ts'
 import type { Link } from '../transport/index.ts'
-import { startDaemon } from './daemon.ts'
-import type { Daemon, DaemonOptions } from './daemon.ts'
-import { encodeInviteToken } from '../log/index.ts'
+import type { Daemon } from './daemon.ts'
+import { createTestFleet, daemonHarness, fastGossip, identityOf, writeEntry } from './daemon.test-util.ts'
 import * as fleetHome from './fleet-home.ts'
-import * as home from './home.ts'
-import { closeLocal, commit, openLocal } from './local.ts'
 
-const dirs: string[] = []
-const running: Daemon[] = []
-after(async () => {
-  // a failed test leaves its daemons up: close them, or their timers keep the file from ending
-  for (const d of running) await d.close()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const { tempHome, start, waitFor } = daemonHarness({ tmpPrefix: 'gv-daemon-', label: 'daemon test' })
 
-async function start(o: DaemonOptions): Promise<Daemon> {
-  const d = await startDaemon(o)
-  running.push(d)
-  return d
-}
-
-function tempHome(name: string): string {
-  const d = mkdtempSync(join(tmpdir(), 'gv-daemon-'))
-  dirs.push(d)
-  const r = home.init(d, name)
-  assert.ok(r.ok)
-  return d
-}
-
-/** Polls cond every 10 ms until it holds; fails after deadlineMs (a condition, not a fixed sleep). */
-async function waitFor(what: string, cond: () => boolean, deadlineMs = 8000): Promise<void> {
-  const t0 = performance.now()
-  while (!cond()) {
-    if (performance.now() - t0 > deadlineMs) throw new Error(`daemon test: ${what} not within ${deadlineMs} ms`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-const fastGossip: Partial<DaemonOptions> = {
-  membership: { protocolPeriodMs: 200, probeTimeoutMs: 100 },
-  antiEntropy: { intervalMs: 200 },
-  stateFile: false,
-}
-
-/** Writes one entry through a second connection to the node's store, as the CLI does. */
-function publish(dir: string, text: string): string {
-  const l = openLocal(dir)
-  assert.ok(l.ok)
-  const r = commit(l.value, [{ kind: 'fact.assert', body: { fact_id: `e/${text}`, value: text, channel: 'discoveries', supersedes: [], verified: false } }])
-  closeLocal(l.value)
-  assert.ok(r.ok, r.ok ? '' : r.detail)
-  return l.value.identity.author
-}
+/** Writes one entry through a second connection to the node's store, as the CLI does; the node's author. */
+const publish = (dir: string, text: string): string => writeEntry(dir, text).author
 
 describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
   it('three daemons: a write on one store reaches the others by the fast path; close is clean', async () => {
@@ -120,22 +72,13 @@ describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
 
   it('with fleet credentials links run the fleet handshake: members gossip, a node of another fleet is refused', async () => {
     const [ha, hb, hx] = [tempHome('fa'), tempHome('fb'), tempHome('fx')]
-    const idOf = (h: string) => {
-      const r = home.load(h)
-      assert.ok(r.ok)
-      return r.value
-    }
     const now = Date.now()
-    const root = fleetHome.createFleet(ha, idOf(ha), now)
-    assert.ok(root.ok)
-    const inv = fleetHome.createInvite(root.value, ['read', 'write:*'], 60_000, now)
-    assert.ok(inv.ok)
-    assert.ok(fleetHome.joinFleet(hb, idOf(hb), encodeInviteToken(inv.value), now).ok)
-    assert.ok(fleetHome.createFleet(hx, idOf(hx), now).ok, 'another fleet')
+    const { root } = createTestFleet(ha, [hb], { caps: ['read', 'write:*'], ttlMs: 60_000, nowMs: () => now })
+    assert.ok(fleetHome.createFleet(hx, identityOf(hx), now).ok, 'another fleet')
     const a = await start({ home: ha, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', ...fastGossip })
     const b = await start({ home: hb, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', join: [a.address], ...fastGossip })
     const x = await start({ home: hx, listenHost: '127.0.0.1', listenPort: 0, security: 'fleet', join: [a.address], ...fastGossip })
-    assert.equal(a.fleet, root.value.fleet)
+    assert.equal(a.fleet, root.fleet)
     await waitFor('a and b members', () => a.peers().some((p) => p.id === b.id && p.state === 'alive'))
     const author = publish(ha, 'fleet-only')
     await waitFor('the op on b', () => (b.versionVector().get(author as never) ?? 0) >= 2)
