@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { after, describe, it } from 'node:test'
 import * as core from '../core/index.ts'
 import { encodeInviteToken } from '../log/index.ts'
@@ -15,6 +13,7 @@ import type { Local } from '../node/index.ts'
 import { createFaultProxy, noFaults } from '../node/daemon-fault-proxy.test-util.ts'
 import type { FaultProxy } from '../node/daemon-fault-proxy.test-util.ts'
 import { opLog } from '../store/index.ts'
+import { spawnUp } from './daemon-process.test-util.ts'
 
 // Chaos on real processes (issue 5, Tests): five daemons in one fleet (secure links), each behind a fault
 // proxy; writers publish on every node all along (each write acknowledged when its commit returns); for
@@ -23,7 +22,6 @@ import { opLog } from '../store/index.ts'
 // acknowledged op and the same state (version vector and a hash of every fact).
 // The seed of a run is printed; CHAOS_SEED=<seed> replays its choice of faults (not the OS's timing).
 
-const bin = fileURLToPath(new URL('../../bin/grapevine.js', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'gv-chaos-'))
 const children = new Set<ChildProcess>()
 const proxies: FaultProxy[] = []
@@ -39,24 +37,14 @@ const env = (dir: string): NodeJS.ProcessEnv => ({ ...process.env, GRAPEVINE_HOM
 
 type Node = { dir: string; proxy: FaultProxy; child: ChildProcess | undefined; exited: Promise<unknown> | undefined; join: string[] }
 
-function up(n: Node): Promise<void> {
+async function up(n: Node): Promise<void> {
   const args = ['up', '--json', '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0', '--advertise', `127.0.0.1:${n.proxy.port}`, ...n.join.flatMap((j) => ['--join', j])]
-  const child = spawn(process.execPath, [bin, ...args], { env: env(n.dir), stdio: ['ignore', 'pipe', 'ignore'] })
-  children.add(child)
-  n.child = child
-  n.exited = new Promise((r) => child.on('exit', r))
-  return new Promise((resolve, reject) => {
-    let out = ''
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString()
-      const nl = out.indexOf('\n')
-      if (nl < 0) return
-      const doc = JSON.parse(out.slice(0, nl)) as { address: string }
-      n.proxy.target = Number(doc.address.split(':')[1])
-      resolve()
-    })
-    child.on('exit', (code) => reject(new Error(`grapevine up exited ${code}`)))
-  })
+  const p = spawnUp(args, env(n.dir), { quiet: true })
+  children.add(p.child)
+  n.child = p.child
+  n.exited = p.exited
+  const doc = await p.ready
+  n.proxy.target = Number(doc.address.split(':')[1])
 }
 
 async function kill9(n: Node): Promise<void> {

@@ -4,12 +4,11 @@ import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { after, describe, it } from 'node:test'
 import { local } from '../node/index.ts'
 import { resolveUpConfig } from './cli-daemon.ts'
+import { bin, spawnUp } from './daemon-process.test-util.ts'
 
-const bin = fileURLToPath(new URL('../../bin/grapevine.js', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'gv-up-'))
 const children: ChildProcess[] = []
 after(() => {
@@ -39,24 +38,12 @@ function cliAsync(dir: string, ...argv: string[]): Promise<{ code: number | null
 type Up = { child: ChildProcess; address: string; api: string; dir: string; exited: Promise<number | null> }
 
 /** Starts `grapevine up --json` and resolves once it printed where it listens. */
-function up(dir: string, listen: string, join: readonly string[], extra: readonly string[] = []): Promise<Up> {
+async function up(dir: string, listen: string, join: readonly string[], extra: readonly string[] = []): Promise<Up> {
   const args = ['up', '--json', '--listen', listen, '--api', '127.0.0.1:0', ...join.flatMap((j) => ['--join', j]), ...extra]
-  const child = spawn(process.execPath, [bin, ...args], { env: env(dir) })
-  children.push(child)
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
-  let err = ''
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()))
-  return new Promise((resolve, reject) => {
-    let out = ''
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString()
-      const nl = out.indexOf('\n')
-      if (nl < 0) return
-      const doc = JSON.parse(out.slice(0, nl)) as { address: string; api: string }
-      resolve({ child, address: doc.address, api: doc.api.replace(/^http:\/\//, ''), dir, exited })
-    })
-    child.on('exit', (code) => reject(new Error(`grapevine up exited ${code}: ${err}`)))
-  })
+  const p = spawnUp(args, env(dir))
+  children.push(p.child)
+  const doc = await p.ready
+  return { child: p.child, address: doc.address, api: doc.api.replace(/^http:\/\//, ''), dir, exited: p.exited }
 }
 
 async function waitFor(what: string, cond: () => boolean, deadlineMs = 15_000): Promise<void> {

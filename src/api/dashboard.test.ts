@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
@@ -12,12 +12,12 @@ import { opLog } from '../store/index.ts'
 import { contentSecurityPolicy, webDir } from './dashboard.ts'
 import { createHttpApp } from './http.ts'
 import * as service from './service.ts'
+import { bin, spawnUp } from './daemon-process.test-util.ts'
 
 // The dashboard end to end: `grapevine up` as a real process (from the CLI's bundle when it builds, so
 // that web/ is found from dist/ too), plain HTTP against its asset routes, then Debian's chromium through
 // playwright-core on the page itself.
 
-const bin = fileURLToPath(new URL('../../bin/grapevine.js', import.meta.url))
 const chromiumPath = '/usr/bin/chromium'
 const root = mkdtempSync(join(tmpdir(), 'gv-dash-'))
 const children: ChildProcess[] = []
@@ -35,25 +35,11 @@ function buildBundle(): 'bundle' | 'source' {
 type Up = { child: ChildProcess; api: string; dashboard: string; exited: Promise<number | null> }
 
 /** `grapevine up --json` on free ports; resolves once it printed its document. */
-function up(dir: string, mode: 'bundle' | 'source', api = '127.0.0.1:0'): Promise<Up> {
-  const child = spawn(process.execPath, [bin, 'up', '--json', '--listen', '127.0.0.1:0', '--api', api], {
-    env: { ...process.env, GRAPEVINE_HOME: dir, GRAPEVINE_CLI: mode, NO_COLOR: '1' },
-  })
-  children.push(child)
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
-  let err = ''
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()))
-  return new Promise((resolve, reject) => {
-    let out = ''
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString()
-      const nl = out.indexOf('\n')
-      if (nl < 0) return
-      const doc = JSON.parse(out.slice(0, nl)) as { api: string; dashboard: string }
-      resolve({ child, api: doc.api, dashboard: doc.dashboard, exited })
-    })
-    child.on('exit', (code) => reject(new Error(`grapevine up exited ${code}: ${err}`)))
-  })
+async function up(dir: string, mode: 'bundle' | 'source', api = '127.0.0.1:0'): Promise<Up> {
+  const p = spawnUp(['up', '--json', '--listen', '127.0.0.1:0', '--api', api], { ...process.env, GRAPEVINE_HOME: dir, GRAPEVINE_CLI: mode, NO_COLOR: '1' })
+  children.push(p.child)
+  const doc = await p.ready
+  return { child: p.child, api: doc.api, dashboard: doc.dashboard, exited: p.exited }
 }
 
 /** A GET with the path sent as written (fetch would normalize /../ away before sending). */
