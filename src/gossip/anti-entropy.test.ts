@@ -539,21 +539,27 @@ describe('anti-entropy: vector sums', () => {
     return sent
   }
 
-  it('a digest of equal vectors is a sum and an ack of a few bytes; a sum the peer does not know falls back to entries and repairs', () => {
-    const la = memLog([chains.small, chains.odd])
-    const lb = memLog([chains.small, chains.odd])
-    const config = { holdMs: 0, fullDigestEvery: 100 }
+  /** Two machines A and B, each holding `held`, past their first exchanges (full digests both ways); the time then. */
+  function settledPair(held: readonly (readonly SignedOp[])[], holdMs: number) {
+    const la = memLog(held)
+    const lb = memLog(held)
+    const config = { holdMs, fullDigestEvery: 100 }
     const a = createAntiEntropy({ log: la.source, prng: core.prng.create(1), config })
     const b = createAntiEntropy({ log: lb.source, prng: core.prng.create(2), config })
     const ms = [a, b]
     const logs = [la, lb]
-    // first exchanges: full digests both ways
     let t = 0
     for (let i = 0; i < 3; i++) {
       t += 2000
       pump(ms, logs, a.tick(t, [node(1)]).send, 0, t)
       pump(ms, logs, b.tick(t, [node(0)]).send, 1, t)
     }
+    return { la, lb, config, a, b, ms, logs, t }
+  }
+
+  it('a digest of equal vectors is a sum and an ack of a few bytes; a sum the peer does not know falls back to entries and repairs', () => {
+    const { la, lb, config, a, ms, logs, t: settled } = settledPair([chains.small, chains.odd], 0)
+    let t = settled
     t += 2000
     const steady = pump(ms, logs, a.tick(t, [node(1)]).send, 0, t)
     assert.equal(steady.length, 2, 'a sum and its ack')
@@ -582,19 +588,8 @@ describe('anti-entropy: vector sums', () => {
   })
 
   it('a matched sum from a peer that lacked ops we held then is acked with those ops, if they are old enough', () => {
-    const la = memLog([chains.small, chains.odd, chains.perOp.slice(0, 5)])
-    const lb = memLog([chains.small, chains.odd, chains.perOp.slice(0, 5)])
-    const config = { holdMs: 500, fullDigestEvery: 100 }
-    const a = createAntiEntropy({ log: la.source, prng: core.prng.create(1), config })
-    const b = createAntiEntropy({ log: lb.source, prng: core.prng.create(2), config })
-    const ms = [a, b]
-    const logs = [la, lb]
-    let t = 0
-    for (let i = 0; i < 3; i++) {
-      t += 2000
-      pump(ms, logs, a.tick(t, [node(1)]).send, 0, t)
-      pump(ms, logs, b.tick(t, [node(0)]).send, 1, t)
-    }
+    const { la, lb, a, b, ms, logs, t: settled } = settledPair([chains.small, chains.odd, chains.perOp.slice(0, 5)], 500)
+    let t = settled
     const author = chains.perOp[0]?.op.author as AuthorId
     // B gets 10 ops by the fast path (the push missed A); A's sum, its vector as of holdMs ago, is one B held
     t += 2000
