@@ -4,10 +4,9 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import { DatabaseSync } from 'node:sqlite'
 import fc from 'fast-check'
 import * as core from '../core/index.ts'
@@ -19,20 +18,9 @@ import * as opLog from './op-log.ts'
 import type { OpLog } from './op-log.ts'
 import { memoryReads } from './reads.ts'
 import * as views from './views.ts'
-import { compareReads, ingestNowMs, resign, signers } from './views.test-util.ts'
+import { compareReads, ingestNowMs, resign, signers, tempStores } from './views.test-util.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'grapevine-quarantine-'))
-after(() => rmSync(dir, { recursive: true, force: true }))
-let n = 0
-function fresh(): OpLog {
-  const r = opLog.open(join(dir, `q${n++}.db`))
-  assert.ok(r.ok, r.ok ? '' : r.detail)
-  return r.value
-}
-function drop(s: OpLog): void {
-  opLog.close(s)
-  for (const x of ['', '-wal', '-shm']) rmSync(`${s.path}${x}`, { force: true })
-}
+const { dir, fresh, drop } = tempStores('grapevine-quarantine-')
 const numRuns = Number(process.env['FC_NUM_RUNS'] ?? 25)
 
 /** Each author's chain as one signed batch into the store. */

@@ -4,12 +4,18 @@
  * random signed batches.
  */
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after } from 'node:test'
 import fc from 'fast-check'
 import type { Json } from '../core/index.ts'
 import * as log from '../log/index.ts'
 import type { EncodedOp, SignedOp, Signer } from '../log/index.ts'
 import { testSigner } from '../log/log.test-util.ts'
 import { t0Ms, testAuthor } from '../knowledge/knowledge.test-util.ts'
+import * as opLog from './op-log.ts'
+import type { OpLog } from './op-log.ts'
 import type { Reads } from './reads.ts'
 
 /** The ingest time of the views' tests: a day after the random op sets' clocks start. */
@@ -142,4 +148,26 @@ export function compareReads(got: Reads, want: Reads, ops: readonly EncodedOp[])
     for (const key of ['key-0', 'key-1', 'key-2'])
       assert.deepEqual(got.idempotent(a, key), want.idempotent(a, key))
   assert.deepEqual(got.counts(), want.counts())
+}
+
+/**
+ * Store files of a test file in one temporary directory, removed by an after() this registers: `fresh()`
+ * opens a new store there, `drop(s)` closes one and removes its files (with -wal and -shm).
+ */
+export function tempStores(prefix: string): { dir: string; fresh: () => OpLog; drop: (s: OpLog) => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  after(() => rmSync(dir, { recursive: true, force: true }))
+  let n = 0
+  return {
+    dir,
+    fresh() {
+      const r = opLog.open(join(dir, `s${n++}.db`))
+      assert.ok(r.ok, r.ok ? '' : r.detail)
+      return r.value
+    },
+    drop(s) {
+      opLog.close(s)
+      for (const x of ['', '-wal', '-shm']) rmSync(`${s.path}${x}`, { force: true })
+    },
+  }
 }

@@ -1,9 +1,6 @@
 /** The SQLite views against the reference model: same rows, same query results, incremental = rebuild. */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import fc from 'fast-check'
 import * as core from '../core/index.ts'
 import { arbOpSet, t0Ms } from '../knowledge/knowledge.test-util.ts'
@@ -14,20 +11,9 @@ import { memoryReads } from './reads.ts'
 import * as views from './views.ts'
 import { viewTables } from './views-schema.ts'
 import * as viewsWrite from './views-write.ts'
-import { arbDelivery, compareReads, ingestNowMs, resign, signers } from './views.test-util.ts'
+import { arbDelivery, compareReads, ingestNowMs, resign, signers, tempStores } from './views.test-util.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'grapevine-views-'))
-after(() => rmSync(dir, { recursive: true, force: true }))
-let n = 0
-function fresh(): OpLog {
-  const r = opLog.open(join(dir, `v${n++}.db`))
-  assert.ok(r.ok, r.ok ? '' : r.detail)
-  return r.value
-}
-function drop(s: OpLog): void {
-  opLog.close(s)
-  for (const x of ['', '-wal', '-shm']) rmSync(`${s.path}${x}`, { force: true })
-}
+const { fresh, drop } = tempStores('grapevine-views-')
 
 /** Heavy properties: 150 runs by default (a store file per run); FC_NUM_RUNS overrides. */
 const numRuns = Number(process.env['FC_NUM_RUNS'] ?? 150)
