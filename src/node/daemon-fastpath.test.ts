@@ -1,34 +1,9 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
-import { startDaemon } from './daemon.ts'
+import { describe, it } from 'node:test'
 import type { Daemon, DaemonOptions } from './daemon.ts'
-import * as home from './home.ts'
-import { closeLocal, commit, openLocal } from './local.ts'
+import { daemonHarness, writeEntry } from './daemon.test-util.ts'
 
-const dirs: string[] = []
-const running: Daemon[] = []
-after(async () => {
-  for (const d of running) await d.close()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-
-function tempHome(name: string): string {
-  const d = mkdtempSync(join(tmpdir(), 'gv-fastpath-'))
-  dirs.push(d)
-  assert.ok(home.init(d, name).ok)
-  return d
-}
-
-async function waitFor(what: string, cond: () => boolean, deadlineMs = 8000): Promise<void> {
-  const t0 = performance.now()
-  while (!cond()) {
-    if (performance.now() - t0 > deadlineMs) throw new Error(`fast path test: ${what} not within ${deadlineMs} ms`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+const { tempHome, start, waitFor } = daemonHarness({ tmpPrefix: 'gv-fastpath-', label: 'fast path test' })
 
 /** Anti-entropy far too slow to deliver within the test: whatever arrives came by the fast path. */
 const fastOnly: Partial<DaemonOptions> = {
@@ -38,25 +13,13 @@ const fastOnly: Partial<DaemonOptions> = {
 }
 
 /** Writes one entry through a second connection (as the CLI does): the author's hello and the entry, one batch. */
-function publish(dir: string, text: string): string {
-  const l = openLocal(dir)
-  assert.ok(l.ok)
-  const r = commit(l.value, [{ kind: 'fact.assert', body: { fact_id: `e/${text}`, value: text, channel: 'discoveries', supersedes: [], verified: false } }])
-  closeLocal(l.value)
-  assert.ok(r.ok)
-  return l.value.identity.author
-}
+const publish = (dir: string, text: string): string => writeEntry(dir, text).author
 
 async function fleet(n: number, o: Partial<DaemonOptions>, hubFirst: boolean): Promise<{ ds: Daemon[]; homes: string[] }> {
   const homes = Array.from({ length: n }, (_, i) => tempHome(`n${i}`))
-  const first = await startDaemon({ home: homes[0] as string, listenHost: '127.0.0.1', listenPort: 0, ...o, hub: hubFirst, ...fastOnly })
-  running.push(first)
+  const first = await start({ home: homes[0] as string, listenHost: '127.0.0.1', listenPort: 0, ...o, hub: hubFirst, ...fastOnly })
   const rest: Daemon[] = []
-  for (const h of homes.slice(1)) {
-    const d = await startDaemon({ home: h, listenHost: '127.0.0.1', listenPort: 0, ...o, join: [first.address], ...fastOnly })
-    running.push(d)
-    rest.push(d)
-  }
+  for (const h of homes.slice(1)) rest.push(await start({ home: h, listenHost: '127.0.0.1', listenPort: 0, ...o, join: [first.address], ...fastOnly }))
   const ds = [first, ...rest]
   // every link open (membership's probes open them between spokes too): a link that opened later would
   // start with a digest exchange, and anti-entropy would deliver what the fast path did not
