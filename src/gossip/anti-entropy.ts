@@ -1292,6 +1292,9 @@ export function createAntiEntropy(opts: {
       const missed = msg.more && msg.batches.length === 0 && msg.digest !== undefined
       if (missed && msg.wantFull !== true) sumHits *= 0.9
       if (msg.more && (advanced || asksFull || missed)) {
+        // The peer streams what it holds more of once it has this digest (as in the digest branch above):
+        // those authors are coming from it, so a peer whose digest crosses ours is asked not to send them.
+        if (config.inFlightMs > 0 && !advanced) for (const [a, n] of s.theirs) if (n > vvOps.get(after, a)) claim(a, from, nowMs)
         const digest = makeDigest(from, after)
         const busy = busyFor(from, nowMs)
         out.send.push({ to: from, message: { type: 'ae.digest', digest, wantFull: s.heardFull ? undefined : true, busy } })
