@@ -28,8 +28,8 @@
  *
  * Quarantine (docs/PROTOCOL.md section 5): `quarantine(store, author, cutoff, ...)` takes the author's ops
  * after cutoff out of the log into `revoked_ops` (kept for audit with the revocation's reason and when;
- * nothing written is destroyed), sets the author's head back to its op at cutoff and rebuilds the views
- * from the log, all in one transaction: a node that took a revoked node's later ops while partitioned
+ * nothing written is destroyed), sets the author's head back to its op at cutoff and derives again the
+ * views of the entities those ops touched, all in one transaction: a node that took a revoked node's later ops while partitioned
  * ends with the log and views of a node that never took them.
  *
  * Authors: the ops table and its indexes name an author by its number in `authors` (given in order of
@@ -654,19 +654,21 @@ export type QuarantineCause = { readonly reason: string; readonly atMs: number }
  * Takes the author's ops after `cutoff` out of the log, in one transaction (a crash leaves the old state
  * or the new one, never a mix): they move to `revoked_ops` with the cause, the author's head becomes its
  * op at cutoff (none at cutoff 0), arrival numbers of the moved ops go (cursor.ts: a stream does not
- * name them again), and the views are rebuilt from what the log holds now (views-write.ts rebuildViews:
- * the same rows as a store that never took those ops; damaged views are marked for the next open's
- * rebuild instead). Returns how many ops moved: 0 when the log holds nothing after cutoff (quarantining
- * twice moves nothing the second time). The rebuild reads the whole log: seconds per 100k ops, paid only
- * when ops do move.
+ * name them again), and the views become the same rows as a store that never took those ops: only the
+ * entities the moved ops belonged to are derived again from the ops that remain (views-write.ts
+ * removeOps: milliseconds for a few ops, whatever the store's size), or, when more than
+ * quarantineRebuildMin ops move and they are over half the log, all views are rebuilt from the log
+ * (rebuildViews: seconds per 100k ops); damaged views are marked for the next open's rebuild instead.
+ * Returns how many ops moved: 0 when the log holds nothing after cutoff (quarantining twice moves
+ * nothing the second time).
  */
 export function quarantine(s: OpLog, author: AuthorId, cutoff: number, cause: QuarantineCause): number {
   core.assert(Number.isSafeInteger(cutoff) && cutoff >= 0, 'store: a quarantine cutoff is a seq >= 0')
   core.assert(Number.isSafeInteger(cause.atMs), 'store: a quarantine time is integer ms')
   const staleReads = s.views?.staleReads ?? 0
-  const out = transaction(s, () => {
+  const out = transaction(s, (): { moved: number; rebuilt: ViewWriter | undefined } => {
     const h = head(s, author)
-    if (h === undefined || h.seq <= cutoff) return { moved: 0, views: s.views }
+    if (h === undefined || h.seq <= cutoff) return { moved: 0, rebuilt: undefined }
     const no = authorNo(s, author)
     s.db
       .prepare(
@@ -674,6 +676,12 @@ export function quarantine(s: OpLog, author: AuthorId, cutoff: number, cause: Qu
           `SELECT ${opsFormat2Columns}, ?, ?, ? FROM ops WHERE author = ? AND seq > ?`,
       )
       .run(cutoff, cause.reason, cause.atMs, no, cutoff)
+    const removed = s.views === undefined
+      ? []
+      : (s.db.prepare('SELECT bytes, hash FROM ops WHERE author = ? AND seq > ? ORDER BY seq').all(no, cutoff) as {
+          bytes: Uint8Array
+          hash: Uint8Array
+        }[])
     const moved = Number(s.db.prepare('DELETE FROM ops WHERE author = ? AND seq > ?').run(no, cutoff).changes)
     const at = s.db.prepare('SELECT seq, hash, wall_ms, logical FROM ops WHERE author = ? AND seq = ?').get(no, cutoff) as
       HeadRow | undefined
@@ -683,17 +691,23 @@ export function quarantine(s: OpLog, author: AuthorId, cutoff: number, cause: Qu
       s.db.prepare('DELETE FROM op_arrivals WHERE author = ? AND seq > ?').run(no, cutoff)
     if (s.views === undefined) {
       markViewsStale(s)
-      return { moved, views: undefined }
+      return { moved, rebuilt: undefined }
     }
-    return { moved, views: viewsWrite.rebuildViews(s.db) }
+    // most of the log leaving: one pass over what remains costs less than entity by entity
+    if (moved > quarantineRebuildMin && moved * 2 > opCount(s)) return { moved, rebuilt: viewsWrite.rebuildViews(s.db) }
+    viewsWrite.removeOps(s.views, removed)
+    return { moved, rebuilt: undefined }
   })
-  if (out.moved > 0 && out.views !== undefined) {
-    out.views.staleReads += staleReads
-    s.views = out.views
+  if (out.rebuilt !== undefined) {
+    out.rebuilt.staleReads += staleReads
+    s.views = out.rebuilt
     shrinkWal(s)
   }
   return out.moved
 }
+
+/** Quarantines of at most this many ops always re-derive only the entities they touched (removeOps). */
+export const quarantineRebuildMin = 4096
 
 /** An op a revocation took out of the log (quarantine), as kept for audit. */
 export type QuarantinedOp = {

@@ -10,7 +10,7 @@ import { test } from 'node:test'
 import { DatabaseSync } from 'node:sqlite'
 import fc from 'fast-check'
 import * as core from '../core/index.ts'
-import { arbOpSet, t0Ms } from '../knowledge/knowledge.test-util.ts'
+import { arbOpSet, createWriter, dotOfOp, t0Ms, write } from '../knowledge/knowledge.test-util.ts'
 import * as log from '../log/index.ts'
 import type { EncodedOp, Signer } from '../log/index.ts'
 import * as cursor from './cursor.ts'
@@ -33,6 +33,28 @@ function ingestChains(s: OpLog, chains: readonly EncodedOp[][]): void {
 }
 
 const cause = { reason: 'key leaked', atMs: t0Ms + 5 }
+
+/**
+ * What the reads do not show but later ingest builds on, by names (entity and author numbers are local
+ * to a store): entities, op_entity with its shadowed marks, idempotency holders, and the metrics of the
+ * views (invalid and unknown-kind ops, shadowed ops, row counts).
+ */
+function hiddenViews(s: OpLog): unknown {
+  const all = (sql: string) => s.db.prepare(sql).all().map((r) => ({ ...r }))
+  const m = views.metrics(s)
+  return {
+    entities: all('SELECT entity FROM entities ORDER BY entity'),
+    opEntity: all(
+      'SELECT n.entity AS entity, a.author AS author, e.seq AS seq, e.shadowed AS shadowed FROM op_entity e ' +
+        'JOIN entities n ON n.id = e.entity JOIN authors a ON a.no = e.author ORDER BY 1, 2, 3',
+    ),
+    idempotency: all(
+      'SELECT i.author AS author, i.key AS key, i.seq AS seq, i.kind AS kind, i.fact_id AS fact_id, n.entity AS entity ' +
+        'FROM idempotency i LEFT JOIN entities n ON n.id = i.entity ORDER BY 1, 2',
+    ),
+    metrics: [m.invalid_ops, m.unknown_kind_ops, m.shadowed_ops, m.views],
+  }
+}
 
 test('quarantine: exactly the ops past the cutoff leave the log; log and views equal a store that never took them', () => {
   const arb = arbOpSet(40)
@@ -60,6 +82,7 @@ test('quarantine: exactly the ops past the cutoff leave the log; log and views e
         const all = kept.flat()
         compareReads(views.sqlReads(s), memoryReads(all), all)
         assert.deepEqual(views.sqlReads(s).dump(), views.sqlReads(t).dump())
+        assert.deepEqual(hiddenViews(s), hiddenViews(t))
         // kept for audit, counted
         const q = opLog.quarantined(s)
         assert.deepEqual(q.map((x) => x.op.hash), mine.slice(cutoff).map((e) => e.hash))
@@ -80,6 +103,7 @@ test('quarantine: exactly the ops past the cutoff leave the log; log and views e
         assert.ok(opLog.ingest(s, batch, ingestNowMs).ok)
         assert.ok(opLog.ingest(t, batch, ingestNowMs).ok)
         assert.deepEqual(views.sqlReads(s).dump(), views.sqlReads(t).dump())
+        assert.deepEqual(hiddenViews(s), hiddenViews(t))
       } finally {
         drop(s)
         drop(t)
@@ -221,4 +245,148 @@ test('quarantine: a format 3 store opens as format 4 (revoked_ops added, views k
   const newer = opLog.open(path)
   assert.ok(!newer.ok && newer.reason === 'newer_format')
   for (const x of ['', '-wal', '-shm']) rmSync(`${path}${x}`, { force: true })
+})
+
+/**
+ * Author 1 (to be revoked) writes 2 ops that stay, then ops that reach into everyone's entities: it
+ * supersedes author 0's fact, opens a conflict on a fact author 2 also wrote, resolves (verified) the
+ * conflict authors 0 and 2 have on another, claims and finishes the task another task waits for, adds to
+ * a counter (with an idempotency key, then the same key again: shadowed), sets its status, agent name and
+ * a config, retracts author 2's fact, and writes an invalid and an unknown-kind op.
+ */
+function reachingOps(): { chains: EncodedOp[][]; cutoff: number } {
+  const [a, r, b] = [0, 1, 2].map((i) => createWriter(i, t0Ms + i * 100)) as [
+    ReturnType<typeof createWriter>,
+    ReturnType<typeof createWriter>,
+    ReturnType<typeof createWriter>,
+  ]
+  const fact = (factId: string, value: string, supersedes: string[] = [], verified = false) => ({
+    fact_id: factId,
+    value,
+    supersedes,
+    verified,
+  })
+  const ops: EncodedOp[] = []
+  const w = (...x: Parameters<typeof write>) => {
+    const e = write(...x)
+    ops.push(e)
+    return e
+  }
+  const ax = w(a, 'fact.assert', fact('fact/x', 'eu-west-1'))
+  const aw = w(a, 'fact.assert', fact('fact/w', 'eu-west-1'))
+  const bw = w(b, 'fact.assert', fact('fact/w', 'us-east-1'))
+  const bz = w(b, 'fact.assert', fact('fact/z', 'zebra'))
+  w(a, 'task.create', { task_id: 'task/0', title: 'build', depends: [] })
+  w(a, 'task.create', { task_id: 'task/1', title: 'ship', depends: ['task/0'] })
+  w(r, 'status.set', { text: 'fine', health: 'ok' })
+  w(r, 'counter.add', { name: 'deploys', n: 3 })
+  // past the cutoff (2)
+  w(r, 'fact.assert', fact('fact/x', 'us-west-2', [dotOfOp(ax)]))
+  w(r, 'fact.assert', fact('fact/y', 'left'))
+  w(r, 'fact.assert', fact('fact/w', 'eu-west-1', [dotOfOp(aw), dotOfOp(bw)], true))
+  w(r, 'task.claim', { task_id: 'task/0' })
+  w(r, 'task.done', { task_id: 'task/0' })
+  w(r, 'counter.add', { name: 'deploys', n: 5 }, { key: 'k1' })
+  w(r, 'counter.add', { name: 'deploys', n: 7 }, { key: 'k1' })
+  w(r, 'counter.add', { name: 'fresh', n: 2 })
+  w(r, 'status.set', { text: 'owned', health: 'blocked' })
+  w(r, 'agent.hello', { name: 'mallory' })
+  w(r, 'config.set', { key: 'k0', value: 'evil', version: 9 })
+  w(r, 'fact.retract', { fact_id: 'fact/z', observed: [dotOfOp(bz)] })
+  w(r, 'fact.assert', { fact_id: 'fact/v', value: 1, supersedes: [], verified: 'yes' })
+  w(r, 'fact.future', { x: 1 })
+  w(b, 'fact.assert', fact('fact/y', 'right'))
+  w(b, 'counter.add', { name: 'deploys', n: 1 }, { key: 'k1' })
+  return { chains: resign(ops), cutoff: 2 }
+}
+
+test('quarantine: ops that superseded, resolved, claimed, counted, keyed and retracted in others\' entities leave no trace', () => {
+  const { chains, cutoff } = reachingOps()
+  const s = fresh()
+  const t = fresh()
+  try {
+    ingestChains(s, chains)
+    const rs = views.sqlReads(s)
+    const r = (signers[1] as Signer).author
+    // before: author 1's ops show
+    assert.equal(rs.fact('fact/x', { nowMs: t0Ms })?.versions.length, 1)
+    assert.equal(rs.openTickets().filter((k) => k.fact_id === 'fact/y').length, 1)
+    assert.equal(rs.resolvedTickets().filter((k) => k.fact_id === 'fact/w').length, 1)
+    assert.equal(rs.task('task/0')?.state, 'done')
+    assert.deepEqual(rs.readyTasks().map((k) => k.task_id), ['task/1'])
+    assert.equal(rs.counter('deploys')?.value, 3 + 5 + 1)
+    assert.equal(rs.statuses().find((x) => x.author === r)?.health, 'blocked')
+    assert.ok(views.metrics(s).invalid_ops >= 1 && views.metrics(s).unknown_kind_ops >= 1)
+    assert.equal(opLog.quarantine(s, r, cutoff, cause), (chains[1] as EncodedOp[]).length - cutoff)
+    // after: as if never taken
+    const kept = chains.map((c, i) => (i === 1 ? c.filter((e) => e.op.seq <= cutoff) : c))
+    ingestChains(t, kept)
+    const all = kept.flat()
+    compareReads(views.sqlReads(s), memoryReads(all), all)
+    assert.deepEqual(views.sqlReads(s).dump(), views.sqlReads(t).dump())
+    assert.deepEqual(hiddenViews(s), hiddenViews(t))
+    assert.equal(rs.fact('fact/x', { nowMs: t0Ms })?.versions[0]?.value, 'eu-west-1')
+    assert.equal(rs.openTickets().filter((k) => k.fact_id === 'fact/y').length, 0) // the conflict went
+    assert.equal(rs.openTickets().filter((k) => k.fact_id === 'fact/w').length, 1) // the resolved one is back
+    assert.equal(rs.resolvedTickets().length, 0)
+    assert.equal(rs.task('task/0')?.state, 'open')
+    assert.deepEqual(rs.readyTasks().map((k) => k.task_id), ['task/0'])
+    assert.equal(rs.counter('deploys')?.value, 3 + 1)
+    assert.equal(rs.counter('fresh'), undefined)
+    assert.equal(rs.statuses().find((x) => x.author === r)?.health, 'ok')
+    assert.deepEqual(rs.agents(), [])
+    assert.deepEqual(rs.configs(), [])
+    assert.equal(rs.idempotent(r, 'k1'), undefined)
+    assert.equal(rs.fact('fact/z', { nowMs: t0Ms })?.versions[0]?.value, 'zebra')
+    assert.equal(views.metrics(s).invalid_ops, 0)
+    assert.equal(views.metrics(s).unknown_kind_ops, 0)
+    // the revoked author writes again from its cutoff (a new key, say): the same views as the other store
+    const again = log.createOps(r, opLog.head(s, r), [
+      { hlc: { wallMs: t0Ms + 90_000, logical: 0 }, kind: 'counter.add', body: { name: 'deploys', n: 10 }, idempotencyKey: 'k1' },
+      { hlc: { wallMs: t0Ms + 91_000, logical: 0 }, kind: 'task.claim', body: { task_id: 'task/0' } },
+    ])
+    assert.ok(again.ok)
+    const batch = log.signOps(signers[1] as Signer, again.value, 'batch_head')
+    assert.ok(opLog.ingest(s, batch, ingestNowMs).ok)
+    assert.ok(opLog.ingest(t, batch, ingestNowMs).ok)
+    assert.deepEqual(views.sqlReads(s).dump(), views.sqlReads(t).dump())
+    assert.deepEqual(hiddenViews(s), hiddenViews(t))
+    assert.equal(rs.counter('deploys')?.value, 3 + 1 + 10)
+  } finally {
+    drop(s)
+    drop(t)
+  }
+})
+
+test('quarantine: when more than quarantineRebuildMin ops and over half the log move, the views are rebuilt and still equal', () => {
+  const s = fresh()
+  const t = fresh()
+  try {
+    const other = signers[0] as Signer
+    const gone = signers[1] as Signer
+    const entry = (i: number) => ({
+      hlc: { wallMs: t0Ms + i, logical: 0 },
+      kind: 'fact.assert',
+      body: { value: `entry ${i} deploy`, channel: 'discoveries', supersedes: [], verified: false, tags: [] },
+    })
+    const put = (sg: Signer, n: number, into: OpLog[]) => {
+      const ops = log.createOps(sg.author, undefined, Array.from({ length: n }, (_, i) => entry(i)))
+      assert.ok(ops.ok)
+      for (let k = 0; k < n; k += 256) {
+        const batch = log.signOps(sg, ops.value.slice(k, k + 256), 'batch_head')
+        for (const x of into) assert.ok(opLog.ingest(x, batch, ingestNowMs).ok)
+      }
+    }
+    put(other, 10, [s, t])
+    put(gone, opLog.quarantineRebuildMin + 1, [s])
+    const before = s.views
+    assert.equal(opLog.quarantine(s, gone.author, 0, cause), opLog.quarantineRebuildMin + 1)
+    assert.notEqual(s.views, before) // a new writer: the views were rebuilt
+    assert.deepEqual(views.sqlReads(s).dump(), views.sqlReads(t).dump())
+    assert.deepEqual(hiddenViews(s), hiddenViews(t))
+    assert.deepEqual(search(s, 'deploy').length, 10)
+  } finally {
+    drop(s)
+    drop(t)
+  }
 })

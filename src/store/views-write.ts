@@ -722,3 +722,69 @@ export function rebuildViews(db: DatabaseSync): ViewWriter {
   }
   return w
 }
+
+// ---- removing ops (quarantine)
+
+/**
+ * Brings the views up to date after ops were deleted from the ops table (the caller's transaction;
+ * op-log.ts quarantine): `removed` are their stored rows. Their op_entity and idempotency rows go, the
+ * invalid/unknown-kind counts lose them, and exactly the entities they belonged to are derived again
+ * from the effective ops that remain (facts with their tickets, resolutions and trust shares, tasks
+ * with their depends, registers, counters summed again from the remaining adds); an entity left with
+ * no op loses its number, as a store that never took the ops would not have it.
+ *
+ * Requires that no remaining op was shadowed (rule 3) by a removed one: true when, per author, the
+ * removed ops are all its ops after some seq (a key's holder is its author's first op with it, so every
+ * op it shadows is later and removed with it).
+ */
+export function removeOps(w: ViewWriter, removed: readonly { bytes: Uint8Array; hash: Uint8Array }[]): void {
+  const st = w.st
+  // the fact views and entity numbers cached may hold what leaves: forget them (and see another
+  // connection's commits, as applyOps does)
+  dropFacts(w)
+  w.dataVersion = (st.dataVersion.get() as { data_version: number }).data_version
+  fts.beginBatch(w.db)
+  const del = {
+    opEntity: w.db.prepare('DELETE FROM op_entity WHERE entity = ? AND author = ? AND seq = ?'),
+    idem: w.db.prepare('DELETE FROM idempotency WHERE author = ? AND key = ? AND seq = ?'),
+    anyOp: w.db.prepare('SELECT 1 AS x FROM op_entity WHERE entity = ? LIMIT 1'),
+    entity: w.db.prepare('DELETE FROM entities WHERE id = ?'),
+  }
+  const entities = new Map<string, number>()
+  let invalid = 0
+  let unknown = 0
+  for (const row of removed) {
+    const e = decodeStored(row)
+    const op = e.op
+    if (op.idempotencyKey !== undefined) del.idem.run(op.author, op.idempotencyKey, op.seq)
+    const r = knowledge.parseOpOnce(op)
+    if (!r.ok) {
+      if (r.reason === 'unknown_kind') unknown++
+      else invalid++
+      continue
+    }
+    const entity = knowledge.entityOfKnown(op, r.value)
+    let id = entities.get(entity)
+    if (id === undefined) {
+      // reason: every stored op of a known kind with a valid body has its entity numbered (applyOps)
+      const found = st.entityId.get(entity) as { id: number } | undefined
+      if (found === undefined) throw new core.AssertionFailed(`store: a stored op's entity ${entity} has no number`)
+      id = found.id
+      entities.set(entity, id)
+    }
+    del.opEntity.run(id, authorNo(w, op.author), op.seq)
+  }
+  const watermark = metaValue(w, meta.purgeWatermarkMs)
+  for (const [entity, id] of entities) {
+    derive(w, entity, { id, fresh: false, displaced: true, touched: true, ops: [] }, watermark)
+    if (del.anyOp.get(id) === undefined) {
+      del.entity.run(id)
+      w.facts.young.delete(id)
+      w.facts.old.delete(id)
+      w.factsPlain.delete(id)
+    }
+  }
+  fts.flushIndex(w.db)
+  addToMeta(w, meta.invalidOps, -invalid)
+  addToMeta(w, meta.unknownKindOps, -unknown)
+}
