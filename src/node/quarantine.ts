@@ -2,7 +2,7 @@
  * Revocations applied to what a store already holds (docs/PROTOCOL.md section 5, "A node partitioned when
  * it happened"): a node that took a revoked node's ops past its cutoff before it knew of the revocation
  * (it was partitioned from whoever knew, or got them from a node that did not know either) takes them
- * out of its log and views (opLog.quarantine: kept aside in revoked_ops, views rebuilt), so that it ends
+ * out of its log and views (opLog.quarantine: kept aside in revoked_ops; the entities they touched derived again), so that it ends
  * with the state of the nodes that never took them, and its version vector says the cutoff: anti-entropy
  * then neither offers them nor asks for them (they are refused where they arrive, as before: opsRevoked).
  *
