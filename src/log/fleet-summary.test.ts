@@ -71,3 +71,20 @@ test('fleet summary message: round trip, fixed size, a later version ignored, an
   assert.equal(log.decodeFleetSummary(v0).ok, false)
   assert.equal(log.decodeFleetSummary(new Uint8Array(log.fleetSummaryBytesMax + 1).fill(1)).ok, false)
 })
+
+test('fleet summary: a set that grows after its summary was made summarizes as a fresh set with the same items', () => {
+  const [a, b, c] = creds as [log.Credential, log.Credential, log.Credential]
+  const roster = rosterOf([a, b])
+  const revs = revsOf([rev(5)])
+  const before = log.fleetSummary(roster, revs)
+  assert.ok(log.sameSet(before.roster, log.fleetSummary(roster, revs).roster), 'asked again, unchanged')
+  assert.ok(log.rosterAdd(roster, c, t0).ok)
+  assert.ok(log.revocationsAdd(revs, rev(6)).ok)
+  const after = log.fleetSummary(roster, revs)
+  assert.ok(!log.sameSet(before.roster, after.roster))
+  assert.ok(log.sameSet(after.roster, log.fleetSummary(rosterOf([c, b, a]), revs).roster))
+  assert.ok(log.sameSet(after.revocations, log.fleetSummary(roster, revsOf([rev(6), rev(5)])).revocations))
+  // adding a credential the roster holds already changes nothing
+  assert.deepEqual(log.rosterAdd(roster, c, t0), { ok: true, value: false })
+  assert.ok(log.sameSet(after.roster, log.fleetSummary(roster, revs).roster))
+})

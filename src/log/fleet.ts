@@ -554,13 +554,17 @@ export function rosterAdd(roster: Roster, credential: Uint8Array | Credential, n
   if (list === undefined) {
     if (roster.members.size >= rosterMembersMax) return core.fail('full', `a roster holds at most ${rosterMembersMax} members`)
     roster.members.set(cred.node, [cred])
+    rosterSummaries.delete(roster)
     return core.ok(true)
   }
   if (list.some((x) => codec.bytesEqual(x.bytes, cred.bytes))) return core.ok(false)
   list.push(cred)
   list.sort((a, b) => b.joinedAtMs - a.joinedAtMs)
   if (list.length > credentialsPerMemberMax) list.length = credentialsPerMemberMax
-  return core.ok(list.includes(cred))
+  // a credential older than the kept ones is cut again at once: the list is as it was
+  const added = list.includes(cred)
+  if (added) rosterSummaries.delete(roster)
+  return core.ok(added)
 }
 
 /** The capabilities of a member (the union over its credentials), or undefined for a node not in the roster. */
@@ -956,12 +960,24 @@ export function rosterCredentials(roster: Roster): Credential[] {
   return [...roster.members.values()].flat()
 }
 
+/**
+ * Summaries already made, until the set changes (every new link asks for ours, and a peer reconnecting in
+ * a loop must not cost a sort and hash of the whole roster each time): a roster's is dropped by rosterAdd
+ * when it adds (the only way a roster changes); revocations only grow, so their count names the set.
+ */
+const rosterSummaries = new WeakMap<Roster, SetSummary>()
+const revocationSummaries = new WeakMap<Revocations, SetSummary>()
+
 export function rosterSummary(roster: Roster): SetSummary {
-  return summarize(rosterSummaryDomain, rosterCredentials(roster))
+  let s = rosterSummaries.get(roster)
+  if (s === undefined) rosterSummaries.set(roster, (s = summarize(rosterSummaryDomain, rosterCredentials(roster))))
+  return s
 }
 
 export function revocationsSummary(revs: Revocations): SetSummary {
-  return summarize(revocationsSummaryDomain, revs.all)
+  let s = revocationSummaries.get(revs)
+  if (s === undefined || s.count !== revs.all.length) revocationSummaries.set(revs, (s = summarize(revocationsSummaryDomain, revs.all)))
+  return s
 }
 
 export function fleetSummary(roster: Roster, revs: Revocations): FleetSummary {
