@@ -36,7 +36,7 @@
  *   POST   /mcp                              MCP over Streamable HTTP (stateless, JSON answers): grapevine mcp's tools
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type * as HonoServer from '@hono/node-server'
@@ -49,7 +49,7 @@ import type { Counter } from 'prom-client'
 import type { Json } from '../core/index.ts'
 import * as knowledge from '../knowledge/index.ts'
 import type { Local } from '../node/index.ts'
-import { local as localNode } from '../node/index.ts'
+import { local as localNode, trace } from '../node/index.ts'
 import { cursor } from '../store/index.ts'
 import * as dashboard from './dashboard.ts'
 import * as fmt from './format.ts'
@@ -198,8 +198,8 @@ export async function createHttpApp(opts: HttpApiOptions): Promise<HttpApp> {
   cursor.install(l.store)
   const app = new Hono()
   const events = createEventHub(l, pollMs)
-  /** GRAPEVINE_TRACE=1: when each op event was written to a stream, in <home>/trace-api.log (daemon.ts says more). */
-  const tracePath = process.env['GRAPEVINE_TRACE'] === '1' ? join(l.home, 'trace-api.log') : undefined
+  /** GRAPEVINE_TRACE=1: when each op event was written to a stream (node/trace.ts). */
+  const tracer = trace.open(l.home, 'trace-api.log')
   const unsubscribeStored = opts.node?.onStored?.(() => events.wake())
   /** After a write through this API: the streams and the daemon hear of it at once. */
   const wrote = () => {
@@ -359,7 +359,7 @@ export async function createHttpApp(opts: HttpApiOptions): Promise<HttpApp> {
           for (const a of batch) {
             await stream.writeSSE({ id: String(a.cursor), event: 'op', data: JSON.stringify(eventJson(l, a)) })
             cur = a.cursor
-            if (tracePath !== undefined) traceLine(tracePath, `sse ${a.op.op.author} ${a.op.op.seq} ${(performance.timeOrigin + performance.now()).toFixed(3)}`)
+            if (tracer !== undefined) tracer.line(`sse ${a.op.op.author} ${a.op.op.seq} ${tracer.nowMs().toFixed(3)}`)
           }
           // look again before waiting: ops that arrived while this wrote woke nobody. An empty look and
           // the wait follow each other with no await between, so no wake-up is missed.
@@ -437,15 +437,6 @@ export function eventJson(l: Local, a: cursor.Arrival): Record<string, Json> {
     change = { type: 'agent', agent: row ?? null }
   }
   return { cursor: a.cursor, op: service.opJson(a.op), change }
-}
-
-/** Appends one trace line (diagnostics: a failure is ignored). */
-function traceLine(path: string, line: string): void {
-  try {
-    appendFileSync(path, `${line}\n`)
-  } catch {
-    // reason: a trace never breaks the API
-  }
 }
 
 // ---- event streams: one poller for all of them

@@ -31,7 +31,7 @@
  * is retried with jittered exponential backoff. Links carry a keepalive after `keepaliveMs` without
  * sending; one silent for `idleMs` or stuck in its handshake for `handshakeMs` is closed.
  */
-import { appendFileSync, renameSync, statSync, watch, writeFileSync } from 'node:fs'
+import { renameSync, statSync, watch, writeFileSync } from 'node:fs'
 import type { FSWatcher } from 'node:fs'
 import { join } from 'node:path'
 import * as core from '../core/index.ts'
@@ -69,6 +69,7 @@ import * as home from './home.ts'
 import type { Identity } from './home.ts'
 import { systemClock } from './local.ts'
 import { applyRevocations } from './quarantine.ts'
+import * as trace from './trace.ts'
 
 export const channelMembership = 0
 export const channelAntiEntropy = 1
@@ -362,21 +363,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   }
   applyRevoked()
   const latency = new Map<string, number[]>()
-  /**
-   * GRAPEVINE_TRACE=1 (off by default; bench/network.ts --trace): one line per own op pushed and per op
-   * stored from a peer, appended to <home>/trace-daemon.log, times in epoch ms (performance.timeOrigin +
-   * now(), comparable across the processes of one machine): where propagation's time goes, per hop.
-   */
-  const tracePath = process.env['GRAPEVINE_TRACE'] === '1' ? join(o.home, 'trace-daemon.log') : undefined
-  const epochMs = (): number => performance.timeOrigin + performance.now()
-  const trace = (line: string): void => {
-    if (tracePath === undefined) return
-    try {
-      appendFileSync(tracePath, `${line}\n`)
-    } catch {
-      // reason: a trace is diagnostics; it never breaks the daemon
-    }
-  }
+  /** GRAPEVINE_TRACE=1: per-hop times of own pushes and stored peer ops (trace.ts). */
+  const tracer = trace.open(o.home, 'trace-daemon.log')
   /** When the fast-path frame being handled arrived, and when the API last said it wrote (epoch ms, trace only). */
   let rxAtMs = 0
   let writtenAtMs = 0
@@ -448,13 +436,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     }
     if (toStore.length === 0) return !bad && !held
     const now = clock.nowMs()
-    const t0 = tracePath === undefined ? 0 : epochMs()
+    const t0 = tracer?.nowMs() ?? 0
     const results = opLog.ingestMany(store, toStore, now)
-    if (tracePath !== undefined) {
-      const t1 = epochMs()
+    if (tracer !== undefined) {
+      const t1 = tracer.nowMs()
       for (let k = 0; k < toStore.length; k++) {
         const v = results[k] as opLog.IngestResult
-        if (v.ok) for (const e of v.ops) trace(`in ${e.op.author} ${e.op.seq} ${fastFrom === undefined ? 'ae' : 'fast'} ${rxAtMs.toFixed(3)} ${t0.toFixed(3)} ${t1.toFixed(3)}`)
+        if (v.ok) for (const e of v.ops) tracer.line(`in ${e.op.author} ${e.op.seq} ${fastFrom === undefined ? 'ae' : 'fast'} ${rxAtMs.toFixed(3)} ${t0.toFixed(3)} ${t1.toFixed(3)}`)
       }
     }
     let stored = false
@@ -891,7 +879,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         handleAe(antiEntropy.receive(from, body, now, clock.nowMs()), from)
         return
       case channelFastPath:
-        if (tracePath !== undefined) rxAtMs = epochMs()
+        if (tracer !== undefined) rxAtMs = tracer.nowMs()
         fastFrom = from
         try {
           handleFast(fast.receive(from, body, now), from)
@@ -950,11 +938,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       const { batches } = cutBatches(ops)
       if (batches.length === 0) return
       for (const b of batches) {
-        const t0 = tracePath === undefined ? 0 : epochMs()
+        const t0 = tracer?.nowMs() ?? 0
         handleFast(fast.publish(b, now))
-        if (tracePath !== undefined) {
+        if (tracer !== undefined) {
           const last = b[b.length - 1] as SignedOp
-          trace(`push ${last.op.author} ${last.op.seq} ${t0.toFixed(3)} ${epochMs().toFixed(3)} ${writtenAtMs.toFixed(3)}`)
+          tracer.line(`push ${last.op.author} ${last.op.seq} ${t0.toFixed(3)} ${tracer.nowMs().toFixed(3)} ${writtenAtMs.toFixed(3)}`)
         }
         publishedSeq = (b[b.length - 1] as SignedOp).op.seq
         stats.published += b.length
@@ -1094,7 +1082,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     },
     // at once, in the writer's turn: the push goes out before the API answers or wakes its own streams
     written: () => {
-      if (tracePath !== undefined) writtenAtMs = epochMs()
+      if (tracer !== undefined) writtenAtMs = tracer.nowMs()
       if (!closed) pollOwnWrites(monoMs())
     },
     latencySamples: () => new Map([...latency].map(([a, xs]) => [a, [...xs]])),
