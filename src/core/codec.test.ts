@@ -63,6 +63,35 @@ test('codec: the string decoder rejects exactly what a fatal TextDecoder rejects
   )
 })
 
+test('codec: long strings (the native decoder\'s path) are refused and read exactly as by a fatal TextDecoder', () => {
+  const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+  const valid = fc.string({ unit: 'binary', minLength: 6, maxLength: 30 }).map((t) => new TextEncoder().encode(t))
+  // valid text with one byte changed (most such bytes break it: the refusal path), or random bytes
+  const bent = fc
+    .tuple(valid, fc.nat(), fc.integer({ min: 0, max: 255 }))
+    .map(([b, at, v]) => {
+      const c = b.slice()
+      if (c.length > 0) c[at % c.length] = v
+      return c
+    })
+  fc.assert(
+    fc.property(fc.oneof(valid, bent, fc.uint8Array({ minLength: 17, maxLength: 100 })), (payload) => {
+      fc.pre(payload.length > 16 && payload.length < 128)
+      const bytes = Uint8Array.from([payload.length, ...payload])
+      let expected: string | undefined
+      try {
+        expected = strict.decode(payload)
+      } catch {
+        expected = undefined
+      }
+      const r = codec.decodeWith(bytes, codec.readString)
+      assert.equal(r.ok ? r.value : undefined, expected)
+      if (!r.ok) assert.match(r.detail, /UTF-8|surrogate|U\+10FFFF/, 'a refusal says what is wrong with the bytes')
+    }),
+    fcParams({ numRuns: 5_000 }),
+  )
+})
+
 test('codec: sorted keys round-trip with shared prefixes, never splitting a surrogate pair', () => {
   const unit = fc.constantFrom('a', 'b', '\u00e9', '\ud83d\ude00', '\ud83d\ude01', '\ud83e\udd14')
   fc.assert(
