@@ -318,6 +318,15 @@ export function parseOpOnce(op: Op): ReturnType<typeof parseOp> {
 }
 
 /**
+ * Remembers what parseOp said of an op (the caller parsed it itself), so that parseOpOnce does not parse
+ * it again: a store's writer parses every op it takes in, and remembers only those it derives views from
+ * (a WeakMap entry per op costs the garbage collector more than the lone entries need).
+ */
+export function rememberParse(op: Op, r: ReturnType<typeof parseOp>): void {
+  parsedOps.set(op, r)
+}
+
+/**
  * The entity an op belongs to: a store keeps view rows per entity and re-derives an entity's rows from
  * that entity's effective ops alone (every rule above reads only the ops of one entity, except (3),
  * which is across entities, and trust, which is a sum of per-fact shares). `fact:<fact_id>` (an entry

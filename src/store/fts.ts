@@ -245,6 +245,11 @@ export function flushIndex(db: DatabaseSync): void {
   p.clear()
 }
 
+/** FTS5 rows queued on this connection (indexEntry) and not yet inserted (flushIndex). */
+export function pendingCount(db: DatabaseSync): number {
+  return pending.get(db)?.size ?? 0
+}
+
 /** Forgets queued FTS5 rows: the transaction that queued them rolled back (the writer's dropCaches). */
 export function dropPending(db: DatabaseSync): void {
   inBatch.delete(db)

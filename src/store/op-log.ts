@@ -620,7 +620,10 @@ export function ingestMany(s: OpLog, batches: readonly (readonly SignedOp[])[], 
   }
   let out: IngestResult[]
   try {
+    // the group's search index rows go in once, sorted, before the commit (views-write.ts endGroup)
+    if (s.views !== undefined) viewsWrite.beginGroup(s.views)
     out = batches.map((b) => ingestInTransaction(s, b, nowMs))
+    if (s.views !== undefined) viewsWrite.endGroup(s.views)
     s.db.exec('COMMIT')
   } catch (e) {
     if (s.db.isTransaction) s.db.exec('ROLLBACK')

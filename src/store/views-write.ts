@@ -84,6 +84,13 @@ export type ViewWriter = {
    * the store is closed (op-log.ts close: flushStaleReads).
    */
   staleReads: number
+  /**
+   * Inside a group (beginGroup .. endGroup: one transaction of several batches, op-log.ts ingestMany):
+   * applyOps leaves its search index rows queued and endGroup inserts them, so the group's FTS5 rows go
+   * in as one run in search key order (one FTS5 segment per commit instead of one per batch: FTS5 starts
+   * a segment whenever a rowid comes lower than the one before). At most groupPendingMax rows wait.
+   */
+  grouped: boolean
 }
 
 /** Ops kept by a writer's opCache: with their decoded bodies and checks, ~2 KB each: ~30 MB at most. */
@@ -119,7 +126,22 @@ export function dropCaches(w: ViewWriter): void {
   w.opCache.old.clear()
   dropFacts(w)
   w.authorNos.clear()
+  w.grouped = false
   fts.dropPending(w.db)
+}
+
+/** Search index rows a group leaves queued at most (~200 B each); more are inserted at a batch's end. */
+export const groupPendingMax = 32_768
+
+/** Starts a group of batches in the caller's transaction (see ViewWriter.grouped). */
+export function beginGroup(w: ViewWriter): void {
+  w.grouped = true
+}
+
+/** Ends the group: its queued search index rows go in (inside the transaction, before its commit). */
+export function endGroup(w: ViewWriter): void {
+  w.grouped = false
+  fts.flushIndex(w.db)
 }
 
 /** Forgets the cached fact views and entity numbers. */
@@ -244,6 +266,7 @@ export function createViewWriter(db: DatabaseSync): ViewWriter {
     dataVersion,
     authorNos: new Map(),
     staleReads: 0,
+    grouped: false,
   }
 }
 
@@ -334,9 +357,12 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
     }
     return t
   }
+  // each op's body check, made once here (derive reads it; remembered for the model only where needed)
+  const parsed = new Map<EncodedOp, knowledge.BodyResult>()
   for (const e of ops) {
     const op = e.op
-    const r = knowledge.parseOpOnce(op)
+    const r = knowledge.parseOp(op)
+    parsed.set(e, r)
     let entity: string | undefined
     if (r.ok) entity = knowledge.entityOfKnown(op, r.value)
     else if (r.reason === 'unknown_kind') unknown++
@@ -365,8 +391,9 @@ export function applyOps(w: ViewWriter, ops: readonly EncodedOp[]): void {
     t.ops.push(e)
   }
   const watermark = metaValue(w, meta.purgeWatermarkMs)
-  for (const [entity, t] of touched) if (t.touched) derive(w, entity, t, watermark)
-  fts.flushIndex(w.db) // the batch's search index rows, in key order
+  for (const [entity, t] of touched) if (t.touched) derive(w, entity, t, watermark, parsed)
+  // the batch's search index rows, in key order (a group's at its end: endGroup)
+  if (!w.grouped || fts.pendingCount(w.db) >= groupPendingMax) fts.flushIndex(w.db)
   addToMeta(w, meta.invalidOps, invalid)
   addToMeta(w, meta.unknownKindOps, unknown)
   if (w.staleReads > 0) {
@@ -459,7 +486,13 @@ function opAt(w: ViewWriter, author: string, seq: number, hash?: Uint8Array): En
 }
 
 /** Replaces an entity's rows with those the model derives (see the header for the shortcuts). */
-function derive(w: ViewWriter, entity: string, t: Touch, watermarkMs: number): void {
+function derive(
+  w: ViewWriter,
+  entity: string,
+  t: Touch,
+  watermarkMs: number,
+  parsed: ReadonlyMap<EncodedOp, knowledge.BodyResult>,
+): void {
   const st = w.st
   const colon = entity.indexOf(':')
   const type = entity.slice(0, colon)
@@ -470,7 +503,7 @@ function derive(w: ViewWriter, entity: string, t: Touch, watermarkMs: number): v
     // supersede it), with no ticket, resolution or trust (those need two versions); a lone retract
     // observes nothing present and makes no row
     const e = t.ops[0] as EncodedOp
-    const r = knowledge.parseOpOnce(e.op)
+    const r = parsed.get(e) ?? knowledge.parseOpOnce(e.op)
     // neither the op nor the entity number is cached: most such facts are never touched again
     if (r.ok && r.value.kind === 'fact.assert') {
       const dot = knowledge.formatDot({ node: e.op.author, seq: e.op.seq })
@@ -479,7 +512,11 @@ function derive(w: ViewWriter, entity: string, t: Touch, watermarkMs: number): v
     return
   }
   if (t.fresh) cacheSet(w.entityIds, entity, t.id)
-  for (const e of t.ops) remember(w, e)
+  for (const e of t.ops) {
+    const r = parsed.get(e)
+    if (r !== undefined) knowledge.rememberParse(e.op, r)
+    remember(w, e)
+  }
   let ops: EncodedOp[]
   if (t.fresh) ops = t.ops
   else if (incremental && (type === 'status' || type === 'agent' || type === 'config')) {
@@ -776,7 +813,7 @@ export function removeOps(w: ViewWriter, removed: readonly { bytes: Uint8Array; 
   }
   const watermark = metaValue(w, meta.purgeWatermarkMs)
   for (const [entity, id] of entities) {
-    derive(w, entity, { id, fresh: false, displaced: true, touched: true, ops: [] }, watermark)
+    derive(w, entity, { id, fresh: false, displaced: true, touched: true, ops: [] }, watermark, new Map())
     if (del.anyOp.get(id) === undefined) {
       del.entity.run(id)
       w.facts.young.delete(id)
