@@ -221,3 +221,66 @@ test('store: a storage failure inside ingestMany rolls the group back and ingest
   assert.equal(opLog.head(s, as[0]![0]!.op.author)?.seq, 6)
   assert.deepEqual(opLog.integrityCheck(s), ['ok'])
 })
+
+/** An author's channel entries (searchable text, some words repeated), cut into signed batches of `size`. */
+function entryBatches(i: number, count: number, size: number): log.SignedOp[][] {
+  const signer = testSigner(i)
+  const words = ['cache', 'retry', 'timeout', 'lock', 'deploy', 'token', 'quota', 'index']
+  const drafts = Array.from({ length: count }, (_, k): log.Draft => ({
+    hlc: { wallMs: t0 + k, logical: 0 },
+    kind: 'fact.assert',
+    body: {
+      value: `${words[(i + k) % 8]} ${words[(k * 3) % 8]} then ${words[(i + k) % 8]} again, entry ${i}-${k}`,
+      supersedes: [],
+      verified: false,
+      channel: 'discoveries',
+      tags: [`t${k % 3}`],
+    },
+    // every 5th entry rewrites the author's keyed entry: its old version leaves the index
+    idempotencyKey: k % 5 === 0 ? `key-${k % 2}` : undefined,
+  }))
+  const created = log.createOps(signer.author, undefined, drafts)
+  assert.ok(created.ok)
+  const out: log.SignedOp[][] = []
+  for (let k = 0; k < count; k += size) out.push(log.signOps(signer, created.value.slice(k, k + size)))
+  return out
+}
+
+/** The search index as rows: vocabulary (term, docs, hits), the repeated-term rows, the term counts. */
+function searchIndex(s: opLog.OpLog): unknown[] {
+  s.db.exec("INSERT INTO versions_fts (versions_fts) VALUES ('integrity-check')")
+  return [
+    s.db.prepare('SELECT term, doc, cnt FROM versions_fts_terms ORDER BY term').all(),
+    s.db.prepare('SELECT term, sk, tf FROM search_reps ORDER BY term, sk').all(),
+    s.db.prepare("SELECT rowid FROM versions_fts WHERE versions_fts MATCH 'retry' ORDER BY rowid").all(),
+  ]
+}
+
+test('store: a group commit queues its batches\' search rows and inserts them at its end: the index of one ingest per batch', () => {
+  // interleaved authors, as a message carries them: each batch's search keys start below the last one's
+  const perAuthor = [30, 31, 32].map((i) => entryBatches(i, 40, 8))
+  const message: log.SignedOp[][] = []
+  for (let k = 0; k < 5; k++) for (const b of perAuthor) message.push(b[k]!)
+  const group = openOk(fresh())
+  assert.ok(opLog.ingestMany(group, message, t0).every((r) => r.ok))
+  const single = openOk(fresh())
+  for (const b of message) assert.ok(opLog.ingest(single, b, t0).ok)
+  const want = searchIndex(single)
+  assert.ok((want[0] as unknown[]).length > 10 && (want[1] as unknown[]).length > 10 && (want[2] as unknown[]).length > 10)
+  assert.deepEqual(searchIndex(group), want)
+  // a group that rolls back leaves nothing queued behind: its batches go in one by one, as ingest would
+  const more = [33, 34].map((i) => entryBatches(i, 16, 8))
+  const failing = openOk(fresh())
+  const again = openOk(fresh())
+  for (const s of [failing, again]) assert.ok(opLog.ingestMany(s, message, t0).every((r) => r.ok))
+  const victim = more[0]![0]![0]!.op.author
+  failing.db.exec(
+    `CREATE TEMP TRIGGER fail_late BEFORE INSERT ON ops WHEN NEW.seq = 12 AND NEW.author = (SELECT no FROM authors WHERE author = '${victim}') ` +
+      "BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END",
+  )
+  const rs = opLog.ingestMany(failing, [more[0]![0]!, more[1]![0]!, more[0]![1]!, more[1]![1]!], t0)
+  assert.deepEqual(rs.map((r) => (r.ok ? 'ok' : r.reason)), ['ok', 'ok', 'storage', 'ok'])
+  for (const b of [more[0]![0]!, more[1]![0]!, more[1]![1]!]) assert.ok(opLog.ingest(again, b, t0).ok)
+  assert.deepEqual(searchIndex(failing), searchIndex(again))
+  assert.deepEqual(opLog.integrityCheck(failing), ['ok'])
+})
