@@ -92,6 +92,28 @@ test('codec: long strings (the native decoder\'s path) are refused and read exac
   )
 })
 
+test('codec: short strings read through the cache are always the bytes read, whatever was cached before', () => {
+  // 5000 distinct short strings fill and overwrite the 4096 slots many times over; each is read twice,
+  // once cold and once after others may have taken its slot
+  const words = Array.from({ length: 5000 }, (_, i) => `k${(i * 7919).toString(36)}${'x'.repeat(i % 9)}`)
+  const enc = (t: string): Uint8Array => codec.encodeWith((w) => codec.writeString(w, t))
+  for (const order of [words, [...words].reverse(), words]) {
+    for (const t of order) {
+      const r = codec.decodeWith(enc(t), codec.readString)
+      assert.ok(r.ok && r.value === t, `read ${r.ok ? r.value : r.detail} for ${t}`)
+    }
+  }
+  fc.assert(
+    fc.property(fc.array(fc.string({ unit: 'grapheme-ascii', maxLength: 16 }), { maxLength: 50 }), (ts) => {
+      for (const t of [...ts, ...ts]) {
+        const r = codec.decodeWith(enc(t), codec.readString)
+        assert.equal(r.ok ? r.value : undefined, t)
+      }
+    }),
+    fcParams({ numRuns: 2_000 }),
+  )
+})
+
 test('codec: sorted keys round-trip with shared prefixes, never splitting a surrogate pair', () => {
   const unit = fc.constantFrom('a', 'b', '\u00e9', '\ud83d\ude00', '\ud83d\ude01', '\ud83e\udd14')
   fc.assert(

@@ -344,12 +344,38 @@ export function readString(r: Reader): string {
       s = utf8Decode(buf, r.pos, end)
     }
   } else {
-    // ASCII fast path, then strict UTF-8 for the rest.
+    // ASCII fast path (through the cache of short strings), then strict UTF-8 for the rest.
     let p = r.pos
-    while (p < end && (buf[p] as number) < 0x80) p++
-    s = p === end ? asciiString(buf, r.pos, end) : utf8Decode(buf, r.pos, end)
+    let h = n
+    for (; p < end; p++) {
+      const b = buf[p] as number
+      if (b >= 0x80) break
+      h = (Math.imul(h, 31) + b) | 0
+    }
+    s = p === end ? shortAscii(buf, r.pos, end, h) : utf8Decode(buf, r.pos, end)
   }
   r.pos = end
+  return s
+}
+
+/**
+ * Short ASCII strings met lately, direct-mapped by a hash of their bytes: an op's field names, kinds,
+ * channels and tags recur in every op, and one string object per such name (instead of a new one per
+ * read) costs ~3x less to make and keeps its hash for the Maps that key on it. A slot holds the last
+ * string that hashed to it; a hit is checked byte for byte.
+ */
+const shortCache: (string | undefined)[] = new Array<string | undefined>(4096).fill(undefined)
+
+function shortAscii(buf: Uint8Array, start: number, end: number, h: number): string {
+  const slot = (h ^ (h >>> 12)) & 4095
+  const hit = shortCache[slot]
+  if (hit !== undefined && hit.length === end - start) {
+    let i = 0
+    while (i < hit.length && hit.charCodeAt(i) === buf[start + i]) i++
+    if (i === hit.length) return hit
+  }
+  const s = asciiString(buf, start, end)
+  shortCache[slot] = s
   return s
 }
 

@@ -15,7 +15,7 @@
  */
 import * as core from '../core/index.ts'
 import type { Result } from '../core/index.ts'
-import { decodeEncodedOp, opBytesMax } from './op.ts'
+import { decodeEncodedOpView, opBytesMax } from './op.ts'
 import type { OpDecodeFailure } from './op.ts'
 import {
   batchBytesMax,
@@ -67,13 +67,15 @@ export type BatchDecodeFailure = OpDecodeFailure
 
 /**
  * Untrusted bytes to a batch (rules 1-7): every op decoded and hashed, signatures attached but NOT
- * verified (validate.ts does that, against the receiver's log). Never throws.
+ * verified (validate.ts does that, against the receiver's log). Never throws. The batch's bytes are
+ * copied once; each op's `bytes` is a view of that copy (whoever keeps one op of a large batch for long
+ * copies its bytes: store/views-write.ts's cache does), so nothing here holds the caller's buffer.
  */
 export function decodeBatch(bytes: Uint8Array): Result<Batch, BatchDecodeFailure> {
   if (!(bytes instanceof Uint8Array)) return core.fail('malformed', 'batch: input is not a Uint8Array')
   if (bytes.length > batchBytesMax)
     return core.fail('too_large', `batch: ${bytes.length} bytes, over the limit of ${batchBytesMax}`)
-  const r = codec.createReader(bytes)
+  const r = codec.createReader(bytes.slice())
   try {
     const form = codec.readByte(r)
     const scheme: SignScheme | undefined = form === 0x01 ? 'batch_head' : form === 0x02 ? 'per_op' : undefined
@@ -87,7 +89,7 @@ export function decodeBatch(bytes: Uint8Array): Result<Batch, BatchDecodeFailure
       const n = codec.readCount(r)
       if (n > opBytesMax)
         return core.fail('too_large', `batch: op ${i} is ${n} bytes, over the limit of ${opBytesMax}`)
-      const d = decodeEncodedOp(r.buf.subarray(r.pos, r.pos + n))
+      const d = decodeEncodedOpView(r.buf.subarray(r.pos, r.pos + n))
       if (!d.ok) return core.fail(d.reason, `batch: op ${i}: ${d.detail}`)
       r.pos += n
       const e = d.value

@@ -373,3 +373,14 @@ export function decodeEncodedOp(bytes: Uint8Array): Result<EncodedOp, OpDecodeFa
   const own = bytes.slice()
   return core.ok({ op: r.value, bytes: own, hash: hashOp(own) })
 }
+
+/**
+ * decodeEncodedOp without the copy: the op's bytes are `bytes` itself, a view the caller owns and never
+ * changes (decodeBatch: a view of its own copy of the batch, one allocation per batch instead of one
+ * per op).
+ */
+export function decodeEncodedOpView(bytes: Uint8Array): Result<EncodedOp, OpDecodeFailure> {
+  const r = decodeOp(bytes)
+  if (!r.ok) return r
+  return core.ok({ op: r.value, bytes, hash: hashOp(bytes) })
+}

@@ -289,7 +289,10 @@ function cacheKey(author: string, seq: number): string {
 }
 
 function remember(w: ViewWriter, e: EncodedOp): void {
-  cacheSet(w.opCache, cacheKey(e.op.author, e.op.seq), e)
+  // an op decoded from a batch is a view of the batch's bytes (log decodeBatch): the cache keeps a copy
+  // of its own bytes, not the whole batch
+  const own = e.bytes.byteLength === e.bytes.buffer.byteLength ? e : { ...e, bytes: e.bytes.slice() }
+  cacheSet(w.opCache, cacheKey(e.op.author, e.op.seq), own)
 }
 
 /** Drops every view table and creates them empty (inside the caller's transaction). */
