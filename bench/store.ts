@@ -644,8 +644,16 @@ export function rawPlan(h: History, dir: string): RawPlan {
         }
       }
     }
-    // a batch's FTS5 rows in search key order, as the store inserts them (fts.ts flushIndex)
-    for (const [k, rows] of ftsRows)
+    // FTS5 rows in search key order, as the store inserts them (fts.ts flushIndex): a message of several
+    // batches (a group commit, views-write.ts endGroup) all at once at its end, a lone batch at its end
+    const groupEnd = new Map<number, number>()
+    for (const m of h.messages) for (const k of m) groupEnd.set(k, m.length > 1 ? (m[m.length - 1] as number) : k)
+    const byEnd = new Map<number, Record<string, SQLOutputValue>[]>()
+    for (const [k, rows] of ftsRows) {
+      const end = groupEnd.get(k) ?? k
+      byEnd.set(end, [...(byEnd.get(end) ?? []), ...rows])
+    }
+    for (const [k, rows] of byEnd)
       for (const row of rows.sort((a, b) => (a.rowid as number) - (b.rowid as number)))
         add(k, 'versions_fts', row)
   } finally {
