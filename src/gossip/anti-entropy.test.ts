@@ -82,7 +82,7 @@ function checkBudget(m: AntiEntropyMessage, messageBytesMax: number): void {
   assert.equal(m.type, 'ae.delta', `a digest of ${bytes} bytes is over the budget ${messageBytesMax}`)
   if (m.type === 'ae.delta') {
     assert.equal(m.batches.length, 1, `a delta of ${bytes} bytes over the budget ${messageBytesMax} holds more than one run`)
-    assert.ok(bytes <= deltaBytesLimit({ ...antiEntropyDefaults, messageBytesMax }))
+    assert.ok(bytes <= deltaBytesLimit({ ...antiEntropyDefaults, messageBytesMax, streamBytesMax: messageBytesMax }))
   }
 }
 
@@ -187,7 +187,7 @@ describe('anti-entropy: config', () => {
 
 describe('anti-entropy: two nodes', () => {
   it('converge from disjoint logs to the same ops, each message within budget, gap-free', () => {
-    const config = { messageBytesMax: 8192, digestEntriesMax: 16 }
+    const config = { messageBytesMax: 8192, streamBytesMax: 8192, digestEntriesMax: 16 }
     const logs = [memLog([chains.big, chains.perOp]), memLog([chains.small, chains.mid, chains.odd])]
     const machines = logs.map((l, i) => createAntiEntropy({ log: l.source, prng: core.prng.create(i + 1), config }))
     let messages = 0
@@ -203,7 +203,7 @@ describe('anti-entropy: two nodes', () => {
   })
 
   it('streams a backlog through "more" within one exchange, without waiting for another tick', () => {
-    const config = { messageBytesMax: 8192, digestEntriesMax: 16 }
+    const config = { messageBytesMax: 8192, streamBytesMax: 8192, digestEntriesMax: 16 }
     const logs = [memLog([chains.big, chains.perOp, chains.odd]), memLog([])]
     const [a, b] = logs.map((l, i) => createAntiEntropy({ log: l.source, prng: core.prng.create(i + 1), config })) as [AntiEntropy, AntiEntropy]
     const queue: { to: 0 | 1; message: AntiEntropyMessage }[] = [{ to: 0, message: { type: 'ae.digest', digest: b.digestFor(node(0)) } }]
@@ -223,6 +223,46 @@ describe('anti-entropy: two nodes', () => {
     const ratio = deltaBytes / opBytes
     if (process.env['AE_TRACE'] !== undefined) console.log({ messages, deltaBytes, opBytes, ratio })
     assert.ok(messages > 10 && ratio < 1.5, `${messages} messages, ${deltaBytes} delta bytes for ${opBytes} op bytes`)
+  })
+
+  it('grows a backlog stream\'s deltas from messageBytesMax, doubling up to streamBytesMax, and starts over after a pause', () => {
+    const config = { messageBytesMax: 4096, streamBytesMax: 32768, digestEntriesMax: 16 }
+    const run = (pauseAfter: number | undefined) => {
+      const logs = [memLog([chains.big, chains.perOp, chains.odd]), memLog([])]
+      const [a, b] = logs.map((l, i) => createAntiEntropy({ log: l.source, prng: core.prng.create(i + 1), config })) as [AntiEntropy, AntiEntropy]
+      const queue: { to: 0 | 1; message: AntiEntropyMessage }[] = [{ to: 0, message: { type: 'ae.digest', digest: b.digestFor(node(0)) } }]
+      const sizes: number[] = []
+      let now = 0
+      while (queue.length > 0 && sizes.length < 1000) {
+        const d = queue.shift() as { to: 0 | 1; message: AntiEntropyMessage }
+        if (d.message.type === 'ae.delta' && d.to === 1) {
+          sizes.push(encodeMessage(d.message).length)
+          // the receiver asks again at once (10 ms later), or once after a pause longer than intervalMs
+          now += sizes.length === pauseAfter ? 5000 : 10
+        }
+        const out = (d.to === 0 ? a : b).receive(node(d.to === 0 ? 1 : 0), d.message, now)
+        for (const r of out.received) (logs[d.to] as MemLog).ingest(r)
+        for (const o of out.send) queue.push({ to: o.to === node(0) ? 0 : 1, message: o.message })
+      }
+      assertSameOps(logs)
+      return sizes
+    }
+    const sizes = run(undefined)
+    // the budget of the k-th delta (0-based): 4 KiB, 8 KiB, 16 KiB, then 32 KiB
+    const budget = (k: number): number => Math.min(32768, 4096 * 2 ** k)
+    sizes.forEach((n, k) => {
+      if (k < sizes.length - 1) assert.ok(n <= budget(k) && n > budget(k) / 2 - 400, `delta ${k}: ${n} bytes, budget ${budget(k)}`)
+    })
+    assert.ok(sizes.length >= 5 && sizes.length < 10, `${sizes.length} deltas: ${sizes.join(' ')}`)
+    // at a fixed 4 KiB the same backlog takes over 30 deltas
+    const fixed = sizes.reduce((x, y) => x + y, 0) / 4096
+    assert.ok(fixed > 25, `the backlog is ${fixed.toFixed(1)} x 4 KiB`)
+    // a pause longer than intervalMs after the 4th delta: the 5th starts over at messageBytesMax (here a
+    // lone signed run over it, sent alone as any delta would), and the rest of the backlog takes more deltas
+    const paused = run(4)
+    assert.deepEqual(paused.slice(0, 4), sizes.slice(0, 4))
+    assert.ok((paused[4] as number) < (sizes[4] as number) * 0.75, `after a pause: ${paused.join(' ')}; without: ${sizes.join(' ')}`)
+    assert.ok(paused.length > sizes.length, `after a pause: ${paused.join(' ')}; without: ${sizes.join(' ')}`)
   })
 
   it('does not answer a digest that crossed a delta in flight with the same ops, and resends once inFlightMs passed', () => {
@@ -681,8 +721,11 @@ describe('anti-entropy: five nodes with loss, duplication and reordering', () =>
         fc.constantFrom(6000, 16384, 65536),
         process.env['AE_DPR'] !== undefined ? fc.constant(Number(process.env['AE_DPR'])) : fc.constantFrom(1, 4),
         fc.array(fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }), { minLength: 5, maxLength: 5 }),
-        (seed, drop, dup, messageBytesMax, deltasPerReply, holdings) => {
-          const config = { messageBytesMax, digestEntriesMax: 16, fullDigestEvery: 4, deltasPerReply }
+        fc.constantFrom(1, 4),
+        (seed, drop, dup, messageBytesMax, deltasPerReply, holdings, growth) => {
+          // growth 4: backlog streams grow their deltas up to 4 x messageBytesMax
+          const streamBytesMax = messageBytesMax * growth
+          const config = { messageBytesMax, streamBytesMax, digestEntriesMax: 16, fullDigestEvery: 4, deltasPerReply }
           const logs = holdings.map((h, i) => {
             const authors = new Set([i, ...h])
             // Node i writes author i; it may also hold a prefix (whole runs) of others.
@@ -693,7 +736,7 @@ describe('anti-entropy: five nodes with loss, duplication and reordering', () =>
           let msgs = 0
           const rounds = simulate(machines, logs, rng, { drop, dup }, 300, (m) => {
             msgs++
-            checkBudget(m, messageBytesMax)
+            checkBudget(m, streamBytesMax)
           })
           if (process.env["AE_TRACE"] !== undefined) console.log({ seed, drop, dup, messageBytesMax, deltasPerReply, rounds, msgs })
           assert.ok(rounds >= 0, `seed ${seed}: no convergence in 300 intervals (drop ${drop}, dup ${dup})`)

@@ -11,6 +11,10 @@
  *      and its own digest, so the first node can answer in turn with what the peer lacks.
  *   3. A node that receives a delta with `more` asks again at once (a new digest that counts the ops it
  *      just received), so a large backlog streams message by message without waiting for the interval.
+ *      Each delta of such a stream may be twice the size of the one before, from messageBytesMax up to
+ *      `streamBytesMax` (64 KiB to 1 MiB by default): a backlog takes fewer round trips, and its receiver
+ *      stores it in larger transactions, which cost less per op; the first delta to a peer, which another
+ *      peer may be answering too, stays small. A stream that pauses for intervalMs starts over small.
  *
  * Small digests for large fleets. On the wire a digest entry names its author by an 8-byte prefix
  * (shortAuthorBytes; about 10 bytes an entry instead of 34), with the whole ids of the authors the
@@ -162,6 +166,17 @@ export type AntiEntropyConfig = {
    */
   readonly messageBytesMax: number
   /**
+   * Largest delta of a backlog stream. A peer we stream a backlog to (our last delta to it said `more`,
+   * and it asked again within intervalMs) gets a budget twice the last one's, from messageBytesMax up to
+   * this: 64 KiB, 128 KiB, ... 1 MiB by default. A backlog then moves in fewer round trips and its
+   * receiver stores it in fewer, larger transactions (a store's commit costs per page it dirties, and
+   * a larger group dirties fewer pages per op: bench/store.ts measures it), while a first reply, which
+   * another peer may be answering at the same time, stays at messageBytesMax. A node accepts deltas up
+   * to its own streamBytesMax: keep it the same across a fleet. Limit messageBytesMax..16 MiB; the
+   * daemon's frames hold 2 MiB.
+   */
+  readonly streamBytesMax: number
+  /**
    * Most entries in one digest. Default 512 (about 21 KiB at 41 bytes an entry, a third of the default
    * message): a fleet of more authors pages its full digests. Smaller keeps messages small and makes
    * full coverage take more rounds. Limit 16..65536, and the digest must fit in half a message.
@@ -219,6 +234,7 @@ export const antiEntropyDefaults: AntiEntropyConfig = {
   intervalMs: 1000,
   jitter: 0.2,
   messageBytesMax: 64 * 1024,
+  streamBytesMax: 1024 * 1024,
   digestEntriesMax: 512,
   fullDigestEvery: 10,
   deltasPerReply: 1,
@@ -240,6 +256,7 @@ export const deltaBatchesMax = 65536
 export function deltaBytesLimit(config: AntiEntropyConfig): number {
   return Math.max(
     config.messageBytesMax,
+    config.streamBytesMax,
     messageOverheadBytes + config.digestEntriesMax * digestEntryBytes + batchFramingBytes + batchBytesMax,
   )
 }
@@ -255,6 +272,8 @@ export function parseConfig(
   if (!(typeof c.jitter === 'number' && c.jitter >= 0 && c.jitter <= 0.9)) return bad(`jitter must be in 0..0.9, not ${c.jitter}`)
   if (!intIn(c.messageBytesMax, 4096, 16 * 1024 * 1024))
     return bad(`messageBytesMax must be an integer in 4096..16777216, not ${c.messageBytesMax}`)
+  if (!intIn(c.streamBytesMax, c.messageBytesMax, 16 * 1024 * 1024))
+    return bad(`streamBytesMax must be an integer in messageBytesMax (${c.messageBytesMax})..16777216, not ${c.streamBytesMax}`)
   if (!intIn(c.digestEntriesMax, 16, 65536))
     return bad(`digestEntriesMax must be an integer in 16..65536, not ${c.digestEntriesMax}`)
   if (messageOverheadBytes + c.digestEntriesMax * digestEntryBytes > c.messageBytesMax / 2) {
@@ -735,6 +754,11 @@ type PeerState = {
   sent: Map<AuthorId, { seq: number; atMs: number }>
   /** When the peer's last digest reached us (undefined: never). */
   heardAtMs: number | undefined
+  /**
+   * A backlog we are streaming to the peer: the budget of our next delta to it, and when our last delta
+   * (which said `more`) went. Undefined: no stream (the next delta's budget is messageBytesMax).
+   */
+  stream: { bytes: number; atMs: number } | undefined
 }
 
 export type AntiEntropy = {
@@ -921,7 +945,7 @@ export function createAntiEntropy(opts: {
   const peerState = (p: NodeId): PeerState => {
     let s = peers.get(p)
     if (s === undefined) {
-      s = { theirs: new Map(), lastSent: undefined, digests: 0, fullFrom: '', rotation: 0, heardFull: false, sent: new Map(), heardAtMs: undefined }
+      s = { theirs: new Map(), lastSent: undefined, digests: 0, fullFrom: '', rotation: 0, heardFull: false, sent: new Map(), heardAtMs: undefined, stream: undefined }
       peers.set(p, s)
     }
     return s
@@ -1111,12 +1135,16 @@ export function createAntiEntropy(opts: {
     let limit = sendable(ours, nowMs, wallMs) ?? ours
     if (pull) limit = pullable(s, limit, nowMs, wallMs)
     const askBusy = digest === undefined ? undefined : busyFor(to, nowMs)
+    // A stream's budget: doubled for each delta with `more` the peer asked again after (within intervalMs)
+    const st = s.stream
+    const grown = st !== undefined && nowMs >= st.atMs && nowMs - st.atMs < config.intervalMs ? st.bytes : config.messageBytesMax
+    s.stream = undefined
     // A burst of up to deltasPerReply messages; only the first carries our digest, and only the last can
     // say more (one follow-up digest per burst).
     for (let i = 0; i < config.deltasPerReply; i++) {
       const d = i === 0 ? digest : undefined
       const b = i === 0 ? askBusy : undefined
-      const budget = config.messageBytesMax - messageOverheadBytes - digestBytes(d) - busyBytes(b)
+      const budget = grown - messageOverheadBytes - digestBytes(d) - busyBytes(b)
       const { batches, more } = lacking(s, known, limit, budget)
       const asks = d !== undefined && (d.entries.length > 0 || d.range !== undefined)
       if (batches.length === 0 && !asks) return
@@ -1135,6 +1163,7 @@ export function createAntiEntropy(opts: {
         }
       }
       out.send.push({ to, message: { type: 'ae.delta', batches, more: more && last, digest: d, wantFull, busy: b } })
+      if (more && last) s.stream = { bytes: Math.min(config.streamBytesMax, grown * 2), atMs: nowMs }
       if (last) return
     }
   }
