@@ -129,7 +129,11 @@ test('messages: batches packed in wire order under a byte budget, an oversize ba
   const h = peerHistory(quickParams)
   assert.deepEqual(h.messages.flat(), h.batches.map((_, k) => k), 'every batch once, in wire order')
   const big = packMessages(h.batches, 1024 * 1024)
-  assert.ok(big.length < h.messages.length && big.every((m) => m.reduce((n, k) => n + h.batches[k]!.length, 0) <= 1024 * 1024))
+  assert.ok(big.length < packMessages(h.batches, 65536).length && big.every((m) => m.reduce((n, k) => n + h.batches[k]!.length, 0) <= 1024 * 1024))
+  // a stream: the first message's budget, then twice the last one's, up to the most
+  const grow = packMessages(Array.from({ length: 40 }, () => bytes(1000)), 4096, 16384)
+  // 1008 B a batch with its framing, 80 B a message: 3 under 4 KiB, 8 under 8 KiB, 16 under 16 KiB, the rest
+  assert.deepEqual(grow.map((m) => m.length), [3, 8, 16, 13], 'budgets 4, 8, 16, 16 KiB')
 })
 
 test('raw_sqlite inserts the same rows ingest leaves: every table, row for row', () => {

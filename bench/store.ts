@@ -27,9 +27,10 @@
  *                     raw_sqlite - raw_sqlite_nosync is what waiting for the disk costs.
  *
  * The history is several authors' ops, signed batch_head (the default scheme) in batches of 256 ops
- * and sent round-robin across authors, as a peer's catch-up would, in messages of at most messageBytes
- * (the daemon's anti-entropy budget, gossip antiEntropyDefaults.messageBytesMax, 64 KiB: consecutive
- * batches while they fit, a batch over the budget alone, as anti-entropy sends an oversize run); the mix (benchDraft) is 70% channel
+ * and sent round-robin across authors, as a peer's catch-up would, in the messages of the daemon's
+ * anti-entropy stream (gossip antiEntropyDefaults: the first of at most messageBytesMax, 64 KiB, each next
+ * one twice the budget of the one before, up to streamBytesMax, 1 MiB: consecutive batches while they
+ * fit, a batch over the budget alone, as anti-entropy sends an oversize run); the mix (benchDraft) is 70% channel
  * entries (~150-280 bytes of body JSON), 15% keyed facts that mostly rewrite one of the author's 64
  * facts (superseding its previous version), 5% status.set, 5% task ops, 5% counter.add, every body
  * valid. Building and signing it is untimed.
@@ -46,9 +47,11 @@
  * max; so are the raw figures.
  *
  * Usage: npm run bench -- store [--quick] [--rounds N] [--out PATH] [--dir DIR] [--message-bytes N]
- *        [--batch-ops N] [--per-batch]
- * (--batch-ops: ops per signed batch, default 256; --per-batch: one transaction per batch, as before group
- * commit, for ingest and raw alike: run it beside the default to see what group commit saves.)
+ *        [--stream-bytes N] [--batch-ops N] [--per-batch]
+ * (--message-bytes: the first message's budget; --stream-bytes: the most a message grows to, default the
+ * daemon's, or --message-bytes when only that is given (messages of one fixed size); --batch-ops: ops per
+ * signed batch, default 256; --per-batch: one transaction per batch, as before group commit, for ingest
+ * and raw alike: run it beside the default to see what group commit saves.)
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -101,13 +104,17 @@ export type Params = {
   readonly keyEvery: number
   /** a message's byte budget: batches travel (and are ingested, one transaction each) in messages of this size */
   readonly messageBytes: number
+  /** ... growing (doubling per message) up to this: the daemon's backlog stream */
+  readonly streamBytes: number
   readonly rounds: number
 }
 
-/** The daemon's anti-entropy message budget (it passes no messageBytesMax of its own). */
+/** The daemon's anti-entropy budgets (it passes none of its own): a stream's first message, and its most. */
 export const daemonMessageBytes = antiEntropy.antiEntropyDefaults.messageBytesMax
-export const fullParams: Params = { authors: 8, opsPerAuthor: 12_500, batchOps: 256, keyEvery: 4, messageBytes: daemonMessageBytes, rounds: 8 }
-export const quickParams: Params = { authors: 4, opsPerAuthor: 600, batchOps: 256, keyEvery: 4, messageBytes: daemonMessageBytes, rounds: 1 }
+export const daemonStreamBytes = antiEntropy.antiEntropyDefaults.streamBytesMax
+const daemonBudgets = { messageBytes: daemonMessageBytes, streamBytes: daemonStreamBytes }
+export const fullParams: Params = { authors: 8, opsPerAuthor: 12_500, batchOps: 256, keyEvery: 4, ...daemonBudgets, rounds: 8 }
+export const quickParams: Params = { authors: 4, opsPerAuthor: 600, batchOps: 256, keyEvery: 4, ...daemonBudgets, rounds: 1 }
 
 /** Issue 3: ingest of signed ops from a peer (verify + store + views) at >= 20,000 ops/s ... */
 export const ingestTargetOpsPerS = 20_000
@@ -128,6 +135,8 @@ export type StoreOptions = {
   readonly ingest?: IngestFn
   /** the message budget; default the daemon's (daemonMessageBytes) */
   readonly messageBytes?: number
+  /** the most a message grows to; default the daemon's, or messageBytes when only that is given */
+  readonly streamBytes?: number
   /** ops per signed batch; default 256 */
   readonly batchOps?: number
   /** every batch its own message (one transaction per batch, ingest's and raw's): what group commit saves */
@@ -421,7 +430,7 @@ export function peerHistory(p: Params): History {
   for (let k = 0; k < most; k++) for (const b of perAuthor) if (k < b.length) batches.push(b[k] as Uint8Array)
   return {
     batches,
-    messages: packMessages(batches, p.messageBytes),
+    messages: packMessages(batches, p.messageBytes, p.streamBytes),
     ops: p.authors * p.opsPerAuthor,
     authors,
     nowMs: t0Ms + p.opsPerAuthor * 10 + 60_000,
@@ -447,8 +456,10 @@ export function peerHistory(p: Params): History {
  * Batches in wire order packed into messages as anti-entropy fills a delta: consecutive batches while
  * their bytes (with the delta's framing) fit the budget; a batch over the budget travels alone.
  */
-export function packMessages(batches: readonly Uint8Array[], messageBytes: number): number[][] {
-  const budget = messageBytes - antiEntropy.messageOverheadBytes
+export function packMessages(batches: readonly Uint8Array[], messageBytes: number, streamBytes = messageBytes): number[][] {
+  // the budget of the stream's next message: messageBytes, then doubling up to streamBytes
+  let grown = messageBytes
+  let budget = grown - antiEntropy.messageOverheadBytes
   const out: number[][] = []
   let cur: number[] = []
   let used = 0
@@ -458,6 +469,8 @@ export function packMessages(batches: readonly Uint8Array[], messageBytes: numbe
       out.push(cur)
       cur = []
       used = 0
+      grown = Math.min(streamBytes, grown * 2)
+      budget = grown - antiEntropy.messageOverheadBytes
     }
     cur.push(k)
     used += size
@@ -804,7 +817,8 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
   const p: Params = {
     ...(quick ? quickParams : fullParams),
     ...(opts.rounds === undefined ? {} : { rounds: opts.rounds }),
-    ...(opts.messageBytes === undefined ? {} : { messageBytes: opts.messageBytes }),
+    ...(opts.messageBytes === undefined ? {} : { messageBytes: opts.messageBytes, streamBytes: opts.messageBytes }),
+    ...(opts.streamBytes === undefined ? {} : { streamBytes: opts.streamBytes }),
     ...(opts.batchOps === undefined ? {} : { batchOps: opts.batchOps }),
   }
   const say = opts.log ?? ((line: string) => console.log(line))
@@ -848,7 +862,8 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
         `${h.batches.length} batches of <= ${p.batchOps}, sent round-robin; every ${p.keyEvery}th entry has an idempotency key`,
     )
     say(
-      `  messages${opts.perBatch === true ? ' (--per-batch: each batch alone)' : ''}: ${h.messages.length} of <= ${p.messageBytes} B (${p.messageBytes === daemonMessageBytes ? "the daemon's anti-entropy budget" : `the daemon's is ${daemonMessageBytes}`}), ` +
+      `  messages${opts.perBatch === true ? ' (--per-batch: each batch alone)' : ''}: ${h.messages.length} of <= ${p.messageBytes} B growing to <= ${p.streamBytes} B ` +
+        `(${p.messageBytes === daemonMessageBytes && p.streamBytes === daemonStreamBytes ? "the daemon's anti-entropy stream" : `the daemon's: ${daemonMessageBytes} B growing to ${daemonStreamBytes} B`}), ` +
         `${(h.batches.length / h.messages.length).toFixed(2)} batches and ${(n / h.messages.length).toFixed(0)} ops per message: one transaction (one fsync) each`,
     )
     say(
@@ -1073,22 +1088,22 @@ export async function runStore(opts: StoreOptions = {}): Promise<StoreResult> {
 }
 
 const usage =
-  'usage: npm run bench -- store [--quick] [--rounds N] [--out PATH] [--dir DIR] [--message-bytes N] [--batch-ops N] [--per-batch]'
+  'usage: npm run bench -- store [--quick] [--rounds N] [--out PATH] [--dir DIR] [--message-bytes N] [--stream-bytes N] [--batch-ops N] [--per-batch]'
 
 /** Entry point for bench/run.ts; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const a = parseBenchArgs(
     'store',
     argv,
-    { quick: 'flag', rounds: 'count', out: 'path', dir: 'path', 'message-bytes': 'count', 'batch-ops': 'count', 'per-batch': 'flag' },
+    { quick: 'flag', rounds: 'count', out: 'path', dir: 'path', 'message-bytes': 'count', 'stream-bytes': 'count', 'batch-ops': 'count', 'per-batch': 'flag' },
     usage,
-    { 'message-bytes': 4096 },
+    { 'message-bytes': 4096, 'stream-bytes': 4096 },
   )
   if (a === undefined) return 2
   await runStore({
     quick: a.quick,
     perBatch: a['per-batch'],
-    ...defined({ rounds: a.rounds, outPath: a.out, dir: a.dir, messageBytes: a['message-bytes'], batchOps: a['batch-ops'] }),
+    ...defined({ rounds: a.rounds, outPath: a.out, dir: a.dir, messageBytes: a['message-bytes'], streamBytes: a['stream-bytes'], batchOps: a['batch-ops'] }),
   })
   return 0
 }
