@@ -516,8 +516,8 @@ function indexNoteWithoutReps(ix: Index, e: Entry): void {
   const tokens = noteTokens(e)
   stmt(ix, 'INSERT INTO versions_fts (rowid, body, tags) VALUES (?, ?, ?)').run(
     e.id,
-    tokens.body.join(' '),
-    tokens.tags.join(' '),
+    tokens.bodyText,
+    tokens.tagsText,
   )
 }
 

@@ -649,7 +649,7 @@ export function rawPlan(h: History, dir: string): RawPlan {
           if (tokens.length > 0) {
             const sk = fts.searchKey(tokens.length, r.rowid as number)
             const rows = ftsRows.get(k) ?? []
-            rows.push({ rowid: sk, body: tokens.body.join(' '), tags: tokens.tags.join(' ') })
+            rows.push({ rowid: sk, body: tokens.bodyText, tags: tokens.tagsText })
             ftsRows.set(k, rows)
             for (const [term, tf] of fts.termFrequencies(tokens))
               if (tf >= 2) add(k, 'search_reps', { term, sk, tf })

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { after, test } from 'node:test'
+import fc from 'fast-check'
 import * as core from '../core/index.ts'
 import * as knowledge from '../knowledge/index.ts'
 import { t0Ms } from '../knowledge/knowledge.test-util.ts'
@@ -389,4 +390,29 @@ test('fts: tokens are what FTS5 makes of them, and the key orders by length, the
   assert.ok(fts.searchKey(9, 2 ** 32 - 1) > fts.searchKey(8, 0), 'shorter first')
   assert.throws(() => fts.searchKey(0, 1), /an entry of 0 tokens/)
   assert.throws(() => fts.searchKey(1, 2 ** 32), /outside/)
+})
+
+test('fts: the text FTS5 is given (ASCII as it is, other text as tokens) makes exactly the entry\'s tokens', () => {
+  // ASCII with every kind of separator, case and '_', and some non-ASCII text mixed in
+  const ascii = fc.string({ unit: fc.constantFrom(...'aZ09_ -.,:;/\\\'"!?()[]{}<>@#$%^&*+=|~`\t\n\u0001Qx'), maxLength: 80 })
+  const mixed = fc.string({ unit: fc.constantFrom('a', 'B', ' ', '_', 'é', 'Ü', 'ß', 'Ω', '東', '😀', '-', '9'), maxLength: 30 })
+  const tag = fc.string({ unit: fc.constantFrom(...'abXY09_-.:'), minLength: 1, maxLength: 12 })
+  fc.assert(
+    fc.property(fc.oneof(ascii, mixed), fc.uniqueArray(fc.oneof(tag, fc.constant('Ωmega-tag')), { maxLength: 3 }), (body, tags) => {
+      const t = fts.entryTokens(body, tags)
+      const db = new DatabaseSync(':memory:')
+      try {
+        db.exec(fts.ftsSchema)
+        // every token FTS5 made, by column and position
+        db.exec("CREATE VIRTUAL TABLE v_inst USING fts5vocab(versions_fts, 'instance')")
+        db.prepare('INSERT INTO versions_fts (rowid, body, tags) VALUES (1, ?, ?)').run(t.bodyText, t.tagsText)
+        const rows = db.prepare('SELECT term, col, offset FROM v_inst ORDER BY col, offset').all() as { term: string; col: string }[]
+        assert.deepEqual(rows.filter((r) => r.col === 'body').map((r) => r.term), t.body, `body ${JSON.stringify(body)}`)
+        assert.deepEqual(rows.filter((r) => r.col === 'tags').map((r) => r.term), t.tags, `tags ${JSON.stringify(tags)}`)
+      } finally {
+        db.close()
+      }
+    }),
+    { numRuns: 500 },
+  )
 })

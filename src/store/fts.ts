@@ -2,7 +2,8 @@
  * The search index: exact BM25 top k over the channel entries without ranking every match (the design,
  * its proof and its figures: docs/SEARCH.md; the benchmark bench/search.ts measures this module).
  *
- *   - Tokens are made here (`tokenize`) and FTS5 is fed `tokens.join(' ')`: FTS5 sees exactly these
+ *   - Tokens are made here (`tokenize`) and FTS5 is fed text it splits into exactly these tokens (ASCII
+ *     text as it is, other text as `tokens.join(' ')`: entryTokens): FTS5 sees exactly these
  *     tokens, so an entry's length D (body + tags tokens, what bm25() uses) is known before the insert.
  *   - The FTS5 rowid is a search key sk = D * 2^32 + (2^32 - 1 - id), id the entry's row id (versions.rowid
  *     in the store): a doclist walked in rowid order visits the shortest entries first (newest first among
@@ -51,13 +52,26 @@ export function tokenize(text: string): string[] {
 const asciiRe = /^\p{ASCII}*$/u
 const asciiTokenRe = /[a-z0-9_]+/g
 
-/** An entry as the index sees it, its two FTS5 columns: body text, then tags. */
-export type EntryTokens = { readonly body: string[]; readonly tags: string[]; readonly length: number }
+/**
+ * An entry as the index sees it, its two FTS5 columns: body text, then tags; the tokens, and the text
+ * FTS5 is given for each column (`bodyText`, `tagsText`), of which FTS5's tokenizer makes exactly these
+ * tokens: ASCII text as it is (FTS5's unicode61 splits ASCII at the same characters and folds its case as
+ * tokenize does: no copy to make), other text as its tokens joined by spaces.
+ */
+export type EntryTokens = {
+  readonly body: string[]
+  readonly tags: string[]
+  readonly length: number
+  readonly bodyText: string
+  readonly tagsText: string
+}
 
 export function entryTokens(body: string, tags: readonly string[]): EntryTokens {
   const b = tokenize(body)
   const t = tags.flatMap(tokenize)
-  return { body: b, tags: t, length: b.length + t.length }
+  const bodyText = asciiRe.test(body) ? body : b.join(' ')
+  const tagsText = tags.every((x) => asciiRe.test(x)) ? tags.join(' ') : t.join(' ')
+  return { body: b, tags: t, length: b.length + t.length, bodyText, tagsText }
 }
 
 /** Each term's frequency in the entry, over both columns (bm25() sums a phrase's hits over columns). */
@@ -279,7 +293,7 @@ export function indexEntry(
     pending.set(db, p)
   }
   if (p.has(sk)) fail(`entry ${id} is indexed twice`)
-  p.set(sk, { body: tokens.body.join(' '), tags: tokens.tags.join(' ') })
+  p.set(sk, { body: tokens.bodyText, tags: tokens.tagsText })
   const tf = termFrequencies(tokens)
   for (const [t, n] of tf)
     if (n >= 2) stmt(db, 'INSERT INTO search_reps (term, sk, tf) VALUES (?, ?, ?)').run(t, sk, n)
