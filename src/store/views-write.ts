@@ -19,7 +19,7 @@
  *     hash-checked cache of decoded, checked ops when they are there (ViewWriter.opCache).
  *   - Versions that expired at or before the purge watermark (views_meta) are not written (purge).
  */
-import type { DatabaseSync, StatementSync } from 'node:sqlite'
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite'
 import * as core from '../core/index.ts'
 import type { Json } from '../core/index.ts'
 import * as knowledge from '../knowledge/index.ts'
@@ -204,6 +204,12 @@ function prepare(db: DatabaseSync) {
         'resolved_wall_ms, resolved_logical, value, time_to_verify_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     insertTrust: p('INSERT INTO trust_shares (fact_id, author, agreed, disagreed) VALUES (?, ?, ?, ?)'),
+    versionIds: p('SELECT rowid AS id, channel FROM versions WHERE entity = ?'),
+    updateVersion: p(
+      'UPDATE versions SET fact_id = ?, author = ?, seq = ?, wall_ms = ?, logical = ?, value = ?, verified = ?, ' +
+        'ttl_seconds = ?, expires_ms = ?, valid_from = ?, valid_to = ?, causal_id = ?, idempotency_key = ?, channel = ?, ' +
+        'tags = ?, text = ?, supersedes = ? WHERE rowid = ?',
+    ),
     deleteVersions: p(
       'DELETE FROM versions WHERE entity = ? RETURNING rowid AS id, channel, text, value, tags',
     ),
@@ -540,13 +546,14 @@ function derive(
     if (v === undefined) v = knowledge.viewsOf(loadEntityId(w, t.id))
     else for (const e of t.ops) knowledge.apply(v, e)
     const d = knowledge.dump(v)
-    deleteVersions(w, st.deleteVersions.all(t.id))
+    const inPlace = rewriteInPlace(w, d.versions, t.id, watermarkMs)
+    if (!inPlace) deleteVersions(w, st.deleteVersions.all(t.id))
     if (!plain) {
       st.deleteTickets.run(id)
       st.deleteResolved.run(id)
       st.deleteTrust.run(id)
     }
-    writeFact(w, d, t.id, id, watermarkMs)
+    writeFact(w, d, t.id, id, watermarkMs, inPlace)
     rememberFact(w, t.id, v, d)
     return
   } else ops = loadEntityId(w, t.id)
@@ -672,8 +679,31 @@ function writeVersion(w: ViewWriter, r: VersionRow, entityNo: number, watermarkM
   const st = w.st
   const exp = expiresMs(r)
   if (exp !== null && exp <= watermarkMs) return // purged
-  const { lastInsertRowid } = st.insertVersion.run(
-    entityNo,
+  const { lastInsertRowid } = st.insertVersion.run(entityNo, ...versionArgs(r, exp))
+  if (r.channel !== null) fts.indexEntry(w.db, Number(lastInsertRowid), searchBody(r), r.tags)
+}
+
+/**
+ * The common rewrite of a fact, one live version (not a channel entry) replaced by one other, as one
+ * UPDATE of its row in place instead of a delete and an insert: the row keeps its id, so versions_by_entity
+ * keeps its entry, and the partial indexes hold no row without a channel (nor, without a TTL, by expiry).
+ * Returns false, writing nothing, for any other case (the caller deletes and inserts).
+ */
+function rewriteInPlace(w: ViewWriter, rows: readonly VersionRow[], entityNo: number, watermarkMs: number): boolean {
+  const r = rows[0]
+  if (rows.length !== 1 || r === undefined || r.channel !== null) return false
+  const exp = expiresMs(r)
+  if (exp !== null && exp <= watermarkMs) return false // purged: no row
+  const old = w.st.versionIds.all(entityNo) as { id: number; channel: string | null }[]
+  const o = old[0]
+  if (old.length !== 1 || o === undefined || o.channel !== null) return false
+  w.st.updateVersion.run(...versionArgs(r, exp), o.id)
+  return true
+}
+
+/** A version row's columns after `entity`, in insertVersion's (and updateVersion's) order. */
+function versionArgs(r: VersionRow, exp: number | null): SQLInputValue[] {
+  return [
     r.fact_id,
     r.author,
     r.seq,
@@ -691,13 +721,12 @@ function writeVersion(w: ViewWriter, r: VersionRow, entityNo: number, watermarkM
     JSON.stringify(r.tags),
     r.text,
     JSON.stringify(r.supersedes),
-  )
-  if (r.channel !== null) fts.indexEntry(w.db, Number(lastInsertRowid), searchBody(r), r.tags)
+  ]
 }
 
-function writeFact(w: ViewWriter, d: Dump, entityNo: number, factId: string, watermarkMs: number): void {
+function writeFact(w: ViewWriter, d: Dump, entityNo: number, factId: string, watermarkMs: number, versionsDone = false): void {
   const st = w.st
-  for (const r of d.versions) writeVersion(w, r, entityNo, watermarkMs)
+  if (!versionsDone) for (const r of d.versions) writeVersion(w, r, entityNo, watermarkMs)
   for (const r of d.tickets)
     st.insertTicket.run(r.ticket_id, factId, JSON.stringify(r.dots), r.opened_at.wallMs, r.opened_at.logical)
   for (const r of d.resolved)
