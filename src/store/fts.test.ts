@@ -416,3 +416,32 @@ test('fts: the text FTS5 is given (ASCII as it is, other text as tokens) makes e
     { numRuns: 500 },
   )
 })
+
+test('fts: term counts are a Map\'s count of the tokens, for any text, and for crafted terms that share one hash', () => {
+  const mapCount = (t: fts.EntryTokens): [string, number][] => {
+    const m = new Map<string, number>()
+    for (const w of [...t.body, ...t.tags]) m.set(w, (m.get(w) ?? 0) + 1)
+    return [...m]
+  }
+  const word = fc.constantFrom('a', 'an', 'the', 'lock', 'retry', 'x1', 'y_2', 'cache', 'q')
+  fc.assert(
+    fc.property(fc.array(word, { maxLength: 200 }), fc.uniqueArray(word, { maxLength: 3 }), (ws, tags) => {
+      const t = fts.entryTokens(ws.join(' '), tags)
+      const c = fts.termCounts(t)
+      assert.deepEqual(c.terms.map((w, i) => [w, c.counts[i]]), mapCount(t))
+      assert.deepEqual([...fts.termFrequencies(t)], mapCount(t))
+    }),
+    { numRuns: 500 },
+  )
+  // 'an' and 'c0' hash alike as two-character blocks (31 * 97 + 110 = 31 * 99 + 48), so the 64 words of
+  // six such blocks share one hash: counting them falls back to a Map, with the same counts
+  const words = Array.from({ length: 64 }, (_, i) => Array.from({ length: 6 }, (_, b) => ((i >> b) & 1) === 1 ? 'c0' : 'an').join(''))
+  const text = [...words, ...words.slice(0, 10), words[3]].join(' ')
+  const t = fts.entryTokens(text, [])
+  const c = fts.termCounts(t)
+  assert.deepEqual(c.terms.map((w, i) => [w, c.counts[i]]), mapCount(t))
+  assert.equal(c.counts[3], 3)
+  // and the table is left empty: a plain entry after it counts as usual
+  const after = fts.entryTokens('an an c0', [])
+  assert.deepEqual(fts.termCounts(after), { terms: ['an', 'c0'], counts: [2, 1] })
+})

@@ -67,19 +67,75 @@ export type EntryTokens = {
 }
 
 export function entryTokens(body: string, tags: readonly string[]): EntryTokens {
-  const b = tokenize(body)
+  const ascii = asciiRe.test(body)
+  const b = ascii ? (body.toLowerCase().match(asciiTokenRe) ?? []) : tokenize(body)
   const t = tags.flatMap(tokenize)
-  const bodyText = asciiRe.test(body) ? body : b.join(' ')
+  const bodyText = ascii ? body : b.join(' ')
   const tagsText = tags.every((x) => asciiRe.test(x)) ? tags.join(' ') : t.join(' ')
   return { body: b, tags: t, length: b.length + t.length, bodyText, tagsText }
 }
 
 /** Each term's frequency in the entry, over both columns (bm25() sums a phrase's hits over columns). */
 export function termFrequencies(t: EntryTokens): Map<string, number> {
-  const tf = new Map<string, number>()
-  for (const w of t.body) tf.set(w, (tf.get(w) ?? 0) + 1)
-  for (const w of t.tags) tf.set(w, (tf.get(w) ?? 0) + 1)
-  return tf
+  const c = termCounts(t)
+  return new Map(c.terms.map((w, i) => [w, c.counts[i] as number]))
+}
+
+/** The entry's distinct terms (both columns) in order of first occurrence, and how often each occurs. */
+export type TermCounts = { readonly terms: string[]; readonly counts: number[] }
+
+/**
+ * termFrequencies as two lists, counted in a scratch table of open addressing kept between calls (a Map
+ * per entry grows and rehashes its table several times: counting this way costs about half). A term
+ * whose probe runs past probeMax (crafted text whose terms share a hash) sends the entry to a Map.
+ */
+export function termCounts(t: EntryTokens): TermCounts {
+  const n = t.body.length + t.tags.length
+  let size = 64
+  while (size < 2 * n) size *= 2
+  if (size > table.length) {
+    table = new Array<string | undefined>(size).fill(undefined)
+    tableCounts = new Int32Array(size)
+  }
+  const terms: string[] = []
+  const slots: number[] = []
+  const ok = countInto(t.body, size - 1, terms, slots) && countInto(t.tags, size - 1, terms, slots)
+  const counts = slots.map((k) => tableCounts[k] as number)
+  for (const k of slots) table[k] = undefined
+  if (ok) return { terms, counts }
+  const m = new Map<string, number>()
+  for (const w of t.body) m.set(w, (m.get(w) ?? 0) + 1)
+  for (const w of t.tags) m.set(w, (m.get(w) ?? 0) + 1)
+  return { terms: [...m.keys()], counts: [...m.values()] }
+}
+
+let table: (string | undefined)[] = new Array<string | undefined>(64).fill(undefined)
+let tableCounts = new Int32Array(64)
+const probeMax = 16
+
+function countInto(words: readonly string[], mask: number, terms: string[], slots: number[]): boolean {
+  for (const w of words) {
+    let h = w.length
+    for (let i = 0; i < w.length; i++) h = (Math.imul(h, 31) + w.charCodeAt(i)) | 0
+    let k = (h ^ (h >>> 15)) & mask
+    for (let probe = 0; ; probe++) {
+      const x = table[k]
+      if (x === undefined) {
+        table[k] = w
+        tableCounts[k] = 1
+        terms.push(w)
+        slots.push(k)
+        break
+      }
+      if (x === w) {
+        tableCounts[k] = (tableCounts[k] as number) + 1
+        break
+      }
+      if (probe >= probeMax) return false
+      k = (k + 1) & mask
+    }
+  }
+  return true
 }
 
 const two32 = 4_294_967_296
@@ -186,11 +242,11 @@ export function beginBatch(db: DatabaseSync): void {
 }
 
 /** Adds delta to the counts of the entry's terms that are tracked (most entries hold few or none). */
-function countTracked(db: DatabaseSync, tf: Map<string, number>, delta: 1 | -1): void {
+function countTracked(db: DatabaseSync, tf: TermCounts, delta: 1 | -1): void {
   const tracked = trackedTerms(db)
   if (tracked.size === 0) return
   const present: string[] = []
-  for (const t of tf.keys()) if (tracked.has(t)) present.push(t)
+  for (const t of tf.terms) if (tracked.has(t)) present.push(t)
   if (present.length === 0) return
   if (present.length <= 4)
     for (const t of present) stmt(db, 'UPDATE search_term_df SET df = df + ? WHERE term = ?').run(delta, t)
@@ -252,7 +308,8 @@ export function flushIndex(db: DatabaseSync): void {
   if (p === undefined || p.size === 0) return
   if (!db.isTransaction) fail('flushIndex runs inside the transaction that stores the ops')
   const ins = stmt(db, 'INSERT INTO versions_fts (rowid, body, tags) VALUES (?, ?, ?)')
-  for (const sk of [...p.keys()].sort((a, b) => a - b)) {
+  // search keys are integers below 2^53: a Float64Array sorts them natively, without a comparator call each
+  for (const sk of Float64Array.from(p.keys()).sort()) {
     const r = p.get(sk) as { body: string; tags: string }
     ins.run(sk, r.body, r.tags)
   }
@@ -294,9 +351,11 @@ export function indexEntry(
   }
   if (p.has(sk)) fail(`entry ${id} is indexed twice`)
   p.set(sk, { body: tokens.bodyText, tags: tokens.tagsText })
-  const tf = termFrequencies(tokens)
-  for (const [t, n] of tf)
-    if (n >= 2) stmt(db, 'INSERT INTO search_reps (term, sk, tf) VALUES (?, ?, ?)').run(t, sk, n)
+  const tf = termCounts(tokens)
+  for (let i = 0; i < tf.terms.length; i++) {
+    const n = tf.counts[i] as number
+    if (n >= 2) stmt(db, 'INSERT INTO search_reps (term, sk, tf) VALUES (?, ?, ?)').run(tf.terms[i] as string, sk, n)
+  }
   countTracked(db, tf, 1)
   return sk
 }
@@ -308,9 +367,9 @@ export function unindexEntry(db: DatabaseSync, id: number, body: string, tags: r
   const sk = searchKey(tokens.length, id)
   // an entry indexed in this transaction is still queued: taking it out of the queue is its delete
   if (pending.get(db)?.delete(sk) !== true) stmt(db, 'DELETE FROM versions_fts WHERE rowid = ?').run(sk)
-  const tf = termFrequencies(tokens)
-  for (const [t, n] of tf)
-    if (n >= 2) stmt(db, 'DELETE FROM search_reps WHERE term = ? AND sk = ?').run(t, sk)
+  const tf = termCounts(tokens)
+  for (let i = 0; i < tf.terms.length; i++)
+    if ((tf.counts[i] as number) >= 2) stmt(db, 'DELETE FROM search_reps WHERE term = ? AND sk = ?').run(tf.terms[i] as string, sk)
   countTracked(db, tf, -1)
 }
 

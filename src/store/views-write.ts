@@ -718,10 +718,15 @@ function versionArgs(r: VersionRow, exp: number | null): SQLInputValue[] {
     r.causal_id,
     r.idempotency_key,
     r.channel,
-    JSON.stringify(r.tags),
+    jsonList(r.tags),
     r.text,
-    JSON.stringify(r.supersedes),
+    jsonList(r.supersedes),
   ]
+}
+
+/** A list as JSON text ('[]' for the empty one, most versions' supersedes and many entries' tags). */
+function jsonList(xs: readonly string[]): string {
+  return xs.length === 0 ? '[]' : JSON.stringify(xs)
 }
 
 function writeFact(w: ViewWriter, d: Dump, entityNo: number, factId: string, watermarkMs: number, versionsDone = false): void {
