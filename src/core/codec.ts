@@ -386,7 +386,11 @@ const shortStringBytes = 16
  * Strict UTF-8 (fatal: refuses exactly what utf8Decode refuses, codec.test.ts checks it) that keeps a
  * leading BOM as the code point it is.
  */
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const strictUtf8 = new (
+  // the WHATWG decoder every runtime this runs on has (Node, browsers, Deno), outside ECMAScript's lib
+  (globalThis as unknown as { TextDecoder: new (label: string, o: { fatal: boolean; ignoreBOM: boolean }) => { decode(b: Uint8Array): string } })
+    .TextDecoder
+)('utf-8', { fatal: true, ignoreBOM: true })
 
 function asciiString(buf: Uint8Array, start: number, end: number): string {
   return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[])
