@@ -43,20 +43,25 @@ test('codec: strings are exactly UTF-8 (Buffer is the oracle) and round-trip', (
   assert.equal(codec.isWellFormed('a\ud800b'), false)
 })
 
+/**
+ * A string field of `payload` (under 128 bytes) read by the codec, and what a fatal TextDecoder makes of
+ * the payload (undefined: it refuses it). ignoreBOM: the codec keeps every code point, a leading BOM too.
+ */
+function readBoth(payload: Uint8Array): { r: ReturnType<typeof codec.decodeWith<string>>; expected: string | undefined } {
+  const bytes = Uint8Array.from([payload.length, ...payload])
+  let expected: string | undefined
+  try {
+    expected = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(payload)
+  } catch {
+    expected = undefined
+  }
+  return { r: codec.decodeWith(bytes, codec.readString), expected }
+}
+
 test('codec: the string decoder rejects exactly what a fatal TextDecoder rejects', () => {
-  const strict = new TextDecoder('utf-8', { fatal: true })
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 12 }), (payload) => {
-      const bytes = Uint8Array.from([payload.length, ...payload])
-      let expected: string | undefined
-      try {
-        expected = strict.decode(payload)
-      } catch {
-        expected = undefined
-      }
-      // TextDecoder drops a leading BOM; the codec keeps every code point
-      if (payload[0] === 0xef && payload[1] === 0xbb && payload[2] === 0xbf && expected !== undefined) expected = '\ufeff' + expected
-      const r = codec.decodeWith(bytes, codec.readString)
+      const { r, expected } = readBoth(payload)
       assert.equal(r.ok ? r.value : undefined, expected)
     }),
     fcParams({ numRuns: 20_000 }),
@@ -64,7 +69,6 @@ test('codec: the string decoder rejects exactly what a fatal TextDecoder rejects
 })
 
 test('codec: long strings (the native decoder\'s path) are refused and read exactly as by a fatal TextDecoder', () => {
-  const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
   const valid = fc.string({ unit: 'binary', minLength: 6, maxLength: 30 }).map((t) => new TextEncoder().encode(t))
   // valid text with one byte changed (most such bytes break it: the refusal path), or random bytes
   const bent = fc
@@ -77,14 +81,7 @@ test('codec: long strings (the native decoder\'s path) are refused and read exac
   fc.assert(
     fc.property(fc.oneof(valid, bent, fc.uint8Array({ minLength: 17, maxLength: 100 })), (payload) => {
       fc.pre(payload.length > 16 && payload.length < 128)
-      const bytes = Uint8Array.from([payload.length, ...payload])
-      let expected: string | undefined
-      try {
-        expected = strict.decode(payload)
-      } catch {
-        expected = undefined
-      }
-      const r = codec.decodeWith(bytes, codec.readString)
+      const { r, expected } = readBoth(payload)
       assert.equal(r.ok ? r.value : undefined, expected)
       if (!r.ok) assert.match(r.detail, /UTF-8|surrogate|U\+10FFFF/, 'a refusal says what is wrong with the bytes')
     }),
