@@ -16,7 +16,11 @@
  *     from the log: see ViewWriter.facts for when the cache is dropped), a register (status, agent,
  *     config) needs only its current winner and the new ops, and a counter only adds the new ops' sums
  *     to its rows (both: unless a displacement took an op out). Ops loaded from the log come from a
- *     hash-checked cache of decoded, checked ops when they are there (ViewWriter.opCache).
+ *     hash-checked cache of decoded, checked ops when they are there (ViewWriter.opCache). A fact whose
+ *     one live version (not a channel entry) gives way to one other has its row updated in place
+ *     (rewriteInPlace), not deleted and inserted.
+ *   - In a group of batches (ingestMany: one transaction), the search index rows wait for the group's
+ *     end (beginGroup, endGroup), so FTS5 gets them as one sorted run.
  *   - Versions that expired at or before the purge watermark (views_meta) are not written (purge).
  */
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite'
