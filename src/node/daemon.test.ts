@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict'
 import * as net from 'node:net'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { antiEntropy } from '../gossip/index.ts'
-import { signedChain, testSigner } from '../log/log.test-util.ts'
+import * as log from '../log/index.ts'
+import { signedChain, t0Ms, testSigner } from '../log/log.test-util.ts'
+import * as opLog from '../store/op-log.ts'
 import { frames, links, plainSecurity } from '../transport/index.ts'
 import type { Link } from '../transport/index.ts'
 import type { Daemon } from './daemon.ts'
 import { createTestFleet, daemonHarness, fastGossip, identityOf, writeEntry } from './daemon.test-util.ts'
 import * as fleetHome from './fleet-home.ts'
+import * as home from './home.ts'
 
 const { tempHome, start, waitFor } = daemonHarness({ tmpPrefix: 'gv-daemon-', label: 'daemon test' })
 
@@ -42,6 +46,39 @@ describe('daemon (in process, loopback)', { timeout: 30_000 }, () => {
     await waitFor('five more everywhere', () => ds.every((d) => (d.versionVector().get(author as never) ?? 0) >= 7))
     await waitFor('no lag again after anti-entropy rounds', () => writer.peers().every((p) => Object.keys(p.lag).length === 0), 3000)
     for (const d of ds) await d.close()
+  })
+
+  it('a backlog streams in deltas that grow past 64 KiB: a node that joins late takes 20,000 ops in a few messages', async () => {
+    const [ha, hb] = [tempHome('backlog-a'), tempHome('backlog-b')]
+    // a peer's history in a's store: another author's 20,000 entries, signed 256 a batch
+    const signer = testSigner(9)
+    const created = log.createOps(
+      signer.author,
+      undefined,
+      Array.from({ length: 20_000 }, (_, i): log.Draft => ({
+        hlc: { wallMs: t0Ms + i, logical: 0 },
+        kind: 'fact.assert',
+        body: { value: `entry ${i}: the build cache misses after a lockfile change, clear it first`, channel: 'discoveries', supersedes: [], verified: false },
+      })),
+    )
+    assert.ok(created.ok)
+    const opened = opLog.open(join(ha, home.storeFile))
+    assert.ok(opened.ok)
+    for (let k = 0; k < created.value.length; k += 256) {
+      const r = opLog.ingest(opened.value, log.signOps(signer, created.value.slice(k, k + 256), 'batch_head'), Date.now())
+      assert.ok(r.ok, r.ok ? '' : r.detail)
+    }
+    opLog.close(opened.value)
+    const bytes = created.value.reduce((n, e) => n + e.bytes.length, 0)
+    const a = await start({ home: ha, listenHost: '127.0.0.1', listenPort: 0, ...fastGossip })
+    const b = await start({ home: hb, listenHost: '127.0.0.1', listenPort: 0, join: [a.address], ...fastGossip })
+    await waitFor('the backlog on b', () => (b.versionVector().get(signer.author) ?? 0) === 20_000, 20_000)
+    const st = b.stats()
+    // 64 KiB deltas would take over bytes / 64 KiB of them; the stream's grow to 1 MiB
+    assert.ok(bytes / 65536 > 60, `the backlog is ${bytes} bytes`)
+    assert.ok(st.aeDeltasIn < 20, `${st.aeDeltasIn} deltas, ${st.aeDeltaBytesIn} bytes, the largest ${st.aeDeltaBytesMax}`)
+    assert.ok(st.aeDeltaBytesMax > 512 * 1024 && st.aeDeltaBytesMax <= antiEntropy.antiEntropyDefaults.streamBytesMax, `the largest delta: ${st.aeDeltaBytesMax} bytes`)
+    assert.equal(st.invalidOps, 0)
   })
 
   it('a peer that sends frames that lie is cut off and the node keeps serving', async () => {

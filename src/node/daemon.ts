@@ -186,6 +186,13 @@ export type DaemonStats = {
    * sealing and framing): a new link with the same roster and revocations costs one summary (68-70 bytes).
    */
   fleetBytesOut: number
+  /**
+   * Anti-entropy messages received that carried ops (deltas), their bytes, and the largest: a backlog
+   * streams in deltas that grow from 64 KiB to 1 MiB (gossip anti-entropy streamBytesMax).
+   */
+  aeDeltasIn: number
+  aeDeltaBytesIn: number
+  aeDeltaBytesMax: number
 }
 
 export type Daemon = {
@@ -340,6 +347,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     opsRefused: 0,
     opsQuarantined: 0,
     fleetBytesOut: 0,
+    aeDeltasIn: 0,
+    aeDeltaBytesIn: 0,
+    aeDeltaBytesMax: 0,
   }
   /**
    * The revocations known, applied to what the store holds: ops past a cutoff taken while this node did
@@ -875,9 +885,16 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       case channelMembership:
         handleMembership(membership.receive(from, body, now))
         return
-      case channelAntiEntropy:
-        handleAe(antiEntropy.receive(from, body, now, clock.nowMs()), from)
+      case channelAntiEntropy: {
+        const out = antiEntropy.receive(from, body, now, clock.nowMs())
+        if (out.received.length > 0) {
+          stats.aeDeltasIn++
+          stats.aeDeltaBytesIn += body.length
+          stats.aeDeltaBytesMax = Math.max(stats.aeDeltaBytesMax, body.length)
+        }
+        handleAe(out, from)
         return
+      }
       case channelFastPath:
         if (tracer !== undefined) rxAtMs = tracer.nowMs()
         fastFrom = from
