@@ -98,7 +98,7 @@ export type LinkOptions = {
   readonly frameBytesMax?: number | undefined
   /** Largest handshake frame. Default 16 KiB. */
   readonly handshakeBytesMax?: number | undefined
-  /** Outbox bound (see the header). Default 4 MiB: 64 deltas of 64 KiB. */
+  /** Outbox bound (see the header). Default 4 MiB: 64 deltas of 64 KiB, or 4 of a backlog stream's 1 MiB. */
   readonly outboxBytesMax?: number | undefined
 }
 
