@@ -19,6 +19,7 @@ import {
   checkStore,
   checkViews,
   ingestRun,
+  main,
   packMessages,
   peerHistory,
   plantedWord,
@@ -134,6 +135,20 @@ test('messages: batches packed in wire order under a byte budget, an oversize ba
   const grow = packMessages(Array.from({ length: 40 }, () => bytes(1000)), 4096, 16384)
   // 1008 B a batch with its framing, 80 B a message: 3 under 4 KiB, 8 under 8 KiB, 16 under 16 KiB, the rest
   assert.deepEqual(grow.map((m) => m.length), [3, 8, 16, 13], 'budgets 4, 8, 16, 16 KiB')
+})
+
+test('bad arguments: a stream ceiling below the first message, an unknown flag: usage, exit 2', async () => {
+  const errors: string[] = []
+  const saved = console.error
+  console.error = (...xs: unknown[]) => void errors.push(xs.join(' '))
+  try {
+    assert.equal(await main(['--stream-bytes', '8192']), 2)
+    assert.match(errors.join('\n'), /--stream-bytes 8192 is below the first message's 65536 B/)
+    assert.equal(await main(['--message-bytes', '100000', '--stream-bytes', '65536']), 2)
+    assert.equal(await main(['--bogus']), 2)
+  } finally {
+    console.error = saved
+  }
 })
 
 test('raw_sqlite inserts the same rows ingest leaves: every table, row for row', () => {

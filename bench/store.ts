@@ -1100,6 +1100,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     { 'message-bytes': 4096, 'stream-bytes': 4096 },
   )
   if (a === undefined) return 2
+  const first = a['message-bytes'] ?? daemonMessageBytes
+  if (a['stream-bytes'] !== undefined && a['stream-bytes'] < first) {
+    console.error(`bench store: --stream-bytes ${a['stream-bytes']} is below the first message's ${first} B: a stream only grows\n${usage}`)
+    return 2
+  }
   await runStore({
     quick: a.quick,
     perBatch: a['per-batch'],
