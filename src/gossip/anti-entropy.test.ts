@@ -177,11 +177,18 @@ describe('anti-entropy: config', () => {
       { digestEntriesMax: 8 },
       { digestEntriesMax: 4096 }, // a full digest would take over half the default message
       { fullDigestEvery: 0 },
+      { streamBytesMax: 32768 }, // below messageBytesMax: a stream only grows
+      { streamBytesMax: 32 * 1024 * 1024 },
     ]) {
       const r = parseConfig(bad)
       assert.ok(!r.ok, JSON.stringify(bad))
       assert.match(r.detail, new RegExp(Object.keys(bad)[0] as string))
     }
+    // a budget raised past the default stream's, with no stream given, is where streams start and stay
+    const big = parseConfig({ messageBytesMax: 2 * 1024 * 1024 })
+    assert.ok(big.ok && big.value.streamBytesMax === 2 * 1024 * 1024)
+    const small = parseConfig({ messageBytesMax: 131072 })
+    assert.ok(small.ok && small.value.streamBytesMax === antiEntropyDefaults.streamBytesMax)
   })
 })
 

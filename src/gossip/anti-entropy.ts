@@ -265,7 +265,10 @@ export function deltaBytesLimit(config: AntiEntropyConfig): number {
 export function parseConfig(
   partial: Partial<AntiEntropyConfig> = {},
 ): core.Result<AntiEntropyConfig, 'invalid_config'> {
-  const c: AntiEntropyConfig = { ...antiEntropyDefaults, ...partial }
+  let c: AntiEntropyConfig = { ...antiEntropyDefaults, ...partial }
+  // a budget raised past the default stream's, with no stream given: streams start (and stay) there
+  if (partial.streamBytesMax === undefined && Number.isInteger(c.messageBytesMax) && c.messageBytesMax > c.streamBytesMax)
+    c = { ...c, streamBytesMax: c.messageBytesMax }
   const bad = (detail: string) => core.fail('invalid_config', `anti-entropy: ${detail}`)
   const intIn = (v: number, lo: number, hi: number) => Number.isInteger(v) && v >= lo && v <= hi
   if (!intIn(c.intervalMs, 10, 3_600_000)) return bad(`intervalMs must be an integer in 10..3600000, not ${c.intervalMs}`)
