@@ -368,10 +368,7 @@ export function decodeOp(bytes: Uint8Array): Result<Op, OpDecodeFailure> {
 
 /** Untrusted bytes to an encoded op: decodeOp, plus the hash. The bytes are copied. */
 export function decodeEncodedOp(bytes: Uint8Array): Result<EncodedOp, OpDecodeFailure> {
-  const r = decodeOp(bytes)
-  if (!r.ok) return r
-  const own = bytes.slice()
-  return core.ok({ op: r.value, bytes: own, hash: hashOp(own) })
+  return decodeEncodedOpView(bytes instanceof Uint8Array ? bytes.slice() : bytes)
 }
 
 /**
